@@ -1,0 +1,1 @@
+"""Live tests of the examples/ configs under real servers (see harness.py)."""

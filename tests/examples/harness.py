@@ -1,0 +1,424 @@
+"""Run real servers for the examples suite, and the base classes for patterns.
+
+What this module gives a test:
+
+* :func:`free_port`: a port on 127.0.0.1 that nothing listens on.
+* :class:`Server`: one server process (uWSGI, nginx, gunicorn, Apache) started
+  in its own process group, its stdout and stderr captured to a log file.
+  ``stop()`` sends SIGTERM to its PID and asserts it exits within a stated
+  timeout; the group is only SIGKILLed as a last resort, after that failure.
+* :func:`wait_ready`: readiness is a real ``GET /`` on the bound port that
+  must answer glancelet's ``300 Multiple Choices`` version document, polled
+  with a deadline. A server that dies while starting fails at once, with its log.
+* :class:`Workspace`: a per-test directory that mirrors the operator's
+  filesystem (``<root>/etc/glancelet``, ``<root>/var/lib/glancelet``, ...),
+  installs ``examples/`` files into it through :mod:`tests.examples.rewrite`,
+  and hands out the free port behind each port token.
+* :class:`Pattern` and :class:`Deployment`: what every deployment pattern
+  provides (see ``tests/examples/patterns/__init__.py`` for how to add one).
+* :class:`ExpectedFailure`: how a pattern declares what it cannot do, with the
+  exact status and body the scenario must observe.
+
+Nothing here kills a process by name: only the PIDs and process groups this
+module created.
+"""
+
+import contextlib
+import dataclasses
+import http.client
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.examples import rewrite
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Ports handed out in this process, so two calls never return the same one.
+_GIVEN_PORTS = set()
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free now and not handed out before."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
+    raise RuntimeError("no free port found on 127.0.0.1")
+
+
+def _log_tail(path, limit=6000):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as exc:
+        return "<no log: %s>" % exc
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+class Server:
+    """One server process in its own process group, logging to a file.
+
+    ``stop_timeout`` is the number of seconds this server is expected to take
+    to exit after SIGTERM; ``stop()`` fails the test if it takes longer.
+    """
+
+    def __init__(self, name, argv, log_path, env=None, cwd=None, stop_timeout=30):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.log_path = Path(log_path)
+        self.env = env
+        self.cwd = cwd
+        self.stop_timeout = stop_timeout
+        self.proc = None
+        self.returncode = None
+
+    def start(self):
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(self.env or {})
+        with open(self.log_path, "ab") as log:
+            log.write(("### %s: %s\n" % (self.name, " ".join(self.argv))).encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env, cwd=self.cwd, start_new_session=True)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        """Signal this server's main process (not its group)."""
+        if self.alive():
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout):
+        """Wait for the main process to exit; return its code, or None on timeout."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def stop(self, sig=signal.SIGTERM, timeout=None):
+        """Send ``sig`` to the PID and assert exit within ``timeout`` seconds.
+
+        Returns the exit code. On timeout the whole process group is killed
+        (it is ours) and AssertionError is raised with the log tail.
+        """
+        timeout = self.stop_timeout if timeout is None else timeout
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        code = self.wait(timeout)
+        if code is None:
+            self.kill_group()
+            raise AssertionError("%s (pid %d) did not exit within %ss of %s\n%s" % (
+                self.name, self.proc.pid, timeout, signal.Signals(sig).name,
+                _log_tail(self.log_path)))
+        self._reap_group()
+        return code
+
+    def kill_group(self):
+        """SIGKILL our own process group (last resort, cleanup only)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+    def _reap_group(self, grace=5.0):
+        # Workers left behind by a master that exited are a bug in the config;
+        # give them a moment, then make sure nothing of ours is left running.
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def http_get(url, timeout=5.0, ca_file=None):
+    """GET ``url``: (status, headers dict with lower-case names, body bytes)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        import ssl
+        ctx = ssl.create_default_context(cafile=ca_file)
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                           context=ctx)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path or "/")
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+    finally:
+        conn.close()
+
+
+def wait_ready(url, servers, deadline=30.0, ca_file=None):
+    """Poll ``GET url`` until glancelet's 300 version document comes back.
+
+    ``servers`` are checked on every round: if one has exited, fail at once
+    with its log instead of waiting for the deadline.
+    """
+    end = time.monotonic() + deadline
+    last = None
+    while time.monotonic() < end:
+        for server in servers:
+            if not server.alive():
+                raise AssertionError("%s exited with %s while starting\n%s" % (
+                    server.name, server.proc.poll(), _log_tail(server.log_path)))
+        try:
+            status, _, body = http_get(url, timeout=2.0, ca_file=ca_file)
+        except (OSError, http.client.HTTPException) as exc:
+            last = repr(exc)
+        else:
+            if status == 300 and b'"versions"' in body:
+                return json.loads(body)
+            last = "HTTP %d %r" % (status, body[:300])
+        time.sleep(0.1)
+    logs = "\n".join("--- %s\n%s" % (s.name, _log_tail(s.log_path)) for s in servers)
+    raise AssertionError("%s not ready within %ss (last: %s)\n%s" % (url, deadline, last, logs))
+
+
+def _make_traversable(path):
+    """chmod o+x ``path`` and its parents below /tmp (or /), so that workers
+    running as nobody/www-data can reach temp files and data under it."""
+    path = Path(path).resolve()
+    for p in [path, *path.parents]:
+        if p in (Path("/"), Path("/tmp")):
+            break
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            p.chmod(stat.S_IMODE(mode) | stat.S_IXOTH | stat.S_IXGRP)
+
+
+class Workspace:
+    """A test's private copy of the operator's filesystem.
+
+    Every path token of :data:`rewrite.TOKENS` maps to ``<root><token>``
+    (``/var/lib/glancelet`` -> ``<root>/var/lib/glancelet``), except
+    ``/opt/glancelet``, the Python environment, which maps to the environment
+    running the tests (``sys.prefix``). Port tokens get a free port the first
+    time they are asked for.
+    """
+
+    def __init__(self, tmp_path):
+        self.root = Path(tmp_path) / "root"
+        self.root.mkdir(parents=True, exist_ok=True)
+        _make_traversable(self.root)
+        self.values = {}
+        for token in rewrite.TOKENS["paths"]:
+            self.values[token] = str(self.root) + token
+        self.values["/opt/glancelet"] = sys.prefix
+        for token in rewrite.TOKENS["paths"]:
+            if token != "/opt/glancelet":
+                Path(self.values[token]).mkdir(parents=True, exist_ok=True)
+                _make_traversable(self.values[token])
+        self.servers = {}
+
+    def port(self, token):
+        """The free port standing in for port token ``token`` (e.g. "60999")."""
+        if token not in rewrite.TOKENS["ports"]:
+            raise ValueError("%s is not a port token in rewrite.TOKENS" % token)
+        if token not in self.values:
+            self.values[token] = str(free_port())
+        return int(self.values[token])
+
+    def path(self, operator_path):
+        """Where operator path ``/var/lib/glancelet/x`` lives in this workspace."""
+        return Path(rewrite.rewrite_text(str(operator_path), self._values_for(str(operator_path))))
+
+    def _values_for(self, text):
+        for token in rewrite.tokens_in(text):
+            if token in rewrite.TOKENS["ports"]:
+                self.port(token)
+        return self.values
+
+    def install(self, example, operator_path):
+        """Install repo file ``example`` at ``operator_path`` (rewritten); return the path."""
+        src = REPO_ROOT / example
+        dst = self.path(operator_path)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        text = src.read_text(encoding="utf-8")
+        dst.write_text(rewrite.rewrite_text(text, self._values_for(text)), encoding="utf-8")
+        return dst
+
+    def log(self, name):
+        return self.path("/var/log/glancelet") / ("%s.out" % name)
+
+    def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30):
+        """Start a :class:`Server` named ``name`` logging to ``<log dir>/<name>.out``."""
+        server = Server(name, argv, self.log(name), env=env, cwd=cwd,
+                        stop_timeout=stop_timeout).start()
+        self.servers[name] = server
+        return server
+
+    def stop_all(self):
+        """Stop servers in reverse start order; return the list of errors."""
+        errors = []
+        for server in reversed(list(self.servers.values())):
+            try:
+                server.stop()
+            except AssertionError as exc:
+                errors.append(str(exc))
+        return errors
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpectedFailure:
+    """What a pattern cannot do, and exactly how it fails.
+
+    ``status`` is the HTTP status the client gets; ``body`` is a text the
+    response body must contain (the exact message the operator would see).
+    ``log`` optionally names a server and a text its log must contain.
+    """
+    status: int
+    body: str
+    reason: str
+    log: tuple = None   # (server name, text)
+
+
+@dataclasses.dataclass
+class Deployment:
+    """A running pattern, as the scenario tests see it."""
+    pattern: "Pattern"
+    workspace: Workspace
+    base_url: str
+    store_dir: Path
+    staging_dir: Path
+    ca_file: str = None
+
+    @property
+    def servers(self):
+        return self.workspace.servers
+
+    @property
+    def pids(self):
+        return {name: s.pid for name, s in self.servers.items()}
+
+    @property
+    def logs(self):
+        return {name: s.log_path for name, s in self.servers.items()}
+
+    @property
+    def app_server(self):
+        """The server process that runs glancelet."""
+        return self.servers[self.pattern.app_server]
+
+    def signal(self, name, sig):
+        self.servers[name].send_signal(sig)
+
+    def reload(self):
+        """Graceful reload, the way the example documents it."""
+        self.pattern.reload(self)
+
+    def wait_ready(self, deadline=30.0):
+        return wait_ready(self.base_url + "/", list(self.servers.values()), deadline,
+                          ca_file=self.ca_file)
+
+    def log_text(self, name):
+        return self.servers[name].log_text()
+
+    def all_logs(self):
+        return "\n".join("===== %s (%s)\n%s" % (name, path, _log_tail(path, 20000))
+                         for name, path in self.logs.items())
+
+
+class Pattern:
+    """Base class of a deployment pattern. Subclass it and fill in:
+
+    * ``name``: short id, used in test ids and the results file;
+    * ``title``: a human title for the docs' results table;
+    * ``examples``: repo-relative paths of the examples/ files it uses;
+    * ``app_server``: name of the server (as given to ``Workspace.spawn``)
+      that runs glancelet; SIGTERM scenarios signal it;
+    * ``url_prefix``: path under which the front door serves the API ("" or
+      "/image");
+    * ``sigterm``: what SIGTERM does to an in-flight upload, "drain" (it
+      completes) or "abort" (the client gets an error, the image stays queued);
+    * ``expected_failures``: {scenario id: ExpectedFailure} for what it cannot do;
+    * ``launch(ws)``: install the files, spawn the servers, return the base URL
+      (scheme://127.0.0.1:port) and optionally a CA file;
+    * ``reload(deployment)``: the documented graceful reload.
+    """
+    name = None
+    title = None
+    examples = ()
+    app_server = None
+    url_prefix = ""
+    sigterm = "drain"
+    expected_failures = {}
+    ready_deadline = 60.0
+
+    def launch(self, ws):
+        raise NotImplementedError
+
+    def reload(self, deployment):
+        raise NotImplementedError
+
+    def expected_failure(self, scenario):
+        return self.expected_failures.get(scenario)
+
+    def glancelet_paths(self, ws):
+        """(image dir, staging dir) as the installed glancelet.conf names them."""
+        import configparser
+        conf = configparser.RawConfigParser()
+        conf.read(ws.path("/etc/glancelet/glancelet.conf"))
+        return (Path(conf.get("glance_store", "filesystem_store_datadir")),
+                Path(conf.get("os_glance_staging_store", "filesystem_store_datadir")))
+
+    @contextlib.contextmanager
+    def start(self, tmp_path):
+        """Start the deployment; yield a ready :class:`Deployment`; stop it.
+
+        On exit every server gets SIGTERM and must exit within its stated
+        timeout; on error the server logs are printed (pytest shows them).
+        """
+        ws = Workspace(tmp_path)
+        try:
+            launched = self.launch(ws)
+            base, ca_file = (launched if isinstance(launched, tuple) else (launched, None))
+            store, staging = self.glancelet_paths(ws)
+            dep = Deployment(self, ws, base + self.url_prefix, store, staging, ca_file)
+            dep.wait_ready(self.ready_deadline)
+        except BaseException:
+            ws.stop_all()
+            sys.stdout.write("\n".join("===== %s\n%s" % (n, _log_tail(s.log_path, 20000))
+                                       for n, s in ws.servers.items()))
+            raise
+        ok = False
+        try:
+            yield dep
+            ok = True
+        finally:
+            errors = ws.stop_all()
+            if not ok:
+                sys.stdout.write("\n" + dep.all_logs() + "\n")
+        if errors:
+            raise AssertionError("\n".join(errors))
+
+    def __repr__(self):
+        return "<Pattern %s>" % self.name

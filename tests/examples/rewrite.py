@@ -1,0 +1,99 @@
+"""The one mechanism that adapts an examples/ file to a test run.
+
+Files under ``examples/`` are written the way an operator installs them: real
+ports (``60999``) and real paths (``/var/lib/glancelet``). To run them on a
+shared CI machine, a test copies each file into its own directory and replaces
+**only** the tokens declared in :data:`TOKENS`: a fixed list of port numbers and
+absolute path prefixes. Nothing else in the file is touched: no option is added,
+removed or edited. ``tests/examples/test_rewrite.py`` proves this for every file
+under ``examples/``: after rewriting, each line differs from the original only
+where a declared token stood.
+
+How a token is matched:
+
+* a **port** token matches only as a whole number: ``60999`` in
+  ``127.0.0.1:60999`` but not in ``160999`` or ``60999.5``;
+* a **path** token matches an absolute path prefix as a whole path component:
+  ``/var/lib/glancelet`` in ``/var/lib/glancelet/images`` and in
+  ``sqlite:////var/lib/glancelet/glancelet.sqlite``, but not in
+  ``/var/lib/glancelet-old``.
+
+Where a token goes is decided per run by the caller (a free port, a directory
+under the test's tmp dir, the Python environment running the tests); the table
+only says *which* tokens may change.
+"""
+
+import re
+
+# The table. Adding a token here is the only way to make a value in examples/
+# differ between the docs and the tests.
+TOKENS = {
+    "ports": (
+        "9292",    # the front door (Glance's usual public port)
+        "9293",    # a second front door (TLS, or a proxied variant)
+        "60999",   # a WSGI server's HTTP socket (uWSGI http-socket, gunicorn)
+        "60998",   # uWSGI's uwsgi-protocol socket (nginx uwsgi_pass, mod_proxy_uwsgi)
+        "60997",   # a second backend (gunicorn behind nginx)
+    ),
+    "paths": (
+        "/etc/glancelet",       # configuration
+        "/var/lib/glancelet",   # image data, the SQLite file, proxy temp files
+        "/var/log/glancelet",   # server logs
+        "/run/glancelet",       # pid files, unix sockets
+        "/opt/glancelet",       # the Python environment glancelet is installed in
+    ),
+}
+
+_PORT_RE = r"(?<![\w.]){}(?![\w])"
+_PATH_RE = r"(?<![\w.-]){}(?![\w.-])"
+
+
+def token_pattern():
+    """A regex matching any declared token (group name ``port`` or ``path``)."""
+    ports = "|".join(re.escape(p) for p in TOKENS["ports"])
+    # Longest paths first, so that a longer prefix wins over a shorter one.
+    paths = "|".join(re.escape(p) for p in sorted(TOKENS["paths"], key=len, reverse=True))
+    return re.compile("(?P<port>{})|(?P<path>{})".format(
+        _PORT_RE.format("(?:%s)" % ports), _PATH_RE.format("(?:%s)" % paths)))
+
+
+def rewrite_text(text, values):
+    """Return ``text`` with each declared token replaced by ``values[token]``.
+
+    ``values`` maps a token (``"60999"``, ``"/var/lib/glancelet"``) to its
+    replacement. A declared token found in the text but missing from
+    ``values`` is an error: the run would otherwise use a real port or path.
+    """
+    unknown = set(values) - set(TOKENS["ports"]) - set(TOKENS["paths"])
+    if unknown:
+        raise ValueError("not declared in rewrite.TOKENS: %s" % ", ".join(sorted(unknown)))
+
+    def replace(match):
+        token = match.group(0)
+        try:
+            return str(values[token])
+        except KeyError:
+            raise KeyError("no value given for token %r (line: %r)" % (
+                token, _line_of(text, match.start()))) from None
+
+    return token_pattern().sub(replace, text)
+
+
+def rewrite_file(src, dst, values):
+    """Copy file ``src`` to ``dst``, rewriting declared tokens; return ``dst``."""
+    with open(src, encoding="utf-8") as fp:
+        text = fp.read()
+    with open(dst, "w", encoding="utf-8") as fp:
+        fp.write(rewrite_text(text, values))
+    return dst
+
+
+def tokens_in(text):
+    """The set of declared tokens that occur in ``text``."""
+    return {m.group(0) for m in token_pattern().finditer(text)}
+
+
+def _line_of(text, pos):
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return text[start:end if end >= 0 else None]

@@ -1,0 +1,24 @@
+"""Scenario ids and titles: the rows of the docs' results table.
+
+Test functions in ``test_scenarios.py`` are bound to one of these ids; a
+pattern's ``expected_failures`` uses the same ids.
+"""
+
+SCENARIOS = {
+    "version-discovery": "Version discovery: GET / answers 300 and its hrefs work through "
+                         "the front door",
+    "image-crud": "Create, show, list and delete an image",
+    "upload-content-length": "Upload with Content-Length; download with md5 and sha512 "
+                             "verified",
+    "upload-chunked-1mib": "Chunked upload in 1 MiB chunks (what python-glanceclient sends)",
+    "upload-chunked-16mib": "Chunked upload in 16 MiB chunks",
+    "glanceclient-library": "python-glanceclient library: create, upload, download, list, "
+                            "delete",
+    "glanceclient-cli": "glance CLI: image-create --file, image-download, image-delete",
+    "openstacksdk": "openstacksdk: create_image from a file, download, delete",
+    "upload-2gib": "2 GiB upload streamed through every limit; server-side hashes verified",
+    "client-abort": "Client aborts mid-upload: image back to queued, no partial file",
+    "sigterm-during-upload": "SIGTERM to the WSGI server during an upload: drained or "
+                             "cleanly refused, never a truncated image",
+    "graceful-reload": "Graceful reload under a bounded load: no failed request",
+}
