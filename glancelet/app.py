@@ -1,0 +1,152 @@
+"""The application factory: ``create_app(conf)`` wires config, storage and routes."""
+
+import logging
+import sys
+
+from glancelet import conf as conf_mod
+from glancelet import context, db, domain, errors, router, store
+from glancelet.handlers import image_data, images, schemas, tags, versions
+from glancelet.http import Request
+
+LOG = logging.getLogger("glancelet")
+
+# What serves each path and method. A path listed here with another method
+# gets 405 with an Allow header.
+ROUTES = {
+    "/": {"GET": versions.multiple_choices},
+    "/versions": {"GET": versions.versions},
+    "/v2/schemas/image": {"GET": schemas.image},
+    "/v2/schemas/images": {"GET": schemas.images},
+    "/v2/images": {"GET": images.index, "POST": images.create},
+    "/v2/images/{image_id}": {"GET": images.show, "PATCH": images.update,
+                              "DELETE": images.delete},
+    "/v2/images/{image_id}/file": {"GET": image_data.download, "PUT": image_data.upload},
+    "/v2/images/{image_id}/tags/{tag}": {"PUT": tags.add, "DELETE": tags.remove},
+}
+
+# Image states in which a live process is working on the image. If that
+# process is gone, the image goes back to the state a retry starts from.
+TRANSIENT = {"saving": "queued"}
+
+
+class Application:
+    """The WSGI application. One per process; thread-safe."""
+
+    def __init__(self, conf, routes=None):
+        self.conf = conf
+        db_path, image_dir, staging_dir = conf.data_paths
+        self.db = db.Database(db_path)
+        self.images = db.ImageRepo(self.db)
+        self.tasks = db.TaskRepo(self.db)
+        self.store = store.FilesystemStore(image_dir,
+                                           conf.get("DEFAULT", "hashing_algorithm"))
+        self.staging = store.FilesystemStore(staging_dir,
+                                             conf.get("DEFAULT", "hashing_algorithm"))
+        self.router = router.Router(routes or ROUTES)
+
+    # -- WSGI ----------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        try:
+            req = Request(environ, self.conf)
+            req.app = self
+            handler, req.route_args = self.router.match(req.method, req.path)
+            req.context = context.from_environ(environ)
+            return handler(req, start_response)
+        except errors.HTTPError as exc:
+            return exc(environ, start_response)
+        except Exception:
+            LOG.exception("unhandled error serving %s %s", environ.get("REQUEST_METHOD"),
+                          environ.get("PATH_INFO"))
+            return errors.HTTPError(500, "The server failed to handle the request; see "
+                                    "its log.")(environ, start_response)
+
+    # -- Lifecycle shared by handlers ------------------------------------------
+
+    def reap(self, record):
+        """Return ``record``, first recovering it if its worker died mid-operation."""
+        if record is None or record["status"] not in TRANSIENT:
+            return record
+        if domain.worker_alive(record["worker"]):
+            return record
+        target = TRANSIENT[record["status"]]
+        LOG.warning("image %s was left %s by %s, which is gone; returning it to %s",
+                    record["id"], record["status"], record["worker"], target)
+        recovered = self.images.update(record["id"], {"status": target, "worker": None,
+                                                      "updated_at": domain.utcnow()},
+                                       expect_status=record["status"],
+                                       expect_worker=record["worker"])
+        return recovered or self.images.get(record["id"])
+
+    def recover(self):
+        """At start-up: release work and remove temp files that dead processes left."""
+        for record in self.images.in_states(tuple(TRANSIENT)):
+            self.reap(record)
+        for directory in (self.store, self.staging):
+            for name in directory.remove_stale_temp_files():
+                LOG.warning("removed %s/%s, left by an interrupted upload",
+                            directory.directory, name)
+
+    def delete_image(self, record):
+        self.images.delete(record["id"])
+        self.store.delete(record["id"])
+        self.staging.delete(record["id"])
+
+
+def create_app(conf):
+    app = Application(conf)
+    app.recover()
+    return app
+
+
+def setup_logging(conf):
+    """Log to stderr, which every WSGI server sends to its own log."""
+    logger = logging.getLogger("glancelet")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.DEBUG if conf.get("DEFAULT", "debug") else logging.INFO)
+
+
+def init_application(environ=None):
+    """Load config and build the app; a bad config fails with one clear line."""
+    import os
+    environ = os.environ if environ is None else environ
+    try:
+        conf = conf_mod.load(environ=environ)
+        check_server()
+    except conf_mod.ConfigError as exc:
+        sys.stderr.write("glancelet: configuration error: %s\n" % exc)
+        sys.stderr.flush()
+        raise
+    setup_logging(conf)
+    app = create_app(conf)
+    LOG.info("glancelet ready: config %s, images in %s",
+             conf.source or "(built-in defaults)", app.store.directory)
+    return app
+
+
+def check_server():
+    """Refuse to run where background work cannot: uWSGI without threads."""
+    try:
+        import uwsgi
+    except ImportError:
+        return
+    opt = getattr(uwsgi, "opt", {}) or {}
+
+    def on(name):
+        value = opt.get(name)
+        if isinstance(value, bytes):
+            value = value.decode()
+        return value not in (None, False, "", "0", "false", "no", "off")
+
+    threads = opt.get("threads")
+    if isinstance(threads, bytes):
+        threads = threads.decode()
+    if not on("enable-threads") and not (threads and str(threads) not in ("0", "1")):
+        raise conf_mod.ConfigError(
+            "uWSGI runs this app without Python threads; glancelet needs them for hashing "
+            "and import tasks: set 'enable-threads = true' in the [uwsgi] section")

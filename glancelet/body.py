@@ -1,0 +1,175 @@
+"""The one request-body reader, used by every handler that takes image data.
+
+WSGI servers hand a request body to the application in three ways:
+
+``CONTENT_LENGTH`` is set
+    Read exactly that many bytes from ``wsgi.input``. This is checked first:
+    nginx's ``uwsgi_pass`` dechunks a body and then passes *both*
+    ``CONTENT_LENGTH`` and ``Transfer-Encoding: chunked``.
+
+``wsgi.input_terminated`` is true
+    The server dechunked the body and ``wsgi.input`` returns ``b''`` at its
+    end (gunicorn, mod_wsgi with ``WSGIChunkedRequest On``).
+
+uWSGI with a chunked body
+    uWSGI passes the chunked body through undecoded: ``wsgi.input`` reads
+    nothing, and the app must call ``uwsgi.chunked_read()`` once per chunk.
+    Each chunk must fit ``chunked-input-limit``.
+
+A chunked body that reaches the app any other way cannot be read; the
+request is refused with 411 and a message naming the server option to turn
+on.
+
+``read(n)`` never returns more than ``n`` bytes, whatever the framing: a
+reader that returned whole chunks made Glance's swift driver issue negative
+reads and buffer whole images (Glance bug LP#2127521).
+"""
+
+from glancelet import errors
+
+DEFAULT_READ_SIZE = 1024 * 1024
+
+
+class BodyIncomplete(Exception):
+    """The client went away, or the server could not deliver the body."""
+
+
+def _chunked_requested(environ):
+    te = environ.get("HTTP_TRANSFER_ENCODING", "")
+    return "chunked" in te.lower()
+
+
+def _uwsgi_module():
+    try:
+        import uwsgi  # only importable inside a uWSGI worker
+    except ImportError:
+        return None
+    return uwsgi if hasattr(uwsgi, "chunked_read") else None
+
+
+def _server_hint(environ):
+    """The option that makes this server deliver chunked bodies."""
+    software = environ.get("SERVER_SOFTWARE", "")
+    if "mod_wsgi.version" in environ or "mod_wsgi" in software:
+        return "mod_wsgi: set 'WSGIChunkedRequest On'"
+    if "uwsgi.version" in environ:
+        return "uWSGI: run glancelet in a uWSGI worker so it can call uwsgi.chunked_read()"
+    return ("a WSGI server that dechunks request bodies and sets wsgi.input_terminated "
+            "(gunicorn; mod_wsgi with 'WSGIChunkedRequest On'; uWSGI), or send "
+            "Content-Length")
+
+
+class RequestBody:
+    """A file-like reader of one WSGI request body.
+
+    ``limit`` is the largest body accepted; past it, reading raises 413.
+    Framing problems raise :class:`glancelet.errors.HTTPError` at
+    construction (400 bad Content-Length, 411 unreadable chunked body, 413
+    declared length over the limit). A body that ends early raises
+    :class:`BodyIncomplete` from ``read``.
+    """
+
+    def __init__(self, environ, limit=None, uwsgi_module=None):
+        self._input = environ.get("wsgi.input")
+        self._limit = limit
+        self._consumed = 0
+        self._pending = memoryview(b"")
+        self._pending_at = 0
+        self._eof = False
+        self._uwsgi = None
+        self.length = None  # declared length, when there is one
+
+        raw_length = environ.get("CONTENT_LENGTH", "")
+        if raw_length not in ("", None):
+            try:
+                self.length = int(raw_length)
+            except ValueError:
+                raise errors.BadRequest("Content-Length %r is not a number" % raw_length)
+            if self.length < 0:
+                raise errors.BadRequest("Content-Length %r is negative" % raw_length)
+            if limit is not None and self.length > limit:
+                raise errors.RequestTooLarge(
+                    "Image data of %d bytes exceeds the limit of %d bytes (image_size_cap)"
+                    % (self.length, limit))
+            self.mode = "length"
+        elif environ.get("wsgi.input_terminated"):
+            self.mode = "eof"
+        elif _chunked_requested(environ):
+            module = uwsgi_module
+            if module is None and "uwsgi.version" in environ:
+                module = _uwsgi_module()
+            if module is None:
+                raise errors.LengthRequired(
+                    "The request body is chunked (Transfer-Encoding: chunked) but this "
+                    "server does not deliver chunked bodies to the application. Turn it on "
+                    "in the server (%s)." % _server_hint(environ))
+            self._uwsgi = module
+            self.mode = "uwsgi-chunked"
+        else:
+            self.length = 0
+            self.mode = "length"
+
+    @property
+    def bytes_read(self):
+        return self._consumed
+
+    def read(self, size=-1):
+        """Return up to ``size`` bytes (all remaining when negative); b'' at the end."""
+        if size is None or size < 0:
+            parts = []
+            while True:
+                part = self.read(DEFAULT_READ_SIZE)
+                if not part:
+                    return b"".join(parts)
+                parts.append(part)
+        if size == 0 or self._eof:
+            return b""
+        if self.mode == "length":
+            data = self._read_length(size)
+        elif self.mode == "eof":
+            data = self._read_input(size)
+        else:
+            data = self._read_uwsgi(size)
+        if not data:
+            self._eof = True
+            return b""
+        self._consumed += len(data)
+        if self._limit is not None and self._consumed > self._limit:
+            raise errors.RequestTooLarge(
+                "Image data exceeds the limit of %d bytes (image_size_cap)" % self._limit)
+        return data
+
+    def _read_input(self, size):
+        try:
+            return self._input.read(size)
+        except OSError as exc:
+            raise BodyIncomplete("reading the request body failed: %s" % exc) from exc
+
+    def _read_length(self, size):
+        remaining = self.length - self._consumed
+        if remaining <= 0:
+            return b""
+        data = self._read_input(min(size, remaining))
+        if not data:
+            raise BodyIncomplete("the request body ended after %d of %d bytes"
+                                 % (self._consumed, self.length))
+        return data
+
+    def _read_uwsgi(self, size):
+        if self._pending_at >= len(self._pending):
+            try:
+                chunk = self._uwsgi.chunked_read()
+            except (OSError, IOError) as exc:
+                raise BodyIncomplete(
+                    "uWSGI could not read the next chunk of the request body (%s): a chunk "
+                    "larger than chunked-input-limit, no data within chunked-input-timeout, "
+                    "or the client went away" % exc) from exc
+            if not chunk:
+                return b""
+            if len(chunk) <= size:
+                return chunk
+            self._pending = memoryview(chunk)
+            self._pending_at = 0
+        start = self._pending_at
+        self._pending_at = min(start + size, len(self._pending))
+        return self._pending[start:self._pending_at].tobytes()

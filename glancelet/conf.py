@@ -1,0 +1,294 @@
+"""Configuration: option definitions, INI loading and the sample generator.
+
+Options are declared once, in ``OPTIONS``. Loading, validation and the
+sample config (``glancelet-config-sample``) are all derived from that list,
+so the documented options are exactly the accepted ones.
+
+Option names follow Glance's where Glance has one, so that a Glance operator
+recognises them. Values are parsed the way oslo.config parses them: lists are
+comma separated and may be wrapped in brackets (``[a, b]``).
+"""
+
+import configparser
+import dataclasses
+import hashlib
+import os
+import sys
+
+ENV_CONFIG_FILE = "GLANCELET_CONFIG_FILE"
+DEFAULT_DATA_DIR = os.path.join("~", ".local", "share", "glancelet")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. The message is one line."""
+
+
+def _parse_bool(text):
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("is not a boolean (use true or false)")
+
+
+def _parse_int(text):
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError("is not an integer") from None
+
+
+def _parse_list(text):
+    value = text.strip()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _parse_port_list(text):
+    ports = []
+    for item in _parse_list(text):
+        try:
+            port = int(item)
+        except ValueError:
+            raise ValueError("has a port that is not an integer: %r" % item) from None
+        if not 0 < port < 65536:
+            raise ValueError("has a port out of range: %d" % port)
+        ports.append(port)
+    return ports
+
+
+def _parse_str(text):
+    return text.strip()
+
+
+_PARSERS = {
+    "bool": _parse_bool,
+    "int": _parse_int,
+    "list": _parse_list,
+    "portlist": _parse_port_list,
+    "str": _parse_str,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    section: str
+    name: str
+    kind: str
+    default: object
+    help: str
+    minimum: int = None
+    choices: tuple = None
+    sample_default: str = None  # how the default is shown when it is computed
+
+    def parse(self, text):
+        value = _PARSERS[self.kind](text)
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError("must be at least %d" % self.minimum)
+        if self.choices is not None:
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                if item not in self.choices:
+                    raise ValueError("%r is not one of: %s" % (item, ", ".join(self.choices)))
+        return value
+
+
+IMPORT_METHODS = ("glance-direct", "web-download")
+
+OPTIONS = (
+    Option("DEFAULT", "image_size_cap", "int", 1099511627776,
+           "Largest image, in bytes, that an upload or a stage accepts. A larger "
+           "body is refused with 413 and leaves nothing behind. Glance's name and "
+           "default (1 TiB).", minimum=1),
+    Option("DEFAULT", "public_endpoint", "str", "",
+           "The URL clients reach this service at, e.g. "
+           "https://cloud.example.com/image. Used in the version document and in "
+           "links. When empty, links are built from the request: SCRIPT_NAME, "
+           "then X-Forwarded-Proto/-Host/-Prefix headers from a trusted proxy, "
+           "then Host."),
+    Option("DEFAULT", "enabled_import_methods", "list", list(IMPORT_METHODS),
+           "Interoperable image import methods offered. An empty list turns "
+           "import off (stage and import then answer 404).",
+           choices=IMPORT_METHODS),
+    Option("DEFAULT", "hashing_algorithm", "str", "sha512",
+           "Algorithm for os_hash_value, computed while image data is written. "
+           "Any hashlib algorithm with a fixed digest size.",
+           choices=tuple(sorted(a for a in hashlib.algorithms_guaranteed
+                                if not a.startswith("shake_")))),
+    Option("DEFAULT", "debug", "bool", False,
+           "Log at DEBUG level, and include tracebacks in the server's log."),
+    Option("database", "connection", "str", "",
+           "Where image metadata lives, as a URL: sqlite:////absolute/path.sqlite. "
+           "SQLite runs in WAL mode and is safe for several processes and threads "
+           "on one host.",
+           sample_default="sqlite:////<data dir>/glancelet.sqlite"),
+    Option("glance_store", "filesystem_store_datadir", "str", "",
+           "Directory that holds image data. Uploads are written to a temporary "
+           "file in this directory and renamed into place when complete.",
+           sample_default="<data dir>/images"),
+    Option("os_glance_staging_store", "filesystem_store_datadir", "str", "",
+           "Directory for data staged by the glance-direct import method. Every "
+           "process that serves the API must see the same directory.",
+           sample_default="<data dir>/staging"),
+    Option("wsgi", "task_pool_threads", "int", 16,
+           "Native threads per server process that run import tasks.", minimum=1),
+    Option("import_filtering_opts", "allowed_schemes", "list", ["http", "https"],
+           "URI schemes web-download may fetch from."),
+    Option("import_filtering_opts", "disallowed_schemes", "list", [],
+           "URI schemes web-download refuses (used when allowed_schemes is empty)."),
+    Option("import_filtering_opts", "allowed_hosts", "list", [],
+           "Hosts web-download may fetch from. When empty, every host but "
+           "disallowed_hosts is allowed, except loopback, link-local and private "
+           "addresses, which must be listed here to be reachable."),
+    Option("import_filtering_opts", "disallowed_hosts", "list", [],
+           "Hosts web-download refuses (used when allowed_hosts is empty)."),
+    Option("import_filtering_opts", "allowed_ports", "portlist", [80, 443],
+           "Ports web-download may fetch from."),
+    Option("import_filtering_opts", "disallowed_ports", "portlist", [],
+           "Ports web-download refuses (used when allowed_ports is empty)."),
+)
+
+SECTIONS = tuple(dict.fromkeys(opt.section for opt in OPTIONS))
+
+
+class Config:
+    """Parsed configuration: ``conf.get(section, name)`` or ``conf[section][name]``."""
+
+    def __init__(self, values, source=None):
+        self._values = values
+        self.source = source
+
+    def __getitem__(self, section):
+        return self._values[section]
+
+    def get(self, section, name):
+        return self._values[section][name]
+
+    @property
+    def data_paths(self):
+        """(sqlite path, image dir, staging dir)."""
+        return (_sqlite_path(self.get("database", "connection")),
+                self.get("glance_store", "filesystem_store_datadir"),
+                self.get("os_glance_staging_store", "filesystem_store_datadir"))
+
+
+def _sqlite_path(url):
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise ConfigError("[database] connection: only sqlite:/// URLs are supported, got %r"
+                          % url)
+    return url[len(prefix):]
+
+
+def load(path=None, overrides=None, environ=os.environ):
+    """Build a Config from ``path`` (or $GLANCELET_CONFIG_FILE, or defaults).
+
+    ``overrides`` maps (section, name) to raw text, as if set in the file;
+    tests use it instead of writing files.
+    """
+    if path is None:
+        path = environ.get(ENV_CONFIG_FILE) or None
+    raw = {}
+    if path is not None:
+        parser = configparser.RawConfigParser(default_section="__no_default__",
+                                              strict=True, interpolation=None)
+        try:
+            with open(path, encoding="utf-8") as fp:
+                parser.read_file(fp)
+        except OSError as exc:
+            raise ConfigError("cannot read config file %s: %s" % (path, exc.strerror)) from None
+        except configparser.Error as exc:
+            message = " ".join(str(exc).split())
+            raise ConfigError("config file %s is not valid INI: %s" % (path, message)) from None
+        for section in parser.sections():
+            if section not in SECTIONS:
+                raise ConfigError("%s: unknown section [%s] (known: %s)"
+                                  % (path, section, ", ".join(SECTIONS)))
+            for name, text in parser.items(section):
+                raw[(section, name)] = text
+    for key, text in (overrides or {}).items():
+        raw[key] = text
+
+    known = {(opt.section, opt.name): opt for opt in OPTIONS}
+    values = {section: {} for section in SECTIONS}
+    where = path or "built-in defaults"
+    for key, text in raw.items():
+        if key not in known:
+            raise ConfigError("%s: unknown option [%s] %s" % (where, key[0], key[1]))
+    for opt in OPTIONS:
+        key = (opt.section, opt.name)
+        if key in raw:
+            try:
+                values[opt.section][opt.name] = opt.parse(raw[key])
+            except ValueError as exc:
+                raise ConfigError("%s: [%s] %s = %r %s"
+                                  % (where, opt.section, opt.name, raw[key], exc)) from None
+        else:
+            default = opt.default
+            values[opt.section][opt.name] = list(default) if isinstance(default, list) else default
+    _fill_data_defaults(values)
+    conf = Config(values, source=path)
+    _sqlite_path(conf.get("database", "connection"))
+    return conf
+
+
+def _fill_data_defaults(values):
+    data_dir = os.path.expanduser(DEFAULT_DATA_DIR)
+    if not values["database"]["connection"]:
+        values["database"]["connection"] = "sqlite:///" + os.path.join(data_dir,
+                                                                       "glancelet.sqlite")
+    if not values["glance_store"]["filesystem_store_datadir"]:
+        values["glance_store"]["filesystem_store_datadir"] = os.path.join(data_dir, "images")
+    if not values["os_glance_staging_store"]["filesystem_store_datadir"]:
+        values["os_glance_staging_store"]["filesystem_store_datadir"] = os.path.join(
+            data_dir, "staging")
+
+
+def _format_default(opt):
+    if opt.sample_default is not None:
+        return opt.sample_default
+    if isinstance(opt.default, bool):
+        return "true" if opt.default else "false"
+    if isinstance(opt.default, list):
+        return ",".join(str(item) for item in opt.default)
+    return str(opt.default)
+
+
+def sample_config():
+    """The commented sample config, generated from OPTIONS."""
+    lines = [
+        "# glancelet sample configuration, generated from glancelet/conf.py.",
+        "# Point the server at a file like this with GLANCELET_CONFIG_FILE.",
+        "# Every option is shown commented out, with its default.",
+        "# <data dir> is %s." % DEFAULT_DATA_DIR,
+    ]
+    section = None
+    for opt in OPTIONS:
+        if opt.section != section:
+            section = opt.section
+            lines += ["", "[%s]" % section]
+        lines.append("")
+        for para in _wrap(opt.help, 76):
+            lines.append("# " + para)
+        if opt.choices and len(opt.choices) < 8:
+            lines.append("# Allowed values: %s" % ", ".join(opt.choices))
+        lines.append("# (%s) default: %s" % (opt.kind, _format_default(opt)))
+        lines.append("#%s = %s" % (opt.name, _format_default(opt)))
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(text, width):
+    import textwrap
+    return textwrap.wrap(text, width)
+
+
+def main(argv=None):
+    """Console script ``glancelet-config-sample``: print the sample config."""
+    sys.stdout.write(sample_config())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""/v2/images and /v2/images/{image_id}: create, list, show, update, delete."""
+
+import urllib.parse
+import uuid
+
+from glancelet import domain, errors
+from glancelet.http import empty_response, json_response
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+PATCH_TYPES = ("application/openstack-images-v2.1-json-patch",
+               "application/openstack-images-v2.0-json-patch")
+SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
+             "created_at", "updated_at", "visibility", "owner", "min_disk", "min_ram",
+             "virtual_size", "os_hidden", "protected")
+# Filters on a column that accept the Glance "in:a,b" operator.
+COLUMN_FILTERS = ("name", "status", "visibility", "owner", "disk_format",
+                  "container_format", "id")
+NOT_FILTERS = ("limit", "marker", "sort", "sort_key", "sort_dir", "member_status")
+
+
+# -- Validation of client-supplied properties ---------------------------------
+
+def _validate_value(name, value):
+    """Check one property value; return it normalised."""
+    def bad(why):
+        raise errors.BadRequest("Invalid value for '%s': %s" % (name, why))
+
+    if name == "name":
+        if value is not None and (not isinstance(value, str) or len(value) > 255):
+            bad("must be a string of at most 255 characters or null")
+    elif name == "visibility":
+        if value not in domain.VISIBILITIES:
+            bad("must be one of %s" % ", ".join(domain.VISIBILITIES))
+    elif name in ("protected", "os_hidden"):
+        if not isinstance(value, bool):
+            bad("must be a boolean")
+    elif name in ("min_disk", "min_ram"):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            bad("must be a non-negative integer")
+    elif name == "disk_format":
+        if value is not None and value not in domain.DISK_FORMATS:
+            bad("must be one of %s" % ", ".join(domain.DISK_FORMATS))
+    elif name == "container_format":
+        if value is not None and value not in domain.CONTAINER_FORMATS:
+            bad("must be one of %s" % ", ".join(domain.CONTAINER_FORMATS))
+    elif name == "tags":
+        if not isinstance(value, list) or not all(
+                isinstance(t, str) and 0 < len(t) <= 255 for t in value):
+            bad("must be a list of strings of 1 to 255 characters")
+        value = list(dict.fromkeys(value))
+    elif name == "owner":
+        if value is not None and (not isinstance(value, str) or len(value) > 255):
+            bad("must be a string of at most 255 characters or null")
+    else:  # an extra property
+        if not isinstance(value, str):
+            bad("extra properties must be strings")
+        if len(name) > 255 or len(value) > 65535:
+            bad("extra properties are limited to 255-character names and 65535-character "
+                "values")
+    return value
+
+
+def _check_settable(ctx, name):
+    if name in domain.READ_ONLY:
+        raise errors.Forbidden("Attribute '%s' is read-only." % name)
+    if name.startswith(domain.RESERVED_PREFIX):
+        raise errors.Forbidden("Attribute '%s' is reserved." % name)
+
+
+def _apply(ctx, record, name, value):
+    """Set property ``name`` on a row dict, validating it."""
+    _check_settable(ctx, name)
+    value = _validate_value(name, value)
+    if name == "owner" and not ctx.is_admin and value != ctx.project_id:
+        raise errors.Forbidden("Only an admin may set the owner of an image to another "
+                               "project.")
+    if name in domain.MUTABLE or name in domain.ADMIN_SETTABLE:
+        record[name] = value
+    else:
+        record["properties"][name] = value
+
+
+# -- Helpers shared with the other image handlers ------------------------------
+
+def parse_image_id(req):
+    image_id = req.route_args["image_id"]
+    try:
+        canonical = str(uuid.UUID(image_id))
+    except ValueError:
+        raise errors.NotFound("No image found with ID %s" % image_id)
+    if canonical != image_id.lower():
+        raise errors.NotFound("No image found with ID %s" % image_id)
+    return canonical
+
+
+def load_image(req, for_update=False):
+    """The image named in the route, if the caller may see it (404 otherwise)."""
+    image_id = parse_image_id(req)
+    record = req.app.reap(req.app.images.get(image_id))
+    if record is None or not req.context.can_see(record):
+        raise errors.NotFound("No image found with ID %s" % image_id)
+    if for_update and not req.context.can_modify(record):
+        raise errors.Forbidden("You are not authorized to modify image %s." % image_id)
+    return record
+
+
+def image_response(req, start_response, record, status="200 OK", headers=()):
+    return json_response(start_response, status, domain.view(record, req.base_url()),
+                         headers)
+
+
+# -- Handlers -------------------------------------------------------------------
+
+def create(req, start_response):
+    body = req.json_body()
+    if not isinstance(body, dict):
+        raise errors.BadRequest("The request body must be a JSON object.")
+    ctx = req.context
+    image_id = body.pop("id", None)
+    if image_id is not None:
+        try:
+            image_id = str(uuid.UUID(str(image_id)))
+        except ValueError:
+            raise errors.BadRequest("Invalid value for 'id': must be a UUID")
+    else:
+        image_id = str(uuid.uuid4())
+    record = domain.new_record(image_id, ctx.owner, {})
+    for name, value in body.items():
+        _apply(ctx, record, name, value)
+    if req.app.images.get(image_id) is not None:
+        raise errors.Conflict("An image with identifier %s already exists" % image_id)
+    try:
+        req.app.images.add(record)
+    except Exception as exc:  # a concurrent create with the same id
+        if req.app.images.get(image_id) is not None:
+            raise errors.Conflict("An image with identifier %s already exists" % image_id)
+        raise exc
+    headers = [("Location", "%s/v2/images/%s" % (req.base_url(), image_id))]
+    methods = req.conf.get("DEFAULT", "enabled_import_methods")
+    if methods:
+        headers.append(("OpenStack-image-import-methods", ",".join(methods)))
+    return image_response(req, start_response, req.app.images.get(image_id),
+                          "201 Created", headers)
+
+
+def show(req, start_response):
+    return image_response(req, start_response, load_image(req))
+
+
+def update(req, start_response):
+    record = load_image(req, for_update=True)
+    ops = req.json_body(PATCH_TYPES)
+    if not isinstance(ops, list):
+        raise errors.BadRequest("A JSON-patch body must be a list of operations.")
+    ctx = req.context
+    changed = {"properties": dict(record["properties"])}
+    for key in domain.MUTABLE + domain.ADMIN_SETTABLE:
+        changed[key] = record[key]
+    for op in ops:
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise errors.BadRequest("Each JSON-patch operation needs 'op' and 'path'.")
+        kind, path = op["op"], op["path"]
+        if not isinstance(path, str) or not path.startswith("/") or path.count("/") != 1:
+            raise errors.BadRequest("Invalid JSON-patch path %r" % (path,))
+        name = path[1:]
+        if not name:
+            raise errors.BadRequest("Invalid JSON-patch path %r" % (path,))
+        is_base = name in domain.BASE_PROPERTIES
+        if kind in ("add", "replace"):
+            if "value" not in op:
+                raise errors.BadRequest("Operation %r needs a 'value'." % kind)
+            if kind == "replace" and not is_base and name not in changed["properties"]:
+                raise errors.Conflict("Property %s does not exist." % name)
+            _apply(ctx, changed, name, op["value"])
+        elif kind == "remove":
+            _check_settable(ctx, name)
+            if is_base:
+                raise errors.Forbidden("Base property '%s' cannot be removed." % name)
+            if name not in changed["properties"]:
+                raise errors.Conflict("Property %s does not exist." % name)
+            del changed["properties"][name]
+        else:
+            raise errors.BadRequest("Unsupported JSON-patch operation %r" % (kind,))
+    changes = {k: v for k, v in changed.items() if v != record[k]}
+    if changes:
+        changes["updated_at"] = domain.utcnow()
+        record = req.app.images.update(record["id"], changes)
+        if record is None:
+            raise errors.NotFound("No image found with ID %s" % req.route_args["image_id"])
+    return image_response(req, start_response, record)
+
+
+def delete(req, start_response):
+    record = load_image(req, for_update=True)
+    if record["protected"]:
+        raise errors.Forbidden("Image %s is protected and cannot be deleted." % record["id"])
+    req.app.delete_image(record)
+    return empty_response(start_response)
+
+
+# -- Listing -------------------------------------------------------------------
+
+def _parse_sort(req):
+    keys = []
+    sort = req.param("sort")
+    if sort is not None:
+        for item in sort.split(","):
+            key, _, direction = item.strip().partition(":")
+            keys.append((key.strip(), (direction or "desc").strip()))
+    else:
+        sort_keys = [v for k, v in req.params if k == "sort_key"]
+        sort_dirs = [v for k, v in req.params if k == "sort_dir"]
+        if len(sort_dirs) > 1 and len(sort_dirs) != len(sort_keys):
+            raise errors.BadRequest("Give one sort_dir, or one per sort_key.")
+        for i, key in enumerate(sort_keys or ["created_at"]):
+            direction = sort_dirs[i] if len(sort_dirs) > 1 else (
+                sort_dirs[0] if sort_dirs else "desc")
+            keys.append((key, direction))
+    for key, direction in keys:
+        if key not in SORT_KEYS:
+            raise errors.BadRequest("Invalid sort key: %s. It should be one of: %s"
+                                    % (key, ", ".join(SORT_KEYS)))
+        if direction not in ("asc", "desc"):
+            raise errors.BadRequest("Invalid sort direction: %s" % direction)
+    if not any(key == "id" for key, _ in keys):
+        keys.append(("id", keys[-1][1] if keys else "desc"))
+    return keys
+
+
+def _int_param(req, name, default=None, minimum=0):
+    raw = req.param(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadRequest("%s param must be an integer" % name)
+    if value < minimum:
+        raise errors.BadRequest("%s param must be at least %d" % (name, minimum))
+    return value
+
+
+def _bool_param(name, raw):
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise errors.BadRequest("%s param must be a boolean" % name)
+
+
+def _keyset(keys, marker):
+    """SQL for "rows after ``marker`` in the order ``keys``" (NULLs sort first)."""
+    clauses, params = [], []
+    for i, (key, direction) in enumerate(keys):
+        parts, part_params = [], []
+        for prev, _ in keys[:i]:
+            parts.append("%s IS ?" % prev)
+            part_params.append(_sql_value(prev, marker[prev]))
+        value = _sql_value(key, marker[key])
+        if direction == "asc":
+            if value is None:
+                parts.append("%s IS NOT NULL" % key)
+            else:
+                parts.append("%s > ?" % key)
+                part_params.append(value)
+        else:
+            if value is None:
+                continue  # nothing sorts below NULL in descending order
+            parts.append("(%s < ? OR %s IS NULL)" % (key, key))
+            part_params.append(value)
+        clauses.append("(" + " AND ".join(parts) + ")")
+        params.extend(part_params)
+    if not clauses:
+        return "0", []
+    return "(" + " OR ".join(clauses) + ")", params
+
+
+def _sql_value(key, value):
+    if key in ("protected", "os_hidden") and value is not None:
+        return int(value)
+    return value
+
+
+def index(req, start_response):
+    ctx = req.context
+    where, params = [], []
+    limit = min(_int_param(req, "limit", DEFAULT_LIMIT), MAX_LIMIT)
+    keys = _parse_sort(req)
+    visibility = req.param("visibility")
+    if visibility is not None and visibility not in domain.VISIBILITIES + ("all",):
+        raise errors.BadRequest("Invalid visibility value: %s" % visibility)
+    if not ctx.is_admin:
+        if visibility == "community":
+            where.append("(visibility = 'community')")
+        else:
+            where.append("(owner = ? OR visibility = 'public')")
+            params.append(ctx.project_id)
+    if visibility not in (None, "all"):
+        where.append("visibility = ?")
+        params.append(visibility)
+
+    hidden = req.param("os_hidden")
+    if hidden is None:
+        where.append("os_hidden = 0")
+    else:
+        where.append("os_hidden = ?")
+        params.append(int(_bool_param("os_hidden", hidden)))
+
+    for name, raw in req.params:
+        if name in NOT_FILTERS or name in ("visibility", "os_hidden"):
+            continue
+        if name == "tag":
+            where.append("EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)")
+            params.append(raw)
+        elif name in COLUMN_FILTERS:
+            if raw.startswith("in:"):
+                values = [v.strip().strip('"') for v in raw[3:].split(",")]
+                where.append("%s IN (%s)" % (name, ", ".join("?" for _ in values)))
+                params.extend(values)
+            else:
+                where.append("%s = ?" % name)
+                params.append(raw)
+        elif name == "protected":
+            where.append("protected = ?")
+            params.append(int(_bool_param(name, raw)))
+        elif name in ("size_min", "size_max"):
+            value = _int_param(req, name)
+            where.append("size %s ?" % (">=" if name == "size_min" else "<="))
+            params.append(value)
+        elif name in ("min_disk", "min_ram"):
+            where.append("%s = ?" % name)
+            params.append(_int_param(req, name))
+        elif name in domain.BASE_PROPERTIES:
+            raise errors.BadRequest("Filtering on %s is not supported" % name)
+        else:  # an extra property
+            where.append("json_extract(images.properties, ?) = ?")
+            params.extend(["$." + _json_path_key(name), raw])
+
+    marker_id = req.param("marker")
+    if marker_id is not None:
+        marker = req.app.images.get(marker_id)
+        if marker is None or not ctx.can_see(marker):
+            raise errors.BadRequest("marker not found: %s" % marker_id)
+        clause, clause_params = _keyset(keys, marker)
+        where.append(clause)
+        params.extend(clause_params)
+
+    order = ["%s %s" % (key, "ASC NULLS FIRST" if direction == "asc"
+                        else "DESC NULLS LAST") for key, direction in keys]
+    rows = req.app.images.list(where, params, order, limit)
+    rows = [req.app.reap(row) for row in rows]
+    body = {
+        "images": [domain.view(row, None) for row in rows],
+        "schema": "/v2/schemas/images",
+        "first": _page_link(req, None),
+    }
+    if rows and len(rows) == limit:
+        body["next"] = _page_link(req, rows[-1]["id"])
+    return json_response(start_response, "200 OK", body)
+
+
+def _json_path_key(name):
+    return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _page_link(req, marker):
+    params = [(k, v) for k, v in req.params if k != "marker"]
+    if marker is not None:
+        params.append(("marker", marker))
+    query = urllib.parse.urlencode(params)
+    return "/v2/images" + ("?" + query if query else "")

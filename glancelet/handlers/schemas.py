@@ -1,0 +1,12 @@
+"""GET /v2/schemas/image and /v2/schemas/images."""
+
+from glancelet import schemas
+from glancelet.http import json_response
+
+
+def image(req, start_response):
+    return json_response(start_response, "200 OK", schemas.image_schema())
+
+
+def images(req, start_response):
+    return json_response(start_response, "200 OK", schemas.images_schema())

@@ -1,0 +1,94 @@
+"""A thin request object and response helpers over plain WSGI."""
+
+import json
+import urllib.parse
+
+from glancelet import errors
+
+MAX_JSON_BODY = 1024 * 1024  # metadata requests; image data never goes through here
+
+
+class Request:
+    def __init__(self, environ, conf):
+        self.environ = environ
+        self.conf = conf
+        self.method = environ["REQUEST_METHOD"].upper()
+        # PEP 3333 hands PATH_INFO over as latin-1; clients send UTF-8.
+        self.path = (environ.get("PATH_INFO", "") or "/").encode("latin-1").decode(
+            "utf-8", "replace")
+        self.params = urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""),
+                                             keep_blank_values=True)
+        self.route_args = {}
+        self.context = None
+
+    def header(self, name, default=None):
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if name.lower() == "content-type":
+            key = "CONTENT_TYPE"
+        elif name.lower() == "content-length":
+            key = "CONTENT_LENGTH"
+        return self.environ.get(key, default)
+
+    @property
+    def content_type(self):
+        return (self.header("Content-Type") or "").split(";")[0].strip().lower()
+
+    def param(self, name, default=None):
+        for key, value in self.params:
+            if key == name:
+                return value
+        return default
+
+    def json_body(self, content_types=("application/json",)):
+        """Parse a small JSON request body of one of ``content_types``."""
+        if self.content_type not in content_types:
+            raise errors.UnsupportedMediaType(
+                "Content-Type %r is not supported here; use %s"
+                % (self.content_type or "", " or ".join(content_types)))
+        from glancelet.body import RequestBody, BodyIncomplete
+        try:
+            raw = RequestBody(self.environ, limit=MAX_JSON_BODY).read()
+        except BodyIncomplete as exc:
+            raise errors.BadRequest(str(exc))
+        try:
+            return json.loads(raw.decode("utf-8") or "null")
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise errors.BadRequest("The request body is not valid JSON: %s" % exc)
+
+    # -- URLs --------------------------------------------------------------
+
+    def base_url(self):
+        """The URL this service is reached at, without a trailing slash.
+
+        ``[DEFAULT] public_endpoint`` wins; then a trusted proxy's
+        X-Forwarded-Proto/-Host/-Prefix; then the request's own scheme, host
+        and SCRIPT_NAME (the mount point under mod_wsgi or uWSGI).
+        """
+        public = self.conf.get("DEFAULT", "public_endpoint")
+        if public:
+            return public.rstrip("/")
+        env = self.environ
+        scheme = env.get("HTTP_X_FORWARDED_PROTO") or env.get("wsgi.url_scheme", "http")
+        scheme = scheme.split(",")[0].strip()
+        host = env.get("HTTP_X_FORWARDED_HOST") or env.get("HTTP_HOST")
+        if host:
+            host = host.split(",")[0].strip()
+        else:
+            host = env.get("SERVER_NAME", "localhost")
+            port = env.get("SERVER_PORT", "")
+            if port and (scheme, port) not in (("http", "80"), ("https", "443")):
+                host += ":" + port
+        prefix = env.get("HTTP_X_FORWARDED_PREFIX", "") + env.get("SCRIPT_NAME", "")
+        return "%s://%s%s" % (scheme, host, prefix.rstrip("/"))
+
+
+def json_response(start_response, status, body, headers=()):
+    data = json.dumps(body).encode("utf-8")
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(data)))] + list(headers))
+    return [data]
+
+
+def empty_response(start_response, status="204 No Content", headers=()):
+    start_response(status, [("Content-Length", "0")] + list(headers))
+    return []

@@ -1,0 +1,42 @@
+"""Declarative routing: ``ROUTES = {path template: {METHOD: handler}}``.
+
+A path that matches with a method that does not gets 405 with an ``Allow``
+header; a path that matches nothing gets 404. Templates use ``{name}``
+segments, passed to the handler as ``req.route_args``.
+"""
+
+from glancelet import errors
+
+
+class Router:
+    def __init__(self, routes):
+        self._routes = []
+        for template, methods in routes.items():
+            segments = tuple(template.strip("/").split("/")) if template != "/" else ()
+            methods = dict(methods)
+            if "GET" in methods and "HEAD" not in methods:
+                methods["HEAD"] = methods["GET"]
+            self._routes.append((segments, methods))
+
+    def match(self, method, path):
+        parts = tuple(path.strip("/").split("/")) if path.strip("/") else ()
+        for segments, methods in self._routes:
+            if len(segments) != len(parts):
+                continue
+            args = {}
+            for want, got in zip(segments, parts):
+                if want.startswith("{") and want.endswith("}"):
+                    if not got:
+                        break
+                    args[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                handler = methods.get(method)
+                if handler is None:
+                    allow = ", ".join(sorted(methods))
+                    raise errors.HTTPError(
+                        405, "The method %s is not allowed for this resource." % method,
+                        headers=[("Allow", allow)])
+                return handler, args
+        raise errors.NotFound("The resource could not be found.")
