@@ -1,0 +1,537 @@
+"""Render the results of the last examples run (``tox -e examples``).
+
+The examples suite writes ``doc/source/_data/examples-results.json`` (schema:
+the "examples results file" contract). This extension reads it once per build
+and provides:
+
+``.. results-status::``
+    An admonition that says where the results come from, and loudly when they
+    are missing, unreadable, incomplete or stale (``source_digest`` differs
+    from the digest of the current ``examples/`` and ``glancelet/`` files).
+``.. support-matrix::``
+    The pattern x scenario table. Each cell names the test that decides it.
+    With ``:pattern: NAME`` it renders one pattern's results as a list.
+``.. tested-versions::``
+    The server versions recorded by the run.
+``.. symptom-text:: ID``
+    The exact text of a captured symptom and the test that captured it.
+``.. symptom-leftovers::``
+    Symptoms in the results file that no ``symptom-text`` on the page shows.
+``:result:`PATTERN/SCENARIO```
+    Inline outcome plus test node id, or "not yet tested".
+
+Missing or stale results are never a Sphinx warning (the build runs with
+``-W``): they are shown on the page.
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective, SphinxRole
+
+LOG = logging.getLogger(__name__)
+
+RESULTS_RELPATH = os.path.join("_data", "examples-results.json")
+OUTCOME_LABEL = {
+    "pass": "pass",
+    "expected-failure": "expected failure",
+    "fail": "FAIL",
+}
+OUTCOME_MARK = {
+    "pass": "\u2714",  # heavy check mark
+    "expected-failure": "\u2718",  # heavy ballot x
+    "fail": "\u26a0",  # warning sign
+}
+
+
+# --- source digest -----------------------------------------------------------
+
+def _fallback_source_digest(repo_root):
+    """The contract's algorithm, for when tests/examples/results.py is absent.
+
+    sha256 over every file under examples/ and glancelet/ (sorted by POSIX
+    relative path, skipping __pycache__ and *.pyc): the relative path, a NUL,
+    the file bytes, a NUL.
+    """
+    paths = []
+    for top in ("examples", "glancelet"):
+        base = os.path.join(repo_root, top)
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for name in filenames:
+                if name.endswith(".pyc"):
+                    continue
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, repo_root).replace(os.sep, "/")
+                paths.append(rel)
+    digest = hashlib.sha256()
+    for rel in sorted(paths):
+        digest.update(rel.encode("utf-8"))
+        digest.update(b"\0")
+        with open(os.path.join(repo_root, rel), "rb") as f:
+            digest.update(f.read())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def source_digest(repo_root):
+    """Use the harness's function when it exists, else the same algorithm."""
+    if repo_root not in sys.path:
+        sys.path.insert(0, repo_root)
+    try:
+        from tests.examples.results import source_digest as harness_digest
+    except ImportError:
+        return _fallback_source_digest(repo_root), "doc/source/_ext (fallback)"
+    return harness_digest(repo_root), "tests/examples/results.py"
+
+
+# --- loading -------------------------------------------------------------------
+
+class Results:
+    """The parsed results file and what is wrong with it, if anything."""
+
+    def __init__(self, path, repo_root):
+        self.path = path
+        self.repo_root = repo_root
+        self.data = None
+        self.problems = []  # human readable, shown on the page
+        self.state = "ok"  # ok | missing | invalid | incomplete | stale
+        self.current_digest = None
+        self.digest_source = None
+        self._load()
+
+    def _load(self):
+        rel = os.path.relpath(self.path, self.repo_root)
+        if not os.path.exists(self.path):
+            self.state = "missing"
+            self.problems.append(
+                "There is no results file (%s). Run ``tox -e examples`` to "
+                "create it; until then this site shows no test results." % rel)
+            return
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+            for key in ("results", "patterns", "scenarios"):
+                if not isinstance(data.get(key), (list, dict)):
+                    raise ValueError("key %r is missing or of the wrong type"
+                                     % key)
+        except (OSError, ValueError) as exc:
+            self.state = "invalid"
+            self.problems.append("The results file %s cannot be read: %s."
+                                 % (rel, exc))
+            return
+        self.data = data
+        self.current_digest, self.digest_source = source_digest(
+            self.repo_root)
+        if data.get("source_digest") != self.current_digest:
+            self.state = "stale"
+            self.problems.append(
+                "The results are stale: they were recorded for other versions "
+                "of examples/ or glancelet/ (recorded digest %s, digest of "
+                "this checkout %s). Re-run ``tox -e examples``."
+                % (str(data.get("source_digest"))[:12],
+                   self.current_digest[:12]))
+        if data.get("complete") is not True:
+            if self.state == "ok":
+                self.state = "incomplete"
+            self.problems.append(
+                "The results are incomplete: the last run covered only part "
+                "of the suite (``complete`` is not true). Cells without a "
+                "result say \"not run\".")
+        failed = [r for r in self.results if r.get("outcome") == "fail"]
+        if failed:
+            self.problems.append(
+                "%d result(s) are failures (outcome ``fail``): the examples "
+                "suite was not green when this file was written." % len(failed))
+
+    @property
+    def ok(self):
+        return self.data is not None and not self.problems
+
+    @property
+    def results(self):
+        return (self.data or {}).get("results", [])
+
+    @property
+    def patterns(self):
+        return (self.data or {}).get("patterns", {})
+
+    @property
+    def scenarios(self):
+        return (self.data or {}).get("scenarios", {})
+
+    @property
+    def symptoms(self):
+        return (self.data or {}).get("symptoms", [])
+
+    def lookup(self, pattern, scenario):
+        for result in self.results:
+            if (result.get("pattern") == pattern
+                    and result.get("scenario") == scenario):
+                return result
+        return None
+
+    def symptom(self, symptom_id):
+        """Every captured entry with this id (one per pattern)."""
+        return [s for s in self.symptoms if s.get("id") == symptom_id]
+
+
+def _results_path(env):
+    return os.path.join(env.app.confdir, env.config.examples_results_file)
+
+
+def _results(env):
+    cached = getattr(env.app, "_examples_results", None)
+    if cached is None:
+        path = os.path.abspath(_results_path(env))
+        repo_root = os.path.abspath(
+            os.path.join(env.app.confdir, os.pardir, os.pardir))
+        cached = Results(path, repo_root)
+        env.app._examples_results = cached
+        LOG.info("examples results: %s (%s)", cached.state, path)
+    return cached
+
+
+def _mark_uses_results(env):
+    docs = getattr(env, "examples_results_docs", None)
+    if docs is None:
+        docs = env.examples_results_docs = set()
+    docs.add(env.docname)
+    env.note_dependency(_results_path(env))
+
+
+# --- helpers that build nodes --------------------------------------------------
+
+def _para(*children):
+    para = nodes.paragraph()
+    para.extend(children)
+    return para
+
+
+def _rst_text(text):
+    """Plain text with ``literal`` spans turned into literal nodes."""
+    out = []
+    parts = text.split("``")
+    for i, part in enumerate(parts):
+        if not part:
+            continue
+        out.append(nodes.literal(part, part) if i % 2 else nodes.Text(part))
+    return out
+
+
+def _outcome_nodes(result):
+    outcome = result.get("outcome", "")
+    label = OUTCOME_LABEL.get(outcome, outcome or "unknown")
+    mark = OUTCOME_MARK.get(outcome, "?")
+    return nodes.inline("", "%s %s" % (mark, label),
+                        classes=["examples-outcome",
+                                 "examples-outcome-%s" % (outcome or "none")])
+
+
+def _test_literal(result):
+    test = result.get("test") or "(no test named)"
+    return nodes.literal(test, test, classes=["examples-test"])
+
+
+def status_nodes(env, always=False):
+    """The admonition about the state of the results, or nothing if ok.
+
+    Shown at most once per page: the first directive that needs it shows it.
+    """
+    res = _results(env)
+    if res.ok and not always:
+        return []
+    if env.temp_data.get("examples_status_shown"):
+        return []
+    env.temp_data["examples_status_shown"] = True
+    if res.ok:
+        data = res.data
+        node = nodes.note()
+        node += _para(nodes.Text(
+            "These results come from the complete examples run of %s. "
+            "They match the examples/ and glancelet/ files of this build "
+            "(source digest %s, computed by %s)." % (
+                data.get("generated_at", "an unknown time"),
+                res.current_digest[:12], res.digest_source)))
+        return [node]
+    node = nodes.warning()
+    node += _para(nodes.strong("", "Test results: %s." % res.state))
+    for problem in res.problems:
+        node += _para(*_rst_text(problem))
+    if res.data is not None:
+        node += _para(nodes.Text(
+            "File generated at %s." % res.data.get("generated_at", "?")))
+    return [node]
+
+
+# --- directives ----------------------------------------------------------------
+
+class ResultsStatus(SphinxDirective):
+    """Always say where the results come from; warn if they are not good."""
+
+    has_content = False
+
+    def run(self):
+        _mark_uses_results(self.env)
+        return status_nodes(self.env, always=True)
+
+
+def _cell_target_id(index):
+    return "examples-test-%d" % index
+
+
+class SupportMatrix(SphinxDirective):
+    has_content = False
+    option_spec = {"pattern": directives.unchanged_required}
+
+    def run(self):
+        _mark_uses_results(self.env)
+        res = _results(self.env)
+        out = status_nodes(self.env)
+        if res.data is None:
+            return out
+        if "pattern" in self.options:
+            return out + self._one_pattern(res, self.options["pattern"])
+        return out + self._matrix(res)
+
+    def _one_pattern(self, res, pattern):
+        rows = [r for r in res.results if r.get("pattern") == pattern]
+        if not rows:
+            note = nodes.important()
+            note += _para(nodes.Text(
+                "Not yet tested: the results file has no result for the "
+                "pattern %s." % pattern))
+            return [note]
+        blist = nodes.bullet_list()
+        for result in rows:
+            scenario = result.get("scenario", "")
+            title = res.scenarios.get(scenario, {}).get("title", scenario)
+            item = nodes.list_item()
+            para = _para(_outcome_nodes(result), nodes.Text(" \u2014 "),
+                         nodes.Text(title), nodes.Text(" \u2014 "),
+                         _test_literal(result))
+            item += para
+            if result.get("detail"):
+                item += nodes.literal_block(result["detail"],
+                                            result["detail"])
+            blist += item
+        return [blist]
+
+    def _matrix(self, res):
+        patterns = list(res.patterns)
+        for result in res.results:
+            if result.get("pattern") not in patterns:
+                patterns.append(result.get("pattern"))
+        scenarios = list(res.scenarios)
+        for result in res.results:
+            if result.get("scenario") not in scenarios:
+                scenarios.append(result.get("scenario"))
+
+        table = nodes.table(classes=["examples-support-matrix"])
+        tgroup = nodes.tgroup(cols=len(patterns) + 1)
+        table += tgroup
+        for _ in range(len(patterns) + 1):
+            tgroup += nodes.colspec(colwidth=1)
+        thead = nodes.thead()
+        tgroup += thead
+        head = nodes.row()
+        head += nodes.entry("", _para(nodes.Text("Scenario")))
+        for pattern in patterns:
+            title = res.patterns.get(pattern, {}).get("title", pattern)
+            entry = nodes.entry()
+            entry += _para(nodes.Text(title))
+            entry += _para(nodes.literal(pattern, pattern))
+            head += entry
+        thead += head
+        tbody = nodes.tbody()
+        tgroup += tbody
+
+        tests = []  # (index, result) in table order
+        for scenario in scenarios:
+            row = nodes.row()
+            title = res.scenarios.get(scenario, {}).get("title", scenario)
+            first = nodes.entry()
+            first += _para(nodes.Text(title))
+            first += _para(nodes.literal(scenario, scenario))
+            row += first
+            for pattern in patterns:
+                entry = nodes.entry()
+                result = res.lookup(pattern, scenario)
+                if result is None:
+                    entry += _para(nodes.inline(
+                        "", "not run", classes=["examples-outcome-none"]))
+                else:
+                    tests.append(result)
+                    index = len(tests)
+                    ref = nodes.reference(
+                        "", "", refid=_cell_target_id(index),
+                        classes=["examples-cell-link"])
+                    ref += _outcome_nodes(result)
+                    ref += nodes.Text(" [T%d]" % index)
+                    entry += _para(ref)
+                row += entry
+            tbody += row
+
+        out = [table]
+        if tests:
+            out.append(_para(nodes.Text(
+                "Each cell links to the test that decides it:")))
+            enum = nodes.bullet_list(classes=["examples-test-list"])
+            for index, result in enumerate(tests, 1):
+                item = nodes.list_item(ids=[_cell_target_id(index)])
+                item += _para(
+                    nodes.strong("", "T%d" % index), nodes.Text(" "),
+                    _outcome_nodes(result), nodes.Text(" "),
+                    _test_literal(result))
+                if result.get("detail"):
+                    item += nodes.literal_block(result["detail"],
+                                                result["detail"])
+                enum += item
+            out.append(enum)
+        return out
+
+
+class TestedVersions(SphinxDirective):
+    has_content = False
+
+    def run(self):
+        _mark_uses_results(self.env)
+        res = _results(self.env)
+        out = status_nodes(self.env)
+        versions = (res.data or {}).get("versions") or {}
+        if not versions:
+            note = nodes.important()
+            note += _para(nodes.Text(
+                "The results file records no versions."))
+            return out + [note]
+        blist = nodes.bullet_list()
+        for name in sorted(versions):
+            item = nodes.list_item()
+            item += _para(nodes.strong("", name), nodes.Text(": "),
+                          nodes.literal(str(versions[name]),
+                                        str(versions[name])))
+            blist += item
+        return out + [blist]
+
+
+class SymptomText(SphinxDirective):
+    """The captured text of one symptom (``symptoms[].text``)."""
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self):
+        _mark_uses_results(self.env)
+        symptom_id = self.arguments[0]
+        shown = self.env.temp_data.setdefault("examples_symptoms_shown", set())
+        shown.add(symptom_id)
+        res = _results(self.env)
+        found = res.symptom(symptom_id)
+        if not found:
+            note = nodes.important()
+            note += _para(nodes.Text(
+                "Not yet captured: the results file has no symptom %r, so "
+                "its exact text is not shown here." % symptom_id))
+            return status_nodes(self.env) + [note]
+        out = status_nodes(self.env)
+        for symptom in found:
+            out.extend(self._render(symptom))
+        return out
+
+    @staticmethod
+    def _render(symptom):
+        out = [_para(nodes.Text("What the operator sees (pattern "),
+                     nodes.literal(symptom.get("pattern", "?"),
+                                   symptom.get("pattern", "?")),
+                     nodes.Text("):"))]
+        text = symptom.get("text", "")
+        out.append(nodes.literal_block(text, text,
+                                       classes=["examples-symptom-text"]))
+        out.append(_para(nodes.Text("Captured by "),
+                         _test_literal(symptom), nodes.Text(".")))
+        return out
+
+
+class SymptomLeftovers(SphinxDirective):
+    """Every symptom of the results file that the page did not show."""
+
+    has_content = False
+
+    def run(self):
+        _mark_uses_results(self.env)
+        res = _results(self.env)
+        shown = self.env.temp_data.get("examples_symptoms_shown", set())
+        rest = [s for s in res.symptoms if s.get("id") not in shown]
+        if not rest:
+            return [_para(nodes.Text(
+                "Every symptom in the results file has an entry above."))]
+        out = [_para(nodes.Text(
+            "These symptoms were captured by the tests but have no entry "
+            "above yet:"))]
+        for symptom in rest:
+            section_para = _para(nodes.strong("", symptom.get("id", "?")))
+            out.append(section_para)
+            out.extend(SymptomText._render(symptom))
+        return out
+
+
+class ResultRole(SphinxRole):
+    """``:result:`pattern/scenario``` -> outcome and test, inline."""
+
+    def run(self):
+        _mark_uses_results(self.env)
+        pattern, _, scenario = self.text.partition("/")
+        res = _results(self.env)
+        result = res.lookup(pattern.strip(), scenario.strip())
+        if result is None:
+            node = nodes.inline(
+                "", "not yet tested (%s)" % self.text,
+                classes=["examples-outcome-none"])
+            return [node], []
+        node = nodes.inline("", "", classes=["examples-result"])
+        node += _outcome_nodes(result)
+        node += nodes.Text(", ")
+        node += _test_literal(result)
+        if not res.ok:
+            node += nodes.Text(" (results %s)" % res.state)
+        return [node], []
+
+
+# --- wiring --------------------------------------------------------------------
+
+def _purge(app, env, docname):
+    docs = getattr(env, "examples_results_docs", None)
+    if docs:
+        docs.discard(docname)
+
+
+def _merge(app, env, docnames, other):
+    docs = getattr(env, "examples_results_docs", set())
+    docs |= getattr(other, "examples_results_docs", set())
+    env.examples_results_docs = docs
+
+
+def _outdated(app, env, added, changed, removed):
+    # The digest depends on files outside doc/: re-read these pages on
+    # every build so that "stale" is never itself stale.
+    return sorted(getattr(env, "examples_results_docs", set()) - set(removed))
+
+
+def setup(app):
+    app.add_config_value("examples_results_file", RESULTS_RELPATH, "env")
+    app.add_directive("results-status", ResultsStatus)
+    app.add_directive("support-matrix", SupportMatrix)
+    app.add_directive("tested-versions", TestedVersions)
+    app.add_directive("symptom-text", SymptomText)
+    app.add_directive("symptom-leftovers", SymptomLeftovers)
+    app.add_role("result", ResultRole())
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
+    app.connect("env-get-outdated", _outdated)
+    return {"version": "1", "parallel_read_safe": True,
+            "parallel_write_safe": True, "env_version": 1}
