@@ -1,0 +1,71 @@
+"""Configuration loading, validation and the generated sample."""
+
+import pytest
+
+from glancelet import conf
+
+
+def write(tmp_path, text):
+    path = tmp_path / "glancelet.conf"
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_need_no_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    c = conf.load(environ={})
+    assert c.get("DEFAULT", "image_size_cap") == 1099511627776
+    assert c.get("DEFAULT", "enabled_import_methods") == ["glance-direct", "web-download"]
+    assert c.get("database", "connection") == (
+        "sqlite:///%s/.local/share/glancelet/glancelet.sqlite" % tmp_path)
+    assert c.get("wsgi", "task_pool_threads") == 16
+
+
+def test_file_named_by_environment(tmp_path):
+    path = write(tmp_path, "[DEFAULT]\nimage_size_cap = 1024\n"
+                           "enabled_import_methods = [glance-direct]\n"
+                           "[import_filtering_opts]\nallowed_ports = [80, 8080]\n")
+    c = conf.load(environ={conf.ENV_CONFIG_FILE: path})
+    assert c.get("DEFAULT", "image_size_cap") == 1024
+    assert c.get("DEFAULT", "enabled_import_methods") == ["glance-direct"]
+    assert c.get("import_filtering_opts", "allowed_ports") == [80, 8080]
+    assert c.source == path
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[DEFAULT]\nimage_size_cap = big\n", "[DEFAULT] image_size_cap = 'big' is not an integer"),
+    ("[DEFAULT]\nimage_size_cap = 0\n", "must be at least 1"),
+    ("[DEFAULT]\nimage_sizecap = 1\n", "unknown option [DEFAULT] image_sizecap"),
+    ("[glance]\nx = 1\n", "unknown section [glance]"),
+    ("[DEFAULT]\nenabled_import_methods = copy-image\n", "'copy-image' is not one of"),
+    ("[DEFAULT]\nhashing_algorithm = crc\n", "'crc' is not one of"),
+    ("[database]\nconnection = mysql://x\n", "only sqlite:/// URLs are supported"),
+    ("[import_filtering_opts]\nallowed_ports = 80,http\n", "not an integer"),
+    ("no section header\n", "is not valid INI"),
+])
+def test_invalid_config_is_one_clear_line(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(conf.ConfigError) as info:
+        conf.load(environ={conf.ENV_CONFIG_FILE: path})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(conf.ConfigError, match="cannot read config file"):
+        conf.load(environ={conf.ENV_CONFIG_FILE: str(tmp_path / "nope.conf")})
+
+
+def test_sample_lists_every_option_with_its_default():
+    sample = conf.sample_config()
+    for opt in conf.OPTIONS:
+        assert "[%s]" % opt.section in sample
+        assert "\n#%s = " % opt.name in sample
+    assert "#image_size_cap = 1099511627776" in sample
+    assert "#hashing_algorithm = sha512" in sample
+
+
+def test_sample_is_a_loadable_config(tmp_path):
+    # Uncommenting nothing: the sample parses as INI with only known sections.
+    path = write(tmp_path, conf.sample_config())
+    conf.load(environ={conf.ENV_CONFIG_FILE: path})
