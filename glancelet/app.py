@@ -54,6 +54,7 @@ class Application:
             req.context = context.from_environ(environ)
             return handler(req, start_response)
         except errors.HTTPError as exc:
+            _drain_unread_body(environ, exc)
             return exc(environ, start_response)
         except Exception:
             LOG.exception("unhandled error serving %s %s", environ.get("REQUEST_METHOD"),
@@ -91,6 +92,27 @@ class Application:
         self.images.delete(record["id"])
         self.store.delete(record["id"])
         self.staging.delete(record["id"])
+
+
+# An error answered before the request body was all read (409, 415, 413...)
+# is only seen by a client that finished sending: python-glanceclient sends the
+# whole body before it reads the response, and a server that closes a
+# connection with unread data makes the client see a reset instead of the
+# status. So a body up to this size is read and discarded first; a larger one
+# is not worth the bandwidth, and the client sees the connection close.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def _drain_unread_body(environ, exc):
+    from glancelet.body import BodyIncomplete, RequestBody
+    try:
+        reader = RequestBody(environ)
+        if reader.length is not None and reader.length > DRAIN_LIMIT:
+            return
+        while reader.bytes_read <= DRAIN_LIMIT and reader.read(1024 * 1024):
+            pass
+    except (errors.HTTPError, BodyIncomplete, OSError):
+        pass
 
 
 def create_app(conf):
