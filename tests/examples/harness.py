@@ -362,7 +362,9 @@ class Pattern:
     * ``expected_failures``: {scenario id: ExpectedFailure} for what it cannot do;
     * ``launch(ws)``: install the files, spawn the servers, return the base URL
       (scheme://127.0.0.1:port) and optionally a CA file;
-    * ``reload(deployment)``: the documented graceful reload.
+    * ``reload(deployment)``: the documented graceful reload;
+    * ``reload_evidence``: (server name, text its log shows after a reload),
+      so the reload test knows the reload really happened.
     """
     name = None
     title = None
@@ -371,6 +373,7 @@ class Pattern:
     url_prefix = ""
     sigterm = "drain"
     expected_failures = {}
+    reload_evidence = None
     ready_deadline = 60.0
 
     def launch(self, ws):

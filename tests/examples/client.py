@@ -1,0 +1,251 @@
+"""A small Images API v2 client for the scenarios, on http.client.
+
+It sends exactly the bytes a scenario names: a Content-Length upload, or a
+chunked upload whose chunks are exactly N bytes (python-glanceclient and
+openstacksdk are tested separately, as themselves). Data is generated on the
+fly and hashed while it is sent, so a 2 GiB upload needs no disk on the
+client side.
+"""
+
+import hashlib
+import http.client
+import json
+import random
+import ssl
+import time
+from urllib.parse import urlsplit
+
+MiB = 1024 * 1024
+
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers          # list of (name, value)
+        self.body = body
+
+    def header(self, name, default=None):
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return default
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def status_line(self):
+        return "%d %s" % (self.status, self.reason)
+
+    def __repr__(self):
+        return "<Response %s %r>" % (self.status_line, self.body[:500])
+
+
+class Source:
+    """Deterministic pseudo-random data, generated block by block and hashed
+    (md5, sha512) as it is consumed. ``chunks(n)`` yields pieces of exactly
+    ``n`` bytes (the last one may be shorter)."""
+
+    def __init__(self, size, seed=0):
+        self.size = size
+        self.sent = 0
+        rnd = random.Random(seed)
+        self._block = bytearray(rnd.randbytes(MiB))
+        self.md5 = hashlib.md5()
+        self.sha512 = hashlib.sha512()
+
+    def _data(self):
+        # 1 MiB blocks, each made unique by its index in the first 8 bytes.
+        index = 0
+        remaining = self.size
+        block = self._block
+        while remaining > 0:
+            block[0:8] = index.to_bytes(8, "big")
+            piece = bytes(block[:min(MiB, remaining)])
+            remaining -= len(piece)
+            index += 1
+            yield piece
+
+    def chunks(self, n):
+        buf = bytearray()
+        for piece in self._data():
+            buf += piece
+            while len(buf) >= n:
+                out = bytes(buf[:n])
+                del buf[:n]
+                self._account(out)
+                yield out
+        if buf:
+            out = bytes(buf)
+            self._account(out)
+            yield out
+
+    def _account(self, out):
+        self.md5.update(out)
+        self.sha512.update(out)
+        self.sent += len(out)
+
+    def bytes(self):
+        return b"".join(self.chunks(MiB))
+
+
+class Api:
+    """Talks to ``base_url`` (which may carry a path prefix such as /image)."""
+
+    def __init__(self, base_url, ca_file=None, timeout=120):
+        parts = urlsplit(base_url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port
+        self.prefix = parts.path.rstrip("/")
+        self.base_url = base_url.rstrip("/")
+        self.ca_file = ca_file
+        self.timeout = timeout
+
+    def connection(self, timeout=None):
+        timeout = self.timeout if timeout is None else timeout
+        if self.scheme == "https":
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                               context=ctx)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def path(self, path):
+        return self.prefix + path
+
+    def request(self, method, path, body=None, headers=None, json_body=None, timeout=None):
+        headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        conn = self.connection(timeout)
+        try:
+            conn.request(method, self.path(path), body=body, headers=headers)
+            resp = conn.getresponse()
+            return Response(resp.status, resp.reason, resp.getheaders(), resp.read())
+        finally:
+            conn.close()
+
+    # -- images ------------------------------------------------------------
+
+    def create_image(self, name="scenario", **fields):
+        body = {"name": name, "disk_format": "raw", "container_format": "bare"}
+        body.update(fields)
+        resp = self.request("POST", "/v2/images", json_body=body)
+        assert resp.status == 201, resp
+        return resp.json()
+
+    def get_image(self, image_id):
+        resp = self.request("GET", "/v2/images/%s" % image_id)
+        assert resp.status == 200, resp
+        return resp.json()
+
+    def list_images(self):
+        resp = self.request("GET", "/v2/images")
+        assert resp.status == 200, resp
+        return resp.json()["images"]
+
+    def delete_image(self, image_id):
+        resp = self.request("DELETE", "/v2/images/%s" % image_id)
+        assert resp.status == 204, resp
+        return resp
+
+    def wait_status(self, image_id, status, deadline=30.0):
+        end = time.monotonic() + deadline
+        image = None
+        while time.monotonic() < end:
+            image = self.get_image(image_id)
+            if image["status"] == status:
+                return image
+            time.sleep(0.2)
+        raise AssertionError("image %s is %r, not %r after %ss"
+                             % (image_id, image and image["status"], status, deadline))
+
+    # -- data --------------------------------------------------------------
+
+    def _start_put(self, image_id, headers, timeout=None):
+        conn = self.connection(timeout)
+        conn.putrequest("PUT", self.path("/v2/images/%s/file" % image_id),
+                        skip_accept_encoding=True)
+        conn.putheader("Content-Type", "application/octet-stream")
+        for key, value in headers.items():
+            conn.putheader(key, value)
+        conn.endheaders()
+        return conn
+
+    @staticmethod
+    def _finish(conn, send_error=None):
+        try:
+            resp = conn.getresponse()
+            return Response(resp.status, resp.reason, resp.getheaders(), resp.read())
+        except (OSError, http.client.HTTPException):
+            if send_error is not None:
+                raise send_error
+            raise
+        finally:
+            conn.close()
+
+    def upload_cl(self, image_id, source, piece=MiB, pace=None, on_progress=None,
+                  timeout=None):
+        """PUT with Content-Length. ``pace`` (bytes/s) slows the sender down;
+        ``on_progress(sent)`` is called after each piece (it may raise to abort)."""
+        conn = self._start_put(image_id, {"Content-Length": str(source.size)}, timeout)
+        return self._send(conn, source.chunks(piece), pace, on_progress, framing=False)
+
+    def upload_chunked(self, image_id, source, chunk_size, pace=None, on_progress=None,
+                       timeout=None):
+        """PUT with Transfer-Encoding: chunked, every chunk exactly ``chunk_size``
+        bytes except possibly the last."""
+        conn = self._start_put(image_id, {"Transfer-Encoding": "chunked"}, timeout)
+        return self._send(conn, source.chunks(chunk_size), pace, on_progress, framing=True)
+
+    def _send(self, conn, chunks, pace, on_progress, framing):
+        start = time.monotonic()
+        sent = 0
+        try:
+            for chunk in chunks:
+                if framing:
+                    conn.send(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                else:
+                    conn.send(chunk)
+                sent += len(chunk)
+                if on_progress is not None:
+                    on_progress(sent)
+                if pace:
+                    ahead = sent / pace - (time.monotonic() - start)
+                    if ahead > 0:
+                        time.sleep(ahead)
+            if framing:
+                conn.send(b"0\r\n\r\n")
+        except OSError as exc:
+            # The server may have answered early (411, 413) and closed: read it.
+            return self._finish(conn, send_error=exc)
+        except BaseException:
+            # The caller aborted the upload: drop the connection now.
+            conn.close()
+            raise
+        return self._finish(conn)
+
+    def download(self, image_id):
+        """GET the data; return (response without body, size, md5 hex, sha512 hex)."""
+        conn = self.connection()
+        try:
+            conn.request("GET", self.path("/v2/images/%s/file" % image_id))
+            resp = conn.getresponse()
+            md5, sha512, size = hashlib.md5(), hashlib.sha512(), 0
+            while True:
+                piece = resp.read(MiB)
+                if not piece:
+                    break
+                size += len(piece)
+                md5.update(piece)
+                sha512.update(piece)
+            return (Response(resp.status, resp.reason, resp.getheaders(), b""),
+                    size, md5.hexdigest(), sha512.hexdigest())
+        finally:
+            conn.close()

@@ -1,0 +1,135 @@
+"""pytest wiring for the examples suite.
+
+* ``pattern``: every registered pattern (tests/examples/patterns/), module
+  scoped, so a module's tests for one pattern share its deployment.
+* ``deployment``: the pattern started once per test module.
+* ``record``: lets a test record an expected failure (the exact status and
+  body it asserted) or a symptom (exact text an operator sees) for the docs.
+* At the end of the session the results file is written
+  (doc/source/_data/examples-results.json, see results-schema.md), with
+  ``complete`` false when the run was partial (-k, -m, node ids, a crash).
+"""
+
+import pytest
+
+from tests.examples import results as results_mod
+from tests.examples.harness import REPO_ROOT
+from tests.examples.patterns import all_patterns
+from tests.examples.scenarios import SCENARIOS
+
+PATTERNS = all_patterns()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "scenario(id): the scenario id a test checks")
+    config.addinivalue_line("markers", "slow: long-running (still run in CI)")
+    config._examples = {"items": {}, "reports": {}, "deselected": 0, "props": {}}
+
+
+@pytest.fixture(scope="module", params=PATTERNS, ids=[p.name for p in PATTERNS])
+def pattern(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def deployment(pattern, tmp_path_factory):
+    with pattern.start(tmp_path_factory.mktemp(pattern.name)) as dep:
+        yield dep
+
+
+class Recorder:
+    def __init__(self, node):
+        self.node = node
+
+    def expected_failure(self, detail):
+        self.node.user_properties.append(("expected_failure", detail))
+
+    def symptom(self, symptom_id, pattern, text):
+        self.node.user_properties.append(("symptom", {"id": symptom_id,
+                                                      "pattern": pattern, "text": text}))
+
+
+@pytest.fixture
+def record(request):
+    return Recorder(request.node)
+
+
+def _scenario_of(item):
+    mark = item.get_closest_marker("scenario")
+    if mark is None or not hasattr(item, "callspec"):
+        return None
+    pattern = item.callspec.params.get("pattern")
+    if pattern is None:
+        return None
+    return pattern.name, mark.args[0]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:
+        key = _scenario_of(item)
+        if key is not None:
+            if key[1] not in SCENARIOS:
+                raise pytest.UsageError("%s: unknown scenario id %r" % (item.nodeid, key[1]))
+            config._examples["items"][item.nodeid] = key
+
+
+def pytest_deselected(items):
+    if items:
+        items[0].config._examples["deselected"] += len(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    # A failed test that used the shared deployment gets its server logs
+    # attached (deployments started inside a test print their own).
+    dep = getattr(item, "funcargs", {}).get("deployment")
+    if report.failed and dep is not None:
+        report.sections.append(("server logs", dep.all_logs()))
+    state = item.config._examples
+    if item.nodeid in state["items"]:
+        outcomes = state["reports"].setdefault(item.nodeid, [])
+        outcomes.append((report.when, report.outcome))
+        state["props"][item.nodeid] = list(item.user_properties)
+    return report
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    state = getattr(config, "_examples", None)
+    if not state or not state["items"]:
+        return
+    rows, symptoms, seen = [], [], set()
+    for nodeid, (pattern, scenario) in state["items"].items():
+        phases = state["reports"].get(nodeid)
+        if not phases:
+            continue   # not run (interrupted): the run is incomplete
+        props = state["props"].get(nodeid, [])
+        ok = all(outcome == "passed" for _, outcome in phases) and \
+            any(when == "call" for when, _ in phases)
+        expected = [v for k, v in props if k == "expected_failure"]
+        row = {"pattern": pattern, "scenario": scenario, "test": nodeid}
+        if not ok:
+            row["outcome"] = "fail"
+        elif expected:
+            row["outcome"] = "expected-failure"
+            row["detail"] = "\n".join(expected)
+        else:
+            row["outcome"] = "pass"
+        rows.append(row)
+        seen.add((pattern, scenario))
+        for key, value in props:
+            if key == "symptom":
+                symptoms.append(dict(value, test=nodeid))
+    wanted = {(p.name, s) for p in PATTERNS for s in SCENARIOS}
+    complete = (not state["deselected"] and seen >= wanted
+                and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED))
+    path = results_mod.write(REPO_ROOT, PATTERNS, SCENARIOS, rows, symptoms, complete)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        counts = {}
+        for row in rows:
+            counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+        reporter.write_line("examples results: %s (%s, complete=%s)" % (
+            path.relative_to(REPO_ROOT), ", ".join("%s=%d" % kv for kv in sorted(counts.items())),
+            complete))

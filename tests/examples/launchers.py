@@ -1,0 +1,46 @@
+"""Start uWSGI, nginx and gunicorn the way the examples/ files document it.
+
+Each function takes a :class:`~tests.examples.harness.Workspace` in which the
+files are already installed, and starts the server with the command line the
+docs show (``/opt/glancelet/bin/...`` is the Python environment running the
+tests). Stop timeouts are the ones the example files promise.
+"""
+
+import subprocess
+
+# uWSGI: worker-reload-mercy (60 s) in the examples, plus time to exit.
+UWSGI_STOP_TIMEOUT = 75
+# gunicorn: graceful_timeout (60 s) in the examples, plus time to exit.
+GUNICORN_STOP_TIMEOUT = 75
+# nginx: SIGTERM is a fast shutdown; it does not wait for requests.
+NGINX_STOP_TIMEOUT = 10
+
+
+def start_uwsgi(ws, ini, name="uwsgi"):
+    """``/opt/glancelet/bin/uwsgi --ini <ini>``."""
+    return ws.spawn(name, [ws.path("/opt/glancelet/bin/uwsgi"), "--ini", ws.path(ini)],
+                    stop_timeout=UWSGI_STOP_TIMEOUT)
+
+
+def uwsgi_reload(ws, pidfile):
+    """``uwsgi --reload <pidfile>``: graceful reload of every worker."""
+    subprocess.run([str(ws.path("/opt/glancelet/bin/uwsgi")), "--reload",
+                    str(ws.path(pidfile))], check=True, timeout=10)
+
+
+def start_nginx(ws, conf, name="nginx"):
+    """``nginx -c <conf> -g 'daemon off;'`` (the foreground form of the service)."""
+    return ws.spawn(name, ["/usr/sbin/nginx", "-c", ws.path(conf), "-g", "daemon off;"],
+                    stop_timeout=NGINX_STOP_TIMEOUT)
+
+
+def nginx_reload(ws, conf):
+    """``nginx -c <conf> -s reload``: new workers take over, old ones finish."""
+    subprocess.run(["/usr/sbin/nginx", "-c", str(ws.path(conf)), "-s", "reload"],
+                   check=True, timeout=10, capture_output=True)
+
+
+def start_gunicorn(ws, conf, name="gunicorn"):
+    """``/opt/glancelet/bin/gunicorn -c <conf>``."""
+    return ws.spawn(name, [ws.path("/opt/glancelet/bin/gunicorn"), "-c", ws.path(conf)],
+                    stop_timeout=GUNICORN_STOP_TIMEOUT)

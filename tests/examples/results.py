@@ -1,0 +1,100 @@
+"""The examples results file (doc/source/_data/examples-results.json).
+
+``source_digest(repo_root)`` is imported by the docs build to tell whether the
+results were produced from the examples/ and glancelet/ files it is building
+from. The rest of this module is used by ``conftest.py`` to write the file.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+
+RESULTS_PATH = Path("doc/source/_data/examples-results.json")
+DIGEST_DIRS = ("examples", "glancelet")
+
+
+def source_digest(repo_root):
+    """sha256 over every file under examples/ and glancelet/.
+
+    Files are sorted by POSIX relative path (``__pycache__`` directories and
+    ``*.pyc`` skipped); for each: the relative path, a NUL, the bytes, a NUL.
+    """
+    root = Path(repo_root)
+    files = []
+    for top in DIGEST_DIRS:
+        base = root / top
+        if not base.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for name in filenames:
+                if name.endswith(".pyc"):
+                    continue
+                path = Path(dirpath) / name
+                files.append((PurePosixPath(path.relative_to(root).as_posix()).as_posix(), path))
+    digest = hashlib.sha256()
+    for rel, path in sorted(files):
+        digest.update(rel.encode("utf-8"))
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _first_match(argv, regex):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(regex, out.stdout + out.stderr)
+    return m.group(1) if m else None
+
+
+def versions():
+    """Versions of everything the examples ran under."""
+    bindir = Path(sys.prefix) / "bin"
+    found = {
+        "uwsgi": _first_match([str(bindir / "uwsgi"), "--version"], r"^(\S+)"),
+        "gunicorn": _first_match([str(bindir / "gunicorn"), "--version"], r"(\d+\.\d+[\w.]*)"),
+        "nginx": _first_match(["/usr/sbin/nginx", "-v"], r"nginx/(\S+)"),
+        "apache2": _first_match(["/usr/sbin/apache2", "-v"], r"Apache/(\S+)"),
+        "python": platform.python_version(),
+    }
+    try:
+        import glancelet
+        found["glancelet"] = glancelet.__version__
+    except ImportError:
+        found["glancelet"] = None
+    try:
+        from tests.examples import apache
+        found["mod_wsgi"] = apache.mod_wsgi_version()
+    except Exception:  # the Apache module may not provide it (or not yet)
+        found["mod_wsgi"] = None
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def write(repo_root, patterns, scenarios, results, symptoms, complete):
+    data = {
+        "generated_at": datetime.datetime.now(datetime.timezone.utc)
+        .strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source_digest": source_digest(repo_root),
+        "complete": bool(complete),
+        "versions": versions(),
+        "patterns": {p.name: {"title": p.title, "examples": list(p.examples)}
+                     for p in patterns},
+        "scenarios": {sid: {"title": title} for sid, title in scenarios.items()},
+        "results": sorted(results, key=lambda r: (r["pattern"], r["scenario"], r["test"])),
+        "symptoms": sorted(symptoms, key=lambda s: (s["id"], s["pattern"])),
+    }
+    path = Path(repo_root) / RESULTS_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path

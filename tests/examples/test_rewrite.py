@@ -1,0 +1,84 @@
+"""The rewrite mechanism changes only the declared ports and paths.
+
+For every file under examples/, rewrite it with distinctive values and check,
+line by line, that the only differences are declared tokens replaced by their
+values. Also unit-check the token boundaries.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.examples import rewrite
+from tests.examples.harness import REPO_ROOT
+
+EXAMPLE_FILES = sorted(p for p in (REPO_ROOT / "examples").rglob("*")
+                       if p.is_file() and "__pycache__" not in p.parts)
+
+VALUES = {token: str(40000 + i) for i, token in enumerate(rewrite.TOKENS["ports"])}
+VALUES.update({token: "/tmp/pytest-of-x/run%d/root%s" % (i, token)
+               for i, token in enumerate(rewrite.TOKENS["paths"])})
+
+
+def only_tokens_changed(original, rewritten, values):
+    """True when ``rewritten`` is ``original`` with declared tokens replaced
+    by ``values``, and nothing else: each original line becomes a regex in
+    which a token may only turn into its value."""
+    old_lines = original.split("\n")
+    new_lines = rewritten.split("\n")
+    if len(old_lines) != len(new_lines):
+        return False
+    pattern = rewrite.token_pattern()
+    for old, new in zip(old_lines, new_lines):
+        regex, pos = "", 0
+        for m in pattern.finditer(old):
+            regex += re.escape(old[pos:m.start()]) + re.escape(values[m.group(0)])
+            pos = m.end()
+        regex += re.escape(old[pos:])
+        if not re.fullmatch(regex, new):
+            return False
+    return True
+
+
+def test_examples_exist():
+    assert EXAMPLE_FILES, "examples/ is empty"
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES,
+                         ids=[str(p.relative_to(REPO_ROOT)) for p in EXAMPLE_FILES])
+def test_rewrite_touches_only_tokens(path):
+    original = path.read_text(encoding="utf-8")
+    rewritten = rewrite.rewrite_text(original, VALUES)
+    assert only_tokens_changed(original, rewritten, VALUES)
+    # Every token found was replaced: no real port or path is left behind.
+    assert rewrite.tokens_in(rewritten) == set()
+
+
+def test_checker_catches_other_changes():
+    text = "http-socket = 127.0.0.1:60999\nprocesses = 4\n"
+    good = rewrite.rewrite_text(text, VALUES)
+    assert only_tokens_changed(text, good, VALUES)
+    assert not only_tokens_changed(text, good.replace("processes = 4", "processes = 2"),
+                                   VALUES)
+    assert not only_tokens_changed(text, good + "extra = 1\n", VALUES)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("listen 127.0.0.1:60999;", "listen 127.0.0.1:40002;"),
+    ("port 160999 and 609990 and 60999.5", "port 160999 and 609990 and 60999.5"),
+    ("connection = sqlite:////var/lib/glancelet/glancelet.sqlite",
+     "connection = sqlite:////tmp/pytest-of-x/run1/root/var/lib/glancelet/glancelet.sqlite"),
+    ("/var/lib/glancelet-old /var/lib/glanceletx", "/var/lib/glancelet-old /var/lib/glanceletx"),
+    ("virtualenv = /opt/glancelet", "virtualenv = /tmp/pytest-of-x/run4/root/opt/glancelet"),
+    ("/opt/glancelet-mod-wsgi-venv", "/opt/glancelet-mod-wsgi-venv"),
+])
+def test_token_boundaries(text, expected):
+    assert rewrite.rewrite_text(text, VALUES) == expected
+
+
+def test_missing_value_is_an_error():
+    with pytest.raises(KeyError):
+        rewrite.rewrite_text("bind = 127.0.0.1:60999", {})
+    with pytest.raises(ValueError):
+        rewrite.rewrite_text("x", {"8080": "1"})

@@ -1,0 +1,243 @@
+"""The scenario suite: one contract, run against every registered pattern.
+
+Every test goes through the pattern's front door (``deployment.base_url``,
+which includes the URL prefix where the pattern has one). Where a pattern
+declares that it cannot do a scenario (``Pattern.expected_failures``), the
+test asserts that exact failure instead: nothing is skipped.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+from tests.examples.client import MiB, Api, Response, Source
+
+
+@pytest.fixture(scope="module")
+def api(deployment):
+    return Api(deployment.base_url, deployment.ca_file)
+
+
+def expect(deployment, scenario, resp, record):
+    """If ``scenario`` is an expected failure of this pattern, assert it
+    exactly and return True; otherwise return False (the test checks success)."""
+    failure = deployment.pattern.expected_failure(scenario)
+    if failure is None:
+        return False
+    assert isinstance(resp, Response), resp
+    assert resp.status == failure.status, resp
+    assert failure.body in resp.text, resp
+    if failure.log:
+        server, text = failure.log
+        assert text in deployment.log_text(server)
+    record.expected_failure("%s\n%s" % (resp.status_line, resp.text))
+    return True
+
+
+def assert_no_stray_files(deployment, keep=()):
+    """The store holds only the data of the images in ``keep``: no temp file,
+    no partial upload."""
+    names = sorted(p.name for p in deployment.store_dir.iterdir())
+    assert names == sorted(keep), names
+
+
+def assert_download(api, image_id, source):
+    resp, size, md5, sha512 = api.download(image_id)
+    assert resp.status == 200, resp
+    assert size == source.size
+    assert md5 == source.md5.hexdigest()
+    assert sha512 == source.sha512.hexdigest()
+    image = api.get_image(image_id)
+    assert image["status"] == "active"
+    assert image["size"] == source.size
+    assert image["checksum"] == md5
+    assert image["os_hash_algo"] == "sha512"
+    assert image["os_hash_value"] == sha512
+
+
+@pytest.mark.scenario("version-discovery")
+def test_version_discovery(deployment, api, record):
+    resp = api.request("GET", "/")
+    if expect(deployment, "version-discovery", resp, record):
+        return
+    assert resp.status == 300, resp
+    versions = resp.json()["versions"]
+    assert versions
+    current = [v for v in versions if v["status"] == "CURRENT"]
+    assert len(current) == 1, versions
+    for version in versions:
+        href = [link["href"] for link in version["links"] if link["rel"] == "self"][0]
+        # The href points back through the front door, prefix included...
+        assert href.startswith(deployment.base_url + "/v2"), (href, deployment.base_url)
+        # ...and a client that appends a path to it (keystoneauth does) gets there.
+        path = urlsplit(urljoin(href if href.endswith("/") else href + "/", "images")).path
+        listing = api.request("GET", path[len(api.prefix):])
+        assert listing.status == 200, (href, listing)
+        assert "images" in listing.json()
+
+
+@pytest.mark.scenario("image-crud")
+def test_image_crud(deployment, api, record):
+    image = api.create_image(name="crud", tags=["scenario"])
+    assert image["status"] == "queued"
+    shown = api.get_image(image["id"])
+    assert shown["name"] == "crud" and shown["tags"] == ["scenario"]
+    assert image["id"] in [i["id"] for i in api.list_images()]
+    api.delete_image(image["id"])
+    gone = api.request("GET", "/v2/images/%s" % image["id"])
+    assert gone.status == 404, gone
+    assert image["id"] not in [i["id"] for i in api.list_images()]
+
+
+@pytest.mark.scenario("upload-content-length")
+def test_upload_content_length(deployment, api, record):
+    image = api.create_image(name="cl")
+    source = Source(32 * MiB + 12345, seed=1)
+    resp = api.upload_cl(image["id"], source)
+    if not expect(deployment, "upload-content-length", resp, record):
+        assert resp.status == 204, resp
+        assert_download(api, image["id"], source)
+    api.delete_image(image["id"])
+
+
+@pytest.mark.parametrize("chunk", [
+    pytest.param(MiB, marks=pytest.mark.scenario("upload-chunked-1mib"), id="1MiB"),
+    pytest.param(16 * MiB, marks=pytest.mark.scenario("upload-chunked-16mib"), id="16MiB"),
+])
+def test_upload_chunked(deployment, api, record, chunk, request):
+    scenario = request.node.get_closest_marker("scenario").args[0]
+    image = api.create_image(name="chunked")
+    source = Source(3 * chunk + 777, seed=2)
+    resp = api.upload_chunked(image["id"], source, chunk)
+    if expect(deployment, scenario, resp, record):
+        assert api.get_image(image["id"])["status"] == "queued"
+    else:
+        assert resp.status == 204, resp
+        assert_download(api, image["id"], source)
+    api.delete_image(image["id"])
+
+
+@pytest.mark.scenario("glanceclient-library")
+def test_glanceclient_library(deployment, api, record, tmp_path):
+    import glanceclient
+    from glanceclient import exc as gexc
+    client = glanceclient.Client("2", endpoint=deployment.base_url, token="x",
+                                 cacert=deployment.ca_file)
+    image = client.images.create(name="glanceclient", disk_format="raw",
+                                 container_format="bare")
+    source = Source(5 * MiB + 3, seed=3)
+    path = tmp_path / "image.raw"
+    path.write_bytes(source.bytes())
+    failure = deployment.pattern.expected_failure("glanceclient-library")
+    with open(path, "rb") as fp:
+        if failure is not None:
+            with pytest.raises(gexc.HTTPException) as info:
+                client.images.upload(image["id"], fp)
+            assert info.value.code == failure.status
+            assert failure.body in str(info.value)
+            record.expected_failure("%s: %s" % (type(info.value).__name__, info.value))
+            client.images.delete(image["id"])
+            return
+        client.images.upload(image["id"], fp)   # chunked, 1 MiB chunks
+    got = client.images.get(image["id"])
+    assert got["status"] == "active" and got["size"] == source.size
+    assert got["os_hash_value"] == source.sha512.hexdigest()
+    # data() verifies os_hash_value (then checksum) while streaming.
+    data = b"".join(client.images.data(image["id"]))
+    assert len(data) == source.size
+    assert image["id"] in [i["id"] for i in client.images.list()]
+    client.images.delete(image["id"])
+    with pytest.raises(gexc.HTTPNotFound):
+        client.images.get(image["id"])
+
+
+def _glance_cli(deployment, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    argv = [str(Path(sys.prefix) / "bin" / "glance"), "--os-image-url", deployment.base_url,
+            "--os-auth-token", "x"]
+    if deployment.ca_file:
+        argv += ["--os-cacert", deployment.ca_file]
+    return subprocess.run(argv + list(args), capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.scenario("glanceclient-cli")
+def test_glance_cli(deployment, api, record, tmp_path):
+    source = Source(3 * MiB + 5, seed=4)
+    path = tmp_path / "cli.raw"
+    path.write_bytes(source.bytes())
+    out = _glance_cli(deployment, "image-create", "--name", "cli-image", "--disk-format",
+                      "raw", "--container-format", "bare", "--file", str(path))
+    failure = deployment.pattern.expected_failure("glanceclient-cli")
+    if failure is not None:
+        assert out.returncode == 1, out
+        assert failure.body in out.stderr, out
+        record.expected_failure(out.stderr.strip())
+        return
+    assert out.returncode == 0, out
+    image_id = [line.split("|")[2].strip() for line in out.stdout.splitlines()
+                if line.startswith("| id ")][0]
+    image = api.get_image(image_id)
+    assert image["status"] == "active"
+    assert image["os_hash_value"] == source.sha512.hexdigest()
+    dest = tmp_path / "downloaded.raw"
+    out = _glance_cli(deployment, "image-download", "--file", str(dest), image_id)
+    assert out.returncode == 0, out
+    assert dest.read_bytes() == path.read_bytes()
+    out = _glance_cli(deployment, "image-list")
+    assert out.returncode == 0 and image_id in out.stdout, out
+    out = _glance_cli(deployment, "image-delete", image_id)
+    assert out.returncode == 0, out
+    assert api.request("GET", "/v2/images/%s" % image_id).status == 404
+
+
+@pytest.mark.scenario("openstacksdk")
+def test_openstacksdk(deployment, api, record, tmp_path):
+    import openstack.connection
+    from keystoneauth1 import noauth, session
+    # No Keystone: the noauth plugin sends no token, and the endpoint
+    # override points the image service at the front door.
+    sess = session.Session(auth=noauth.NoAuth(), verify=deployment.ca_file or True)
+    conn = openstack.connection.Connection(session=sess,
+                                           image_endpoint_override=deployment.base_url,
+                                           image_api_version="2")
+    source = Source(4 * MiB + 9, seed=5)
+    path = tmp_path / "sdk.raw"
+    path.write_bytes(source.bytes())
+    image = conn.image.create_image(name="sdk-image", filename=str(path), disk_format="raw",
+                                    container_format="bare", wait=True, timeout=120,
+                                    validate_checksum=True)
+    assert image.status == "active"
+    assert image.size == source.size
+    assert image.hash_value == source.sha512.hexdigest()
+    assert image.checksum == source.md5.hexdigest()
+    data = conn.image.download_image(image)
+    assert data.content == path.read_bytes()
+    assert image.id in [i.id for i in conn.image.images()]
+    conn.image.delete_image(image)
+    assert api.request("GET", "/v2/images/%s" % image.id).status == 404
+
+
+@pytest.mark.slow
+@pytest.mark.scenario("upload-2gib")
+def test_upload_2gib(deployment, api, record):
+    """2 GiB with Content-Length, generated and hashed on the fly: it passes
+    every size limit and timeout on the path; the server's hashes must match."""
+    image = api.create_image(name="two-gib")
+    source = Source(2 * 1024 * MiB, seed=6)
+    resp = api.upload_cl(image["id"], source, piece=4 * MiB, timeout=600)
+    if not expect(deployment, "upload-2gib", resp, record):
+        assert resp.status == 204, resp
+        got = api.get_image(image["id"])
+        assert got["status"] == "active"
+        assert got["size"] == source.size
+        assert got["checksum"] == source.md5.hexdigest()
+        assert got["os_hash_value"] == source.sha512.hexdigest()
+        data_file = deployment.store_dir / image["id"]
+        assert data_file.stat().st_size == source.size
+    api.delete_image(image["id"])
+    assert_no_stray_files(deployment)
