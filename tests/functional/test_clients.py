@@ -76,8 +76,8 @@ def glance(server, *args):
     cmd = [_which("glance"), "--os-image-url", server["url"], "--os-auth-token", "x"]
     proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, "glance %s failed:\n%s\n%s" % (args, proc.stdout,
-                                                               proc.stderr)
+    assert proc.returncode == 0, "glance %s failed:\n%s\n%s" % (
+        args, proc.stdout, proc.stderr)
     return proc.stdout
 
 
