@@ -355,6 +355,9 @@ def scaffold_config(run_dir, includes, modules, listen=None, env=None):
 # mod_wsgi daemons get their shutdown-timeout (5 s) on top.
 APACHE_STOP_TIMEOUT = 30
 APACHE_SERVER_NAME = "apache"
+# What the parent logs (at notice level, shown whatever the LogLevel) when it
+# gets `apache2 -k graceful` (SIGUSR1).
+GRACEFUL_LOG_TEXT = "SIGUSR1 received.  Doing graceful restart"
 
 
 def scaffold_dir(ws):

@@ -14,6 +14,7 @@ class ApacheProxyHttp(Pattern):
                 DIR + "glancelet.conf")
     app_server = "uwsgi"
     url_prefix = "/image"
+    reload_evidence = (apache.APACHE_SERVER_NAME, apache.GRACEFUL_LOG_TEXT)
     # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
     sigterm = "drain"
 

@@ -1,0 +1,57 @@
+"""Apache httpd + mod_wsgi daemon mode under /image (examples/apache-mod-wsgi/)."""
+
+import os
+import re
+
+from tests.examples import apache
+from tests.examples.harness import Pattern
+
+DIR = "examples/apache-mod-wsgi/"
+
+
+def check_module_config(conf_text):
+    """The example's LoadModule/WSGIPythonHome are what module-config prints."""
+    so, home = apache.module_config()
+    expected = ['LoadModule wsgi_module "%s"' % so, 'WSGIPythonHome "%s"' % home]
+    found = [line for line in conf_text.splitlines()
+             if re.match(r"(LoadModule wsgi_module|WSGIPythonHome) ", line)]
+    if found != expected:
+        raise AssertionError(
+            "%sglancelet-apache.conf does not match `%s/bin/mod_wsgi-express module-config` "
+            "on this machine:\n  example: %r\n  module-config: %r\nUpdate the example (and "
+            "the docs) if the Python version changed." % (DIR, apache.MOD_WSGI_VENV, found,
+                                                        expected))
+
+
+class ApacheModWsgi(Pattern):
+    name = "apache-mod-wsgi"
+    title = "Apache httpd, mod_wsgi daemon mode under /image"
+    examples = (DIR + "glancelet-apache.conf", DIR + "glancelet.wsgi", DIR + "glancelet.conf")
+    # glancelet runs in mod_wsgi daemon processes, children of Apache's parent.
+    app_server = "apache"
+    url_prefix = "/image"
+    reload_evidence = (apache.APACHE_SERVER_NAME, apache.GRACEFUL_LOG_TEXT)
+    sigterm = "abort"
+
+    def install(self, ws):
+        ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+        ws.install(DIR + "glancelet.wsgi", "/etc/glancelet/glancelet.wsgi")
+        conf = ws.install(DIR + "glancelet-apache.conf", "/etc/glancelet/glancelet-apache.conf")
+        check_module_config(conf.read_text())
+        # The operator's `install -d -o www-data -g www-data /var/lib/glancelet`.
+        apache.make_www_data_writable(ws.path("/var/lib/glancelet"))
+        return conf
+
+    def launch(self, ws):
+        if "GLANCELET_CONFIG_FILE" in os.environ:
+            # The daemon would inherit it and ignore the .wsgi file's default.
+            raise AssertionError("unset GLANCELET_CONFIG_FILE before running the examples suite")
+        conf = self.install(ws)
+        port = apache.start(ws, [conf])
+        return "http://127.0.0.1:%d" % port
+
+    def reload(self, deployment):
+        apache.graceful(deployment.workspace)
+
+
+PATTERNS = [ApacheModWsgi()]
