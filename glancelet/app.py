@@ -4,8 +4,8 @@ import logging
 import sys
 
 from glancelet import conf as conf_mod
-from glancelet import context, db, domain, errors, router, store
-from glancelet.handlers import image_data, images, schemas, tags, versions
+from glancelet import context, db, domain, errors, router, store, tasks
+from glancelet.handlers import image_data, images, imports, schemas, tags, versions
 from glancelet.http import Request
 
 LOG = logging.getLogger("glancelet")
@@ -22,11 +22,19 @@ ROUTES = {
                               "DELETE": images.delete},
     "/v2/images/{image_id}/file": {"GET": image_data.download, "PUT": image_data.upload},
     "/v2/images/{image_id}/tags/{tag}": {"PUT": tags.add, "DELETE": tags.remove},
+    "/v2/images/{image_id}/stage": {"PUT": imports.stage},
+    "/v2/images/{image_id}/import": {"POST": imports.import_image},
+    "/v2/images/{image_id}/tasks": {"GET": imports.image_tasks},
+    "/v2/info/import": {"GET": imports.info_import},
+    "/v2/tasks/{task_id}": {"GET": imports.show_task},
+    "/v2/schemas/task": {"GET": imports.task_schema},
 }
 
 # Image states in which a live process is working on the image. If that
-# process is gone, the image goes back to the state a retry starts from.
-TRANSIENT = {"saving": "queued"}
+# process is gone, the image goes back to the state a retry starts from
+# (a callable works that out, and does the clean-up, itself).
+TRANSIENT = {"saving": "queued", "uploading": tasks.recover_stage,
+             "importing": tasks.recover_import}
 
 
 class Application:
@@ -43,6 +51,7 @@ class Application:
         self.staging = store.FilesystemStore(staging_dir,
                                              conf.get("DEFAULT", "hashing_algorithm"))
         self.router = router.Router(routes or ROUTES)
+        self.task_pool = tasks.TaskPool(conf.get("wsgi", "task_pool_threads"))
 
     # -- WSGI ----------------------------------------------------------------
 
@@ -71,6 +80,8 @@ class Application:
         if domain.worker_alive(record["worker"]):
             return record
         target = TRANSIENT[record["status"]]
+        if callable(target):
+            return target(self, record)
         LOG.warning("image %s was left %s by %s, which is gone; returning it to %s",
                     record["id"], record["status"], record["worker"], target)
         recovered = self.images.update(record["id"], {"status": target, "worker": None,
@@ -83,6 +94,7 @@ class Application:
         """At start-up: release work and remove temp files that dead processes left."""
         for record in self.images.in_states(tuple(TRANSIENT)):
             self.reap(record)
+        tasks.recover_tasks(self)
         for directory in (self.store, self.staging):
             for name in directory.remove_stale_temp_files():
                 LOG.warning("removed %s/%s, left by an interrupted upload",
@@ -146,6 +158,7 @@ def init_application(environ=None):
         raise
     setup_logging(conf)
     app = create_app(conf)
+    tasks.register_drain(app)
     LOG.info("glancelet ready: config %s, images in %s",
              conf.source or "(built-in defaults)", app.store.directory)
     return app

@@ -159,11 +159,14 @@ class ImageRepo:
                              (image_id,))
         return _decode(rows[0]) if rows else None
 
-    def update(self, image_id, changes, expect_status=None, expect_worker=None):
+    def update(self, image_id, changes, expect_status=None, expect_worker=None,
+               expect_idle=False):
         """Apply ``changes``; return the new record, or None if it did not match.
 
         ``expect_status`` (a str or a tuple of str) makes the update conditional
         on the current status, so a state transition is atomic across processes.
+        ``expect_idle`` requires that no process is working on the image
+        (``worker`` is NULL).
         """
         if not changes:
             return self.get(image_id)
@@ -178,6 +181,8 @@ class ImageRepo:
         if expect_worker is not None:
             where += " AND worker = ?"
             params.append(expect_worker)
+        if expect_idle:
+            where += " AND worker IS NULL"
         with self.db.write() as conn:
             cursor = conn.execute("UPDATE images SET %s WHERE %s" % (assignments, where),
                                   params)

@@ -1,0 +1,250 @@
+"""Interoperable image import: stage, import, import info, and tasks.
+
+* ``PUT /v2/images/{id}/stage``: the ``glance-direct`` upload. Same body
+  reader and atomic store write as ``PUT .../file``, into the staging
+  directory; the image goes ``queued`` → ``uploading``.
+* ``POST /v2/images/{id}/import``: 202, the image goes ``importing`` and an
+  ``api_image_import`` task copies the data into the store in the
+  background (:mod:`glancelet.tasks`).
+* ``GET /v2/info/import``, ``GET /v2/images/{id}/tasks``,
+  ``GET /v2/tasks/{id}``, ``GET /v2/schemas/task``.
+"""
+
+from glancelet import body as body_mod
+from glancelet import domain, errors, tasks, webdownload
+from glancelet.handlers import image_data
+from glancelet.handlers.images import load_image
+from glancelet.http import empty_response, json_response
+
+GLANCE_DIRECT = "glance-direct"
+WEB_DOWNLOAD = "web-download"
+
+
+def _enabled(req):
+    return req.conf.get("DEFAULT", "enabled_import_methods")
+
+
+# -- glance-direct: stage -----------------------------------------------------------
+
+def stage(req, start_response):
+    if GLANCE_DIRECT not in _enabled(req):
+        raise errors.NotFound("'glance-direct' method is not available at this site.")
+    image_data.require_octet_stream(req)
+    record = load_image(req, for_update=True)
+    app = req.app
+    image_id = record["id"]
+    reader = body_mod.RequestBody(req.environ, limit=req.conf.get("DEFAULT",
+                                                                  "image_size_cap"))
+    size = image_data.expected_size(req, reader)
+
+    me = domain.worker_id()
+    claimed = app.images.update(image_id, {"status": "uploading", "worker": me,
+                                           "updated_at": domain.utcnow()},
+                                expect_status="queued")
+    if claimed is None:
+        current = app.reap(app.images.get(image_id))
+        if current is None:
+            raise errors.NotFound("No image found with ID %s" % image_id)
+        if current["status"] == "uploading":
+            raise errors.Conflict("The image %s has data on staging" % image_id)
+        raise errors.Conflict("Image status transition from %s to uploading is not allowed"
+                              % current["status"])
+    try:
+        result = image_data.write_body(req, image_id, app.staging, reader, size)
+    except BaseException:
+        app.images.update(image_id, {"status": "queued", "worker": None,
+                                     "updated_at": domain.utcnow()},
+                          expect_status="uploading", expect_worker=me)
+        raise
+    done = app.images.update(image_id, {"worker": None, "size": result.size,
+                                        "updated_at": domain.utcnow()},
+                             expect_status="uploading", expect_worker=me)
+    if done is None:
+        app.staging.delete(image_id)
+        if app.images.get(image_id) is None:
+            raise errors.Gone("Image %s was deleted while its data was being staged."
+                              % image_id)
+        raise errors.Conflict("Image %s changed state while its data was being staged; "
+                              "the data was discarded." % image_id)
+    return empty_response(start_response)
+
+
+# -- import ---------------------------------------------------------------------------
+
+def _parse_import(req):
+    """The validated request body, and the method name."""
+    body = req.json_body()
+    if not isinstance(body, dict):
+        raise errors.BadRequest("The request body must be a JSON object.")
+    method = body.get("method")
+    if not isinstance(method, dict):
+        raise errors.BadRequest("Import request requires a 'method' field.")
+    name = method.get("name")
+    if name is None:
+        raise errors.BadRequest("Import request requires a 'name' field.")
+    if name not in _enabled(req):
+        raise errors.BadRequest("Unknown import method name '%s'." % (name,))
+    for flag in ("all_stores", "all_stores_must_succeed"):
+        if flag in body and not isinstance(body[flag], bool):
+            raise errors.BadRequest("'%s' must be boolean value only" % flag)
+    if body.get("all_stores_must_succeed") is False:
+        raise errors.BadRequest("'all_stores_must_succeed' can only be set to false with "
+                                "several stores; this service has one.")
+    uri = method.get("uri")
+    if name == WEB_DOWNLOAD:
+        if not uri or not isinstance(uri, str):
+            raise errors.BadRequest("The web-download method needs a 'uri'.")
+    elif "uri" in method:
+        raise errors.BadRequest("A 'uri' can only be given with the web-download method, "
+                                "not with %s." % name)
+    return body, name
+
+
+def _state_conflict(record, method):
+    status = record["status"]
+    if status == "active":
+        return "Image with status active cannot be target for import"
+    if method == WEB_DOWNLOAD and status != "queued":
+        return "Image needs to be in 'queued' state to use 'web-download' method"
+    if method == GLANCE_DIRECT and (status != "uploading" or record["worker"]):
+        return "Image needs to be staged before 'glance-direct' method can be used"
+    if not record["container_format"]:
+        return "'container_format' needs to be set before import"
+    if not record["disk_format"]:
+        return "'disk_format' needs to be set before import"
+    return None
+
+
+def import_image(req, start_response):
+    if not _enabled(req):
+        raise errors.NotFound("Image import is not enabled at this site "
+                              "([DEFAULT] enabled_import_methods is empty).")
+    body, method = _parse_import(req)
+    record = load_image(req, for_update=True)
+    app = req.app
+    image_id = record["id"]
+    conflict = _state_conflict(record, method)
+    if conflict:
+        raise errors.Conflict(conflict)
+    if method == WEB_DOWNLOAD:
+        uri = body["method"]["uri"]
+        try:
+            webdownload.URIFilter.from_conf(req.conf).check(uri)
+        except webdownload.Refused as exc:
+            raise errors.BadRequest("URI for web-download does not pass filtering: %s (%s)"
+                                    % (uri, exc))
+
+    me = domain.worker_id()
+    task = tasks.new_task(image_id, req.context.owner, body, me)
+    # Claim the image first: of two imports racing, one gets 409 here.
+    if method == GLANCE_DIRECT:
+        claimed = app.images.update(image_id, {"status": "importing", "worker": me,
+                                               "updated_at": domain.utcnow()},
+                                    expect_status="uploading", expect_idle=True)
+    else:
+        claimed = app.images.update(image_id, {"status": "importing", "worker": me,
+                                               "updated_at": domain.utcnow()},
+                                    expect_status="queued")
+    if claimed is None:
+        current = app.images.get(image_id)
+        if current is None:
+            raise errors.NotFound("No image found with ID %s" % image_id)
+        raise errors.Conflict(_state_conflict(current, method) or
+                              "Image %s is already being imported" % image_id)
+    try:
+        app.tasks.add(task)
+    except BaseException:
+        tasks.release_image(app, image_id, me, method)
+        raise
+    try:
+        app.task_pool.submit(task["id"], tasks.run_import, app, task["id"])
+    except tasks.PoolClosed:
+        tasks.interrupt(app, task, "the server is shutting down; import again")
+        raise errors.HTTPError(503, "The server is shutting down; retry the import.",
+                               headers=[("Retry-After", "5")])
+    return empty_response(start_response, "202 Accepted")
+
+
+# -- Discovery and tasks --------------------------------------------------------------
+
+def info_import(req, start_response):
+    return json_response(start_response, "200 OK", {"import-methods": {
+        "description": "Import methods available.", "type": "array",
+        "value": list(_enabled(req))}})
+
+
+def task_view(task):
+    """GET /v2/tasks/{id}: Glance's task entity."""
+    view = {"id": task["id"], "type": task["type"], "status": task["status"],
+            "owner": task["owner"], "input": task["input"], "result": task["result"],
+            "message": task["message"], "created_at": task["created_at"],
+            "updated_at": task["updated_at"], "self": "/v2/tasks/%s" % task["id"],
+            "schema": "/v2/schemas/task"}
+    if task["image_id"]:
+        view["image_id"] = task["image_id"]
+    if task["expires_at"]:
+        view["expires_at"] = task["expires_at"]
+    return view
+
+
+def _image_task_view(task):
+    """An entry of GET /v2/images/{id}/tasks (Glance lists the task rows)."""
+    return {"id": task["id"], "type": task["type"], "status": task["status"],
+            "owner": task["owner"], "expires_at": task["expires_at"],
+            "created_at": task["created_at"], "updated_at": task["updated_at"],
+            "deleted_at": None, "deleted": False, "image_id": task["image_id"],
+            "request_id": None, "user_id": None, "input": task["input"],
+            "result": task["result"], "message": task["message"]}
+
+
+def image_tasks(req, start_response):
+    record = load_image(req)
+    found = [tasks.reap_task(req.app, t) for t in req.app.tasks.for_image(record["id"])]
+    return json_response(start_response, "200 OK",
+                         {"tasks": [_image_task_view(t) for t in found]})
+
+
+def _can_see_task(ctx, task):
+    return ctx.is_admin or (task["owner"] is not None and task["owner"] == ctx.project_id)
+
+
+def show_task(req, start_response):
+    task_id = req.route_args["task_id"]
+    task = tasks.reap_task(req.app, req.app.tasks.get(task_id))
+    if task is None or not _can_see_task(req.context, task):
+        raise errors.NotFound("Task with the given id %s not found" % task_id)
+    return json_response(start_response, "200 OK", task_view(task))
+
+
+TASK_SCHEMA = {
+    "name": "task",
+    "properties": {
+        "id": {"type": "string", "description": "The task's identifier (a UUID)."},
+        "type": {"type": "string", "enum": ["import", "api_image_import",
+                                            "location_import"],
+                 "description": "What the task does."},
+        "status": {"type": "string",
+                   "enum": ["pending", "processing", "success", "failure"],
+                   "description": "Where the task is in its life."},
+        "input": {"type": ["null", "object"],
+                  "description": "The request that started the task."},
+        "result": {"type": ["null", "object"],
+                   "description": "What the task produced, once it succeeded."},
+        "owner": {"type": ["null", "string"], "description": "Project of the task."},
+        "message": {"type": "string",
+                    "description": "Why the task failed, when it failed."},
+        "image_id": {"type": "string", "description": "The image the task works on."},
+        "request_id": {"type": "string", "description": "The request that made it."},
+        "user_id": {"type": "string", "description": "The user that made it."},
+        "expires_at": {"type": ["null", "string"],
+                       "description": "When the finished task may be purged."},
+        "created_at": {"type": "string", "description": "When the task was created."},
+        "updated_at": {"type": "string", "description": "When the task last changed."},
+        "self": {"type": "string", "description": "The task's URL path."},
+        "schema": {"type": "string", "description": "This schema's URL path."},
+    },
+}
+
+
+def task_schema(req, start_response):
+    return json_response(start_response, "200 OK", TASK_SCHEMA)

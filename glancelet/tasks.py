@@ -1,0 +1,406 @@
+"""Import tasks: the thread pool that runs them, draining it, and recovery.
+
+An import (``POST /v2/images/{id}/import``) answers 202 at once; the copy
+runs afterwards in a native thread of the process that accepted the
+request, from :class:`TaskPool`. Nothing here depends on how the WSGI
+server schedules requests, so the same code works under uWSGI (with
+threads enabled), gunicorn, mod_wsgi and wsgiref.
+
+Each task is a row in the ``tasks`` table (Glance's ``api_image_import``
+task: ``pending`` → ``processing`` → ``success`` | ``failure``). While it
+runs, the image is ``importing`` and its ``worker`` column names the
+process running the task (``domain.worker_id()``); the task row carries
+the same name.
+
+Three ways a task can stop early, and what happens:
+
+* It fails (bad URI, storage full, data over the cap): the task is marked
+  ``failure`` with the reason, and the image goes back to where an import
+  can be retried: ``uploading`` if its staged data is still there,
+  ``queued`` otherwise.
+* The server stops gracefully: :func:`register_drain` hooks
+  :meth:`TaskPool.drain` into the process exit (``uwsgi.atexit`` under
+  uWSGI, ``atexit`` elsewhere). Running and queued tasks get up to
+  ``DRAIN_TIMEOUT`` seconds to finish; those still running after that are
+  failed and their images released before the process goes.
+* The process is killed (SIGKILL, OOM, a server's mercy timeout): nothing
+  runs. The next process to look, a peer serving a request for the image or
+  task (``Application.reap``) or a new process starting
+  (``Application.recover``), sees that the recorded worker is gone and does
+  the same clean-up, with a message naming the dead process.
+"""
+
+import atexit
+import datetime
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+
+from glancelet import domain, store as store_mod, webdownload
+
+LOG = logging.getLogger(__name__)
+
+TASK_TYPE = "api_image_import"
+RUNNING = ("pending", "processing")
+DRAIN_TIMEOUT = 25.0  # seconds; keep it below the server's own shutdown mercy
+TASK_TIME_TO_LIVE = datetime.timedelta(hours=48)  # Glance's task_time_to_live
+
+
+class PoolClosed(Exception):
+    """The pool is draining or drained: it takes no new work."""
+
+
+# -- The pool -------------------------------------------------------------------
+
+class TaskPool:
+    """A fixed number of native threads per process, started on demand.
+
+    Threads are created lazily, by the process that submits work, so a pool
+    built before a WSGI server forks its workers (uWSGI without lazy-apps,
+    gunicorn --preload) works in each worker. Threads are daemons: exit is
+    bounded by :meth:`drain`, never by a stuck download.
+    """
+
+    def __init__(self, size, name="glancelet-task"):
+        self.size = size
+        self.name = name
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self):
+        self._pid = os.getpid()
+        self._queue = queue.Queue()
+        self._threads = []
+        self._active = {}  # job key -> description, for jobs queued or running
+        self._done = threading.Condition(self._lock)
+        self._closed = False
+
+    def _check_fork(self):
+        if self._pid != os.getpid():  # inherited from a parent: its threads are not here
+            self._lock = threading.Lock()
+            self._reset()
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def pending(self):
+        """Keys of the jobs submitted and not finished in this process."""
+        with self._lock:
+            self._check_fork()
+            return list(self._active)
+
+    def submit(self, key, fn, *args):
+        """Run ``fn(*args)`` in a pool thread. ``key`` names the job (a task id)."""
+        with self._lock:
+            self._check_fork()
+            if self._closed:
+                raise PoolClosed("the server is shutting down")
+            self._active[key] = fn
+            self._queue.put((key, fn, args))
+            # One thread per unfinished job, up to the pool size; threads stay.
+            if len(self._threads) < min(self.size, len(self._active)):
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name="%s-%d" % (self.name, len(self._threads)))
+                self._threads.append(thread)
+                thread.start()
+
+    def _work(self):
+        while True:
+            key, fn, args = self._queue.get()
+            if key is None:
+                return
+            try:
+                fn(*args)
+            except BaseException:  # a task must never take its thread down
+                LOG.exception("task %s failed unexpectedly", key)
+            finally:
+                with self._lock:
+                    self._active.pop(key, None)
+                    self._done.notify_all()
+
+    def drain(self, timeout):
+        """Take no more work; wait up to ``timeout`` s for submitted jobs.
+
+        Returns the keys of jobs still unfinished (empty when all finished).
+        """
+        deadline = time.monotonic() + max(timeout, 0)
+        with self._lock:
+            self._check_fork()
+            self._closed = True
+            while self._active:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._done.wait(remaining)
+            unfinished = list(self._active)
+            if not unfinished:
+                for _ in self._threads:
+                    self._queue.put((None, None, None))
+        return unfinished
+
+
+# -- Task records ---------------------------------------------------------------
+
+def new_task(image_id, owner, import_req, worker):
+    now = domain.utcnow()
+    return {"id": str(uuid.uuid4()), "type": TASK_TYPE, "status": "pending",
+            "image_id": image_id, "owner": owner,
+            "input": {"image_id": image_id, "import_req": import_req},
+            "result": None, "message": "", "worker": worker,
+            "created_at": now, "updated_at": now, "expires_at": None}
+
+
+def method_of(task):
+    try:
+        return task["input"]["import_req"]["method"]["name"]
+    except (KeyError, TypeError):
+        return None
+
+
+def _expires(now):
+    then = datetime.datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ")
+    return (then + TASK_TIME_TO_LIVE).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def finish_task(app, task_id, status, message="", result=None):
+    now = domain.utcnow()
+    return app.tasks.update(task_id, {"status": status, "message": message,
+                                      "result": result, "worker": None,
+                                      "updated_at": now, "expires_at": _expires(now)},
+                            expect_status=RUNNING)
+
+
+def release_image(app, image_id, worker, method):
+    """Return an image that ``worker`` was importing to a state a retry starts from.
+
+    glance-direct keeps its staged data: the image goes back to ``uploading``
+    while the staged file exists, else to ``queued``. web-download goes back
+    to ``queued``. Returns the updated record, or None if the image was not
+    ``importing`` by ``worker`` any more.
+    """
+    staged = method != "web-download" and app.staging.exists(image_id)
+    changes = {"status": "uploading" if staged else "queued", "worker": None,
+               "updated_at": domain.utcnow()}
+    if not staged:
+        changes.update({"size": None, "checksum": None, "os_hash_algo": None,
+                        "os_hash_value": None})
+    return app.images.update(image_id, changes, expect_status="importing",
+                             expect_worker=worker)
+
+
+# -- Running an import ----------------------------------------------------------
+
+class ImportFailed(Exception):
+    pass
+
+
+def _copy_staged(app, image_id):
+    try:
+        fp = open(app.staging.path(image_id), "rb")
+    except FileNotFoundError:
+        raise ImportFailed("the staged data of image %s is missing from the staging "
+                           "directory; stage it again" % image_id) from None
+    with fp:
+        return app.store.write(image_id, fp)
+
+
+def _download(app, image_id, uri):
+    limit = app.conf.get("DEFAULT", "image_size_cap")
+    uri_filter = webdownload.URIFilter.from_conf(app.conf)
+    try:
+        with webdownload.open_uri(uri, uri_filter, limit=limit) as download:
+            return app.store.write(image_id, download, expected_size=download.length)
+    except webdownload.Refused as exc:
+        raise ImportFailed("URI for web-download does not pass filtering: %s (%s)"
+                           % (uri, exc)) from None
+    except webdownload.FetchError as exc:
+        raise ImportFailed("web-download failed: %s" % exc) from None
+    except store_mod.SizeMismatch as exc:
+        raise ImportFailed("web-download of %s failed: the server announced %d bytes and "
+                           "sent %d" % (uri, exc.expected, exc.actual)) from None
+
+
+def run_import(app, task_id):
+    """The body of an ``api_image_import`` task, run in a pool thread."""
+    task = app.tasks.update(task_id, {"status": "processing",
+                                      "updated_at": domain.utcnow()},
+                            expect_status="pending")
+    if task is None:
+        return  # already failed by a drain or a reaper
+    image_id, worker, method = task["image_id"], task["worker"], method_of(task)
+    LOG.info("task %s: importing image %s with %s", task_id, image_id, method)
+    try:
+        if method == "glance-direct":
+            result = _copy_staged(app, image_id)
+        else:
+            result = _download(app, image_id, task["input"]["import_req"]["method"]["uri"])
+    except Exception as exc:
+        if isinstance(exc, ImportFailed):
+            message = str(exc)
+        elif isinstance(exc, OSError):
+            message = "writing the image data failed: %s" % exc
+        else:
+            LOG.exception("task %s: import of image %s failed", task_id, image_id)
+            message = "the import failed: %s: %s" % (type(exc).__name__, exc)
+        LOG.warning("task %s: import of image %s failed: %s", task_id, image_id, message)
+        released = release_image(app, image_id, worker, method)
+        if released is not None:
+            message += "; image %s is %s again" % (image_id, released["status"])
+        finish_task(app, task_id, "failure", message)
+        return
+
+    done = app.images.update(image_id, {
+        "status": "active", "worker": None, "size": result.size,
+        "checksum": result.checksum, "os_hash_algo": result.os_hash_algo,
+        "os_hash_value": result.os_hash_value, "updated_at": domain.utcnow(),
+    }, expect_status="importing", expect_worker=worker)
+    if done is None:
+        # Deleted meanwhile (nothing else moves an image out of "importing").
+        app.store.delete(image_id)
+        LOG.warning("task %s: image %s was deleted during its import", task_id, image_id)
+        finish_task(app, task_id, "failure",
+                    "image %s was deleted while it was being imported" % image_id)
+        return
+    if method == "glance-direct":
+        app.staging.delete(image_id)
+    LOG.info("task %s: image %s is active (%d bytes)", task_id, image_id, result.size)
+    finish_task(app, task_id, "success", result={"image_id": image_id})
+
+
+# -- Drain on graceful shutdown --------------------------------------------------
+
+def drain(app, timeout=None):
+    """Wait for this process's tasks; fail and release those that do not finish."""
+    timeout = DRAIN_TIMEOUT if timeout is None else timeout
+    waiting = app.task_pool.pending()
+    if waiting:
+        LOG.info("waiting up to %.0f s for %d import task(s) to finish before exit",
+                 timeout, len(waiting))
+    unfinished = app.task_pool.drain(timeout)
+    for task_id in unfinished:
+        task = app.tasks.get(task_id)
+        if task is None or task["status"] not in RUNNING:
+            continue
+        reason = ("the import was interrupted: the server process %s stopped before it "
+                  "finished (it waited %.0f s)" % (task["worker"], timeout))
+        interrupt(app, task, reason)
+    return unfinished
+
+
+def register_drain(app, timeout=None):
+    """Run :func:`drain` when this process exits. Returns how it was hooked.
+
+    Under uWSGI the hook is ``uwsgi.atexit``, which uWSGI calls in each
+    worker when the worker is stopped or reloaded gracefully; elsewhere it is
+    the ``atexit`` module.
+    """
+    def hook():
+        try:
+            drain(app, timeout)
+        except Exception:
+            LOG.exception("draining import tasks failed")
+
+    try:
+        import uwsgi
+    except ImportError:
+        atexit.register(hook)
+        return "atexit"
+    previous = getattr(uwsgi, "atexit", None)
+
+    def uwsgi_hook():
+        try:
+            hook()
+        finally:
+            if previous is not None:
+                previous()
+
+    uwsgi.atexit = uwsgi_hook
+    return "uwsgi.atexit"
+
+
+# -- Recovery: work left behind by a process that is gone --------------------------
+
+def interrupt(app, task, reason):
+    """Fail ``task`` with ``reason`` and release its image, if still held by it."""
+    message = reason
+    image = app.images.get(task["image_id"]) if task["image_id"] else None
+    if image is not None and image["status"] == "importing" and \
+            image["worker"] == task["worker"]:
+        released = release_image(app, image["id"], task["worker"], method_of(task))
+        if released is not None:
+            message += "; image %s is %s again" % (image["id"], released["status"])
+            LOG.warning("image %s was left importing by %s; returned it to %s",
+                        image["id"], task["worker"], released["status"])
+    finish_task(app, task["id"], "failure", message)
+
+
+def _gone(worker):
+    return ("the import was interrupted: the process that ran it (%s) is gone"
+            % (worker or "unknown"))
+
+
+def recover_import(app, record):
+    """``Application.reap`` for an image left ``importing`` by a dead process."""
+    worker = record["worker"]
+    tasks = [t for t in app.tasks.for_image(record["id"])
+             if t["status"] in RUNNING and t["worker"] == worker]
+    if tasks:
+        for task in tasks:
+            interrupt(app, task, _gone(worker))
+    else:  # the process died between claiming the image and recording its task
+        release_image(app, record["id"], worker, None)
+    return app.images.get(record["id"])
+
+
+def recover_stage(app, record):
+    """``Application.reap`` for an ``uploading`` image.
+
+    ``uploading`` with no worker is data at rest on staging: nothing to do.
+    With a dead worker, the stage was cut off: the store removed nothing
+    (the rename is the last step), so a staged file there is complete.
+    """
+    worker = record["worker"]
+    if worker is None:
+        return record
+    if app.staging.exists(record["id"]):
+        changes = {"worker": None, "size": os.path.getsize(app.staging.path(record["id"]))}
+    else:
+        changes = {"status": "queued", "worker": None, "size": None}
+    changes["updated_at"] = domain.utcnow()
+    LOG.warning("image %s was left uploading by %s, which is gone; now %s", record["id"],
+                worker, changes.get("status", "uploading (staged)"))
+    recovered = app.images.update(record["id"], changes, expect_status="uploading",
+                                  expect_worker=worker)
+    return recovered or app.images.get(record["id"])
+
+
+def reap_task(app, task):
+    """Return ``task``, first failing it if the process running it is gone."""
+    if task is None or task["status"] not in RUNNING or domain.worker_alive(task["worker"]):
+        return task
+    interrupt(app, task, _gone(task["worker"]))
+    return app.tasks.get(task["id"])
+
+
+def recover_tasks(app):
+    """At start-up: fail tasks of dead processes; remove staging residue."""
+    for task in app.tasks.in_states(RUNNING):
+        reap_task(app, task)
+    for name in _staged_files(app.staging):
+        image = app.images.get(name)
+        if image is None or image["status"] not in ("uploading", "importing"):
+            app.staging.delete(name)
+            LOG.warning("removed staged data of image %s, which is %s", name,
+                        "deleted" if image is None else image["status"])
+
+
+def _staged_files(staging):
+    try:
+        names = os.listdir(staging.directory)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if not n.startswith(store_mod.TEMP_PREFIX))

@@ -1,0 +1,317 @@
+"""web-download: which URIs the service may fetch, and the fetch itself.
+
+An import with the ``web-download`` method makes the server open a URL that
+a user chose, from inside the cloud's network. Unchecked, that lets a user
+reach whatever the server can reach: a metadata service on 169.254.169.254,
+an admin port on localhost, a database on a private network. So every URI
+goes through :class:`URIFilter` before anything is fetched, using the
+``[import_filtering_opts]`` options with Glance's names and meaning:
+
+* ``allowed_schemes`` / ``disallowed_schemes``, ``allowed_hosts`` /
+  ``disallowed_hosts``, ``allowed_ports`` / ``disallowed_ports``: when an
+  allowed list is set it alone decides; otherwise the disallowed list
+  applies.
+* The port is the one the connection will use: the URI's explicit port, or
+  80 / 443 for http / https.
+* Hosts are compared in a normal form: an IP literal in its canonical
+  spelling, a name lowercased without a trailing dot. Numeric spellings
+  that resolvers accept but that hide an address (``2130706433``,
+  ``0x7f000001``, ``127.1``) are refused outright.
+* The host is resolved and **every** address it resolves to must be a
+  public (global) address: loopback, link-local, private, shared, reserved
+  and multicast addresses are refused, unless the host is listed in
+  ``allowed_hosts`` by the operator.
+
+The fetch connects to exactly the addresses that were checked (the name is
+not resolved a second time, so a DNS answer that changes between check and
+connect cannot redirect the request), sends the original host name in
+``Host`` and, for https, uses it for SNI and certificate verification.
+Redirects are followed by hand, and each new location goes through the
+filter again. The body is read in bounded pieces and refused as soon as it
+passes the size cap, whether or not the server announced a length.
+"""
+
+import http.client
+import ipaddress
+import re
+import socket
+import ssl
+import urllib.parse
+
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5
+TIMEOUT = 60.0  # seconds for connecting, and between two reads of the body
+DEFAULT_PORTS = {"http": 80, "https": 443}
+FETCHABLE_SCHEMES = ("http", "https")
+USER_AGENT = "glancelet-web-download"
+
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
+_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")
+
+
+class Refused(Exception):
+    """The URI does not pass the import filter; the message says why."""
+
+
+class FetchError(Exception):
+    """The URI passed the filter but fetching it failed."""
+
+
+class TooLarge(FetchError):
+    """The data is larger than the size cap."""
+
+
+def normalize_host(host):
+    """The canonical form of ``host``, or None if it is not acceptable."""
+    if not host:
+        return None
+    host = host.strip().lower()
+    if "%" in host:  # an IPv6 zone index names a local interface
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if host.endswith("."):
+        host = host[:-1]
+    labels = host.split(".")
+    if not host or any(not label for label in labels):
+        return None
+    if all(_NUMERIC_LABEL.fullmatch(label) for label in labels):
+        return None  # an address in a non-standard spelling
+    if not all(len(label) <= 63 and _NAME.fullmatch(label) for label in labels):
+        return None
+    return host
+
+
+def is_public_address(address):
+    """True if ``address`` (a string) is a global unicast address."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.version == 6:
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None and not is_public_address(str(embedded)):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def system_resolver(host, port):
+    """All addresses ``host`` resolves to, in the resolver's order."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+class Target:
+    """A checked URI: where to connect, and what to ask for."""
+
+    __slots__ = ("uri", "scheme", "host", "port", "addresses", "path")
+
+    def __init__(self, uri, scheme, host, port, addresses, path):
+        self.uri = uri
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.addresses = addresses
+        self.path = path
+
+
+def _pick(allowed, disallowed):
+    """Glance's rule: an allowed list, when set, makes the disallowed one moot."""
+    return (allowed, []) if allowed else ([], disallowed)
+
+
+class URIFilter:
+    """Decides whether web-download may fetch a URI (``[import_filtering_opts]``)."""
+
+    def __init__(self, allowed_schemes=(), disallowed_schemes=(), allowed_hosts=(),
+                 disallowed_hosts=(), allowed_ports=(), disallowed_ports=(),
+                 resolver=system_resolver):
+        self.allowed_schemes, self.disallowed_schemes = _pick(
+            [s.lower() for s in allowed_schemes], [s.lower() for s in disallowed_schemes])
+        self.allowed_hosts, self.disallowed_hosts = _pick(
+            [normalize_host(h) or h.lower() for h in allowed_hosts],
+            [normalize_host(h) or h.lower() for h in disallowed_hosts])
+        self.allowed_ports, self.disallowed_ports = _pick(list(allowed_ports),
+                                                          list(disallowed_ports))
+        self.resolver = resolver
+
+    @classmethod
+    def from_conf(cls, conf, resolver=system_resolver):
+        opts = conf["import_filtering_opts"]
+        return cls(opts["allowed_schemes"], opts["disallowed_schemes"],
+                   opts["allowed_hosts"], opts["disallowed_hosts"],
+                   opts["allowed_ports"], opts["disallowed_ports"], resolver=resolver)
+
+    def check(self, uri):
+        """Return the :class:`Target` for ``uri``, or raise :class:`Refused`."""
+        if not isinstance(uri, str) or not uri:
+            raise Refused("no URI was given")
+        try:
+            parts = urllib.parse.urlsplit(uri)
+            port = parts.port
+        except ValueError as exc:
+            raise Refused("the URI is malformed (%s)" % exc) from None
+        scheme = parts.scheme.lower()
+        if not scheme:
+            raise Refused("the URI has no scheme")
+        if self.allowed_schemes and scheme not in self.allowed_schemes:
+            raise Refused("scheme %r is not in allowed_schemes" % scheme)
+        if scheme in self.disallowed_schemes:
+            raise Refused("scheme %r is in disallowed_schemes" % scheme)
+        if scheme not in FETCHABLE_SCHEMES:
+            raise Refused("scheme %r cannot be fetched (only http and https can)" % scheme)
+        if parts.username is not None or parts.password is not None:
+            raise Refused("user names and passwords in the URI are not supported")
+        host = normalize_host(parts.hostname)
+        if host is None:
+            raise Refused("%r is not a valid host name or IP address" % (parts.hostname or ""))
+        port = port or DEFAULT_PORTS[scheme]
+        if self.allowed_hosts and host not in self.allowed_hosts:
+            raise Refused("host %s is not in allowed_hosts" % host)
+        if host in self.disallowed_hosts:
+            raise Refused("host %s is in disallowed_hosts" % host)
+        if self.allowed_ports and port not in self.allowed_ports:
+            raise Refused("port %d is not in allowed_ports" % port)
+        if port in self.disallowed_ports:
+            raise Refused("port %d is in disallowed_ports" % port)
+        try:
+            addresses = self.resolver(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise Refused("host %s cannot be resolved (%s)" % (host, exc)) from None
+        if not addresses:
+            raise Refused("host %s resolves to no address" % host)
+        if host not in self.allowed_hosts:
+            for address in addresses:
+                if not is_public_address(address):
+                    raise Refused(
+                        "host %s resolves to %s, which is not a public address (loopback, "
+                        "link-local and private addresses are reachable only through hosts "
+                        "listed in allowed_hosts)" % (host, address))
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        return Target(uri, scheme, host, port, addresses, path)
+
+
+# -- Fetching -------------------------------------------------------------------
+
+def _connect_any(addresses, port, timeout):
+    error = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to the checked addresses only; ``host`` is used for the Host header."""
+
+    def __init__(self, target, timeout):
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._addresses = target.addresses
+
+    def connect(self):
+        self.sock = _connect_any(self._addresses, self.port, self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the checked addresses, verifying the certificate for ``host``."""
+
+    def __init__(self, target, timeout, context=None):
+        super().__init__(target.host, target.port, timeout=timeout,
+                         context=context or ssl.create_default_context())
+        self._addresses = target.addresses
+
+    def connect(self):
+        sock = _connect_any(self._addresses, self.port, self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class Download:
+    """The body of a fetched URI: a reader with ``read(n)`` and ``close()``."""
+
+    def __init__(self, uri, connection, response, limit):
+        self.uri = uri
+        self._connection = connection
+        self._response = response
+        self._limit = limit
+        self._count = 0
+        self.length = None
+        raw = response.getheader("Content-Length")
+        if raw is not None:
+            try:
+                self.length = int(raw)
+            except ValueError:
+                self.close()
+                raise FetchError("%s sent an invalid Content-Length %r" % (uri, raw))
+        if limit is not None and self.length is not None and self.length > limit:
+            self.close()
+            raise TooLarge("%s has %d bytes, more than image_size_cap (%d bytes)"
+                           % (uri, self.length, limit))
+
+    @property
+    def bytes_read(self):
+        return self._count
+
+    def read(self, size=-1):
+        try:
+            data = self._response.read(size if size is not None and size >= 0 else None)
+        except http.client.IncompleteRead as exc:
+            raise FetchError("the download of %s ended after %d bytes, before its end"
+                             % (self.uri, self._count + len(exc.partial))) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise FetchError("reading %s failed after %d bytes: %s"
+                             % (self.uri, self._count, exc)) from None
+        self._count += len(data)
+        if self._limit is not None and self._count > self._limit:
+            raise TooLarge("%s has more than image_size_cap (%d bytes)"
+                           % (self.uri, self._limit))
+        return data
+
+    def close(self):
+        self._response.close()
+        self._connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+
+def open_uri(uri, uri_filter, limit=None, timeout=TIMEOUT, max_redirects=MAX_REDIRECTS,
+             ssl_context=None):
+    """GET ``uri``; return a :class:`Download` of a 200 response.
+
+    Every hop of a redirect chain is checked by ``uri_filter``; raises
+    :class:`Refused` for a hop that fails it, :class:`TooLarge` for a body
+    announced larger than ``limit``, :class:`FetchError` otherwise.
+    """
+    for _ in range(max_redirects + 1):
+        target = uri_filter.check(uri)
+        if target.scheme == "https":
+            conn = _PinnedHTTPSConnection(target, timeout, ssl_context)
+        else:
+            conn = _PinnedHTTPConnection(target, timeout)
+        try:
+            conn.request("GET", target.path, headers={
+                "User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"})
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise FetchError("fetching %s failed: %s" % (uri, exc)) from None
+        if response.status in REDIRECT_STATUSES:
+            location = response.getheader("Location")
+            conn.close()
+            if not location:
+                raise FetchError("%s answered %d without a Location" % (uri, response.status))
+            uri = urllib.parse.urljoin(uri, location.strip())
+            continue
+        if response.status != 200:
+            conn.close()
+            raise FetchError("%s answered HTTP %d %s" % (uri, response.status,
+                                                         response.reason))
+        return Download(uri, conn, response, limit)
+    raise FetchError("more than %d redirects, the last to %s" % (max_redirects, uri))
