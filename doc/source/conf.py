@@ -24,6 +24,8 @@ extensions = [
     "sphinx_copybutton",
     "reno.sphinxext",
     "examples_results",
+    "glancelet_routes",
+    "glancelet_snippets",
 ]
 
 root_doc = "index"
@@ -48,6 +50,7 @@ sphinx_tabs_valid_builders = ["linkcheck"]
 copybutton_prompt_text = r"\$ "
 copybutton_prompt_is_regexp = True
 copybutton_only_copy_prompt_lines = True
+copybutton_line_continuation_character = "\\"
 
 # programoutput: commands run from the repository root.
 programoutput_use_ansi = False

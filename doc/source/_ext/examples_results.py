@@ -25,9 +25,9 @@ Missing or stale results are never a Sphinx warning (the build runs with
 """
 
 import hashlib
+import importlib.util
 import json
 import os
-import sys
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -80,14 +80,19 @@ def _fallback_source_digest(repo_root):
 
 
 def source_digest(repo_root):
-    """Use the harness's function when it exists, else the same algorithm."""
-    if repo_root not in sys.path:
-        sys.path.insert(0, repo_root)
-    try:
-        from tests.examples.results import source_digest as harness_digest
-    except ImportError:
-        return _fallback_source_digest(repo_root), "doc/source/_ext (fallback)"
-    return harness_digest(repo_root), "tests/examples/results.py"
+    """Use the harness's function when it exists, else the same algorithm.
+
+    tests/examples/results.py is loaded from its file, so that the build
+    neither needs ``tests`` importable nor changes ``sys.path``.
+    """
+    harness = os.path.join(repo_root, "tests", "examples", "results.py")
+    if os.path.isfile(harness):
+        spec = importlib.util.spec_from_file_location(
+            "_glancelet_examples_results", harness)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.source_digest(repo_root), "tests/examples/results.py"
+    return _fallback_source_digest(repo_root), "doc/source/_ext (fallback)"
 
 
 # --- loading -------------------------------------------------------------------

@@ -1,0 +1,112 @@
+"""The support-matrix extension (doc/source/_ext/examples_results.py).
+
+Each state of the results file (missing, unreadable, incomplete, stale, good)
+must be said on the page, never as a Sphinx warning: the site builds with -W.
+"""
+
+import json
+import sys
+
+import pytest
+
+from tests.docs.conftest import DOC_SOURCE, REPO_ROOT, sphinx_build
+
+sys.path.insert(0, str(DOC_SOURCE / "_ext"))
+import examples_results  # noqa: E402
+
+
+def _repo(tmp_path):
+    (tmp_path / "examples" / "p").mkdir(parents=True)
+    (tmp_path / "examples" / "p" / "a.ini").write_text("[x]\n")
+    (tmp_path / "glancelet").mkdir()
+    (tmp_path / "glancelet" / "__init__.py").write_text("")
+    pyc = tmp_path / "glancelet" / "__pycache__"
+    pyc.mkdir()
+    (pyc / "x.pyc").write_bytes(b"ignored")
+    return tmp_path
+
+
+def _data(digest, complete=True, outcome="pass"):
+    return {
+        "generated_at": "2026-11-21T23:59:00Z", "source_digest": digest,
+        "complete": complete, "versions": {"uwsgi": "2.0.31"},
+        "patterns": {"p": {"title": "P", "examples": ["examples/p/a.ini"]}},
+        "scenarios": {"s": {"title": "S"}},
+        "results": [{"pattern": "p", "scenario": "s", "outcome": outcome,
+                     "detail": "", "test": "tests/examples/t.py::test_s[p]"}],
+        "symptoms": [],
+    }
+
+
+def _load(tmp_path, data):
+    path = tmp_path / "results.json"
+    if data is not None:
+        path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return examples_results.Results(str(path), str(tmp_path))
+
+
+def test_digest_matches_contract(tmp_path):
+    import hashlib
+    repo = _repo(tmp_path)
+    expected = hashlib.sha256()
+    for rel in ["examples/p/a.ini", "glancelet/__init__.py"]:
+        expected.update(rel.encode() + b"\0" + (repo / rel).read_bytes() + b"\0")
+    assert examples_results._fallback_source_digest(str(repo)) == expected.hexdigest()
+
+
+def test_digest_same_as_harness():
+    """The fallback and tests/examples/results.py agree on this checkout."""
+    from tests.examples.results import source_digest
+    assert examples_results._fallback_source_digest(str(REPO_ROOT)) == \
+        source_digest(str(REPO_ROOT))
+
+
+def test_missing(tmp_path):
+    res = _load(_repo(tmp_path), None)
+    assert res.state == "missing" and not res.ok
+    assert "tox -e examples" in res.problems[0]
+
+
+def test_unreadable(tmp_path):
+    res = _load(_repo(tmp_path), "{not json")
+    assert res.state == "invalid" and not res.ok
+
+
+def test_stale(tmp_path):
+    res = _load(_repo(tmp_path), _data("0" * 64))
+    assert res.state == "stale" and not res.ok
+    assert "stale" in res.problems[0]
+
+
+def test_incomplete(tmp_path):
+    repo = _repo(tmp_path)
+    digest = examples_results._fallback_source_digest(str(repo))
+    res = _load(repo, _data(digest, complete=False))
+    assert res.state == "incomplete" and not res.ok
+
+
+def test_failures_are_reported(tmp_path):
+    repo = _repo(tmp_path)
+    digest = examples_results._fallback_source_digest(str(repo))
+    res = _load(repo, _data(digest, outcome="fail"))
+    assert not res.ok
+    assert any("failures" in p for p in res.problems)
+
+
+def test_good(tmp_path):
+    repo = _repo(tmp_path)
+    digest = examples_results._fallback_source_digest(str(repo))
+    res = _load(repo, _data(digest))
+    assert res.ok and res.state == "ok"
+    assert res.lookup("p", "s")["outcome"] == "pass"
+    assert res.lookup("p", "nope") is None
+
+
+def test_missing_results_build_clean_with_visible_warning(tmp_path):
+    """No results file: the -W build passes and the page says so."""
+    out = tmp_path / "html"
+    proc = sphinx_build(out, "-D", "examples_results_file=%s" % (tmp_path / "none.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    page = (out / "reference" / "support-matrix.html").read_text()
+    assert "Test results: missing." in page
+    assert "There is no results file" in page
