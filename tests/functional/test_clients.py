@@ -39,7 +39,10 @@ def _argv(kind, port):
         return [_which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
                 "--module", "glancelet.wsgi.api:application", "--master",
                 "--processes", "2", "--enable-threads", "--die-on-term", "--need-app",
-                "--chunked-input-limit", str(64 * MiB), "--chunked-input-timeout", "30"]
+                "--chunked-input-limit", str(64 * MiB), "--chunked-input-timeout", "30",
+                # http-socket closes the connection after each response without
+                # saying so; clients that reuse it get a reset.
+                "--add-header", "Connection: close"]
     return [_which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", "2",
             "--worker-class", "gthread", "--threads", "4",
             "glancelet.wsgi.api:application"]
