@@ -153,6 +153,21 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def children(self):
+        """PIDs of the direct children of the main process (its workers)."""
+        found = set()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as fp:
+                    fields = fp.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid and fields[0] != "Z":
+                found.add(int(entry))
+        return found
+
     def log_text(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -363,8 +378,8 @@ class Pattern:
     * ``launch(ws)``: install the files, spawn the servers, return the base URL
       (scheme://127.0.0.1:port) and optionally a CA file;
     * ``reload(deployment)``: the documented graceful reload;
-    * ``reload_evidence``: (server name, text its log shows after a reload),
-      so the reload test knows the reload really happened.
+    * ``reloaded_servers``: names of the servers whose worker processes a
+      reload replaces; the reload test checks that new worker PIDs appeared.
     """
     name = None
     title = None
@@ -373,7 +388,7 @@ class Pattern:
     url_prefix = ""
     sigterm = "drain"
     expected_failures = {}
-    reload_evidence = None
+    reloaded_servers = ()
     ready_deadline = 60.0
 
     def launch(self, ws):

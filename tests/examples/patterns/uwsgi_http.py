@@ -14,7 +14,7 @@ class UwsgiHttp(Pattern):
     # hook-master-start = unix_signal:15 gracefully_kill_them_all
     sigterm = "drain"
     # SIGHUP (uwsgi --reload): the master waits for busy workers, then re-execs.
-    reload_evidence = ("uwsgi", "...gracefully killing workers...")
+    reloaded_servers = ("uwsgi",)
 
     def launch(self, ws):
         ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
