@@ -174,9 +174,12 @@ class URIFilter:
         if port in self.disallowed_ports:
             raise Refused("port %d is in disallowed_ports" % port)
         try:
-            addresses = self.resolver(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise Refused("host %s cannot be resolved (%s)" % (host, exc)) from None
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                addresses = self.resolver(host, port)
+            except (OSError, UnicodeError) as exc:
+                raise Refused("host %s cannot be resolved (%s)" % (host, exc)) from None
         if not addresses:
             raise Refused("host %s resolves to no address" % host)
         if host not in self.allowed_hosts:
@@ -263,6 +266,9 @@ class Download:
         except (OSError, http.client.HTTPException) as exc:
             raise FetchError("reading %s failed after %d bytes: %s"
                              % (self.uri, self._count, exc)) from None
+        if not data and self.length is not None and self._count < self.length:
+            raise FetchError("the download of %s ended after %d of %d bytes"
+                             % (self.uri, self._count, self.length))
         self._count += len(data)
         if self._limit is not None and self._count > self._limit:
             raise TooLarge("%s has more than image_size_cap (%d bytes)"

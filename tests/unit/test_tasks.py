@@ -1,0 +1,396 @@
+"""The import task pool, its drain, and recovery from dead processes.
+
+A "dead process" here is a real one: a child Python process whose
+``domain.worker_id()`` is taken while it runs and that then exits, so
+``domain.worker_alive()`` sees exactly what it sees after a SIGKILL.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import types
+
+import pytest
+
+from glancelet import app as app_mod
+from glancelet import domain, tasks
+from tests.functional.conftest import make_conf
+from tests.unit.test_webdownload import DataServer
+
+
+def wait_for(predicate, timeout=10.0, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met within %ss" % timeout)
+
+
+@pytest.fixture(scope="module")
+def dead_worker():
+    """The worker id of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    worker = domain.worker_id(child.pid)
+    assert domain.worker_alive(worker)
+    child.stdin.close()
+    child.wait(10)
+    assert not domain.worker_alive(worker)
+    return worker
+
+
+# -- TaskPool ------------------------------------------------------------------------
+
+def test_pool_starts_threads_on_demand_up_to_its_size():
+    pool = tasks.TaskPool(2)
+    assert pool._threads == []  # nothing before the first job
+    gate = threading.Event()
+    names = []
+
+    def job(n):
+        names.append(threading.current_thread().name)
+        gate.wait(10)
+
+    for n in range(4):
+        pool.submit("job-%d" % n, job, n)
+    wait_for(lambda: len(names) == 2)
+    assert len(pool._threads) == 2
+    assert sorted(pool.pending()) == ["job-0", "job-1", "job-2", "job-3"]
+    assert all(name.startswith("glancelet-task-") for name in names)
+    assert threading.current_thread().name not in names
+    gate.set()
+    assert pool.drain(10) == []
+    assert len(names) == 4
+
+
+def test_a_failing_job_does_not_take_its_thread_down():
+    pool = tasks.TaskPool(1)
+    done = []
+    pool.submit("bad", lambda: 1 / 0)
+    pool.submit("good", done.append, "ok")
+    assert pool.drain(10) == []
+    assert done == ["ok"]
+
+
+def test_drain_waits_for_running_jobs():
+    pool = tasks.TaskPool(2)
+    finished = []
+    pool.submit("slow", lambda: (time.sleep(0.3), finished.append(1)))
+    start = time.monotonic()
+    assert pool.drain(10) == []
+    assert finished == [1]
+    assert 0.2 < time.monotonic() - start < 5
+
+
+def test_drain_is_bounded_and_reports_what_did_not_finish():
+    pool = tasks.TaskPool(1)
+    gate = threading.Event()
+    pool.submit("stuck", gate.wait, 30)
+    pool.submit("queued", lambda: None)
+    start = time.monotonic()
+    assert sorted(pool.drain(0.3)) == ["queued", "stuck"]
+    assert time.monotonic() - start < 2
+    with pytest.raises(tasks.PoolClosed):
+        pool.submit("late", lambda: None)
+    gate.set()
+
+
+def test_a_pool_built_before_fork_works_in_the_child():
+    """uWSGI (without lazy-apps) and gunicorn --preload build the app, then fork."""
+    pool = tasks.TaskPool(2)
+    pool.submit("parent", lambda: None)
+    assert pool.drain(10) == []
+    assert pool.closed  # the parent's pool is closed; the child's starts afresh
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            out = []
+            pool.submit("child", lambda: out.append(threading.current_thread().name))
+            ok = pool.drain(10) == [] and out and out[0].startswith("glancelet-task-")
+            os.write(write, b"ok" if ok else b"bad")
+        finally:
+            os._exit(0)
+    os.close(write)
+    result = os.read(read, 10)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert result == b"ok"
+
+
+# -- Drain registration --------------------------------------------------------------
+
+@pytest.fixture
+def app(tmp_path):
+    application = app_mod.create_app(make_conf(tmp_path))
+    yield application
+    application.task_pool.drain(5)
+
+
+def test_register_drain_uses_atexit_outside_uwsgi(app, monkeypatch):
+    registered = []
+    monkeypatch.setattr(tasks.atexit, "register", registered.append)
+    monkeypatch.delitem(sys.modules, "uwsgi", raising=False)
+    assert tasks.register_drain(app) == "atexit"
+    assert len(registered) == 1
+    registered[0]()
+    assert app.task_pool.closed
+
+
+def test_register_drain_uses_uwsgi_atexit_and_keeps_an_earlier_hook(app, monkeypatch):
+    calls = []
+    fake = types.ModuleType("uwsgi")
+    fake.atexit = lambda: calls.append("earlier hook")
+    monkeypatch.setitem(sys.modules, "uwsgi", fake)
+    registered = []
+    monkeypatch.setattr(tasks.atexit, "register", registered.append)
+    assert tasks.register_drain(app) == "uwsgi.atexit"
+    assert registered == []
+    fake.atexit()
+    assert app.task_pool.closed
+    assert calls == ["earlier hook"]
+
+
+# -- Images and tasks in the database ---------------------------------------------------
+
+def add_image(app, status="queued", worker=None, **values):
+    record = domain.new_record(str(__import__("uuid").uuid4()), None,
+                               {"status": status, "worker": worker, "disk_format": "raw",
+                                "container_format": "bare", **values})
+    app.images.add(record)
+    return record["id"]
+
+
+def add_task(app, image_id, method, worker, status="processing"):
+    req = {"method": {"name": method}}
+    if method == "web-download":
+        req["method"]["uri"] = "http://127.0.0.1/x"
+    task = tasks.new_task(image_id, None, req, worker)
+    task["status"] = status
+    app.tasks.add(task)
+    return task["id"]
+
+
+def stage_file(app, image_id, data=b"staged bytes"):
+    with open(app.staging.path(image_id), "wb") as fp:
+        fp.write(data)
+
+
+def test_reap_returns_a_glance_direct_import_to_uploading_with_its_data(app, dead_worker):
+    image_id = add_image(app, "importing", dead_worker, size=12)
+    stage_file(app, image_id)
+    task_id = add_task(app, image_id, "glance-direct", dead_worker)
+    record = app.reap(app.images.get(image_id))
+    assert (record["status"], record["worker"], record["size"]) == ("uploading", None, 12)
+    assert app.staging.exists(image_id)
+    task = app.tasks.get(task_id)
+    assert task["status"] == "failure"
+    assert dead_worker in task["message"] and "is gone" in task["message"]
+    assert "uploading again" in task["message"]
+    assert task["worker"] is None and task["expires_at"]
+
+
+def test_reap_without_staged_data_returns_the_image_to_queued(app, dead_worker):
+    image_id = add_image(app, "importing", dead_worker, size=12)
+    add_task(app, image_id, "glance-direct", dead_worker, status="pending")
+    record = app.reap(app.images.get(image_id))
+    assert (record["status"], record["size"]) == ("queued", None)
+
+
+def test_reap_returns_a_web_download_to_queued(app, dead_worker):
+    image_id = add_image(app, "importing", dead_worker)
+    task_id = add_task(app, image_id, "web-download", dead_worker)
+    assert app.reap(app.images.get(image_id))["status"] == "queued"
+    assert "queued again" in app.tasks.get(task_id)["message"]
+
+
+def test_reap_leaves_live_work_alone(app):
+    me = domain.worker_id()
+    image_id = add_image(app, "importing", me)
+    task_id = add_task(app, image_id, "web-download", me)
+    assert app.reap(app.images.get(image_id))["status"] == "importing"
+    assert tasks.reap_task(app, app.tasks.get(task_id))["status"] == "processing"
+
+
+def test_reap_of_an_image_claimed_before_its_task_was_recorded(app, dead_worker):
+    image_id = add_image(app, "importing", dead_worker)
+    stage_file(app, image_id)
+    assert app.reap(app.images.get(image_id))["status"] == "uploading"
+
+
+def test_an_interrupted_stage_is_recovered(app, dead_worker):
+    cut = add_image(app, "uploading", dead_worker)          # died while writing
+    complete = add_image(app, "uploading", dead_worker)     # died after the rename
+    stage_file(app, complete, b"x" * 42)
+    staged = add_image(app, "uploading", None, size=3)      # data at rest: untouched
+    stage_file(app, staged, b"abc")
+    assert app.reap(app.images.get(cut))["status"] == "queued"
+    record = app.reap(app.images.get(complete))
+    assert (record["status"], record["worker"], record["size"]) == ("uploading", None, 42)
+    assert app.reap(app.images.get(staged)) == app.images.get(staged)
+
+
+def test_reap_task_fails_a_task_whose_process_is_gone(app, dead_worker):
+    image_id = add_image(app, "active")
+    task_id = add_task(app, image_id, "web-download", dead_worker)
+    task = tasks.reap_task(app, app.tasks.get(task_id))
+    assert task["status"] == "failure" and dead_worker in task["message"]
+    assert app.images.get(image_id)["status"] == "active"
+
+
+def test_recover_at_start_fails_dead_tasks_and_removes_staging_residue(tmp_path, dead_worker):
+    conf = make_conf(tmp_path)
+    first = app_mod.Application(conf)
+    importing = add_image(first, "importing", dead_worker)
+    stage_file(first, importing)
+    task_id = add_task(first, importing, "glance-direct", dead_worker)
+    orphan_task = add_task(first, add_image(first, "active"), "web-download", dead_worker)
+    waiting = add_image(first, "uploading")
+    stage_file(first, waiting)
+    done = add_image(first, "active")
+    stage_file(first, done)                     # died before removing its staged copy
+    stage_file(first, "0b6b3c40-3c1f-4b4e-9d3f-000000000000")  # image deleted
+    residue = os.path.join(first.staging.directory, ".tmp-leftover-1-abcd")
+    open(residue, "wb").close()
+
+    second = app_mod.create_app(conf)           # a new process starting
+    assert second.images.get(importing)["status"] == "uploading"
+    assert second.tasks.get(task_id)["status"] == "failure"
+    assert second.tasks.get(orphan_task)["status"] == "failure"
+    assert sorted(os.listdir(second.staging.directory)) == sorted([importing, waiting])
+
+
+# -- Running imports -------------------------------------------------------------------
+
+def import_conf(tmp_path, server, **extra):
+    return make_conf(tmp_path, import_filtering_opts__allowed_hosts="127.0.0.1",
+                     import_filtering_opts__allowed_ports=str(server.port), **extra)
+
+
+def start_import(app, image_id, req):
+    me = domain.worker_id()
+    assert app.images.update(image_id, {"status": "importing", "worker": me})
+    task = tasks.new_task(image_id, None, req, me)
+    app.tasks.add(task)
+    app.task_pool.submit(task["id"], tasks.run_import, app, task["id"])
+    return task["id"]
+
+
+def finished(app, task_id):
+    task = app.tasks.get(task_id)
+    return task if task["status"] in ("success", "failure") else None
+
+
+def test_web_download_task_streams_into_the_store(tmp_path):
+    with DataServer() as server:
+        app = app_mod.create_app(import_conf(tmp_path, server))
+        image_id = add_image(app)
+        task_id = start_import(app, image_id, {"method": {"name": "web-download",
+                                                          "uri": server.url("/data")}})
+        task = wait_for(lambda: finished(app, task_id))
+    assert task["status"] == "success", task["message"]
+    assert task["result"] == {"image_id": image_id}
+    record = app.images.get(image_id)
+    assert (record["status"], record["size"]) == ("active", len(server.payload))
+    with open(app.store.path(image_id), "rb") as fp:
+        assert fp.read() == server.payload
+
+
+@pytest.mark.parametrize("path,cap,message", [
+    ("/missing", None, "HTTP 404"),
+    ("/short", None, "ended after"),
+    ("/data", 1000, "image_size_cap"),
+    ("/nolength", 1000, "image_size_cap"),
+    ("/redirect?to=http://127.0.0.1:1/x", None, "does not pass filtering"),
+])
+def test_failed_web_download_leaves_nothing_and_queues_the_image(tmp_path, path, cap,
+                                                                 message):
+    with DataServer() as server:
+        extra = {"DEFAULT__image_size_cap": cap} if cap else {}
+        app = app_mod.create_app(import_conf(tmp_path, server, **extra))
+        image_id = add_image(app)
+        task_id = start_import(app, image_id, {"method": {"name": "web-download",
+                                                          "uri": server.url(path)}})
+        task = wait_for(lambda: finished(app, task_id))
+    assert task["status"] == "failure"
+    assert message in task["message"]
+    assert app.images.get(image_id)["status"] == "queued"
+    assert os.listdir(app.store.directory) == []
+
+
+def test_drain_fails_and_releases_what_outlives_it(tmp_path):
+    """A stuck download at shutdown: the task fails, the image can be imported again."""
+    with DataServer() as server:
+        app = app_mod.create_app(import_conf(tmp_path, server))
+        image_id = add_image(app)
+        task_id = start_import(app, image_id, {"method": {"name": "web-download",
+                                                          "uri": server.url("/stall")}})
+        assert server.stalled.wait(10)
+        start = time.monotonic()
+        assert tasks.drain(app, timeout=0.3) == [task_id]
+        assert time.monotonic() - start < 3
+        task = app.tasks.get(task_id)
+        assert task["status"] == "failure"
+        assert "stopped before it finished" in task["message"]
+        assert app.images.get(image_id)["status"] == "queued"
+        server.release()
+        # The abandoned thread may still finish its copy: it must not resurrect the image.
+        wait_for(lambda: not app.task_pool.pending())
+        assert app.images.get(image_id)["status"] == "queued"
+        assert not app.store.exists(image_id)
+
+
+def test_image_deleted_during_import_leaves_no_data(tmp_path):
+    with DataServer() as server:
+        app = app_mod.create_app(import_conf(tmp_path, server))
+        image_id = add_image(app)
+        task_id = start_import(app, image_id, {"method": {"name": "web-download",
+                                                          "uri": server.url("/stall")}})
+        assert server.stalled.wait(10)
+        app.delete_image(app.images.get(image_id))
+        server.release()
+        task = wait_for(lambda: finished(app, task_id))
+    assert task["status"] == "failure" and "deleted" in task["message"]
+    assert os.listdir(app.store.directory) == []
+
+
+def test_a_killed_process_is_recovered_by_the_next_one(tmp_path):
+    """SIGKILL a real process in the middle of a web-download, then start again."""
+    with DataServer() as server:
+        conf_args = repr(str(tmp_path)), server.port
+        script = (
+            "import sys, time\n"
+            "from glancelet import app as app_mod, domain, tasks\n"
+            "from tests.functional.conftest import make_conf\n"
+            "from tests.unit.test_tasks import add_image, start_import\n"
+            "conf = make_conf(__import__('pathlib').Path(%s),"
+            " import_filtering_opts__allowed_hosts='127.0.0.1',"
+            " import_filtering_opts__allowed_ports='%d')\n"
+            "app = app_mod.create_app(conf)\n"
+            "image_id = add_image(app)\n"
+            "task_id = start_import(app, image_id, {'method': {'name': 'web-download',"
+            " 'uri': sys.argv[1]}})\n"
+            "print(image_id, task_id, flush=True)\n"
+            "time.sleep(60)\n" % conf_args)
+        child = subprocess.Popen([sys.executable, "-c", script, server.url("/stall")],
+                                 stdout=subprocess.PIPE, text=True,
+                                 cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                                     os.path.abspath(__file__)))))
+        try:
+            image_id, task_id = child.stdout.readline().split()
+            assert server.stalled.wait(20)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+            child.stdout.close()
+    app = app_mod.create_app(make_conf(tmp_path))
+    assert app.images.get(image_id)["status"] == "queued"
+    task = app.tasks.get(task_id)
+    assert task["status"] == "failure"
+    assert "|%d|" % child.pid in task["message"] and "is gone" in task["message"]
+    assert [n for n in os.listdir(app.store.directory)] == []

@@ -1,0 +1,370 @@
+"""web-download: the URI filter (Glance's [import_filtering_opts]) and the fetch.
+
+The filter tests resolve names with an injected resolver, so they need no
+DNS. The fetch tests talk to a real HTTP server on 127.0.0.1
+(:class:`DataServer`, also used by the task and functional import tests).
+"""
+
+import http.server
+import os
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from glancelet import webdownload
+from glancelet.webdownload import Refused, URIFilter
+
+
+# -- A local HTTP server serving test data -------------------------------------------
+
+class DataServer:
+    """``http.server`` on 127.0.0.1:<free port>, in a thread.
+
+    Paths: ``/data`` (``self.payload`` with Content-Length), ``/nolength``
+    (the payload, close-delimited), ``/short`` (announces more than it
+    sends), ``/missing`` (404), ``/redirect?to=URL`` (302), ``/loop`` (302
+    to itself), ``/stall`` (sends half the payload, then waits until
+    :meth:`release` or 30 s), ``/slow`` (the payload in 10 pieces over
+    ``slow_seconds``). ``requests`` records (path, Host header) per request.
+    """
+
+    def __init__(self, payload=None, slow_seconds=1.0):
+        self.payload = os.urandom(300 * 1024 + 17) if payload is None else payload
+        self.slow_seconds = slow_seconds
+        self.requests = []
+        self.stalled = threading.Event()  # set when /stall has sent its first half
+        self._release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.requests.append((self.path, self.headers.get("Host")))
+                path, _, query = self.path.partition("?")
+                args = dict(urllib.parse.parse_qsl(query))
+                body = outer.payload
+                if path == "/data":
+                    self._send(200, body)
+                elif path == "/nolength":
+                    self.send_response(200)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(body)
+                    self.close_connection = True
+                elif path == "/short":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body) + 1000))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    self.close_connection = True
+                elif path == "/redirect":
+                    self._redirect(args["to"])
+                elif path == "/loop":
+                    self._redirect("/loop")
+                elif path == "/stall":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    outer.stalled.set()
+                    if outer._release.wait(30):
+                        self.wfile.write(body[len(body) // 2:])
+                    self.close_connection = True
+                elif path == "/slow":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    step = -(-len(body) // 10)
+                    for start in range(0, len(body), step):
+                        self.wfile.write(body[start:start + step])
+                        self.wfile.flush()
+                        time.sleep(outer.slow_seconds / 10)
+                else:
+                    self._send(404, b"not here")
+
+            def _send(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _redirect(self, to):
+                self.send_response(302)
+                self.send_header("Location", to)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def release(self):
+        self._release.set()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def data_server():
+    with DataServer() as server:
+        yield server
+
+
+def resolver(table):
+    def resolve(host, port):
+        if host not in table:
+            raise OSError("Name or service not known")
+        return table[host]
+    return resolve
+
+
+NAMES = resolver({
+    "images.example.com": ["93.184.215.14"],
+    "mixed.example.com": ["93.184.215.14", "10.1.2.3"],
+    "v6only.example.com": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "mapped.example.com": ["::ffff:127.0.0.1"],
+    "internal.example.com": ["192.168.1.10"],
+})
+
+
+def default_filter(**overrides):
+    opts = dict(allowed_schemes=["http", "https"], disallowed_schemes=[], allowed_hosts=[],
+                disallowed_hosts=[], allowed_ports=[80, 443], disallowed_ports=[])
+    opts.update(overrides)
+    return URIFilter(resolver=NAMES, **opts)
+
+
+# -- Host normalisation ------------------------------------------------------------
+
+@pytest.mark.parametrize("host,expected", [
+    ("Images.Example.COM", "images.example.com"),
+    ("images.example.com.", "images.example.com"),
+    ("127.0.0.1", "127.0.0.1"),
+    ("::1", "::1"),
+    ("0:0:0:0:0:0:0:1", "::1"),
+    ("2130706433", None),        # decimal spelling of 127.0.0.1
+    ("0x7f000001", None),        # hex
+    ("017700000001", None),      # octal
+    ("127.1", None),             # shorthand
+    ("0x7f.0.0.1", None),
+    ("fe80::1%eth0", None),      # zone index: a local interface
+    ("bad_host!", None),
+    ("", None),
+    ("a..b", None),
+])
+def test_normalize_host(host, expected):
+    assert webdownload.normalize_host(host) == expected
+
+
+@pytest.mark.parametrize("address,public", [
+    ("93.184.215.14", True),
+    ("127.0.0.1", False), ("127.8.9.10", False),
+    ("10.0.0.1", False), ("172.16.5.4", False), ("192.168.0.1", False),
+    ("169.254.169.254", False),  # link-local: cloud metadata services
+    ("100.64.0.1", False),       # shared address space
+    ("0.0.0.0", False), ("224.0.0.1", False), ("255.255.255.255", False),
+    ("::1", False), ("fe80::1", False), ("fc00::1", False),
+    ("::ffff:127.0.0.1", False), ("::ffff:93.184.215.14", True),
+    ("2002:7f00:1::", False),    # 6to4 wrapping 127.0.0.1
+    ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+])
+def test_is_public_address(address, public):
+    assert webdownload.is_public_address(address) is public
+
+
+# -- The filter ------------------------------------------------------------------------
+
+def test_public_host_on_default_port_passes():
+    target = default_filter().check("http://images.example.com/cirros.img?x=1")
+    assert (target.scheme, target.host, target.port) == ("http", "images.example.com", 80)
+    assert target.addresses == ["93.184.215.14"]
+    assert target.path == "/cirros.img?x=1"
+    assert default_filter().check("https://IMAGES.example.com/a").port == 443
+    assert default_filter().check("http://v6only.example.com/a").addresses
+
+
+@pytest.mark.parametrize("uri,reason", [
+    ("http://127.0.0.1/x", "not a public address"),
+    ("http://[::1]/x", "not a public address"),
+    ("http://169.254.169.254/latest/meta-data", "not a public address"),
+    ("http://internal.example.com/x", "resolves to 192.168.1.10"),
+    ("http://mixed.example.com/x", "resolves to 10.1.2.3"),   # every address is checked
+    ("http://mapped.example.com/x", "not a public address"),
+    ("http://2130706433/x", "not a valid host"),
+    ("http://127.1/x", "not a valid host"),
+    ("http://nowhere.example.com/x", "cannot be resolved"),
+    ("ftp://images.example.com/x", "not in allowed_schemes"),
+    ("file:///etc/passwd", "not in allowed_schemes"),
+    ("images.example.com/x", "no scheme"),
+    ("http://images.example.com:8080/x", "port 8080 is not in allowed_ports"),
+    ("http://user:secret@images.example.com/x", "passwords"),
+    ("http://images.example.com:99999/x", "malformed"),
+    ("", "no URI"),
+    (None, "no URI"),
+])
+def test_default_filter_refuses(uri, reason):
+    with pytest.raises(Refused, match=reason):
+        default_filter().check(uri)
+
+
+def test_allowed_hosts_lets_the_operator_reach_loopback():
+    flt = default_filter(allowed_hosts=["127.0.0.1", "internal.example.com"],
+                         allowed_ports=[80, 8080])
+    assert flt.check("http://127.0.0.1:8080/x").addresses == ["127.0.0.1"]
+    assert flt.check("http://internal.example.com/x").addresses == ["192.168.1.10"]
+    # Only listed hosts pass once allowed_hosts is set, public or not.
+    with pytest.raises(Refused, match="not in allowed_hosts"):
+        flt.check("http://images.example.com/x")
+
+
+def test_allowed_host_entries_are_normalised():
+    flt = default_filter(allowed_hosts=["Internal.Example.com."])
+    assert flt.check("http://internal.example.com/x").host == "internal.example.com"
+
+
+def test_disallowed_lists_apply_when_no_allowed_list():
+    flt = default_filter(allowed_schemes=[], disallowed_schemes=["https"],
+                         allowed_ports=[], disallowed_ports=[8443],
+                         disallowed_hosts=["images.example.com"])
+    with pytest.raises(Refused, match="scheme 'https' is in disallowed_schemes"):
+        flt.check("https://v6only.example.com/x")
+    with pytest.raises(Refused, match="in disallowed_hosts"):
+        flt.check("http://images.example.com/x")
+    with pytest.raises(Refused, match="port 8443 is in disallowed_ports"):
+        flt.check("http://v6only.example.com:8443/x")
+    assert flt.check("http://v6only.example.com:8080/x").port == 8080
+
+
+def test_an_allowed_list_makes_the_disallowed_list_moot():
+    # Glance's rule: with both set, only the allowed list is obeyed.
+    flt = default_filter(allowed_ports=[8080], disallowed_ports=[8080],
+                         allowed_hosts=["images.example.com"],
+                         disallowed_hosts=["images.example.com"])
+    assert flt.check("http://images.example.com:8080/x").port == 8080
+
+
+def test_allowed_schemes_cannot_enable_what_cannot_be_fetched():
+    with pytest.raises(Refused, match="only http and https"):
+        default_filter(allowed_schemes=["ftp"]).check("ftp://images.example.com/x")
+
+
+def test_from_conf_reads_import_filtering_opts(tmp_path):
+    from tests.functional.conftest import make_conf
+    conf = make_conf(tmp_path, import_filtering_opts__allowed_hosts="[127.0.0.1]",
+                     import_filtering_opts__allowed_ports="[80, 443, 8765]")
+    flt = URIFilter.from_conf(conf)
+    assert flt.check("http://127.0.0.1:8765/x").port == 8765
+    with pytest.raises(Refused):
+        URIFilter.from_conf(make_conf(tmp_path)).check("http://127.0.0.1/x")
+
+
+# -- Fetching ------------------------------------------------------------------------
+
+def local_filter(server, **overrides):
+    opts = dict(allowed_hosts=["127.0.0.1"], allowed_ports=[server.port])
+    opts.update(overrides)
+    return URIFilter(**opts)
+
+
+def read_all(download, block=64 * 1024):
+    parts = []
+    while True:
+        part = download.read(block)
+        assert len(part) <= block
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+
+
+@pytest.mark.parametrize("path", ["/data", "/nolength"])
+def test_fetch_streams_the_body(data_server, path):
+    with webdownload.open_uri(data_server.url(path), local_filter(data_server)) as dl:
+        assert dl.length == (len(data_server.payload) if path == "/data" else None)
+        assert read_all(dl) == data_server.payload
+        assert dl.bytes_read == len(data_server.payload)
+
+
+def test_fetch_connects_to_the_checked_address_with_the_original_host(data_server):
+    """The name is resolved once, by the filter; the request goes to that address."""
+    flt = URIFilter(allowed_hosts=["images.internal"], allowed_ports=[data_server.port],
+                    resolver=resolver({"images.internal": ["127.0.0.1"]}))
+    uri = "http://images.internal:%d/data" % data_server.port
+    with webdownload.open_uri(uri, flt) as dl:
+        assert read_all(dl) == data_server.payload
+    assert data_server.requests == [("/data", "images.internal:%d" % data_server.port)]
+
+
+def test_redirects_are_followed_and_checked_at_every_hop(data_server):
+    flt = local_filter(data_server)
+    uri = data_server.url("/redirect?to=" + urllib.parse.quote(data_server.url("/data")))
+    with webdownload.open_uri(uri, flt) as dl:
+        assert read_all(dl) == data_server.payload
+    # The same chain, with the target's port not allowed: refused at the hop.
+    hop = "http://127.0.0.1:1/data"
+    uri = data_server.url("/redirect?to=" + urllib.parse.quote(hop))
+    with pytest.raises(Refused, match="port 1 is not in allowed_ports"):
+        webdownload.open_uri(uri, flt)
+    # A redirect to a loopback name the filter was not told about.
+    hop = "http://[::1]:%d/data" % data_server.port
+    uri = data_server.url("/redirect?to=" + urllib.parse.quote(hop))
+    with pytest.raises(Refused, match="not in allowed_hosts"):
+        webdownload.open_uri(uri, flt)
+    assert [p for p, _ in data_server.requests].count("/data") == 1
+
+
+def test_redirect_loops_end(data_server):
+    with pytest.raises(webdownload.FetchError, match="more than 5 redirects"):
+        webdownload.open_uri(data_server.url("/loop"), local_filter(data_server))
+
+
+def test_http_errors_fail(data_server):
+    with pytest.raises(webdownload.FetchError, match="HTTP 404"):
+        webdownload.open_uri(data_server.url("/missing"), local_filter(data_server))
+
+
+def test_announced_size_over_the_cap_is_refused_before_reading(data_server):
+    with pytest.raises(webdownload.TooLarge, match="more than image_size_cap"):
+        webdownload.open_uri(data_server.url("/data"), local_filter(data_server),
+                             limit=len(data_server.payload) - 1)
+
+
+def test_unannounced_size_over_the_cap_stops_the_read(data_server):
+    limit = 100 * 1024
+    with webdownload.open_uri(data_server.url("/nolength"), local_filter(data_server),
+                              limit=limit) as dl:
+        with pytest.raises(webdownload.TooLarge):
+            read_all(dl)
+        assert dl.bytes_read <= limit + 64 * 1024
+
+
+def test_a_body_shorter_than_announced_fails(data_server):
+    with webdownload.open_uri(data_server.url("/short"), local_filter(data_server)) as dl:
+        with pytest.raises(webdownload.FetchError, match="ended after"):
+            read_all(dl)
+
+
+def test_connection_refused_is_a_fetch_error():
+    port = 1  # nothing listens on 127.0.0.1:1
+    flt = URIFilter(allowed_hosts=["127.0.0.1"], allowed_ports=[port])
+    with pytest.raises(webdownload.FetchError, match="fetching .* failed"):
+        webdownload.open_uri("http://127.0.0.1:%d/x" % port, flt)
