@@ -1,0 +1,20 @@
+"""Benchmarks of glancelet under the documented deployment patterns.
+
+``python -m benchmarks.run`` (``tox -e bench``) starts each pattern with the
+real ``examples/`` files through ``tests/examples/patterns`` and measures
+image upload and download throughput, metadata request latency and worker
+memory, next to baselines measured in the same run on the same machine (the
+single-core md5+sha512 ceiling, ``cat``, a disk write with fsync, nginx
+serving the same file statically). ``--smoke`` (``tox -e bench-smoke``) is a
+short run that fails only when something breaks, never on the numbers.
+
+Modules:
+
+* :mod:`benchmarks.client`: the HTTP client (raw sockets and http.client).
+* :mod:`benchmarks.procs`: finding worker processes and sampling their RSS.
+* :mod:`benchmarks.baselines`: the baseline measurements.
+* :mod:`benchmarks.machine`: machine description and server versions.
+* :mod:`benchmarks.stats`: median/min/max and percentiles.
+* :mod:`benchmarks.plots`: the PNG plots (matplotlib, Agg backend).
+* :mod:`benchmarks.run`: the command line.
+"""

@@ -1,0 +1,134 @@
+"""Baselines, measured in the same run over the same bytes as the patterns.
+
+* ``hash``: md5 then sha512 over the file in one Python thread, 1 MiB reads
+  into a reused buffer: what one core can hash (glancelet computes both).
+* ``cat``: ``cat <file> > /dev/null``, the page-cache read ceiling.
+* ``disk``: the same bytes written to a new file next to the deployments'
+  stores and fsynced (glancelet fsyncs every image before answering 204).
+* ``nginx``: nginx serving the file statically with sendfile, downloaded by
+  the same client as the patterns (the download ceiling); also a small JSON
+  file, the floor for one metadata request with a new connection.
+"""
+
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from benchmarks import client
+from tests.examples.harness import Server, free_port
+
+BLOCK = 1024 * 1024
+
+
+def make_image_file(path, size):
+    """Write ``size`` random bytes to ``path`` and read them once (page cache)."""
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(BLOCK * 16, left)
+            f.write(os.urandom(n))
+            left -= n
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
+    return path
+
+
+def hash_file(path):
+    """(seconds, md5 hex) for md5+sha512 of ``path`` in one thread."""
+    md5, sha = hashlib.md5(), hashlib.sha512()
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    start = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            md5.update(view[:n])
+            sha.update(view[:n])
+    elapsed = time.perf_counter() - start
+    return elapsed, md5.hexdigest()
+
+
+def cat_file(path):
+    start = time.perf_counter()
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def disk_write(path, target_dir):
+    """Seconds to copy ``path`` into ``target_dir`` in 1 MiB writes, then fsync."""
+    target = Path(target_dir) / "disk-baseline.bin"
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    start = time.perf_counter()
+    with open(path, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
+        while True:
+            n = src.readinto(buf)
+            if not n:
+                break
+            dst.write(view[:n])
+        os.fsync(dst.fileno())
+    elapsed = time.perf_counter() - start
+    target.unlink()
+    return elapsed
+
+
+# A measurement tool, not an operator example: the smallest nginx config that
+# serves one directory with sendfile, as the download ceiling of this machine.
+# It is generated here and never shown in the docs.
+NGINX_STATIC_CONF = """\
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+
+
+class StaticNginx:
+    """nginx serving ``root`` on a free port; a context manager."""
+
+    def __init__(self, root, workdir):
+        self.root = Path(root)
+        self.dir = Path(workdir)
+        self.port = free_port()
+        self.server = None
+
+    @property
+    def base_url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def __enter__(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        conf = self.dir / "nginx-static.conf"
+        conf.write_text(NGINX_STATIC_CONF.format(dir=self.dir, port=self.port, root=self.root))
+        self.server = Server("nginx-static", ["/usr/sbin/nginx", "-c", conf],
+                             self.dir / "nginx.out", stop_timeout=10).start()
+        try:
+            client.wait_http(self.base_url + "/record.json")
+        except BaseException:
+            self.server.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.server.stop()
+        return False

@@ -1,0 +1,68 @@
+"""What the numbers were measured on: machine, kernel, server versions."""
+
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _run(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "unavailable (%s)" % exc
+    return (out.stdout + out.stderr).strip()
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def memory_mib():
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    return None
+
+
+def _first_match(pattern, text):
+    m = re.search(pattern, text)
+    return m.group(1) if m else text.splitlines()[0] if text else "unknown"
+
+
+def versions():
+    bindir = Path(sys.prefix) / "bin"
+    mod_wsgi_venv = Path("/opt/glancelet-mod-wsgi-venv/bin/python")
+    out = {
+        "python": platform.python_version(),
+        "uwsgi": _run([str(bindir / "uwsgi"), "--version"]),
+        "gunicorn": _first_match(r"version ([\w.]+)", _run([str(bindir / "gunicorn"),
+                                                             "--version"])),
+        "nginx": _first_match(r"nginx/([\w.]+)", _run(["/usr/sbin/nginx", "-v"])),
+        "apache": _first_match(r"Apache/([\w.]+)", _run(["/usr/sbin/apache2", "-v"])),
+    }
+    if mod_wsgi_venv.exists():
+        out["mod_wsgi"] = _run([str(mod_wsgi_venv), "-c",
+                                "import mod_wsgi; print(mod_wsgi.version)"])
+        out["mod_wsgi_python"] = _run([str(mod_wsgi_venv), "-c",
+                                       "import platform; print(platform.python_version())"])
+    return out
+
+
+def describe():
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "nproc": os.cpu_count(),
+        "memory_mib": memory_mib(),
+        "cpu_model": cpu_model(),
+        "kernel": platform.release(),
+        "os": _first_match(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text()
+                           if Path("/etc/os-release").exists() else ""),
+        "versions": versions(),
+    }
