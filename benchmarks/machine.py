@@ -42,8 +42,8 @@ def versions():
     out = {
         "python": platform.python_version(),
         "uwsgi": _run([str(bindir / "uwsgi"), "--version"]),
-        "gunicorn": _first_match(r"version ([\w.]+)", _run([str(bindir / "gunicorn"),
-                                                             "--version"])),
+        "gunicorn": _first_match(r"version ([\w.]+)",
+                                 _run([str(bindir / "gunicorn"), "--version"])),
         "nginx": _first_match(r"nginx/([\w.]+)", _run(["/usr/sbin/nginx", "-v"])),
         "apache": _first_match(r"Apache/([\w.]+)", _run(["/usr/sbin/apache2", "-v"])),
     }

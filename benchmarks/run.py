@@ -349,9 +349,8 @@ def print_tables(results, targets):
               base["cat"]["mib_s"]["median"], base["disk"]["mib_s"]["median"],
               base["nginx_static"]["mib_s"]["median"]))
     print()
-    hdr = "%-18s %14s %14s %14s %9s %9s %9s" % ("pattern", "upload CL", "upload chunk",
-                                                 "download", "idle RSS", "+RSS CL",
-                                                 "+RSS chk")
+    hdr = "%-18s %14s %14s %14s %9s %9s %9s" % (
+        "pattern", "upload CL", "upload chunk", "download", "idle RSS", "+RSS CL", "+RSS chk")
     print(hdr)
     print("-" * len(hdr))
 
@@ -465,9 +464,9 @@ def main(argv=None):
             b, md5 = measure_baselines(args, image, workroot, static_dir)
             base_runs.append(b)
             log("run %d/%d: md5+sha512 %.0f MiB/s, cat %.0f MiB/s, disk+fsync %.0f MiB/s, "
-                "nginx static %.0f MiB/s" % (run, args.runs, b["hash"]["mib_s"],
-                                            b["cat"]["mib_s"], b["disk"]["mib_s"],
-                                            b["nginx_static"]["mib_s"]))
+                "nginx static %.0f MiB/s" % (
+                    run, args.runs, b["hash"]["mib_s"], b["cat"]["mib_s"],
+                    b["disk"]["mib_s"], b["nginx_static"]["mib_s"]))
             for pattern in selected:
                 log("run %d/%d: %s" % (run, args.runs, pattern.name))
                 pattern_runs[pattern.name].append(
