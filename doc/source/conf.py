@@ -39,6 +39,7 @@ html_theme = "furo"
 html_title = "glancelet %s" % release
 html_static_path = ["_static"]
 html_css_files = ["glancelet.css"]
+html_favicon = "_static/favicon.svg"
 html_show_sourcelink = True
 html_copy_source = True
 
@@ -58,3 +59,16 @@ programoutput_use_ansi = False
 # linkcheck is used for internal links only (tests/docs/test_links.py checks
 # anchors in the built HTML); never reach out to the network.
 linkcheck_ignore = [r"https?://"]
+
+# The how-to page of each pattern of the examples suite (support matrix links).
+examples_pattern_docs = {
+    "uwsgi-http": "howto/uwsgi-http",
+    "apache-proxy-http": "howto/apache-proxy-http",
+    "apache-proxy-uwsgi": "howto/apache-proxy-uwsgi",
+    "apache-mod-wsgi": "howto/apache-mod-wsgi",
+    "apache-tls": "howto/apache-tls",
+    "nginx-proxy-http": "howto/nginx-uwsgi",
+    "nginx-uwsgi-pass": "howto/nginx-uwsgi",
+    "gunicorn": "howto/gunicorn",
+    "gunicorn-nginx": "howto/gunicorn",
+}

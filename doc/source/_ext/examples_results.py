@@ -31,6 +31,7 @@ import os
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
@@ -327,6 +328,18 @@ class SupportMatrix(SphinxDirective):
             blist += item
         return [blist]
 
+    def _pattern_ref(self, pattern):
+        """The pattern id, linked to its how-to page when conf.py names one."""
+        literal = nodes.literal(pattern, pattern)
+        docname = self.config.examples_pattern_docs.get(pattern)
+        if not docname:
+            return literal
+        ref = addnodes.pending_xref("", refdomain="std", reftype="doc",
+                                    reftarget="/" + docname, refexplicit=True,
+                                    refwarn=True)
+        ref += literal
+        return ref
+
     def _matrix(self, res):
         patterns = list(res.patterns)
         for result in res.results:
@@ -347,10 +360,8 @@ class SupportMatrix(SphinxDirective):
         head = nodes.row()
         head += nodes.entry("", _para(nodes.Text("Scenario")))
         for pattern in patterns:
-            title = res.patterns.get(pattern, {}).get("title", pattern)
             entry = nodes.entry()
-            entry += _para(nodes.Text(title))
-            entry += _para(nodes.literal(pattern, pattern))
+            entry += _para(self._pattern_ref(pattern))
             head += entry
         thead += head
         tbody = nodes.tbody()
@@ -382,7 +393,13 @@ class SupportMatrix(SphinxDirective):
                 row += entry
             tbody += row
 
-        out = [table]
+        legend = nodes.bullet_list(classes=["examples-pattern-legend"])
+        for pattern in patterns:
+            title = res.patterns.get(pattern, {}).get("title", pattern)
+            item = nodes.list_item()
+            item += _para(self._pattern_ref(pattern), nodes.Text(": " + title))
+            legend += item
+        out = [_para(nodes.Text("Patterns (columns):")), legend, table]
         if tests:
             out.append(_para(nodes.Text(
                 "Each cell links to the test that decides it:")))
@@ -529,6 +546,7 @@ def _outdated(app, env, added, changed, removed):
 
 def setup(app):
     app.add_config_value("examples_results_file", RESULTS_RELPATH, "env")
+    app.add_config_value("examples_pattern_docs", {}, "env")
     app.add_directive("results-status", ResultsStatus)
     app.add_directive("support-matrix", SupportMatrix)
     app.add_directive("tested-versions", TestedVersions)
