@@ -70,5 +70,5 @@ examples_pattern_docs = {
     "nginx-proxy-http": "howto/nginx-uwsgi",
     "nginx-uwsgi-pass": "howto/nginx-uwsgi",
     "gunicorn": "howto/gunicorn",
-    "gunicorn-nginx": "howto/gunicorn",
+    "nginx-gunicorn": "howto/gunicorn",
 }
