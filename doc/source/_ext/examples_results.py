@@ -442,10 +442,17 @@ class TestedVersions(SphinxDirective):
 
 
 class SymptomText(SphinxDirective):
-    """The captured text of one symptom (``symptoms[].text``)."""
+    """The captured text of one symptom (``symptoms[].text``).
+
+    ``:results: pattern/scenario, ...`` names expected-failure results whose
+    captured ``detail`` (status line and body, asserted by the test) shows
+    the same symptom; they are shown when the symptom id itself was not
+    recorded.
+    """
 
     required_arguments = 1
     has_content = False
+    option_spec = {"results": directives.unchanged}
 
     def run(self):
         _mark_uses_results(self.env)
@@ -454,6 +461,8 @@ class SymptomText(SphinxDirective):
         shown.add(symptom_id)
         res = _results(self.env)
         found = res.symptom(symptom_id)
+        if not found:
+            found = self._from_results(res)
         if not found:
             note = nodes.important()
             note += _para(nodes.Text(
@@ -464,6 +473,17 @@ class SymptomText(SphinxDirective):
         for symptom in found:
             out.extend(self._render(symptom))
         return out
+
+    def _from_results(self, res):
+        found = []
+        for ref in self.options.get("results", "").split(","):
+            pattern, _, scenario = ref.strip().partition("/")
+            result = res.lookup(pattern, scenario) if pattern else None
+            if (result and result.get("outcome") == "expected-failure"
+                    and result.get("detail")):
+                found.append({"pattern": pattern, "text": result["detail"],
+                              "test": result.get("test")})
+        return found
 
     @staticmethod
     def _render(symptom):
