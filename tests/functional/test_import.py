@@ -1,0 +1,699 @@
+"""Interoperable image import: the wire contract, real clients, several processes, crashes.
+
+The first half calls glancelet in process (the conftest ``Client``) to pin
+the API: status codes and messages of stage, import, info/import and tasks.
+The second half runs real servers on 127.0.0.1 that share one config (one
+SQLite database, one store, one staging directory), as the workers of one
+node do:
+
+* python-glanceclient's ``glance image-create-via-import`` and openstacksdk,
+  unchanged, with both methods, under gunicorn and uWSGI;
+* stage through one server, import through the other;
+* a server process SIGKILLed in the middle of imports: a peer notices when it
+  reads the image, and a new process notices when it starts;
+* a graceful stop (SIGTERM) in the middle of an import: uWSGI (the drain
+  hooked into ``uwsgi.atexit``) and gunicorn (``atexit``) finish it first.
+
+web-download data comes from a local ``http.server`` on 127.0.0.1, which the
+config allows with ``[import_filtering_opts] allowed_hosts``/``allowed_ports``.
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from glancelet import app as app_mod
+from tests.examples.harness import Server, free_port, wait_ready
+from tests.unit.test_webdownload import DataServer
+
+from .conftest import Client, make_conf
+
+MiB = 1024 * 1024
+OCTETS = {"Content-Type": "application/octet-stream"}
+
+
+def wait_for(predicate, timeout=30.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("%s not met within %ss (last: %r)" % (what, timeout, last))
+
+
+# == In process: the API contract ========================================================
+
+@pytest.fixture
+def data_server():
+    with DataServer() as server:
+        yield server
+
+
+@pytest.fixture
+def import_app(tmp_path, data_server):
+    app = app_mod.create_app(make_conf(
+        tmp_path, import_filtering_opts__allowed_hosts="127.0.0.1",
+        import_filtering_opts__allowed_ports="80,443,%d" % data_server.port))
+    yield app
+    app.task_pool.drain(10)
+
+
+@pytest.fixture
+def api(import_app):
+    return Client(import_app)
+
+
+def new_image(api, **props):
+    props.setdefault("disk_format", "raw")
+    props.setdefault("container_format", "bare")
+    return api.create(**props)["id"]
+
+
+def stage(api, image_id, data, **kw):
+    headers = dict(OCTETS)
+    headers.update(kw.pop("headers", {}))
+    return api.request("PUT", "/v2/images/%s/stage" % image_id, data, headers=headers, **kw)
+
+
+def do_import(api, image_id, method="glance-direct", **extra):
+    body = {"method": dict({"name": method}, **extra)}
+    return api.post("/v2/images/%s/import" % image_id, body)
+
+
+def settled(api, image_id):
+    """The image once no import is running on it."""
+    def check():
+        image = api.get("/v2/images/%s" % image_id).json()
+        return image if image["status"] not in ("importing",) else None
+    return wait_for(check, 20, what="image %s leaves importing" % image_id)
+
+
+def test_info_import_lists_the_enabled_methods(api):
+    resp = api.get("/v2/info/import")
+    assert resp.status == 200
+    assert resp.json() == {"import-methods": {"description": "Import methods available.",
+                                              "type": "array",
+                                              "value": ["glance-direct", "web-download"]}}
+
+
+def test_glance_direct_stage_then_import(api, import_app):
+    data = os.urandom(3 * MiB + 5)
+    image_id = new_image(api)
+    resp = stage(api, image_id, data, chunked=True)
+    assert resp.status == 204, resp.body
+    image = api.get("/v2/images/%s" % image_id).json()
+    assert (image["status"], image["size"], image["checksum"]) == ("uploading", len(data),
+                                                                   None)
+    assert os.path.exists(import_app.staging.path(image_id))
+
+    resp = do_import(api, image_id)
+    assert resp.status == 202 and resp.body == b""
+    image = settled(api, image_id)
+    assert image["status"] == "active"
+    assert image["size"] == len(data)
+    assert image["checksum"] == hashlib.md5(data).hexdigest()
+    assert (image["os_hash_algo"], image["os_hash_value"]) == (
+        "sha512", hashlib.sha512(data).hexdigest())
+    assert api.get("/v2/images/%s/file" % image_id).body == data
+    assert not os.path.exists(import_app.staging.path(image_id))  # staged copy removed
+
+    found = api.get("/v2/images/%s/tasks" % image_id).json()["tasks"]
+    assert len(found) == 1
+    task = found[0]
+    assert (task["type"], task["status"], task["image_id"]) == ("api_image_import",
+                                                                "success", image_id)
+    assert task["input"]["import_req"] == {"method": {"name": "glance-direct"}}
+    assert task["result"] == {"image_id": image_id}
+    shown = api.get("/v2/tasks/%s" % task["id"]).json()
+    assert shown["self"] == "/v2/tasks/%s" % task["id"]
+    assert shown["schema"] == "/v2/schemas/task"
+    assert shown["status"] == "success" and shown["expires_at"]
+
+
+def test_web_download_import(api, data_server, import_app):
+    image_id = new_image(api)
+    resp = do_import(api, image_id, "web-download", uri=data_server.url("/data"))
+    assert resp.status == 202, resp.body
+    image = settled(api, image_id)
+    assert image["status"] == "active"
+    assert image["checksum"] == hashlib.md5(data_server.payload).hexdigest()
+    assert api.get("/v2/images/%s/file" % image_id).body == data_server.payload
+    assert os.listdir(import_app.staging.directory) == []
+
+
+def test_web_download_follows_allowed_redirects(api, data_server):
+    image_id = new_image(api)
+    uri = data_server.url("/redirect?to=/data")
+    assert do_import(api, image_id, "web-download", uri=uri).status == 202
+    assert settled(api, image_id)["status"] == "active"
+
+
+@pytest.mark.parametrize("path,message", [
+    ("/missing", "HTTP 404"),
+    ("/redirect?to=http://169.254.169.254/latest/meta-data", "does not pass filtering"),
+])
+def test_failed_web_download_returns_the_image_to_queued(api, data_server, path, message):
+    image_id = new_image(api)
+    assert do_import(api, image_id, "web-download", uri=data_server.url(path)).status == 202
+    image = settled(api, image_id)
+    assert (image["status"], image["size"], image["checksum"]) == ("queued", None, None)
+    task = api.get("/v2/images/%s/tasks" % image_id).json()["tasks"][0]
+    assert task["status"] == "failure"
+    assert message in task["message"]
+    # ... from where a new import can start.
+    assert do_import(api, image_id, "web-download",
+                     uri=data_server.url("/data")).status == 202
+    assert settled(api, image_id)["status"] == "active"
+
+
+def test_web_download_over_the_size_cap_fails(tmp_path, data_server):
+    app = app_mod.create_app(make_conf(
+        tmp_path, DEFAULT__image_size_cap="1000",
+        import_filtering_opts__allowed_hosts="127.0.0.1",
+        import_filtering_opts__allowed_ports=str(data_server.port)))
+    api = Client(app)
+    image_id = new_image(api)
+    assert do_import(api, image_id, "web-download",
+                     uri=data_server.url("/nolength")).status == 202
+    assert settled(api, image_id)["status"] == "queued"
+    task = api.get("/v2/images/%s/tasks" % image_id).json()["tasks"][0]
+    assert "image_size_cap" in task["message"]
+    assert os.listdir(app.store.directory) == []
+
+
+def test_default_filter_refuses_loopback(tmp_path, data_server):
+    api = Client(app_mod.create_app(make_conf(tmp_path)))
+    image_id = new_image(api)
+    resp = do_import(api, image_id, "web-download", uri=data_server.url("/data"))
+    assert resp.status == 400
+    assert resp.error.startswith("URI for web-download does not pass filtering: http://127")
+    assert api.get("/v2/images/%s" % image_id).json()["status"] == "queued"
+    assert api.get("/v2/images/%s/tasks" % image_id).json() == {"tasks": []}
+    assert data_server.requests == []
+
+
+def test_restage_is_a_conflict_and_keeps_the_first_data(api, import_app):
+    image_id = new_image(api)
+    assert stage(api, image_id, b"first").status == 204
+    resp = stage(api, image_id, b"second")
+    assert resp.status == 409
+    assert resp.error == "The image %s has data on staging" % image_id
+    with open(import_app.staging.path(image_id), "rb") as fp:
+        assert fp.read() == b"first"
+
+
+def test_stage_needs_octet_stream(api):
+    image_id = new_image(api)
+    resp = stage(api, image_id, b"x", headers={"Content-Type": "text/plain"})
+    assert resp.status == 415
+    assert api.get("/v2/images/%s" % image_id).json()["status"] == "queued"
+
+
+def test_stage_after_upload_is_a_conflict(api):
+    image_id = new_image(api)
+    assert api.upload(image_id, b"data").status == 204
+    resp = stage(api, image_id, b"x")
+    assert resp.status == 409
+    assert resp.error == "Image status transition from active to uploading is not allowed"
+
+
+def test_failed_stage_leaves_no_partial_file_and_a_queued_image(tmp_path):
+    app = app_mod.create_app(make_conf(tmp_path, DEFAULT__image_size_cap="1000"))
+    api = Client(app)
+    image_id = new_image(api)
+    resp = stage(api, image_id, b"x" * 1001, chunked=True)  # over the cap, no length given
+    assert resp.status == 413
+    assert api.get("/v2/images/%s" % image_id).json()["status"] == "queued"
+    assert os.listdir(app.staging.directory) == []
+    # A body that ends before its Content-Length (the client went away).
+    resp = stage(api, image_id, b"x" * 10, headers={"Content-Length": "500"})
+    assert resp.status == 400
+    assert "ended after 10 of 500 bytes" in resp.error
+    assert api.get("/v2/images/%s" % image_id).json()["status"] == "queued"
+    assert os.listdir(app.staging.directory) == []
+    # ... and the image can still be staged.
+    assert stage(api, image_id, b"x" * 1000).status == 204
+
+
+def test_stage_size_header_must_match(api):
+    image_id = new_image(api)
+    resp = stage(api, image_id, b"12345", headers={"x-openstack-image-size": "6"},
+                 chunked=True)
+    assert resp.status == 400
+    assert api.get("/v2/images/%s" % image_id).json()["status"] == "queued"
+
+
+@pytest.mark.parametrize("body,message", [
+    ({}, "Import request requires a 'method' field."),
+    ({"method": {}}, "Import request requires a 'name' field."),
+    ({"method": {"name": "copy-image"}}, "Unknown import method name 'copy-image'."),
+    ({"method": {"name": "glance-direct", "uri": "http://x/"}}, "can only be given with"),
+    ({"method": {"name": "web-download"}}, "needs a 'uri'"),
+    ({"method": {"name": "glance-direct"}, "all_stores": "yes"}, "must be boolean"),
+])
+def test_bad_import_requests(api, body, message):
+    image_id = new_image(api)
+    assert stage(api, image_id, b"data").status == 204
+    resp = api.post("/v2/images/%s/import" % image_id, body)
+    assert resp.status == 400
+    assert message in resp.error
+
+
+def test_import_state_conflicts(api, data_server):
+    queued = new_image(api)
+    resp = do_import(api, queued)
+    assert resp.status == 409
+    assert resp.error == "Image needs to be staged before 'glance-direct' method can be used"
+
+    staged = new_image(api)
+    assert stage(api, staged, b"data").status == 204
+    resp = do_import(api, staged, "web-download", uri=data_server.url("/data"))
+    assert resp.status == 409
+    assert resp.error == "Image needs to be in 'queued' state to use 'web-download' method"
+
+    active = new_image(api)
+    assert api.upload(active, b"data").status == 204
+    resp = do_import(api, active, "web-download", uri=data_server.url("/data"))
+    assert resp.status == 409
+    assert resp.error == "Image with status active cannot be target for import"
+
+    bare = api.create(name="no formats")["id"]
+    assert stage(api, bare, b"data").status == 204
+    resp = do_import(api, bare)
+    assert resp.status == 409
+    assert resp.error == "'container_format' needs to be set before import"
+
+
+def test_a_second_import_while_the_first_runs_is_a_conflict(api, data_server):
+    image_id = new_image(api)
+    assert do_import(api, image_id, "web-download", uri=data_server.url("/stall")).status \
+        == 202
+    assert data_server.stalled.wait(10)
+    image = api.get("/v2/images/%s" % image_id).json()
+    assert image["status"] == "importing"
+    task = api.get("/v2/images/%s/tasks" % image_id).json()["tasks"][0]
+    assert task["status"] == "processing"
+    resp = do_import(api, image_id, "web-download", uri=data_server.url("/data"))
+    assert resp.status == 409
+    data_server.release()
+    assert settled(api, image_id)["status"] == "active"
+
+
+def test_deleting_an_image_during_its_import(api, data_server, import_app):
+    image_id = new_image(api)
+    assert do_import(api, image_id, "web-download", uri=data_server.url("/stall")).status \
+        == 202
+    assert data_server.stalled.wait(10)
+    task_id = api.get("/v2/images/%s/tasks" % image_id).json()["tasks"][0]["id"]
+    assert api.delete("/v2/images/%s" % image_id).status == 204
+    data_server.release()
+    task = wait_for(lambda: (lambda t: t if t["status"] == "failure" else None)(
+        api.get("/v2/tasks/%s" % task_id).json()), 20)
+    assert "deleted while it was being imported" in task["message"]
+    assert os.listdir(import_app.store.directory) == []
+
+
+def test_disabled_import(tmp_path):
+    api = Client(app_mod.create_app(make_conf(tmp_path,
+                                              DEFAULT__enabled_import_methods="")))
+    resp = api.post("/v2/images", {"name": "x"})
+    assert "openstack-image-import-methods" not in resp.headers
+    image_id = resp.json()["id"]
+    resp = stage(api, image_id, b"data")
+    assert resp.status == 404
+    assert resp.error == "'glance-direct' method is not available at this site."
+    resp = do_import(api, image_id)
+    assert resp.status == 404
+    assert api.get("/v2/info/import").json()["import-methods"]["value"] == []
+
+
+def test_only_web_download_enabled(tmp_path):
+    api = Client(app_mod.create_app(make_conf(
+        tmp_path, DEFAULT__enabled_import_methods="web-download")))
+    resp = api.post("/v2/images", {"name": "x"})
+    assert resp.headers["openstack-image-import-methods"] == "web-download"
+    image_id = resp.json()["id"]
+    assert stage(api, image_id, b"data").status == 404
+    resp = do_import(api, image_id)
+    assert resp.status == 400
+    assert resp.error == "Unknown import method name 'glance-direct'."
+
+
+def test_tasks_not_found_and_not_visible(api):
+    resp = api.get("/v2/tasks/00000000-0000-0000-0000-000000000000")
+    assert resp.status == 404
+    owner = {"X-Project-Id": "p1", "X-Roles": "member"}
+    resp = api.post("/v2/images", {"disk_format": "raw", "container_format": "bare"},
+                    headers=owner)
+    image_id = resp.json()["id"]
+    assert stage(api, image_id, b"data", headers=owner).status == 204
+    resp = api.post("/v2/images/%s/import" % image_id,
+                    {"method": {"name": "glance-direct"}}, headers=owner)
+    assert resp.status == 202
+    settled(api, image_id)
+    task_id = api.get("/v2/images/%s/tasks" % image_id,
+                      headers=owner).json()["tasks"][0]["id"]
+    assert api.get("/v2/tasks/%s" % task_id, headers=owner).json()["owner"] == "p1"
+    other = {"X-Project-Id": "p2", "X-Roles": "member"}
+    assert api.get("/v2/tasks/%s" % task_id, headers=other).status == 404
+    assert api.get("/v2/images/%s/tasks" % image_id, headers=other).status == 404
+    resp = api.post("/v2/images/%s/import" % image_id,
+                    {"method": {"name": "glance-direct"}}, headers=other)
+    assert resp.status == 404
+
+
+def test_task_schema_is_served(api):
+    schema = api.get("/v2/schemas/task").json()
+    assert schema["name"] == "task"
+    assert "api_image_import" in schema["properties"]["type"]["enum"]
+
+
+# == Real servers sharing one node's config ============================================
+
+def _which(name):
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(path):
+        return path
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail("%s is not installed: run `pip install %s` (tox installs it from "
+                    "test-requirements.txt)" % (name, name))
+    return found
+
+
+def server_argv(kind, port, workers=2, master=True, graceful=False):
+    if kind == "uwsgi":
+        argv = [_which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
+                "--module", "glancelet.wsgi.api:application", "--processes", str(workers),
+                "--enable-threads", "--need-app", "--die-on-term",
+                "--chunked-input-limit", str(64 * MiB), "--chunked-input-timeout", "30",
+                # http-socket answers HTTP/1.1 without "Connection: close", then closes:
+                # a client that reuses the connection races the close (glanceclient's
+                # next PUT fails with RemoteDisconnected). Say what uWSGI does.
+                "--add-header", "Connection: close"]
+        if master:
+            argv.append("--master")
+        if graceful:
+            argv += ["--hook-master-start", "unix_signal:15 gracefully_kill_them_all"]
+        return argv
+    return [_which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", str(workers),
+            "--worker-class", "gthread", "--threads", "4", "glancelet.wsgi.api:application"]
+
+
+class Node:
+    """One config (database, store, staging) that several servers share."""
+
+    def __init__(self, tmp, data_port):
+        self.tmp = tmp
+        self.db_path = tmp / "glancelet.sqlite"
+        self.config = tmp / "glancelet.conf"
+        self.config.write_text(
+            "[DEFAULT]\nimage_size_cap = %d\n"
+            "[database]\nconnection = sqlite:///%s\n"
+            "[glance_store]\nfilesystem_store_datadir = %s\n"
+            "[os_glance_staging_store]\nfilesystem_store_datadir = %s\n"
+            "[wsgi]\ntask_pool_threads = 1\n"
+            "[import_filtering_opts]\nallowed_hosts = [127.0.0.1]\n"
+            "allowed_ports = [80,443,%d]\n"
+            % (64 * MiB, self.db_path, tmp / "images", tmp / "staging", data_port))
+        self.servers = []
+
+    def start(self, name, kind, **argv_kw):
+        port = free_port()
+        server = Server(name, server_argv(kind, port, **argv_kw), self.tmp / (name + ".log"),
+                        env={"GLANCELET_CONFIG_FILE": str(self.config)}, cwd=str(self.tmp))
+        server.url = "http://127.0.0.1:%d" % port
+        server.start()
+        self.servers.append(server)
+        wait_ready(server.url + "/", [server])
+        return server
+
+    def row(self, table, row_id):
+        conn = sqlite3.connect(str(self.db_path), timeout=30)
+        try:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("SELECT * FROM %s WHERE id = ?" % table, (row_id,)).fetchone()
+            return dict(row) if row else None
+        finally:
+            conn.close()
+
+    def stop_all(self):
+        for server in self.servers:
+            if server.alive():
+                server.kill_group()
+
+
+@pytest.fixture(scope="module")
+def web():
+    with DataServer(payload=os.urandom(2 * MiB + 3), slow_seconds=2.0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, web):
+    node = Node(tmp_path_factory.mktemp("node"), web.port)
+    try:
+        node.a = node.start("gunicorn-a", "gunicorn")
+        node.b = node.start("uwsgi-b", "uwsgi")
+        yield node
+    finally:
+        logs = {s.name: s.log_text() for s in node.servers}
+        for server in (node.a, node.b):
+            if server.alive():
+                assert server.stop() == 0, logs[server.name]
+        node.stop_all()
+
+
+def rest(server, method, path, **kw):
+    return requests.request(method, server.url + path, timeout=30, **kw)
+
+
+def wait_status(server, image_id, wanted, timeout=30):
+    def check():
+        status = rest(server, "GET", "/v2/images/" + image_id).json()["status"]
+        return status if status == wanted else None
+    try:
+        return wait_for(check, timeout)
+    except AssertionError:
+        raise AssertionError("image %s is %s, not %s" % (
+            image_id, rest(server, "GET", "/v2/images/" + image_id).json()["status"], wanted))
+
+
+def glance(server, *args):
+    """Run the glance CLI as from a terminal (its stdin is a tty, so it reads no data
+    from it: image-create-via-import refuses --file or --uri with data on stdin)."""
+    cmd = [_which("glance"), "--os-image-url", server.url, "--os-auth-token", "x"]
+    primary, secondary = os.openpty()
+    try:
+        proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120,
+                              stdin=secondary)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 0, "glance %s failed:\n%s\n%s" % (args, proc.stdout,
+                                                                proc.stderr)
+    return proc.stdout
+
+
+def field(table, name):
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] == name:
+            return cells[1]
+    raise AssertionError("no %s in:\n%s" % (name, table))
+
+
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_glance_cli_image_create_via_import(node, web, which, tmp_path):
+    server = getattr(node, which)
+    data = os.urandom(3 * MiB + 77)  # glanceclient stages it chunked, in 1 MiB chunks
+    path = tmp_path / "disk.img"
+    path.write_bytes(data)
+    out = glance(server, "image-create-via-import", "--name", "cli-direct",
+                 "--disk-format", "raw", "--container-format", "bare",
+                 "--import-method", "glance-direct", "--file", str(path))
+    direct = field(out, "id")
+    out = glance(server, "image-create-via-import", "--name", "cli-web",
+                 "--disk-format", "qcow2", "--container-format", "bare",
+                 "--import-method", "web-download", "--uri", web.url("/data"))
+    downloaded = field(out, "id")
+    for image_id, payload in ((direct, data), (downloaded, web.payload)):
+        wait_status(server, image_id, "active")
+        shown = glance(server, "image-show", image_id)
+        assert field(shown, "checksum") == hashlib.md5(payload).hexdigest()
+        image = rest(server, "GET", "/v2/images/" + image_id).json()
+        assert image["os_hash_value"] == hashlib.sha512(payload).hexdigest()
+    target = tmp_path / "back"
+    glance(server, "image-download", "--file", str(target), direct)  # checks the hash
+    assert target.read_bytes() == data
+    assert "import-methods" in glance(server, "import-info")
+
+
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_openstacksdk_import(node, web, which, tmp_path):
+    import openstack
+
+    server = getattr(node, which)
+    conn = openstack.connection.Connection(
+        auth_type="none", auth={"endpoint": server.url}, image_api_version="2")
+    data = os.urandom(MiB + 1)
+    path = tmp_path / "disk.img"
+    path.write_bytes(data)
+    image = conn.image.create_image(name="sdk-direct", filename=str(path), disk_format="raw",
+                                    container_format="bare", use_import=True)
+    image = conn.image.wait_for_status(image, "active", failures=["queued"], wait=30,
+                                       interval=0.2)
+    assert image.checksum == hashlib.md5(data).hexdigest()
+
+    image = conn.image.create_image(name="sdk-web", disk_format="raw",
+                                    container_format="bare", allow_duplicates=True)
+    conn.image.import_image(image, method="web-download", uri=web.url("/data"))
+    image = conn.image.wait_for_status(image, "active", failures=["queued"], wait=30,
+                                       interval=0.2)
+    assert image.hash_value == hashlib.sha512(web.payload).hexdigest()
+    tasks_found = rest(server, "GET", "/v2/images/%s/tasks" % image.id).json()["tasks"]
+    task = conn.image.get_task(tasks_found[0]["id"])
+    assert (task.type, task.status) == ("api_image_import", "success")
+
+
+def test_glanceclient_task_show(node):
+    from glanceclient import Client as GlanceClient
+
+    server = node.b
+    gc = GlanceClient("2", endpoint=server.url, token="x")
+    image = gc.images.create(name="lib", disk_format="raw", container_format="bare")
+    gc.images.stage(image.id, open(os.devnull, "rb"))
+    gc.images.image_import(image.id, method="glance-direct")
+    wait_status(server, image.id, "active")
+    task_id = rest(server, "GET", "/v2/images/%s/tasks" % image.id).json()["tasks"][0]["id"]
+    task = gc.tasks.get(task_id)
+    assert (task.status, task.type, task.result) == ("success", "api_image_import",
+                                                     {"image_id": image.id})
+
+
+def test_stage_on_one_server_import_on_another(node):
+    """Workers of one node share the staging directory and the database."""
+    data = os.urandom(2 * MiB + 9)
+    image_id = rest(node.a, "POST", "/v2/images", json={
+        "name": "two-servers", "disk_format": "raw", "container_format": "bare"}).json()["id"]
+    assert rest(node.a, "PUT", "/v2/images/%s/stage" % image_id, data=data,
+                headers=OCTETS).status_code == 204
+    assert rest(node.b, "GET", "/v2/images/" + image_id).json()["status"] == "uploading"
+    resp = rest(node.b, "POST", "/v2/images/%s/import" % image_id,
+                json={"method": {"name": "glance-direct"}})
+    assert resp.status_code == 202, resp.text
+    wait_status(node.a, image_id, "active")
+    views = [rest(s, "GET", "/v2/images/" + image_id).json() for s in (node.a, node.b)]
+    assert views[0] == views[1]
+    assert views[0]["checksum"] == hashlib.md5(data).hexdigest()
+    tasks_a = rest(node.a, "GET", "/v2/images/%s/tasks" % image_id).json()
+    assert tasks_a == rest(node.b, "GET", "/v2/images/%s/tasks" % image_id).json()
+    assert tasks_a["tasks"][0]["status"] == "success"
+    # The task ran in a uWSGI worker of server b, not in server a.
+    assert rest(node.b, "GET", "/v2/images/%s/file" % image_id).content == data
+
+
+def _pid_of(worker):
+    return int(worker.split("|")[1])
+
+
+def test_killed_server_imports_are_recovered(node, web):
+    """SIGKILL mid-import: a peer fixes what it reads, a new process fixes the rest.
+
+    The victim is a single uWSGI process with one task thread: a web-download
+    stalls in it, and a glance-direct import waits behind it.
+    """
+    victim = node.start("victim", "uwsgi", workers=1, master=False)
+    web.stalled.clear()
+    web._release.clear()
+    downloading = rest(victim, "POST", "/v2/images", json={
+        "disk_format": "raw", "container_format": "bare"}).json()["id"]
+    assert rest(victim, "POST", "/v2/images/%s/import" % downloading, json={
+        "method": {"name": "web-download", "uri": web.url("/stall")}}).status_code == 202
+    assert web.stalled.wait(20)
+
+    data = os.urandom(MiB + 5)
+    waiting = rest(victim, "POST", "/v2/images", json={
+        "disk_format": "raw", "container_format": "bare"}).json()["id"]
+    assert rest(victim, "PUT", "/v2/images/%s/stage" % waiting, data=data,
+                headers=OCTETS).status_code == 204
+    assert rest(victim, "POST", "/v2/images/%s/import" % waiting,
+                json={"method": {"name": "glance-direct"}}).status_code == 202
+    [waiting_task] = rest(victim, "GET", "/v2/images/%s/tasks" % waiting).json()["tasks"]
+    assert waiting_task["status"] == "pending"  # queued behind the stalled download
+    [download_task] = rest(victim, "GET", "/v2/images/%s/tasks" % downloading).json()[
+        "tasks"]
+    assert download_task["status"] == "processing"
+    worker = node.row("images", downloading)["worker"]
+    assert _pid_of(worker) == victim.pid
+
+    os.kill(victim.pid, signal.SIGKILL)
+    assert victim.wait(10) == -signal.SIGKILL
+    web.release()
+
+    # A peer (gunicorn, another server) reads the image: it notices the dead worker.
+    image = rest(node.a, "GET", "/v2/images/" + downloading).json()
+    assert image["status"] == "queued"
+    task = rest(node.a, "GET", "/v2/tasks/" + download_task["id"]).json()
+    assert task["status"] == "failure"
+    assert "the process that ran it (%s) is gone" % worker in task["message"]
+
+    # Nobody has read the other image: it is still importing, held by the dead process.
+    assert node.row("images", waiting)["status"] == "importing"
+    assert node.row("tasks", waiting_task["id"])["status"] == "pending"
+    # A new process starts (the same command): it recovers at start-up, before any
+    # request, and the staged data is intact.
+    restarted = node.start("victim-again", "uwsgi", workers=1)
+    assert node.row("images", waiting)["status"] == "uploading"
+    row = node.row("tasks", waiting_task["id"])
+    assert row["status"] == "failure" and worker in row["message"]
+    assert os.path.exists(node.tmp / "staging" / waiting)
+
+    # Both imports can be retried, on any server.
+    assert rest(node.b, "POST", "/v2/images/%s/import" % waiting,
+                json={"method": {"name": "glance-direct"}}).status_code == 202
+    assert rest(restarted, "POST", "/v2/images/%s/import" % downloading, json={
+        "method": {"name": "web-download", "uri": web.url("/data")}}).status_code == 202
+    wait_status(node.a, waiting, "active")
+    wait_status(node.a, downloading, "active")
+    assert rest(node.a, "GET", "/v2/images/%s/file" % waiting).content == data
+    assert rest(node.b, "GET", "/v2/images/%s/file" % downloading).content == web.payload
+    assert restarted.stop() == 0
+
+
+@pytest.mark.parametrize("kind", ["uwsgi", "gunicorn"])
+def test_graceful_stop_drains_running_imports(node, web, kind):
+    """SIGTERM while a download is running: the process finishes it, then exits."""
+    server = node.start("drain-" + kind, kind, workers=1, graceful=True)
+    image_id = rest(server, "POST", "/v2/images", json={
+        "disk_format": "raw", "container_format": "bare"}).json()["id"]
+    assert rest(server, "POST", "/v2/images/%s/import" % image_id, json={
+        "method": {"name": "web-download", "uri": web.url("/slow")}}).status_code == 202
+    [task] = rest(server, "GET", "/v2/images/%s/tasks" % image_id).json()["tasks"]
+    wait_for(lambda: node.row("tasks", task["id"])["status"] == "processing", 10)
+    assert server.stop(signal.SIGTERM, timeout=30) == 0
+    # The slow download takes ~2 s: the process stayed until it was done.
+    image = rest(node.a, "GET", "/v2/images/" + image_id).json()
+    assert image["status"] == "active", (image, server.log_text())
+    assert image["checksum"] == hashlib.md5(web.payload).hexdigest()
+    assert node.row("tasks", task["id"])["status"] == "success"
+    log = server.log_text()
+    assert "waiting up to" in log and "import task(s) to finish before exit" in log
+
+
+def test_info_import_from_every_server(node):
+    for server in (node.a, node.b):
+        body = rest(server, "GET", "/v2/info/import").json()
+        assert body["import-methods"]["value"] == ["glance-direct", "web-download"]
+        resp = rest(server, "POST", "/v2/images", json={"name": "h"})
+        assert resp.headers["OpenStack-image-import-methods"] == "glance-direct,web-download"
