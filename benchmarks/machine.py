@@ -55,6 +55,11 @@ def versions():
     return out
 
 
+def loadavg():
+    """The 1, 5 and 15 minute load averages (other work on the machine skews numbers)."""
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
 def describe():
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -65,4 +70,5 @@ def describe():
         "os": _first_match(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text()
                            if Path("/etc/os-release").exists() else ""),
         "versions": versions(),
+        "loadavg_at_end": loadavg(),
     }

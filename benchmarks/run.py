@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "doc" / "source" / "_data" / "bench"
 SMOKE_DIR = REPO_ROOT / "build" / "bench-smoke"
 
-FULL_PATTERNS = ["uwsgi-http", "apache-proxy-http", "apache-mod-wsgi", "nginx-uwsgi",
+FULL_PATTERNS = ["uwsgi-http", "apache-proxy-http", "apache-mod-wsgi", "nginx-proxy-http",
                  "gunicorn"]
 SMOKE_PATTERNS = ["uwsgi-http", "gunicorn"]
 MODES = (("cl", False), ("chunked", True))
@@ -231,8 +231,9 @@ def measure_baselines(args, image, workroot, static_dir):
     out["hash"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds)}
     seconds = baselines.cat_file(image)
     out["cat"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds)}
-    seconds = baselines.disk_write(image, workroot)
-    out["disk"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds)}
+    seconds, write_s, fsync_s = baselines.disk_write(image, workroot)
+    out["disk"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds),
+                   "write_seconds": write_s, "fsync_seconds": fsync_s}
     with baselines.StaticNginx(static_dir, workroot / "nginx-static") as ngx:
         seconds, _ = client.download(ngx.base_url, "/image.bin", args.image_size)
         out["nginx_static"] = {"seconds": seconds,
@@ -444,6 +445,7 @@ def main(argv=None):
     selected = load_patterns(args.pattern_names)
     provision(selected)
     started = time.monotonic()
+    load_at_start = machine.loadavg()
     workroot = Path(args.workdir) if args.workdir else Path(
         tempfile.mkdtemp(prefix="glancelet-bench-"))
     workroot.mkdir(parents=True, exist_ok=True)
@@ -472,7 +474,7 @@ def main(argv=None):
                 pattern_runs[pattern.name].append(
                     run_pattern(pattern, args, image, md5, workroot))
         results = {
-            "machine": machine.describe(),
+            "machine": dict(machine.describe(), loadavg_at_start=load_at_start),
             "config": {"smoke": args.smoke, "only": args.only, "runs": args.runs,
                        "image_size": args.image_size, "upload_chunk": client.CHUNK,
                        "images": args.images, "sequential_requests": args.requests,
