@@ -49,6 +49,9 @@ DRAIN_TIMEOUT = 25.0  # seconds; keep it below the server's own shutdown mercy
 TASK_TIME_TO_LIVE = datetime.timedelta(hours=48)  # Glance's task_time_to_live
 
 
+_FORK_LOCK = threading.Lock()
+
+
 class PoolClosed(Exception):
     """The pool is draining or drained: it takes no new work."""
 
@@ -67,36 +70,39 @@ class TaskPool:
     def __init__(self, size, name="glancelet-task"):
         self.size = size
         self.name = name
-        self._lock = threading.Lock()
-        self._reset()
+        self._start_afresh()
 
-    def _reset(self):
+    def _start_afresh(self):
         self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
         self._queue = queue.Queue()
         self._threads = []
-        self._active = {}  # job key -> description, for jobs queued or running
-        self._done = threading.Condition(self._lock)
+        self._active = {}  # job key -> function, for jobs queued or running
         self._closed = False
 
-    def _check_fork(self):
-        if self._pid != os.getpid():  # inherited from a parent: its threads are not here
-            self._lock = threading.Lock()
-            self._reset()
+    def _here(self):
+        """The pool of this process: after a fork, the parent's threads are not here
+        (and its lock may have been held by one of them), so start afresh."""
+        if self._pid != os.getpid():
+            with _FORK_LOCK:
+                if self._pid != os.getpid():
+                    self._start_afresh()
+        return self._lock
 
     @property
     def closed(self):
-        return self._closed
+        with self._here():
+            return self._closed
 
     def pending(self):
         """Keys of the jobs submitted and not finished in this process."""
-        with self._lock:
-            self._check_fork()
+        with self._here():
             return list(self._active)
 
     def submit(self, key, fn, *args):
         """Run ``fn(*args)`` in a pool thread. ``key`` names the job (a task id)."""
-        with self._lock:
-            self._check_fork()
+        with self._here():
             if self._closed:
                 raise PoolClosed("the server is shutting down")
             self._active[key] = fn
@@ -128,8 +134,7 @@ class TaskPool:
         Returns the keys of jobs still unfinished (empty when all finished).
         """
         deadline = time.monotonic() + max(timeout, 0)
-        with self._lock:
-            self._check_fork()
+        with self._here():
             self._closed = True
             while self._active:
                 remaining = deadline - time.monotonic()
