@@ -537,6 +537,9 @@ def test_glance_cli_image_create_via_import(node, web, which, tmp_path):
     glance(server, "image-download", "--file", str(target), direct)  # checks the hash
     assert target.read_bytes() == data
     assert "import-methods" in glance(server, "import-info")
+    task_id = rest(server, "GET", "/v2/images/%s/tasks" % direct).json()["tasks"][0]["id"]
+    shown = glance(server, "task-show", task_id)
+    assert (field(shown, "status"), field(shown, "type")) == ("success", "api_image_import")
 
 
 @pytest.mark.parametrize("which", ["a", "b"])
