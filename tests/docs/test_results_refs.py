@@ -44,7 +44,8 @@ def test_result_roles_name_registered_patterns_and_scenarios():
     bad = []
     for path in rst_files():
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            for ref in ROLE_RE.findall(line):
+            # A role shown as a literal (``:result:`...```) is not a reference.
+            for ref in ROLE_RE.findall(re.sub(r"``.+?``", "", line)):
                 pattern, _, scenario = ref.partition("/")
                 if pattern not in patterns:
                     bad.append("%s:%d: unknown pattern %r" % (path, lineno, pattern))
