@@ -31,14 +31,18 @@ import os
 import signal
 import socket
 import stat
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from tests.examples import rewrite
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Where workspaces are created (see Workspace).
+WORKSPACE_BASE = "/var/tmp"
 
 # Ports handed out in this process, so two calls never return the same one.
 _GIVEN_PORTS = set()
@@ -241,9 +245,16 @@ class Workspace:
     """
 
     def __init__(self, tmp_path):
-        self.root = Path(tmp_path) / "root"
-        self.root.mkdir(parents=True, exist_ok=True)
-        _make_traversable(self.root)
+        # The root lives outside pytest's tmp dirs: pytest makes
+        # /tmp/pytest-of-<user> mode 0700 again whenever a session starts,
+        # and workers running as www-data/nobody must reach this tree.
+        # ``<tmp_path>/root`` links to it, for whoever reads a failed run.
+        self.root = Path(tempfile.mkdtemp(prefix="glancelet-examples-", dir=WORKSPACE_BASE))
+        self.root.chmod(0o755)
+        link = Path(tmp_path) / "root"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(self.root)
         self.values = {}
         for token in rewrite.TOKENS["paths"]:
             self.values[token] = str(self.root) + token
@@ -281,6 +292,18 @@ class Workspace:
         dst.write_text(rewrite.rewrite_text(text, self._values_for(text)), encoding="utf-8")
         return dst
 
+    def operator_view(self, text):
+        """``text`` (a log line, an error page) as the operator would see it:
+        workspace paths and free ports turned back into the tokens of
+        examples/ (the inverse of the rewrite, for captured symptoms)."""
+        import re
+        for token, value in sorted(self.values.items(), key=lambda kv: -len(kv[1])):
+            if token in rewrite.TOKENS["paths"]:
+                text = text.replace(value, token)
+            else:
+                text = re.sub(r"(?<![\w.])%s(?!\w)" % re.escape(value), token, text)
+        return text
+
     def log(self, name):
         return self.path("/var/log/glancelet") / ("%s.out" % name)
 
@@ -290,6 +313,10 @@ class Workspace:
                         stop_timeout=stop_timeout).start()
         self.servers[name] = server
         return server
+
+    def remove(self):
+        """Delete the workspace tree (after its servers have stopped)."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def stop_all(self):
         """Stop servers in reverse start order; return the list of errors."""
@@ -379,7 +406,9 @@ class Pattern:
       (scheme://127.0.0.1:port) and optionally a CA file;
     * ``reload(deployment)``: the documented graceful reload;
     * ``reloaded_servers``: names of the servers whose worker processes a
-      reload replaces; the reload test checks that new worker PIDs appeared.
+      reload replaces; the reload test checks that new worker PIDs appeared;
+    * ``spools``: for a pattern with nginx in front, which uploads nginx
+      writes to disk first, {"content-length": bool, "chunked": bool}.
     """
     name = None
     title = None
@@ -389,6 +418,7 @@ class Pattern:
     sigterm = "drain"
     expected_failures = {}
     reloaded_servers = ()
+    spools = None
     ready_deadline = 60.0
 
     def launch(self, ws):
@@ -434,9 +464,10 @@ class Pattern:
         finally:
             errors = ws.stop_all()
             if not ok:
-                sys.stdout.write("\n" + dep.all_logs() + "\n")
+                sys.stdout.write("\n%s\n(workspace kept: %s)\n" % (dep.all_logs(), ws.root))
         if errors:
-            raise AssertionError("\n".join(errors))
+            raise AssertionError("%s\n(workspace kept: %s)" % ("\n".join(errors), ws.root))
+        ws.remove()
 
     def __repr__(self):
         return "<Pattern %s>" % self.name

@@ -87,8 +87,8 @@ def main():
             rc = apache.provision()
             if rc:
                 return rc
-    print("provision: ok (%s)" % ", ".join(["system packages"] + list(BINARIES)
-                                          + ["uwsgi", "gunicorn"]))
+    checked = ["system packages", *BINARIES, "uwsgi", "gunicorn"]
+    print("provision: ok (%s)" % ", ".join(checked))
     return 0
 
 

@@ -6,7 +6,6 @@ values. Also unit-check the token boundaries.
 """
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -36,6 +36,7 @@ class NginxGunicorn(Gunicorn):
     examples = Gunicorn.examples + (DIR + "nginx-gunicorn.conf",)
     url_prefix = "/image"
     reloaded_servers = ("nginx", "gunicorn")
+    spools = {"content-length": False, "chunked": False}
 
     def launch(self, ws):
         super().launch(ws)

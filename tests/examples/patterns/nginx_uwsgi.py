@@ -18,6 +18,9 @@ class _NginxUwsgi(Pattern):
     # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
     sigterm = "drain"
     reloaded_servers = ("nginx", "uwsgi")
+    # Which uploads nginx writes to client_body_temp_path before passing on
+    # (checked by test_buffering.py from nginx's error log).
+    spools = {"content-length": False, "chunked": False}
 
     @property
     def examples(self):
@@ -48,6 +51,7 @@ class NginxUwsgiPass(_NginxUwsgi):
     name = "nginx-uwsgi-pass"
     title = "nginx uwsgi_pass to uWSGI socket (uwsgi protocol)"
     nginx_conf = "nginx-uwsgi-pass.conf"
+    spools = {"content-length": False, "chunked": True}
 
 
 PATTERNS = [NginxProxyHttp(), NginxUwsgiPass()]

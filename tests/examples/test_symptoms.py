@@ -1,0 +1,110 @@
+"""What an operator sees when one option of an example is missing.
+
+Each test starts an example with exactly one line removed or changed (the
+edit is asserted to match one line, then the normal rewrite applies) and
+captures the exact failure for the docs' symptom index (reference/symptoms).
+These are not scenarios: the shipped examples do not fail this way; these
+runs show why the line is there.
+"""
+
+import contextlib
+import re
+
+from tests.examples import launchers, rewrite
+from tests.examples.client import MiB, Api, Source
+from tests.examples.harness import REPO_ROOT, Deployment, Workspace, wait_ready
+from tests.examples.patterns import get
+
+
+def install_variant(ws, example, operator_path, line_regex, new_line=None):
+    """Install ``example`` with the one line matching ``line_regex`` removed
+    (or replaced by ``new_line``)."""
+    lines = (REPO_ROOT / example).read_text().split("\n")
+    hits = [i for i, line in enumerate(lines) if re.search(line_regex, line)]
+    assert len(hits) == 1, (example, line_regex, hits)
+    if new_line is None:
+        del lines[hits[0]]
+    else:
+        lines[hits[0]] = new_line
+    text = "\n".join(lines)
+    dst = ws.path(operator_path)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    for token in rewrite.tokens_in(text):
+        if token in rewrite.TOKENS["ports"]:
+            ws.port(token)
+    dst.write_text(rewrite.rewrite_text(text, ws.values))
+    return dst
+
+
+@contextlib.contextmanager
+def running(ws, pattern, base_url, prefix=""):
+    dep = Deployment(pattern, ws, base_url + prefix, *pattern.glancelet_paths(ws))
+    try:
+        dep.wait_ready()
+        yield dep
+    finally:
+        errors = ws.stop_all()
+    assert not errors, errors
+    ws.remove()
+
+
+def test_uwsgi_chunk_over_chunked_input_limit(tmp_path, record):
+    """Without chunked-input-limit, uWSGI's 1 MiB default (framing included)
+    cannot take the exactly-1-MiB chunks python-glanceclient sends."""
+    ws = Workspace(tmp_path)
+    d = "examples/uwsgi-http/"
+    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
+                    r"^chunked-input-limit\s*=")
+    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    with running(ws, get("uwsgi-http"), "http://127.0.0.1:%d" % ws.port("60999")) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="too-big-chunks")
+        resp = api.upload_chunked(image["id"], Source(3 * MiB, seed=12), MiB)
+        assert resp.status >= 400, resp
+        log = dep.log_text("uwsgi")
+        assert "unable to receive chunked part" in log, log
+        assert api.get_image(image["id"])["status"] == "queued"
+        line = [ln for ln in log.splitlines() if "unable to receive chunked part" in ln][0]
+        record.symptom("uwsgi-chunked-part", "uwsgi-http", "%s\n%s\n(uWSGI log) %s" % (
+            resp.status_line, resp.text, ws.operator_view(line.strip())))
+
+
+def test_nginx_default_client_max_body_size(tmp_path, record):
+    """Without client_max_body_size, nginx's 1m default refuses any image."""
+    ws = Workspace(tmp_path)
+    d = "examples/nginx-uwsgi/"
+    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
+    install_variant(ws, d + "nginx-proxy-http.conf", "/etc/glancelet/nginx-proxy-http.conf",
+                    r"^\s*client_max_body_size\s")
+    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    launchers.start_nginx(ws, "/etc/glancelet/nginx-proxy-http.conf")
+    with running(ws, get("nginx-proxy-http"), "http://127.0.0.1:%d" % ws.port("9292"),
+                 "/image") as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="too-big-for-nginx")
+        resp = api.upload_cl(image["id"], Source(2 * MiB, seed=13))
+        assert resp.status == 413, resp
+        assert "413 Request Entity Too Large" in resp.text
+        record.symptom("nginx-413", "nginx-proxy-http",
+                       "%s\n%s" % (resp.status_line, resp.text.strip()))
+
+
+def test_image_size_cap(tmp_path, record):
+    """glancelet's own limit: image_size_cap set to 1 MiB, a 2 MiB upload."""
+    ws = Workspace(tmp_path)
+    d = "examples/uwsgi-http/"
+    install_variant(ws, d + "glancelet.conf", "/etc/glancelet/glancelet.conf",
+                    r"^image_size_cap\s*=", "image_size_cap = 1048576")
+    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
+    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    with running(ws, get("uwsgi-http"), "http://127.0.0.1:%d" % ws.port("60999")) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="over-the-cap")
+        resp = api.upload_cl(image["id"], Source(2 * MiB, seed=14))
+        assert resp.status == 413, resp
+        assert resp.json()["error"]["code"] == 413
+        assert api.get_image(image["id"])["status"] == "queued"
+        assert [p.name for p in dep.store_dir.iterdir()] == []
+        record.symptom("image-size-cap", "uwsgi-http", "%s\n%s" % (resp.status_line, resp.text))
