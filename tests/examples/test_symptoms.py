@@ -12,7 +12,7 @@ import re
 
 from tests.examples import launchers, rewrite
 from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import REPO_ROOT, Deployment, Workspace, wait_ready
+from tests.examples.harness import REPO_ROOT, Deployment, Workspace
 from tests.examples.patterns import get
 
 
