@@ -8,6 +8,7 @@ runs show why the line is there.
 """
 
 import contextlib
+import time
 import re
 
 from tests.examples import launchers, rewrite
@@ -108,3 +109,72 @@ def test_image_size_cap(tmp_path, record):
         assert api.get_image(image["id"])["status"] == "queued"
         assert [p.name for p in dep.store_dir.iterdir()] == []
         record.symptom("image-size-cap", "uwsgi-http", "%s\n%s" % (resp.status_line, resp.text))
+
+
+def _start_with_bad_config(tmp_path, folder, server_file, start):
+    ws = Workspace(tmp_path)
+    install_variant(ws, folder + "glancelet.conf", "/etc/glancelet/glancelet.conf",
+                    r"^image_size_cap\s*=", "image_size_cap = one terabyte")
+    ws.install(folder + server_file, "/etc/glancelet/" + server_file)
+    server = start(ws, "/etc/glancelet/" + server_file)
+    code = server.wait(60)
+    assert code is not None, "%s kept running with a bad glancelet.conf" % server.name
+    return ws, server, code
+
+
+def test_uwsgi_refuses_to_start_with_a_bad_config(tmp_path, record):
+    """need-app = true: a configuration error stops uWSGI instead of leaving
+    workers that answer every request with 500."""
+    ws, server, code = _start_with_bad_config(tmp_path, "examples/uwsgi-http/",
+                                              "glancelet-uwsgi.ini", launchers.start_uwsgi)
+    log = server.log_text()
+    assert code != 0
+    line = [ln for ln in log.splitlines() if "glancelet: configuration error:" in ln]
+    assert line, log
+    assert "no app loaded" in log, log
+    record.symptom("config-error", "uwsgi-http", "%s\n(uWSGI exits with status %d)"
+                   % (ws.operator_view(line[0]), code))
+    ws.remove()
+
+
+def test_gunicorn_refuses_to_start_with_a_bad_config(tmp_path, record):
+    ws, server, code = _start_with_bad_config(tmp_path, "examples/gunicorn/",
+                                              "gunicorn.conf.py", launchers.start_gunicorn)
+    log = server.log_text()
+    assert code != 0
+    line = [ln for ln in log.splitlines() if "glancelet: configuration error:" in ln]
+    assert line, log
+    record.symptom("config-error", "gunicorn", "%s\n(gunicorn exits with status %d)"
+                   % (ws.operator_view(line[0]), code))
+    ws.remove()
+
+
+def test_uwsgi_without_need_app_serves_500s(tmp_path, record):
+    """Why need-app is in the example: without it, uWSGI starts anyway after
+    the configuration error and every request fails."""
+    ws = Workspace(tmp_path)
+    d = "examples/uwsgi-http/"
+    install_variant(ws, d + "glancelet.conf", "/etc/glancelet/glancelet.conf",
+                    r"^image_size_cap\s*=", "image_size_cap = one terabyte")
+    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
+                    r"^need-app\s*=")
+    server = launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    try:
+        api = Api("http://127.0.0.1:%d" % ws.port("60999"), timeout=5)
+        deadline = time.monotonic() + 30
+        resp = None
+        while time.monotonic() < deadline and resp is None:
+            assert server.alive(), server.log_text()
+            try:
+                resp = api.request("GET", "/")
+            except OSError:
+                time.sleep(0.2)
+        assert resp is not None and resp.status == 500, resp
+        assert server.alive()
+        record.symptom("uwsgi-no-app", "uwsgi-http", "%s\n%s\n(uWSGI log) %s" % (
+            resp.status_line, resp.text.strip(),
+            [ln for ln in server.log_text().splitlines() if "no app loaded" in ln][0]))
+    finally:
+        errors = ws.stop_all()
+    assert not errors, errors
+    ws.remove()
