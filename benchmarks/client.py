@@ -26,6 +26,11 @@ CHUNK = 1024 * 1024
 class BenchError(Exception):
     """A request did not do what the benchmark needs; the run fails."""
 
+    def __init__(self, message, status=None, body=b""):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
 
 def _split(base_url):
     parts = urlsplit(base_url)
@@ -117,7 +122,7 @@ def upload(base_url, image_id, path, size, chunked, timeout=600):
     if resp.status != 204 or send_error is not None:
         raise BenchError("upload (%s) of image %s: HTTP %d %r (send error: %r)"
                          % ("chunked" if chunked else "Content-Length", image_id,
-                            resp.status, data[:500], send_error))
+                            resp.status, data[:500], send_error), resp.status, data)
     return elapsed
 
 

@@ -18,11 +18,30 @@ def _err(stat):
 
 
 def _bars(ax, positions, stats, width, color, label):
-    for i, (x, st) in enumerate(zip(positions, stats)):
+    for x, st in zip(positions, stats):
         if st is None:
             continue
-        ax.bar(x, st["median"], width, color=color, label=label if i == 0 else None,
-               yerr=_err(st), capsize=3, ecolor="black")
+        ax.bar(x, st["median"], width, color=color, label=label, yerr=_err(st), capsize=3,
+               ecolor="black")
+        label = None
+
+
+def _get(results, names, key, metric):
+    """[summary or None] per pattern (None: the pattern cannot do it)."""
+    out = []
+    for n in names:
+        fig = results["patterns"][n].get(key)
+        out.append(fig[metric] if fig else None)
+    return out
+
+
+def _mark_unsupported(ax, results, names, xs, w):
+    for n, x in zip(names, xs):
+        for mode, off in (("cl", -w / 2), ("chunked", w / 2)):
+            why = results["patterns"][n].get("unsupported", {}).get(mode)
+            if why:
+                ax.text(x + off, 0, why.split(" (")[0], rotation=90, ha="center",
+                        va="bottom", fontsize=8)
 
 
 def _names(results):
@@ -52,11 +71,11 @@ def upload(results, out_dir):
     fig, ax = plt.subplots(figsize=(9, 4.8))
     xs = range(len(names))
     w = 0.38
-    _bars(ax, [x - w / 2 for x in xs], [results["patterns"][n]["upload_cl"]["mib_s"]
-                                        for n in names], w, COLORS["cl"], "Content-Length")
-    _bars(ax, [x + w / 2 for x in xs], [results["patterns"][n]["upload_chunked"]["mib_s"]
-                                        for n in names], w, COLORS["chunked"],
-          "chunked (1 MiB chunks)")
+    _bars(ax, [x - w / 2 for x in xs], _get(results, names, "upload_cl", "mib_s"), w,
+          COLORS["cl"], "Content-Length")
+    _bars(ax, [x + w / 2 for x in xs], _get(results, names, "upload_chunked", "mib_s"), w,
+          COLORS["chunked"], "chunked (1 MiB chunks)")
+    _mark_unsupported(ax, results, names, xs, w)
     ax.axhline(base["hash"]["mib_s"]["median"], color="red", linestyle="--",
                label="md5+sha512 in one thread (%.0f MiB/s)" % base["hash"]["mib_s"]["median"])
     ax.axhline(base["disk"]["mib_s"]["median"], color="purple", linestyle=":",
@@ -132,9 +151,9 @@ def rss(results, out_dir):
     pats = results["patterns"]
     _bars(ax, [x - w for x in xs], [pats[n]["idle_rss_mib"] for n in names], w,
           COLORS["idle"], "idle worker")
-    _bars(ax, list(xs), [pats[n]["upload_cl"]["peak_rss_mib"] for n in names], w,
+    _bars(ax, list(xs), _get(results, names, "upload_cl", "peak_rss_mib"), w,
           COLORS["cl"], "peak during Content-Length upload")
-    _bars(ax, [x + w for x in xs], [pats[n]["upload_chunked"]["peak_rss_mib"] for n in names],
+    _bars(ax, [x + w for x in xs], _get(results, names, "upload_chunked", "peak_rss_mib"),
           w, COLORS["chunked"], "peak during chunked upload")
     ax.axhline(40, color="red", linestyle=":", label="target: idle <= 40 MiB")
     ax.set_xticks(list(xs))

@@ -36,6 +36,9 @@ FULL_PATTERNS = ["uwsgi-http", "apache-proxy-http", "apache-mod-wsgi", "nginx-pr
                  "gunicorn"]
 SMOKE_PATTERNS = ["uwsgi-http", "gunicorn"]
 MODES = (("cl", False), ("chunked", True))
+# The examples suite's scenario id for each upload mode (a pattern's
+# expected_failures says which framings it cannot take).
+MODE_SCENARIOS = {"cl": "upload-content-length", "chunked": "upload-chunked-1mib"}
 MODE_TITLES = {"cl": "Content-Length", "chunked": "chunked (1 MiB chunks)"}
 ONLY = ("all", "rss-1gib")
 
@@ -129,6 +132,20 @@ def _check_record(base, image_id, size, md5):
                                                              rec.get("checksum"), size, md5))
 
 
+def _check_unsupported(base, image_id, image, chunked, failure):
+    """A framing the pattern documents as failing: confirm that exact failure
+    with a 1 MiB body (not measured) and return how it fails."""
+    try:
+        client.upload(base, image_id, image, client.CHUNK, chunked)
+    except client.BenchError as exc:
+        if exc.status != failure.status or failure.body.encode() not in exc.body:
+            raise client.BenchError("expected HTTP %d with %r, got: %s"
+                                    % (failure.status, failure.body, exc))
+        return "HTTP %d (%s)" % (failure.status, failure.reason)
+    raise client.BenchError("upload succeeded, but the pattern declares it fails with HTTP "
+                            "%d" % failure.status)
+
+
 def measure_uploads(dep, args, image, md5, download=True):
     """Uploads (both framings) with RSS sampling, and the download. One run."""
     base = dep.base_url
@@ -148,6 +165,12 @@ def measure_uploads(dep, args, image, md5, download=True):
            "idle_rss_per_worker_mib": sorted(round(v, 1) for v in idle.values())}
     for mode, chunked in MODES:
         image_id = client.create_image(base, "bench-%s" % mode)
+        failure = dep.pattern.expected_failure(MODE_SCENARIOS[mode])
+        if failure is not None:
+            out.setdefault("unsupported", {})[mode] = _check_unsupported(
+                base, image_id, image, chunked, failure)
+            client.delete_image(base, image_id)
+            continue
         sampler = procs.RssSampler(roots)
         sampler.start()
         try:
@@ -199,14 +222,14 @@ def run_pattern(pattern, args, image, md5, workroot):
         with pattern.start(tmp) as dep:
             log("%s: up at %s (servers %s)" % (pattern.name, dep.base_url, dep.pids))
             result = measure_uploads(dep, args, image, md5, download=args.only == "all")
-            log("%s: upload CL %.0f MiB/s (RSS +%.1f MiB), chunked %.0f MiB/s (RSS +%.1f "
-                "MiB), idle RSS %.1f MiB%s" % (
-                    pattern.name, result["upload_cl"]["mib_s"],
-                    result["upload_cl"]["rss_growth_mib"],
-                    result["upload_chunked"]["mib_s"],
-                    result["upload_chunked"]["rss_growth_mib"], result["idle_rss_mib"],
-                    ", download %.0f MiB/s" % result["download"]["mib_s"]
-                    if "download" in result else ""))
+            log("%s: %s, idle RSS %.1f MiB%s" % (
+                pattern.name, "; ".join(
+                    "upload %s %.0f MiB/s (RSS +%.1f MiB)" % (
+                        m, result["upload_" + m]["mib_s"], result["upload_" + m]["rss_growth_mib"])
+                    if "upload_" + m in result else "upload %s: %s" % (
+                        m, result["unsupported"][m]) for m, _ in MODES),
+                result["idle_rss_mib"], ", download %.0f MiB/s" % result["download"]["mib_s"]
+                if "download" in result else ""))
             if args.only == "all":
                 result.update(measure_metadata(dep, args))
                 log("%s: GET image p50 %.2f ms seq, %.0f req/s x8; list p50 %.2f ms" % (
@@ -330,7 +353,8 @@ def evaluate_targets(results):
         idle = res["idle_rss_mib"]["median"]
         row("idle_rss", name, idle, idle <= 40.0, "%.1f MiB (largest of %d workers)"
             % (idle, res["workers"]["median"]))
-        growth = max(res["upload_%s" % m]["rss_growth_mib"]["median"] for m, _ in MODES)
+        growth = max(res["upload_%s" % m]["rss_growth_mib"]["median"] for m, _ in MODES
+                     if "upload_%s" % m in res)
         row("rss_growth", name, growth, growth <= 32.0, "%.1f MiB (worst of CL/chunked)"
             % growth)
     return rows
@@ -364,12 +388,13 @@ def print_tables(results, targets):
         return s
 
     for name, res in pats.items():
-        cl, ch, dl = res["upload_cl"], res["upload_chunked"], res.get("download")
-        print("%-18s %14s %14s %14s %9.1f %9.1f %9.1f" % (
-            name, fmt(cl["mib_s"], cl["ratio_to_hash"]), fmt(ch["mib_s"], ch["ratio_to_hash"]),
+        ups = [res.get("upload_" + m) for m, _ in MODES]
+        dl = res.get("download")
+        print("%-18s %14s %14s %14s %9.1f %9s %9s" % (
+            name, *[fmt(u["mib_s"], u["ratio_to_hash"]) if u else "unsupported" for u in ups],
             fmt(dl["mib_s"], dl["ratio_to_nginx_static"]) if dl else "-",
-            res["idle_rss_mib"]["median"], cl["rss_growth_mib"]["median"],
-            ch["rss_growth_mib"]["median"]))
+            res["idle_rss_mib"]["median"],
+            *["%.1f" % u["rss_growth_mib"]["median"] if u else "-" for u in ups]))
     if any("get_image_seq" in r for r in pats.values()):
         print()
         hdr = "%-18s %-12s %9s %9s %9s %9s %9s %9s" % (
@@ -417,7 +442,10 @@ def print_rss_report(results):
                 name, i, run["workers"], "; ".join(run["worker_cmdlines"]),
                 run["idle_rss_per_worker_mib"]))
             for mode, _ in MODES:
-                up = run["upload_%s" % mode]
+                up = run.get("upload_%s" % mode)
+                if up is None:
+                    print("    %-24s %s" % (MODE_TITLES[mode], run["unsupported"][mode]))
+                    continue
                 print("    %-24s %6.0f MiB/s  peak %6.1f MiB  growth %+6.1f MiB  (%d samples)"
                       % (MODE_TITLES[mode], up["mib_s"], up["peak_rss_mib"],
                          up["rss_growth_mib"], up["rss_samples"]))
