@@ -213,17 +213,22 @@ def mod_wsgi_version():
 # TLS material
 # --------------------------------------------------------------------------
 
-def make_ca_and_server_cert(directory, names=("localhost",), ips=("127.0.0.1",)):
+def make_ca_and_server_cert(directory, names=("localhost",), ips=("127.0.0.1",),
+                            cert_path=None, key_path=None):
     """A throwaway CA and a server certificate it signed, with the openssl CLI.
 
-    Returns a dict of paths: ca_cert, ca_key, cert, key. The server certificate
+    Returns a dict of paths: ca_cert, ca_key, cert, key (``cert_path`` and
+    ``key_path`` put the server's pair elsewhere). The server certificate
     carries subjectAltName entries for ``names`` and ``ips`` so that clients
     verify it against the CA with hostname checking on.
     """
     d = pathlib.Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     paths = {"ca_cert": d / "ca.pem", "ca_key": d / "ca.key",
-             "cert": d / "server.pem", "key": d / "server.key"}
+             "cert": pathlib.Path(cert_path or d / "server.pem"),
+             "key": pathlib.Path(key_path or d / "server.key")}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
     openssl = shutil.which("openssl")
     if openssl is None:
         raise ProvisionError("openssl is missing: apt-get install openssl")
@@ -364,13 +369,13 @@ def scaffold_dir(ws):
     return ws.root / "apache"
 
 
-def start(ws, confs, listen=True, name=APACHE_SERVER_NAME, extra_modules=()):
+def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_NAME):
     """Start ``apache2 -f <scaffold> -DFOREGROUND`` including ``confs``.
 
     ``confs`` are installed (rewritten) examples/ files; their a2enmod lines
-    say which modules to load. With ``listen`` the scaffold gives the main
-    server a free port (Debian's ports.conf "Listen 80"), returned; patterns
-    whose example brings its own Listen pass False.
+    say which modules to load. The scaffold's ``Listen 127.0.0.1:<port>``
+    stands in for Debian's ports.conf: on ``listen_port`` (a free port if
+    None) with the optional ``listen_protocol`` ("https"). Returns the port.
     """
     from tests.examples.harness import free_port
     modules = []
@@ -378,13 +383,12 @@ def start(ws, confs, listen=True, name=APACHE_SERVER_NAME, extra_modules=()):
         for mod in declared_modules(pathlib.Path(conf).read_text()):
             if mod not in modules:
                 modules.append(mod)
-    for mod in extra_modules:
-        if mod not in modules:
-            modules.append(mod)
-    port = free_port() if listen else None
+    port = free_port() if listen_port is None else listen_port
+    listen = "127.0.0.1:%d" % port
+    if listen_protocol:
+        listen += " " + listen_protocol
     run_dir = scaffold_dir(ws)
-    conf_path = scaffold_config(run_dir, confs, modules,
-                                listen="127.0.0.1:%d" % port if port else None)
+    conf_path = scaffold_config(run_dir, confs, modules, listen=listen)
     check = subprocess.run([APACHE2, "-f", str(conf_path), "-t"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     if check.returncode != 0:
@@ -435,3 +439,80 @@ def provision(log=print):
 
 if __name__ == "__main__":
     sys.exit(provision())
+
+
+# --------------------------------------------------------------------------
+# Pattern base and variants (proof that an example's line is needed)
+# --------------------------------------------------------------------------
+
+def drop_line(line):
+    """An edit that removes ``line`` (exactly one occurrence, stripped match)."""
+    def edit(text):
+        lines = text.splitlines(keepends=True)
+        hits = [i for i, current in enumerate(lines) if current.strip() == line.strip()]
+        assert len(hits) == 1, "expected exactly one line %r, found %d" % (line, len(hits))
+        del lines[hits[0]]
+        return "".join(lines)
+    edit.description = "without %r" % line.strip()
+    return edit
+
+
+def replace_line(line, new):
+    """An edit that replaces ``line`` (exactly one occurrence) by ``new``."""
+    def edit(text):
+        lines = text.splitlines(keepends=True)
+        hits = [i for i, current in enumerate(lines) if current.strip() == line.strip()]
+        assert len(hits) == 1, "expected exactly one line %r, found %d" % (line, len(hits))
+        indent = lines[hits[0]][:len(lines[hits[0]]) - len(lines[hits[0]].lstrip())]
+        lines[hits[0]] = indent + new + "\n"
+        return "".join(lines)
+    edit.description = "%r instead of %r" % (new, line.strip())
+    return edit
+
+
+def add_after(anchor, new):
+    """An edit that inserts ``new`` after the one line equal to ``anchor``."""
+    def edit(text):
+        lines = text.splitlines(keepends=True)
+        hits = [i for i, current in enumerate(lines) if current.strip() == anchor.strip()]
+        assert len(hits) == 1, "expected exactly one line %r, found %d" % (anchor, len(hits))
+        indent = lines[hits[0]][:len(lines[hits[0]]) - len(lines[hits[0]].lstrip())]
+        lines.insert(hits[0] + 1, indent + new + "\n")
+        return "".join(lines)
+    edit.description = "with %r added" % new
+    return edit
+
+
+class ApachePatternBase:
+    """Mixin for the Apache patterns: installs examples/ files through
+    :meth:`install_file`, which applies the edits of a *variant*.
+
+    The patterns registered in the scenario suite have no edits: they run the
+    examples as shipped. ``pattern.variant({example: edit, ...})`` returns a
+    copy that runs the same files with single, named edits (a line dropped,
+    say), which the Apache-specific tests use to show what goes wrong
+    without that line. Variants are never registered as patterns.
+    """
+    edits = {}
+
+    def install_file(self, ws, example, operator_path):
+        path = ws.install(example, operator_path)
+        edit = self.edits.get(example)
+        if edit is not None:
+            # Edit the file as shipped, then rewrite it the same way.
+            from tests.examples import rewrite
+            from tests.examples.harness import REPO_ROOT
+            text = edit((REPO_ROOT / example).read_text(encoding="utf-8"))
+            path.write_text(rewrite.rewrite_text(text, ws.values), encoding="utf-8")
+        return path
+
+    def variant(self, edits):
+        import copy
+        unknown = set(edits) - set(self.examples)
+        assert not unknown, "not files of %s: %s" % (self.name, unknown)
+        clone = copy.copy(self)
+        clone.edits = dict(edits)
+        clone.name = "%s (%s)" % (self.name, "; ".join(
+            "%s %s" % (k.rsplit("/", 1)[-1], getattr(v, "description", "edited"))
+            for k, v in edits.items()))
+        return clone

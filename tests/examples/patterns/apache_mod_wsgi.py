@@ -19,24 +19,26 @@ def check_module_config(conf_text):
         raise AssertionError(
             "%sglancelet-apache.conf does not match `%s/bin/mod_wsgi-express module-config` "
             "on this machine:\n  example: %r\n  module-config: %r\nUpdate the example (and "
-            "the docs) if the Python version changed." % (DIR, apache.MOD_WSGI_VENV, found,
-                                                        expected))
+            "the docs) if the Python version changed."
+            % (DIR, apache.MOD_WSGI_VENV, found, expected))
 
 
-class ApacheModWsgi(Pattern):
+class ApacheModWsgi(apache.ApachePatternBase, Pattern):
     name = "apache-mod-wsgi"
     title = "Apache httpd, mod_wsgi daemon mode under /image"
     examples = (DIR + "glancelet-apache.conf", DIR + "glancelet.wsgi", DIR + "glancelet.conf")
     # glancelet runs in mod_wsgi daemon processes, children of Apache's parent.
     app_server = "apache"
     url_prefix = "/image"
-    reload_evidence = (apache.APACHE_SERVER_NAME, apache.GRACEFUL_LOG_TEXT)
+    # Apache children and the mod_wsgi daemon processes are both its children.
+    reloaded_servers = (apache.APACHE_SERVER_NAME,)
     sigterm = "abort"
 
     def install(self, ws):
-        ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-        ws.install(DIR + "glancelet.wsgi", "/etc/glancelet/glancelet.wsgi")
-        conf = ws.install(DIR + "glancelet-apache.conf", "/etc/glancelet/glancelet-apache.conf")
+        self.install_file(ws, DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+        self.install_file(ws, DIR + "glancelet.wsgi", "/etc/glancelet/glancelet.wsgi")
+        conf = self.install_file(ws, DIR + "glancelet-apache.conf",
+                                 "/etc/glancelet/glancelet-apache.conf")
         check_module_config(conf.read_text())
         # The operator's `install -d -o www-data -g www-data /var/lib/glancelet`.
         apache.make_www_data_writable(ws.path("/var/lib/glancelet"))

@@ -7,22 +7,23 @@ from tests.examples.harness import Pattern
 DIR = "examples/apache-proxy-http/"
 
 
-class ApacheProxyHttp(Pattern):
+class ApacheProxyHttp(apache.ApachePatternBase, Pattern):
     name = "apache-proxy-http"
     title = "Apache httpd, mod_proxy_http under /image, to uWSGI http-socket"
     examples = (DIR + "glancelet-apache.conf", DIR + "glancelet-uwsgi.ini",
                 DIR + "glancelet.conf")
     app_server = "uwsgi"
     url_prefix = "/image"
-    reload_evidence = (apache.APACHE_SERVER_NAME, apache.GRACEFUL_LOG_TEXT)
+    reloaded_servers = (apache.APACHE_SERVER_NAME, "uwsgi")
     # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
     sigterm = "drain"
 
     def install(self, ws):
-        ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-        ws.install(DIR + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
+        self.install_file(ws, DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+        self.install_file(ws, DIR + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
         # On Debian: /etc/apache2/conf-available/glancelet.conf.
-        return ws.install(DIR + "glancelet-apache.conf", "/etc/glancelet/glancelet-apache.conf")
+        return self.install_file(ws, DIR + "glancelet-apache.conf",
+                                 "/etc/glancelet/glancelet-apache.conf")
 
     def launch(self, ws):
         conf = self.install(ws)

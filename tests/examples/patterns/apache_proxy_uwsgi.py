@@ -16,14 +16,14 @@ _CHUNKED = ExpectedFailure(
            "mod_wsgi for clients that upload chunked.")
 
 
-class ApacheProxyUwsgi(Pattern):
+class ApacheProxyUwsgi(apache.ApachePatternBase, Pattern):
     name = "apache-proxy-uwsgi"
     title = "Apache httpd, mod_proxy_uwsgi under /image, to uWSGI socket (uwsgi protocol)"
     examples = (DIR + "glancelet-apache.conf", DIR + "glancelet-uwsgi.ini",
                 DIR + "glancelet.conf")
     app_server = "uwsgi"
     url_prefix = "/image"
-    reload_evidence = (apache.APACHE_SERVER_NAME, apache.GRACEFUL_LOG_TEXT)
+    reloaded_servers = (apache.APACHE_SERVER_NAME, "uwsgi")
     sigterm = "drain"
     expected_failures = {
         "upload-chunked-1mib": _CHUNKED,
@@ -34,9 +34,10 @@ class ApacheProxyUwsgi(Pattern):
     }
 
     def install(self, ws):
-        ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-        ws.install(DIR + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
-        return ws.install(DIR + "glancelet-apache.conf", "/etc/glancelet/glancelet-apache.conf")
+        self.install_file(ws, DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+        self.install_file(ws, DIR + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
+        return self.install_file(ws, DIR + "glancelet-apache.conf",
+                                 "/etc/glancelet/glancelet-apache.conf")
 
     def launch(self, ws):
         conf = self.install(ws)
