@@ -230,6 +230,13 @@ def _rst_text(text):
     return out
 
 
+def _captured(text):
+    """A block of text captured by a test, shown verbatim and wrapped."""
+    block = nodes.literal_block(text, text, classes=["examples-captured"])
+    block["language"] = "text"
+    return block
+
+
 def _outcome_nodes(result):
     outcome = result.get("outcome", "")
     label = OUTCOME_LABEL.get(outcome, outcome or "unknown")
@@ -323,8 +330,7 @@ class SupportMatrix(SphinxDirective):
                          _test_literal(result))
             item += para
             if result.get("detail"):
-                item += nodes.literal_block(result["detail"],
-                                            result["detail"])
+                item += _captured(result["detail"])
             blist += item
         return [blist]
 
@@ -411,8 +417,7 @@ class SupportMatrix(SphinxDirective):
                     _outcome_nodes(result), nodes.Text(" "),
                     _test_literal(result))
                 if result.get("detail"):
-                    item += nodes.literal_block(result["detail"],
-                                                result["detail"])
+                    item += _captured(result["detail"])
                 enum += item
             out.append(enum)
         return out
@@ -492,8 +497,10 @@ class SymptomText(SphinxDirective):
                                    symptom.get("pattern", "?")),
                      nodes.Text("):"))]
         text = symptom.get("text", "")
-        out.append(nodes.literal_block(text, text,
-                                       classes=["examples-symptom-text"]))
+        block = nodes.literal_block(text, text,
+                                    classes=["examples-captured"])
+        block["language"] = "text"
+        out.append(block)
         out.append(_para(nodes.Text("Captured by "),
                          _test_literal(symptom), nodes.Text(".")))
         return out
