@@ -49,7 +49,7 @@ def versions():
     }
     if mod_wsgi_venv.exists():
         out["mod_wsgi"] = _run([str(mod_wsgi_venv), "-c",
-                                "import mod_wsgi; print(mod_wsgi.version)"])
+                                "import importlib.metadata as m; print(m.version('mod_wsgi'))"])
         out["mod_wsgi_python"] = _run([str(mod_wsgi_venv), "-c",
                                        "import platform; print(platform.python_version())"])
     return out

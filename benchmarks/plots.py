@@ -155,11 +155,18 @@ def rss(results, out_dir):
           COLORS["cl"], "peak during Content-Length upload")
     _bars(ax, [x + w for x in xs], _get(results, names, "upload_chunked", "peak_rss_mib"),
           w, COLORS["chunked"], "peak during chunked upload")
+    for x, n in zip(xs, names):
+        for mode, off in (("cl", 0), ("chunked", w)):
+            up = pats[n].get("upload_" + mode)
+            if up:
+                ax.text(x + off, up["peak_rss_mib"]["max"] + 0.5,
+                        "%+.1f" % up["rss_growth_mib"]["median"], ha="center", fontsize=7)
     ax.axhline(40, color="red", linestyle=":", label="target: idle <= 40 MiB")
     ax.set_xticks(list(xs))
     ax.set_xticklabels(names, rotation=15, fontsize=9)
     ax.set_ylabel("VmRSS of the largest worker, MiB")
-    return _finish(fig, ax, results, "Worker memory (growth target: peak - idle <= 32 MiB)",
+    return _finish(fig, ax, results, "Worker memory (labels: growth = peak - idle, MiB; "
+                   "target <= 32 MiB)",
                    out_dir / "rss.png")
 
 

@@ -75,6 +75,19 @@ def vmrss_kib(pid):
     return None
 
 
+def pss_mib(pid):
+    """Proportional set size of ``pid`` in MiB (pages shared with the master or
+    other workers count in part), or None."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def rss_mib(pids):
     """{pid: VmRSS MiB} of those still alive."""
     out = {}

@@ -162,7 +162,8 @@ def measure_uploads(dep, args, image, md5, download=True):
     out = {"workers": len(workers),
            "worker_cmdlines": sorted({procs.cmdline(w) for w in workers}),
            "idle_rss_mib": max(idle.values()),
-           "idle_rss_per_worker_mib": sorted(round(v, 1) for v in idle.values())}
+           "idle_rss_per_worker_mib": sorted(round(v, 1) for v in idle.values()),
+           "idle_pss_mib": max(procs.pss_mib(w) or 0.0 for w in workers)}
     for mode, chunked in MODES:
         image_id = client.create_image(base, "bench-%s" % mode)
         failure = dep.pattern.expected_failure(MODE_SCENARIOS[mode])
