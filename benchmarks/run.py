@@ -32,8 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "doc" / "source" / "_data" / "bench"
 SMOKE_DIR = REPO_ROOT / "build" / "bench-smoke"
 
+# The five the performance page compares, then the other variants in examples/.
 FULL_PATTERNS = ["uwsgi-http", "apache-proxy-http", "apache-mod-wsgi", "nginx-proxy-http",
-                 "gunicorn"]
+                 "gunicorn", "apache-proxy-uwsgi", "nginx-uwsgi-pass", "nginx-gunicorn"]
 SMOKE_PATTERNS = ["uwsgi-http", "gunicorn"]
 MODES = (("cl", False), ("chunked", True))
 # The examples suite's scenario id for each upload mode (a pattern's
