@@ -168,3 +168,16 @@ def test_support_matrix_renders(page, site, built_html):
     # Either the table or the visible explanation of why it is missing.
     assert ("Scenario" in body) or ("Test results:" in body)
     _shot(page, built_html, "support-matrix.png")
+
+
+def test_every_page_loads_without_errors(page, site, built_html):
+    """Each page of the site, loaded in turn: the ``page`` fixture fails the
+    test on any console error, uncaught exception, failed request or 4xx/5xx
+    response."""
+    pages = sorted(p.relative_to(built_html).as_posix() for p in built_html.rglob("*.html")
+                   if "_screenshots" not in p.parts and "_sources" not in p.parts)
+    assert len(pages) > 20, pages
+    for name in pages:
+        page.goto("%s/%s" % (site, name), wait_until="load")
+        assert page.title(), name
+    assert not page.errors, "\n".join(page.errors)
