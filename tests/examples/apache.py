@@ -497,22 +497,27 @@ class ApachePatternBase:
 
     def install_file(self, ws, example, operator_path):
         path = ws.install(example, operator_path)
-        edit = self.edits.get(example)
-        if edit is not None:
+        edits = self.edits.get(example)
+        if edits:
             # Edit the file as shipped, then rewrite it the same way.
             from tests.examples import rewrite
             from tests.examples.harness import REPO_ROOT
-            text = edit((REPO_ROOT / example).read_text(encoding="utf-8"))
+            text = (REPO_ROOT / example).read_text(encoding="utf-8")
+            for edit in edits:
+                text = edit(text)
             path.write_text(rewrite.rewrite_text(text, ws.values), encoding="utf-8")
         return path
 
     def variant(self, edits):
+        """A copy running with ``edits``: {example: edit or [edits]}."""
         import copy
         unknown = set(edits) - set(self.examples)
         assert not unknown, "not files of %s: %s" % (self.name, unknown)
         clone = copy.copy(self)
-        clone.edits = dict(edits)
+        clone.edits = {k: (list(v) if isinstance(v, (list, tuple)) else [v])
+                       for k, v in edits.items()}
         clone.name = "%s (%s)" % (self.name, "; ".join(
-            "%s %s" % (k.rsplit("/", 1)[-1], getattr(v, "description", "edited"))
-            for k, v in edits.items()))
+            "%s %s" % (k.rsplit("/", 1)[-1],
+                       ", ".join(getattr(e, "description", "edited") for e in v))
+            for k, v in clone.edits.items()))
         return clone
