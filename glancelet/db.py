@@ -241,6 +241,31 @@ class TaskRepo:
                 return None
         return self.get(task_id)
 
+    def finish(self, task_id, changes, image_id=None, image_changes=None,
+               image_status=None, image_worker=None):
+        """End a running task and, in the same transaction, update its image.
+
+        The task is updated if it is still ``pending`` or ``processing``. The
+        image is updated only if it is in ``image_status`` and held by
+        ``image_worker``; if not, nothing changes and the result is False.
+        One transaction, so no reader sees the image settled while its task
+        still runs.
+        """
+        with self.db.write() as conn:
+            if image_id is not None:
+                params = [_encode(c, v) for c, v in image_changes.items()]
+                params += [image_id, image_status, image_worker]
+                cursor = conn.execute(
+                    "UPDATE images SET %s WHERE id = ? AND status = ? AND worker = ?"
+                    % ", ".join("%s = ?" % c for c in image_changes), params)
+                if cursor.rowcount != 1:
+                    return False
+            params = [_encode(c, v) for c, v in changes.items()] + [task_id]
+            conn.execute("UPDATE tasks SET %s WHERE id = ? AND status IN "
+                         "('pending', 'processing')"
+                         % ", ".join("%s = ?" % c for c in changes), params)
+        return True
+
     def for_image(self, image_id):
         rows = self.db.query("SELECT %s FROM tasks WHERE image_id = ? ORDER BY created_at"
                              % ", ".join(TASK_COLUMNS), (image_id,))

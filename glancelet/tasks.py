@@ -171,21 +171,23 @@ def _expires(now):
     return (then + TASK_TIME_TO_LIVE).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def finish_task(app, task_id, status, message="", result=None):
+def _final(status, message="", result=None):
     now = domain.utcnow()
-    return app.tasks.update(task_id, {"status": status, "message": message,
-                                      "result": result, "worker": None,
-                                      "updated_at": now, "expires_at": _expires(now)},
-                            expect_status=RUNNING)
+    return {"status": status, "message": message, "result": result, "worker": None,
+            "updated_at": now, "expires_at": _expires(now)}
 
 
-def release_image(app, image_id, worker, method):
-    """Return an image that ``worker`` was importing to a state a retry starts from.
+def finish_task(app, task_id, status, message="", result=None):
+    """End a running task (a no-op if it has ended already)."""
+    app.tasks.finish(task_id, _final(status, message, result))
+
+
+def release_changes(app, image_id, method):
+    """The update that returns an image being imported to where a retry starts.
 
     glance-direct keeps its staged data: the image goes back to ``uploading``
     while the staged file exists, else to ``queued``. web-download goes back
-    to ``queued``. Returns the updated record, or None if the image was not
-    ``importing`` by ``worker`` any more.
+    to ``queued``.
     """
     staged = method != "web-download" and app.staging.exists(image_id)
     changes = {"status": "uploading" if staged else "queued", "worker": None,
@@ -193,8 +195,29 @@ def release_image(app, image_id, worker, method):
     if not staged:
         changes.update({"size": None, "checksum": None, "os_hash_algo": None,
                         "os_hash_value": None})
-    return app.images.update(image_id, changes, expect_status="importing",
-                             expect_worker=worker)
+    return changes
+
+
+def release_image(app, image_id, worker, method):
+    """Release an image that ``worker`` was importing; None if it no longer was."""
+    return app.images.update(image_id, release_changes(app, image_id, method),
+                             expect_status="importing", expect_worker=worker)
+
+
+def fail_and_release(app, task_id, image_id, worker, method, reason):
+    """Fail the task and release its image, in one transaction.
+
+    Returns the status the image went back to, or None when the image was
+    not ``importing`` by ``worker`` any more (deleted, or released already);
+    the task is failed with ``reason`` either way.
+    """
+    changes = release_changes(app, image_id, method)
+    message = "%s; image %s is %s again" % (reason, image_id, changes["status"])
+    if app.tasks.finish(task_id, _final("failure", message), image_id, changes,
+                        "importing", worker):
+        return changes["status"]
+    finish_task(app, task_id, "failure", reason)
+    return None
 
 
 # -- Running an import ----------------------------------------------------------
@@ -252,19 +275,15 @@ def run_import(app, task_id):
             LOG.exception("task %s: import of image %s failed", task_id, image_id)
             message = "the import failed: %s: %s" % (type(exc).__name__, exc)
         LOG.warning("task %s: import of image %s failed: %s", task_id, image_id, message)
-        released = release_image(app, image_id, worker, method)
-        if released is not None:
-            message += "; image %s is %s again" % (image_id, released["status"])
-        finish_task(app, task_id, "failure", message)
+        fail_and_release(app, task_id, image_id, worker, method, message)
         return
 
-    done = app.images.update(image_id, {
-        "status": "active", "worker": None, "size": result.size,
-        "checksum": result.checksum, "os_hash_algo": result.os_hash_algo,
-        "os_hash_value": result.os_hash_value, "updated_at": domain.utcnow(),
-    }, expect_status="importing", expect_worker=worker)
-    if done is None:
-        # Deleted meanwhile (nothing else moves an image out of "importing").
+    active = {"status": "active", "worker": None, "size": result.size,
+              "checksum": result.checksum, "os_hash_algo": result.os_hash_algo,
+              "os_hash_value": result.os_hash_value, "updated_at": domain.utcnow()}
+    if not app.tasks.finish(task_id, _final("success", result={"image_id": image_id}),
+                            image_id, active, "importing", worker):
+        # Deleted meanwhile, or released by a drain that gave up on this task.
         app.store.delete(image_id)
         LOG.warning("task %s: image %s was deleted during its import", task_id, image_id)
         finish_task(app, task_id, "failure",
@@ -273,7 +292,6 @@ def run_import(app, task_id):
     if method == "glance-direct":
         app.staging.delete(image_id)
     LOG.info("task %s: image %s is active (%d bytes)", task_id, image_id, result.size)
-    finish_task(app, task_id, "success", result={"image_id": image_id})
 
 
 # -- Drain on graceful shutdown --------------------------------------------------
@@ -331,16 +349,11 @@ def register_drain(app, timeout=None):
 
 def interrupt(app, task, reason):
     """Fail ``task`` with ``reason`` and release its image, if still held by it."""
-    message = reason
-    image = app.images.get(task["image_id"]) if task["image_id"] else None
-    if image is not None and image["status"] == "importing" and \
-            image["worker"] == task["worker"]:
-        released = release_image(app, image["id"], task["worker"], method_of(task))
-        if released is not None:
-            message += "; image %s is %s again" % (image["id"], released["status"])
-            LOG.warning("image %s was left importing by %s; returned it to %s",
-                        image["id"], task["worker"], released["status"])
-    finish_task(app, task["id"], "failure", message)
+    status = fail_and_release(app, task["id"], task["image_id"], task["worker"],
+                              method_of(task), reason)
+    if status is not None:
+        LOG.warning("image %s was left importing by %s; returned it to %s: %s",
+                    task["image_id"], task["worker"], status, reason)
 
 
 def _gone(worker):
