@@ -1,0 +1,139 @@
+"""Why the lines of examples/apache-mod-wsgi/ are there, on live servers."""
+
+import http.client
+import os
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.examples import apache
+from tests.examples.client import MiB, Api, Source
+from tests.examples.patterns import apache_mod_wsgi
+
+PATTERN = apache_mod_wsgi.PATTERNS[0]
+CONF = apache_mod_wsgi.DIR + "glancelet-apache.conf"
+GIB = 1024 * MiB
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    with PATTERN.start(tmp_path_factory.mktemp("apache-mod-wsgi")) as dep:
+        yield dep
+
+
+def test_example_loads_the_module_config_of_the_venv():
+    """The LoadModule/WSGIPythonHome lines are what `mod_wsgi-express
+    module-config` prints for the provisioned venv, and the module links
+    Debian's libpython, not pyenv's under /root."""
+    text = (apache.REPO_ROOT / CONF).read_text()
+    apache_mod_wsgi.check_module_config(text)
+    so, home = apache.module_config()
+    assert home == str(apache.MOD_WSGI_VENV)
+    ldd = apache._run(["ldd", so]).stdout
+    libpython = [line for line in ldd.splitlines() if "libpython" in line]
+    assert libpython and all("/root/" not in line for line in libpython), libpython
+
+
+def _proc_children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as fp:
+                fields = fp.read().rsplit(")", 1)[1].split()
+            with open("/proc/%s/cmdline" % entry, "rb") as fp:
+                cmdline = fp.read().replace(b"\0", b" ").decode(errors="replace")
+            uid = os.stat("/proc/%s" % entry).st_uid
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append((int(entry), uid, cmdline))
+    return found
+
+
+def test_daemon_processes_run_as_www_data(shipped):
+    """2 daemon processes named (wsgi:glancelet), as www-data; glancelet's
+    files are written by that user."""
+    import pwd
+    www = pwd.getpwnam("www-data").pw_uid
+    children = _proc_children(shipped.servers[apache.APACHE_SERVER_NAME].pid)
+    daemons = [c for c in children if c[2].startswith("(wsgi:glancelet)")]
+    assert len(daemons) == 2, children
+    assert {uid for _, uid, _ in daemons} == {www}
+    api = Api(shipped.base_url)
+    image = api.create_image(name="owner")
+    assert api.upload_cl(image["id"], Source(MiB, seed=41)).status == 204
+    assert (shipped.store_dir / image["id"]).stat().st_uid == www
+
+
+@pytest.mark.parametrize("which", ["shipped", "without-WSGIChunkedRequest"])
+def test_chunked_request(which, tmp_path, record):
+    """As shipped a chunked upload (python-glanceclient's framing) reaches
+    glancelet; without ``WSGIChunkedRequest On`` mod_wsgi answers 411."""
+    pattern = PATTERN
+    if which != "shipped":
+        pattern = PATTERN.variant({CONF: apache.drop_line("WSGIChunkedRequest On")})
+    with pattern.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="chunked")
+        source = Source(3 * MiB + 5, seed=42)
+        resp = api.upload_chunked(image["id"], source, MiB)
+        if which == "shipped":
+            assert resp.status == 204, resp
+            assert api.get_image(image["id"])["os_hash_value"] == source.sha512.hexdigest()
+            return
+        assert resp.status == 411, resp
+        assert "<title>411 Length Required</title>" in resp.text, resp
+        assert "A request of the requested method PUT requires a valid Content-length." \
+            in resp.text, resp
+        assert api.get_image(image["id"])["status"] == "queued"
+        log = dep.log_text(apache.APACHE_SERVER_NAME)
+        lines = [line for line in log.splitlines() if "chunked" in line.lower()]
+        record.symptom("chunked-411-mod-wsgi", PATTERN.name,
+                       "%s\n%s%s" % (resp.status_line, resp.text.strip(),
+                                     ("\nerror log: " + lines[0].split("] ", 3)[-1])
+                                     if lines else ""))
+
+
+def _put_headers_only(base_url, image_id, length):
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        conn.putrequest("PUT", parts.path + "/v2/images/%s/file" % image_id)
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(length))
+        conn.endheaders()
+        conn.send(b"\0" * 65536)
+        try:
+            resp = conn.getresponse()
+        except TimeoutError:
+            return None
+        return resp.status, resp.reason, resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("which", ["shipped", "without-LimitRequestBody-0"])
+def test_limit_request_body(which, tmp_path, record):
+    """Without ``LimitRequestBody 0``, Apache's 1 GiB default refuses an
+    upload announcing more with 413 before glancelet sees it. As shipped it
+    is passed on (the 2 GiB scenario proves the whole upload)."""
+    pattern = PATTERN
+    if which != "shipped":
+        pattern = PATTERN.variant({CONF: apache.drop_line("LimitRequestBody 0")})
+    with pattern.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="limit")
+        answer = _put_headers_only(dep.base_url, image["id"], GIB + 1)
+        if which == "shipped":
+            assert answer is None, answer
+            api.wait_status(image["id"], "queued", deadline=90)
+            return
+        assert answer is not None
+        status, reason, body = answer
+        assert (status, reason) == (413, "Request Entity Too Large"), answer
+        assert "exceeds the capacity limit." in body, body
+        record.symptom("apache-413-limitrequestbody", PATTERN.name,
+                       "%d %s (Content-Length: %d)\n%s" % (status, reason, GIB + 1,
+                                                           body.strip()))

@@ -1,0 +1,154 @@
+"""What examples/apache-proxy-uwsgi/ can and cannot do, on live servers.
+
+* Chunked uploads cannot pass mod_proxy_uwsgi: Apache answers 411 before it
+  contacts uWSGI, and neither ``proxy-sendcl`` nor ``proxy-sendchunked``
+  changes that (both are read by mod_proxy_http only). The way out is
+  examples/apache-proxy-http/ (or mod_wsgi).
+* ``LimitRequestBody 0`` is needed: mod_proxy_uwsgi applies Apache's 1 GiB
+  default to the Content-Length before forwarding anything.
+* The pairing Glance's published doc shows (``uwsgi://`` to an
+  ``http-socket``) fails on every request.
+"""
+
+import http.client
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.examples import apache
+from tests.examples.client import MiB, Api, Source
+from tests.examples.harness import Workspace
+from tests.examples.patterns import apache_proxy_uwsgi
+
+PATTERN = apache_proxy_uwsgi.PATTERNS[0]
+CONF = apache_proxy_uwsgi.DIR + "glancelet-apache.conf"
+INI = apache_proxy_uwsgi.DIR + "glancelet-uwsgi.ini"
+A2ENMOD = "# a2enmod: proxy proxy_uwsgi headers"
+PROXYPASS = 'ProxyPass "uwsgi://127.0.0.1:60998" retry=0 timeout=120'
+GIB = 1024 * MiB
+
+CHUNKED_VARIANTS = {
+    "shipped": {},
+    # SetEnv needs mod_env: the a2enmod line gains it, so Apache loads it.
+    "proxy-sendcl": {CONF: [apache.replace_line(A2ENMOD, A2ENMOD + " env"),
+                            apache.add_after(PROXYPASS, "SetEnv proxy-sendcl 1")]},
+    "proxy-sendchunked": {CONF: [apache.replace_line(A2ENMOD, A2ENMOD + " env"),
+                                 apache.add_after(PROXYPASS, "SetEnv proxy-sendchunked 1")]},
+}
+
+
+@pytest.mark.parametrize("which", list(CHUNKED_VARIANTS))
+def test_chunked_upload_gets_411(which, tmp_path, record):
+    """A chunked upload gets Apache's 411 page; uWSGI never sees the PUT;
+    the image stays queued. The same with proxy-sendcl or proxy-sendchunked.
+    A Content-Length upload of the same data works."""
+    edits = CHUNKED_VARIANTS[which]
+    pattern = PATTERN.variant(edits) if edits else PATTERN
+    with pattern.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="chunked")
+        resp = api.upload_chunked(image["id"], Source(3 * MiB + 1, seed=31), MiB)
+        assert resp.status == 411, resp
+        assert "<title>411 Length Required</title>" in resp.text
+        assert apache_proxy_uwsgi.LENGTH_REQUIRED in resp.text
+        assert "PUT /v2/images/%s/file" % image["id"] not in dep.log_text("uwsgi")
+        assert api.get_image(image["id"])["status"] == "queued"
+        # Content-Length works through the same configuration.
+        source = Source(3 * MiB + 1, seed=31)
+        ok = api.upload_cl(image["id"], source)
+        assert ok.status == 204, ok
+        assert api.get_image(image["id"])["os_hash_value"] == source.sha512.hexdigest()
+        if which == "shipped":
+            record.symptom("chunked-411-mod-proxy-uwsgi", PATTERN.name,
+                           "%s\n%s" % (resp.status_line, resp.text.strip()))
+
+
+def _put_headers_only(base_url, image_id, length):
+    """Send a PUT's headers with a Content-Length and no body yet; return the
+    response if Apache answers at once (within 5 s), else None."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        conn.putrequest("PUT", parts.path + "/v2/images/%s/file" % image_id)
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(length))
+        conn.endheaders()
+        conn.send(b"\0" * 65536)
+        try:
+            resp = conn.getresponse()
+        except TimeoutError:
+            return None
+        return resp.status, resp.reason, resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("which", ["shipped", "without-LimitRequestBody-0"])
+def test_limit_request_body(which, tmp_path, record):
+    """Without ``LimitRequestBody 0`` an upload announcing more than 1 GiB
+    (Apache >= 2.4.54's default) gets 413 from Apache at once. As shipped
+    Apache forwards it (the 2 GiB scenario proves the whole upload)."""
+    pattern = PATTERN
+    if which != "shipped":
+        pattern = PATTERN.variant({CONF: apache.drop_line("LimitRequestBody 0")})
+    with pattern.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="limit")
+        answer = _put_headers_only(dep.base_url, image["id"], GIB + 1)
+        if which == "shipped":
+            # Apache passed it on: glancelet is waiting for the rest of the body.
+            assert answer is None, answer
+            api.wait_status(image["id"], "queued", deadline=90)
+        else:
+            assert answer is not None
+            status, reason, body = answer
+            assert (status, reason) == (413, "Request Entity Too Large"), answer
+            assert "<title>413 Request Entity Too Large</title>" in body, body
+            assert "exceeds the capacity limit." in body, body
+            record.symptom("apache-413-limitrequestbody", PATTERN.name,
+                           "%d %s (Content-Length: %d)\n%s"
+                           % (status, reason, GIB + 1, body.strip()))
+            # Exactly at the limit it is forwarded.
+            assert _put_headers_only(dep.base_url, image["id"], GIB) is None
+
+
+@pytest.mark.slow
+def test_uwsgi_protocol_to_an_http_socket_fails(tmp_path, record):
+    """Glance's published doc pairs ``ProxyPass ... uwsgi://`` with an
+    ``http-socket``. uWSGI then reads the uwsgi packet as HTTP, waits for a
+    request line that never ends, and after its socket-timeout (60 s here)
+    Apache answers 500 to every request."""
+    variant = PATTERN.variant({INI: apache.replace_line("socket = 127.0.0.1:60998",
+                                                        "http-socket = 127.0.0.1:60998")})
+    ws = Workspace(tmp_path)
+    try:
+        variant.launch(ws)
+        base = "http://127.0.0.1:%d/image" % _apache_port(ws)
+        parts = urlsplit(base)
+        started = time.monotonic()
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=150)
+        try:
+            conn.request("GET", parts.path + "/v2/images")
+            resp = conn.getresponse()
+            body = resp.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        seconds = time.monotonic() - started
+        assert resp.status == 500, body
+        assert "<title>500 Internal Server Error</title>" in body
+        assert 55 <= seconds < 130, seconds
+        record.symptom("uwsgi-protocol-to-http-socket", PATTERN.name,
+                       "%d %s after %.0f s\n%s"
+                       % (resp.status, resp.reason, seconds, body.strip()))
+    finally:
+        errors = ws.stop_all()
+    assert errors == []
+
+
+def _apache_port(ws):
+    conf = (apache.scaffold_dir(ws) / "httpd.conf").read_text()
+    for line in conf.splitlines():
+        if line.startswith("Listen 127.0.0.1:"):
+            return int(line.split(":")[1].split()[0])
+    raise AssertionError("no Listen in the scaffold")

@@ -1,0 +1,137 @@
+"""examples/apache-tls/: what clients see of the TLS front door.
+
+The certificate is made by the test (a throwaway CA, openssl CLI); every
+client verifies it against that CA. Nothing here turns verification off.
+"""
+
+import http.client
+import os
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.examples.client import Api
+from tests.examples.patterns import apache_tls
+
+PATTERN = apache_tls.PATTERNS[0]
+# Variables through which requests (python-glanceclient) picks a CA bundle.
+CA_BUNDLE_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    with PATTERN.start(tmp_path_factory.mktemp("apache-tls")) as dep:
+        yield dep
+
+
+def _host_port(dep):
+    parts = urlsplit(dep.base_url)
+    return parts.hostname, parts.port, parts.path
+
+
+def test_version_links_are_https(shipped):
+    host, port, prefix = _host_port(shipped)
+    resp = Api(shipped.base_url, shipped.ca_file).request("GET", "/")
+    assert resp.status == 300, resp
+    hrefs = {link["href"] for v in resp.json()["versions"] for link in v["links"]}
+    assert hrefs == {"https://127.0.0.1:%d/image/v2/" % port}
+
+
+@pytest.mark.parametrize("server_name", ["127.0.0.1", "localhost"])
+def test_certificate_verifies_against_the_ca(shipped, server_name):
+    """By IP address and by name (both are in the certificate's
+    subjectAltName), with hostname checking on."""
+    host, port, prefix = _host_port(shipped)
+    ctx = ssl.create_default_context(cafile=shipped.ca_file)
+    assert ctx.check_hostname and ctx.verify_mode == ssl.CERT_REQUIRED
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_tls_versions(shipped, version):
+    """SSLProtocol -all +TLSv1.2 +TLSv1.3: both negotiate."""
+    host, port, prefix = _host_port(shipped)
+    ctx = ssl.create_default_context(cafile=shipped.ca_file)
+    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            assert tls.version() == version.replace("_", ".")
+
+
+def test_client_without_the_ca_refuses_the_server(shipped, record):
+    """A client that trusts only the system CAs refuses the certificate."""
+    host, port, prefix = _host_port(shipped)
+    ctx = ssl.create_default_context()
+    conn = http.client.HTTPSConnection(host, port, timeout=10, context=ctx)
+    with pytest.raises(ssl.SSLCertVerificationError) as info:
+        conn.request("GET", prefix + "/")
+    conn.close()
+    assert "certificate verify failed: unable to get local issuer certificate" \
+        in str(info.value)
+    record.symptom("tls-unknown-ca", PATTERN.name, str(info.value))
+
+
+def test_plain_http_to_the_tls_port(shipped, record):
+    host, port, prefix = _host_port(shipped)
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", prefix + "/")
+        resp = conn.getresponse()
+        body = resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+    assert resp.status == 400, body
+    assert "You're speaking plain HTTP to an SSL-enabled server port." in body
+    record.symptom("tls-plain-http", PATTERN.name,
+                   "%d %s\n%s" % (resp.status, resp.reason, body.strip()))
+
+
+def _glance(dep, env, *args):
+    argv = [str(Path(sys.prefix) / "bin" / "glance"), "--os-image-url", dep.base_url,
+            "--os-auth-token", "x", "--os-cacert", dep.ca_file] + list(args)
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_glance_cli_os_cacert_and_requests_ca_bundle(shipped, record):
+    """``glance --os-cacert CA`` works, unless REQUESTS_CA_BUNDLE (or
+    CURL_CA_BUNDLE) is set: requests then verifies against that bundle
+    instead, whatever --os-cacert says."""
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("OS_") and k not in CA_BUNDLE_VARS}
+    ok = _glance(shipped, clean, "image-list")
+    assert ok.returncode == 0, ok
+    system_bundle = ssl.get_default_verify_paths().openssl_cafile
+    for var in CA_BUNDLE_VARS:
+        env = dict(clean, **{var: system_bundle})
+        bad = _glance(shipped, env, "image-list")
+        assert bad.returncode == 1, bad
+        assert "CERTIFICATE_VERIFY_FAILED" in bad.stderr, bad
+        assert "unable to get local issuer certificate" in bad.stderr, bad
+    record.symptom("glanceclient-ca-bundle-env", PATTERN.name,
+                   "glance --os-cacert %s image-list, with %s=%s set:\n%s"
+                   % ("<the CA>", CA_BUNDLE_VARS[-1], system_bundle, bad.stderr.strip()))
+
+
+def test_openstacksdk_verifies_with_the_ca_whatever_the_env(shipped, monkeypatch):
+    """keystoneauth passes verify= with each request, so the bundle
+    variables do not override it."""
+    import openstack.connection
+    from keystoneauth1 import noauth, session
+    system_bundle = ssl.get_default_verify_paths().openssl_cafile
+    for var in CA_BUNDLE_VARS:
+        monkeypatch.setenv(var, system_bundle)
+    sess = session.Session(auth=noauth.NoAuth(), verify=shipped.ca_file)
+    conn = openstack.connection.Connection(session=sess,
+                                           image_endpoint_override=shipped.base_url,
+                                           image_api_version="2")
+    image = conn.image.create_image(name="tls-sdk", disk_format="raw",
+                                    container_format="bare")
+    assert image.status == "queued"
+    conn.image.delete_image(image)
