@@ -26,6 +26,7 @@ extensions = [
     "examples_results",
     "glancelet_routes",
     "glancelet_snippets",
+    "bench_results",
 ]
 
 root_doc = "index"

@@ -1,0 +1,188 @@
+"""``.. bench-results::``: the last ``tox -e bench`` run, as tables and plots.
+
+Reads ``doc/source/_data/bench/results.json`` and the plots beside it
+(written by ``benchmarks/``). A missing or unreadable file is said on the
+page, never as a Sphinx warning (the site builds with ``-W``).
+"""
+
+import json
+import os
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+BENCH_DIR = os.path.join("_data", "bench")
+PLOTS = [
+    ("upload.png", "Upload throughput per pattern, Content-Length and chunked "
+                   "(median, whiskers min to max), with the md5+sha512 hashing "
+                   "ceiling and the disk write+fsync baseline."),
+    ("download.png", "Download throughput per pattern, against nginx serving "
+                     "the same file statically."),
+    ("latency.png", "Metadata request latency (p50, p99), one client and 8 "
+                    "threads, against nginx serving a small static file."),
+    ("rss.png", "Worker memory: idle and peak VmRSS during a 1 GiB upload."),
+]
+
+
+def _para(*children):
+    para = nodes.paragraph()
+    para.extend(children)
+    return para
+
+
+def _num(value, fmt="%.0f"):
+    """A number, or a {median, min, max} summary, as text."""
+    if value is None:
+        return "\u2013"
+    if isinstance(value, dict) and "median" in value:
+        text = fmt % value["median"]
+        if value.get("min") is not None and value.get("max") is not None \
+                and len(value.get("runs") or []) > 1:
+            text += " (%s\u2013%s)" % (fmt % value["min"], fmt % value["max"])
+        return text
+    if isinstance(value, (int, float)):
+        return fmt % value
+    return str(value)
+
+
+def _table(header, rows, widths=None):
+    table = nodes.table(classes=["bench-table"])
+    tgroup = nodes.tgroup(cols=len(header))
+    table += tgroup
+    for width in widths or [1] * len(header):
+        tgroup += nodes.colspec(colwidth=width)
+    thead = nodes.thead()
+    tgroup += thead
+    row = nodes.row()
+    for title in header:
+        row += nodes.entry("", _para(nodes.Text(title)))
+    thead += row
+    tbody = nodes.tbody()
+    tgroup += tbody
+    for cells in rows:
+        row = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            entry += cell if isinstance(cell, nodes.Node) else _para(nodes.Text(cell))
+            row += entry
+        tbody += row
+    return table
+
+
+class BenchResults(SphinxDirective):
+    has_content = False
+
+    def run(self):
+        bench_dir = os.path.join(self.env.app.confdir, self.config.bench_results_dir)
+        path = os.path.join(bench_dir, "results.json")
+        self.env.note_dependency(path)
+        if not os.path.exists(path):
+            return [self._warning(
+                "No benchmark results: doc/source/_data/bench/results.json "
+                "does not exist. Run tox -e bench to measure.")]
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+            return self._render(data, bench_dir)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            return [self._warning("The benchmark results cannot be shown: %s: %s"
+                                  % (type(exc).__name__, exc))]
+
+    @staticmethod
+    def _warning(text):
+        node = nodes.warning()
+        node += _para(nodes.Text(text))
+        return node
+
+    def _render(self, data, bench_dir):
+        out = []
+        machine = data.get("machine", {})
+        config = data.get("config", {})
+        out.append(_para(nodes.Text(
+            "Measured %s on %s (%s CPUs, %s MiB), %s. Load average %s at the "
+            "start and %s at the end: the machine is shared, so treat the "
+            "numbers as indicative. %s run(s) per measurement; images of %s "
+            "bytes." % (
+                machine.get("date", "?"), machine.get("cpu_model", "?"),
+                machine.get("nproc", "?"), machine.get("memory_mib", "?"),
+                machine.get("os", "?"), machine.get("loadavg_at_start", "?"),
+                machine.get("loadavg_at_end", "?"), config.get("runs", "?"),
+                config.get("image_size", "?")))))
+        versions = machine.get("versions") or {}
+        if versions:
+            out.append(_para(nodes.Text("Versions: " + ", ".join(
+                "%s %s" % (k, versions[k]) for k in sorted(versions)) + ".")))
+
+        baselines = data.get("baselines") or {}
+        rows = []
+        for key, label in (("hash", "md5 + sha512 in one thread (hashing ceiling)"),
+                           ("cat", "read the file from page cache"),
+                           ("disk", "write the file to a new file + fsync"),
+                           ("nginx_static", "nginx serving the file (download ceiling)")):
+            if key in baselines:
+                rows.append([label, _num(baselines[key].get("mib_s"))])
+        if rows:
+            out.append(nodes.rubric("", "Baselines (MiB/s)"))
+            out.append(_table(["Baseline", "MiB/s"], rows, [70, 30]))
+
+        patterns = data.get("patterns") or {}
+        order = config.get("patterns") or list(patterns)
+        titles = config.get("titles") or {}
+        rows = []
+        for name in order:
+            p = patterns.get(name)
+            if not p:
+                continue
+            unsupported = p.get("unsupported") or {}
+
+            def upload(mode):
+                if ("upload_" + mode) in p:
+                    return _num(p["upload_" + mode].get("mib_s"))
+                return "not supported: " + unsupported.get(mode.replace("cl", "content-length"),
+                                                           unsupported.get(mode, "not run"))
+            label = _para(nodes.literal(name, name))
+            if titles.get(name):
+                label += nodes.Text(" " + titles[name])
+            rows.append([
+                label, upload("cl"), upload("chunked"),
+                _num((p.get("download") or {}).get("mib_s")),
+                _num((p.get("get_image_seq") or {}).get("p50_ms"), "%.1f"),
+                _num(p.get("idle_rss_mib"), "%.1f"),
+                _num((p.get("upload_cl") or {}).get("rss_growth_mib"), "%.1f"),
+            ])
+        if rows:
+            out.append(nodes.rubric("", "Per pattern"))
+            out.append(_table(
+                ["Pattern", "Upload, Content-Length (MiB/s)", "Upload, chunked (MiB/s)",
+                 "Download (MiB/s)", "GET image p50 (ms)", "Idle worker RSS (MiB)",
+                 "RSS growth during upload (MiB)"],
+                rows, [30, 12, 14, 11, 11, 11, 11]))
+
+        targets = data.get("targets") or []
+        if targets:
+            out.append(nodes.rubric("", "Targets"))
+            out.append(_table(
+                ["Target", "Pattern", "Value", "Threshold", "Met"],
+                [[t.get("description") or t.get("target", "?"), t.get("pattern") or "",
+                  _num(t.get("value"), "%.2f"), _num(t.get("threshold"), "%.2f"),
+                  "yes" if t.get("met") else "no"] for t in targets],
+                [40, 15, 15, 15, 15]))
+
+        for filename, caption in PLOTS:
+            if os.path.exists(os.path.join(bench_dir, filename)):
+                figure = nodes.figure()
+                # Relative to this document, as Sphinx resolves image URIs.
+                full = os.path.abspath(os.path.join(bench_dir, filename))
+                here = os.path.dirname(str(self.env.doc2path(self.env.docname)))
+                uri = os.path.relpath(full, here).replace(os.sep, "/")
+                image = nodes.image(uri=uri, alt=caption)
+                figure += image
+                figure += nodes.caption(caption, caption)
+                out.append(figure)
+        return out
+
+
+def setup(app):
+    app.add_config_value("bench_results_dir", BENCH_DIR, "env")
+    app.add_directive("bench-results", BenchResults)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

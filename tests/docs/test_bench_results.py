@@ -1,0 +1,68 @@
+"""The performance page (doc/source/_ext/bench_results.py).
+
+With results, it shows the machine, baselines, per-pattern numbers (or why
+a framing is unsupported), targets and the plots; without, a warning box.
+Neither case is a Sphinx warning.
+"""
+
+import json
+import struct
+import zlib
+
+from tests.docs.conftest import sphinx_build
+
+
+def _png(path):
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00\xff\xff\xff"))
+                     + chunk(b"IEND", b""))
+
+
+def _summary(median):
+    return {"median": median, "min": median - 1, "max": median + 1,
+            "runs": [median - 1, median, median + 1]}
+
+
+def test_bench_page_with_and_without_results(tmp_path):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    _png(bench / "upload.png")
+    (bench / "results.json").write_text(json.dumps({
+        "machine": {"date": "2026-11-22T00:00:00Z", "nproc": 2, "memory_mib": 24000,
+                    "cpu_model": "Test CPU", "os": "Debian 12",
+                    "versions": {"uwsgi": "2.0.31"},
+                    "loadavg_at_start": 1.0, "loadavg_at_end": 2.0},
+        "config": {"runs": 3, "image_size": 1073741824,
+                   "patterns": ["uwsgi-http", "apache-proxy-uwsgi"]},
+        "baselines": {"hash": {"seconds": 3, "mib_s": _summary(380)}},
+        "patterns": {
+            "uwsgi-http": {"upload_cl": {"mib_s": _summary(208)},
+                           "upload_chunked": {"mib_s": _summary(146)},
+                           "download": {"mib_s": _summary(1400)}},
+            "apache-proxy-uwsgi": {"upload_cl": {"mib_s": _summary(200)},
+                                   "unsupported": {"chunked": "HTTP 411 (proxy_uwsgi)"}},
+        },
+        "targets": [{"target": "upload", "description": "Upload vs hashing ceiling",
+                     "pattern": "uwsgi-http", "value": 0.55, "threshold": 1.0,
+                     "met": False}],
+    }))
+    out = tmp_path / "html"
+    proc = sphinx_build(out, "-D", "bench_results_dir=%s" % bench)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    page = (out / "reference" / "performance.html").read_text()
+    assert "Test CPU" in page
+    assert "208 (207\u2013209)" in page and "146 (145\u2013147)" in page
+    assert "not supported: HTTP 411 (proxy_uwsgi)" in page
+    assert "Upload vs hashing ceiling" in page
+    assert (out / "_images" / "upload.png").is_file()
+    assert "download.png" not in page   # absent plots are left out, not broken
+
+    out2 = tmp_path / "html2"
+    proc = sphinx_build(out2, "-D", "bench_results_dir=%s" % (tmp_path / "nothing"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    page = (out2 / "reference" / "performance.html").read_text()
+    assert "No benchmark results" in page
