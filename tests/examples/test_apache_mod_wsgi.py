@@ -137,3 +137,50 @@ def test_limit_request_body(which, tmp_path, record):
         record.symptom("apache-413-limitrequestbody", PATTERN.name,
                        "%d %s (Content-Length: %d)\n%s" % (status, reason, GIB + 1,
                                                            body.strip()))
+
+
+def test_without_wsgi_socket_prefix(tmp_path, record):
+    """Without WSGISocketPrefix the daemon sockets go to this mod_wsgi
+    build's default, /var/run/apache2/wsgi.*: the daemons start only if that
+    directory exists (Debian's apache2ctl creates it); otherwise Apache runs
+    but every request to glancelet gets 503."""
+    import re
+    import time
+    from tests.examples.harness import Workspace
+    variant = PATTERN.variant({CONF: apache.drop_line("WSGISocketPrefix /run/glancelet/wsgi")})
+    ws = Workspace(tmp_path)
+    try:
+        variant.launch(ws)
+        server = ws.servers[apache.APACHE_SERVER_NAME]
+        conf = (apache.scaffold_dir(ws) / "httpd.conf").read_text()
+        port = int(re.search(r"^Listen 127\.0\.0\.1:(\d+)", conf, re.M).group(1))
+        end = time.monotonic() + 30
+        while "resuming normal operations" not in server.log_text():
+            assert server.alive() and time.monotonic() < end, server.log_text()
+            time.sleep(0.1)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("GET", "/image/v2/images")
+            resp = conn.getresponse()
+            body = resp.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        log = server.log_text()
+        if os.path.isdir("/var/run/apache2"):
+            # The default works on this host: Debian's run dir exists.
+            assert resp.status == 200, body
+            return
+        assert resp.status == 503, body
+        assert "<title>503 Service Unavailable</title>" in body
+        bind = [x for x in log.splitlines() if "WSGI0013" in x]
+        connect = [x for x in log.splitlines() if "WSGI0117" in x]
+        assert bind and "Unable to bind unix domain socket '/var/run/apache2/wsgi." in bind[0]
+        assert "Daemon group will not start." in bind[0]
+        assert connect and "Unable to connect to WSGI daemon process 'glancelet'" in connect[0]
+        record.symptom("mod-wsgi-socket-prefix", PATTERN.name,
+                       "%d %s\nerror log: %s\nerror log: %s"
+                       % (resp.status, resp.reason, bind[0].split("] ", 3)[-1],
+                          connect[0].split("] ", 3)[-1]))
+    finally:
+        errors = ws.stop_all()
+    assert errors == []

@@ -272,3 +272,54 @@ def _alive(pid):
             return fp.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# -- proxy-sendchunked / proxy-sendcl -------------------------------------------
+
+STREAM_VARIANTS = {
+    "shipped": {},
+    "without-proxy-sendchunked": {CONF: apache.drop_line("SetEnv proxy-sendchunked 1")},
+    "proxy-sendcl": {CONF: apache.replace_line("SetEnv proxy-sendchunked 1",
+                                               "SetEnv proxy-sendcl 1")},
+}
+
+
+def _partial_upload_reaches_store(dep, api, image_id):
+    """Send 24 MiB of a chunked upload and pause: does glancelet already
+    write it (a .tmp- file growing in the store)? Then finish the upload."""
+    from tests.examples.client import MiB as _MiB
+    source = Source(32 * _MiB, seed=23)
+    seen = {}
+
+    def pause(sent):
+        if sent == 24 * _MiB and not seen:
+            end = time.monotonic() + 3.0
+            size = 0
+            while time.monotonic() < end and size < 8 * _MiB:
+                temps = [p for p in dep.store_dir.iterdir() if p.name.startswith(".tmp-")]
+                size = max([p.stat().st_size for p in temps] or [0])
+                time.sleep(0.05)
+            seen["bytes"] = size
+
+    resp = api.upload_chunked(image_id, source, _MiB, on_progress=pause)
+    return resp, seen["bytes"], source
+
+
+@pytest.mark.parametrize("which", list(STREAM_VARIANTS))
+def test_chunked_upload_streams_to_glancelet(which, tmp_path):
+    """As shipped (and without proxy-sendchunked, on 2.4.71) a chunked upload
+    reaches glancelet while the client is still sending; with proxy-sendcl
+    Apache spools it all first, and glancelet has written nothing when the
+    client pauses after 24 of 32 MiB. Every variant stores the right bytes."""
+    edits = STREAM_VARIANTS[which]
+    pattern = PATTERN.variant(edits) if edits else PATTERN
+    with pattern.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="stream")
+        resp, written, source = _partial_upload_reaches_store(dep, api, image["id"])
+        assert resp.status == 204, resp
+        assert api.get_image(image["id"])["os_hash_value"] == source.sha512.hexdigest()
+        if which == "proxy-sendcl":
+            assert written == 0, written
+        else:
+            assert written >= 8 * MiB, written

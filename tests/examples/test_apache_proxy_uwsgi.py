@@ -11,6 +11,7 @@
 """
 
 import http.client
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -124,7 +125,9 @@ def test_uwsgi_protocol_to_an_http_socket_fails(tmp_path, record):
     ws = Workspace(tmp_path)
     try:
         variant.launch(ws)
-        base = "http://127.0.0.1:%d/image" % _apache_port(ws)
+        port = _apache_port(ws)
+        _wait_for_port(port)
+        base = "http://127.0.0.1:%d/image" % port
         parts = urlsplit(base)
         started = time.monotonic()
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=150)
@@ -142,8 +145,31 @@ def test_uwsgi_protocol_to_an_http_socket_fails(tmp_path, record):
                        "%d %s after %.0f s\n%s"
                        % (resp.status, resp.reason, seconds, body.strip()))
     finally:
+        _settle(ws.servers.get("uwsgi"))
         errors = ws.stop_all()
     assert errors == []
+
+
+def _wait_for_port(port, deadline=30.0):
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < end, "nothing listens on %d" % port
+            time.sleep(0.1)
+
+
+def _settle(uwsgi, deadline=30.0):
+    """Let uWSGI finish spawning its workers before it gets SIGTERM (see
+    test_apache_proxy_http._settle)."""
+    if uwsgi is None:
+        return
+    end = time.monotonic() + deadline
+    while "spawned uWSGI worker 4 " not in uwsgi.log_text() and time.monotonic() < end:
+        time.sleep(0.1)
+    time.sleep(1.0)
 
 
 def _apache_port(ws):
