@@ -93,7 +93,11 @@ def page(browser):
     page.on("console", lambda msg: errors.append("console %s: %s" % (msg.type, msg.text))
             if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append("page error: %s" % exc))
-    page.on("requestfailed", lambda req: errors.append("request failed: %s" % req.url))
+    # A request cut short by the next navigation (net::ERR_ABORTED) is not a
+    # fault of the page; a missing file shows up as a 4xx response below.
+    page.on("requestfailed", lambda req: errors.append(
+        "request failed: %s (%s)" % (req.url, req.failure))
+        if "ERR_ABORTED" not in (req.failure or "") else None)
     page.on("response", lambda resp: errors.append("HTTP %d for %s" % (resp.status, resp.url))
             if resp.status >= 400 else None)
     page.errors = errors
