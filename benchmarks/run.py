@@ -17,6 +17,7 @@ Each pattern is started through ``tests/examples/patterns`` with the real
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -147,24 +148,48 @@ def _check_unsupported(base, image_id, image, chunked, failure):
                             "%d" % failure.status)
 
 
-def measure_uploads(dep, args, image, md5, download=True):
-    """Uploads (both framings) with RSS sampling, and the download. One run."""
+def stable_workers(roots, settle=2.0, deadline=30.0):
+    """The glancelet workers once their set has not changed for ``settle`` s.
+
+    A server answers as soon as one worker is up; the others may still be
+    importing glancelet (gunicorn boots its workers one by one).
+    """
+    end = time.monotonic() + deadline
+    current, since = procs.workers(roots), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.25)
+        now = procs.workers(roots)
+        if now != current:
+            current, since = now, time.monotonic()
+        elif current and time.monotonic() - since >= settle:
+            return current
+    raise client.BenchError(
+        "the glancelet workers below the server PIDs %s did not settle within %ss "
+        "(last seen: %s; descendants: %s)" % (
+            roots, deadline, current, "; ".join("%d: %s" % (d, procs.cmdline(d))
+                                                for d in procs.descendants(roots))))
+
+
+def measure_uploads(dep, args, image, md5, paired, download=True):
+    """Uploads (both framings) with RSS sampling, and the download. One run.
+
+    ``paired`` measures the baselines right before the figure they are the
+    reference of (the machine's load changes from minute to minute).
+    """
     base = dep.base_url
     roots = list(dep.pids.values())
-    workers = procs.workers(roots)
-    if not workers:
-        raise client.BenchError(
-            "no glancelet worker found below the server PIDs %s (%s)"
-            % (roots, "; ".join("%d: %s" % (d, procs.cmdline(d))
-                                for d in procs.descendants(roots))))
     _warm_up(base)
-    workers = procs.workers(roots)
+    workers = stable_workers(roots)
     idle = procs.rss_mib(workers)
     out = {"workers": len(workers),
            "worker_cmdlines": sorted({procs.cmdline(w) for w in workers}),
            "idle_rss_mib": max(idle.values()),
            "idle_rss_per_worker_mib": sorted(round(v, 1) for v in idle.values()),
-           "idle_pss_mib": max(procs.pss_mib(w) or 0.0 for w in workers)}
+           "idle_pss_mib": max(procs.pss_mib(w) or 0.0 for w in workers),
+           "loadavg_1min": machine.loadavg()[0],
+           "paired": {}}
+    out["paired"]["hash_mib_s"] = paired("hash")
+    out["paired"]["disk_mib_s"] = paired("disk")
     for mode, chunked in MODES:
         image_id = client.create_image(base, "bench-%s" % mode)
         failure = dep.pattern.expected_failure(MODE_SCENARIOS[mode])
@@ -189,6 +214,7 @@ def measure_uploads(dep, args, image, md5, download=True):
             "peak_rss_mib": max(peaks.values()), "rss_growth_mib": max(growth),
             "rss_samples": sampler.samples}
         if download and mode == "cl":
+            out["paired"]["nginx_static_mib_s"] = paired("nginx_static")
             sampler = procs.RssSampler(roots)
             sampler.start()
             try:
@@ -218,12 +244,13 @@ def measure_metadata(dep, args):
     return out
 
 
-def run_pattern(pattern, args, image, md5, workroot):
+def run_pattern(pattern, args, image, md5, workroot, paired):
     tmp = Path(tempfile.mkdtemp(prefix="%s-" % pattern.name, dir=workroot))
     try:
         with pattern.start(tmp) as dep:
             log("%s: up at %s (servers %s)" % (pattern.name, dep.base_url, dep.pids))
-            result = measure_uploads(dep, args, image, md5, download=args.only == "all")
+            result = measure_uploads(dep, args, image, md5, paired,
+                                     download=args.only == "all")
             log("%s: %s, idle RSS %.1f MiB%s" % (
                 pattern.name, "; ".join(
                     "upload %s %.0f MiB/s (RSS +%.1f MiB)" % (
@@ -250,7 +277,28 @@ RECORD_JSON_BYTES = 800      # about one image record
 LIST_JSON_BYTES = 16 * 1024  # about a page of 20 records
 
 
-def measure_baselines(args, image, workroot, static_dir):
+class Paired:
+    """Measures one baseline on demand and keeps every value (for the pooled
+    baseline figures). Calling it returns MiB/s."""
+
+    def __init__(self, args, image, workroot, ngx):
+        self.args, self.image, self.workroot, self.ngx = args, image, workroot, ngx
+        self.values = {"hash": [], "disk": [], "nginx_static": []}
+
+    def __call__(self, what):
+        size = self.args.image_size
+        if what == "hash":
+            seconds, _ = baselines.hash_file(self.image)
+        elif what == "disk":
+            seconds = baselines.disk_write(self.image, self.workroot)[0]
+        else:
+            seconds, _ = client.download(self.ngx.base_url, "/image.bin", size)
+        value = stats.mib_s(size, seconds)
+        self.values[what].append(value)
+        return value
+
+
+def measure_baselines(args, image, workroot, ngx):
     out = {}
     seconds, md5 = baselines.hash_file(image)
     out["hash"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds)}
@@ -259,18 +307,15 @@ def measure_baselines(args, image, workroot, static_dir):
     seconds, write_s, fsync_s = baselines.disk_write(image, workroot)
     out["disk"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds),
                    "write_seconds": write_s, "fsync_seconds": fsync_s}
-    with baselines.StaticNginx(static_dir, workroot / "nginx-static") as ngx:
-        seconds, _ = client.download(ngx.base_url, "/image.bin", args.image_size)
-        out["nginx_static"] = {"seconds": seconds,
-                               "mib_s": stats.mib_s(args.image_size, seconds)}
-        if args.only == "all":
-            out["static_record_seq"] = client.latency(ngx.base_url, "/record.json",
-                                                      args.requests)
-            out["static_record_8t"] = client.latency(ngx.base_url, "/record.json",
-                                                     args.per_thread, threads=args.threads)
-            out["static_list_seq"] = client.latency(ngx.base_url, "/list.json", args.requests)
-            out["static_list_8t"] = client.latency(ngx.base_url, "/list.json",
-                                                   args.per_thread, threads=args.threads)
+    seconds, _ = client.download(ngx.base_url, "/image.bin", args.image_size)
+    out["nginx_static"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds)}
+    if args.only == "all":
+        out["static_record_seq"] = client.latency(ngx.base_url, "/record.json", args.requests)
+        out["static_record_8t"] = client.latency(ngx.base_url, "/record.json",
+                                                 args.per_thread, threads=args.threads)
+        out["static_list_seq"] = client.latency(ngx.base_url, "/list.json", args.requests)
+        out["static_list_8t"] = client.latency(ngx.base_url, "/list.json",
+                                               args.per_thread, threads=args.threads)
     return out, md5
 
 
@@ -292,30 +337,44 @@ def aggregate(runs):
     return out
 
 
+def pooled(base, paired):
+    """Add ``mib_s_all``: every measurement of a throughput baseline (the
+    once-per-run ones and those paired with a pattern). Plots use its median."""
+    for what, values in paired.values.items():
+        base[what]["mib_s_all"] = stats.summary(base[what]["mib_s"]["runs"] + values)
+    return base
+
+
+def paired_ratio(figure, reference):
+    """Run by run ``figure / reference`` (two summaries over the same runs)."""
+    return stats.summary([f / r for f, r in zip(figure["runs"], reference["runs"])])
+
+
 def add_ratios(results):
+    """Ratios of each figure to its baseline, run by run.
+
+    Throughput baselines were measured right before the figure (``paired``);
+    latency baselines once per run, before that run's patterns.
+    """
     base = results["baselines"]
-    hash_ceiling = base["hash"]["mib_s"]["median"]
-    nginx = base["nginx_static"]["mib_s"]["median"]
     for name, res in results["patterns"].items():
+        paired = res["paired"]
         for mode, _ in MODES:
             up = res.get("upload_%s" % mode)
             if up:
-                up["ratio_to_hash"] = stats.ratio(up["mib_s"], hash_ceiling)
-                up["ratio_to_disk"] = stats.ratio(up["mib_s"], base["disk"]["mib_s"]["median"])
+                up["ratio_to_hash"] = paired_ratio(up["mib_s"], paired["hash_mib_s"])
+                up["ratio_to_disk"] = paired_ratio(up["mib_s"], paired["disk_mib_s"])
         if "download" in res:
-            res["download"]["ratio_to_nginx_static"] = stats.ratio(res["download"]["mib_s"],
-                                                                   nginx)
+            res["download"]["ratio_to_nginx_static"] = paired_ratio(
+                res["download"]["mib_s"], paired["nginx_static_mib_s"])
         for key, static in (("get_image", "static_record"), ("list_images", "static_list")):
             for kind in ("seq", "8t"):
                 fig = res.get("%s_%s" % (key, kind))
                 ref = base.get("%s_%s" % (static, kind))
                 if fig and ref:
-                    fig["p50_ratio_to_static"] = stats.ratio(fig["p50_ms"],
-                                                             ref["p50_ms"]["median"])
-                    fig["p99_ratio_to_static"] = stats.ratio(fig["p99_ms"],
-                                                             ref["p99_ms"]["median"])
-                    fig["req_s_ratio_to_static"] = stats.ratio(fig["req_s"],
-                                                               ref["req_s"]["median"])
+                    for metric in ("p50_ms", "p99_ms", "req_s"):
+                        fig["%s_ratio_to_static" % metric.split("_")[0]] = paired_ratio(
+                            fig[metric], ref[metric])
         res["idle_rss_ratio_to_target"] = stats.ratio(res["idle_rss_mib"],
                                                       TARGETS["idle_rss"][1])
         for mode, _ in MODES:
@@ -342,13 +401,12 @@ def evaluate_targets(results):
                 r = up["ratio_to_hash"]["median"]
                 row("upload", "%s (%s)" % (name, mode), r, r >= 1.0,
                     "%.0f MiB/s vs %.0f MiB/s" % (up["mib_s"]["median"],
-                                                  results["baselines"]["hash"]["mib_s"][
-                                                      "median"]))
+                                                  res["paired"]["hash_mib_s"]["median"]))
         if "download" in res:
             r = res["download"]["ratio_to_nginx_static"]["median"]
             row("download", name, r, r >= 0.8, "%.0f MiB/s vs %.0f MiB/s" % (
                 res["download"]["mib_s"]["median"],
-                results["baselines"]["nginx_static"]["mib_s"]["median"]))
+                res["paired"]["nginx_static_mib_s"]["median"]))
         if name == "uwsgi-http" and "get_image_seq" in res:
             p50 = res["get_image_seq"]["p50_ms"]["median"]
             row("get_p50", name, p50, p50 <= 1.0, "%.3f ms" % p50)
@@ -370,11 +428,14 @@ def print_tables(results, targets):
     pats = results["patterns"]
     base = results["baselines"]
     print()
-    print("Baselines (median of %d): md5+sha512 %.0f MiB/s, cat %.0f MiB/s, disk write+fsync "
-          "%.0f MiB/s, nginx static download %.0f MiB/s" % (
-              results["config"]["runs"], base["hash"]["mib_s"]["median"],
-              base["cat"]["mib_s"]["median"], base["disk"]["mib_s"]["median"],
-              base["nginx_static"]["mib_s"]["median"]))
+    print("Baselines, median [min..max] of every measurement in this run:")
+    for key, title in (("hash", "md5+sha512, one thread"), ("cat", "cat > /dev/null"),
+                       ("disk", "write a new file + fsync"),
+                       ("nginx_static", "nginx static download")):
+        st = base[key].get("mib_s_all", base[key]["mib_s"])
+        print("  %-26s %6.0f MiB/s [%.0f..%.0f], %d measurements" % (
+            title, st["median"], st["min"], st["max"], len(st["runs"])))
+    print("Ratios below are run by run against the baseline measured right before the figure.")
     print()
     hdr = "%-18s %14s %14s %14s %9s %9s %9s" % (
         "pattern", "upload CL", "upload chunk", "download", "idle RSS", "+RSS CL", "+RSS chk")
@@ -484,6 +545,7 @@ def main(argv=None):
     static_dir = workroot / "static"
     static_dir.mkdir(exist_ok=True)
     image = static_dir / "image.bin"
+    stack = contextlib.ExitStack()
     try:
         log("writing a %d MiB random image file %s" % (args.image_size >> 20, image))
         baselines.make_image_file(image, args.image_size)
@@ -491,9 +553,12 @@ def main(argv=None):
         (static_dir / "list.json").write_text(json.dumps({"pad": "x" * LIST_JSON_BYTES}))
         base_runs, pattern_runs = [], {p.name: [] for p in selected}
         md5 = None
+        ngx = baselines.StaticNginx(static_dir, workroot / "nginx-static").__enter__()
+        stack.callback(ngx.__exit__)
+        paired = Paired(args, image, workroot, ngx)
         for run in range(1, args.runs + 1):
             log("run %d/%d: baselines" % (run, args.runs))
-            b, md5 = measure_baselines(args, image, workroot, static_dir)
+            b, md5 = measure_baselines(args, image, workroot, ngx)
             base_runs.append(b)
             log("run %d/%d: md5+sha512 %.0f MiB/s, cat %.0f MiB/s, disk+fsync %.0f MiB/s, "
                 "nginx static %.0f MiB/s" % (
@@ -502,7 +567,7 @@ def main(argv=None):
             for pattern in selected:
                 log("run %d/%d: %s" % (run, args.runs, pattern.name))
                 pattern_runs[pattern.name].append(
-                    run_pattern(pattern, args, image, md5, workroot))
+                    run_pattern(pattern, args, image, md5, workroot, paired))
         results = {
             "machine": dict(machine.describe(), loadavg_at_start=load_at_start),
             "config": {"smoke": args.smoke, "only": args.only, "runs": args.runs,
@@ -512,7 +577,7 @@ def main(argv=None):
                        "patterns": [p.name for p in selected],
                        "titles": {p.name: p.title for p in selected},
                        "duration_s": round(time.monotonic() - started, 1)},
-            "baselines": aggregate(base_runs),
+            "baselines": pooled(aggregate(base_runs), paired),
             "patterns": {name: aggregate(runs) for name, runs in pattern_runs.items()},
             "runs": pattern_runs,
             "baseline_runs": base_runs,
@@ -528,6 +593,7 @@ def main(argv=None):
         log("done in %.0f s" % (time.monotonic() - started))
         return 0
     finally:
+        stack.close()
         if not args.workdir:
             shutil.rmtree(workroot, ignore_errors=True)
 
