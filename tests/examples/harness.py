@@ -75,8 +75,11 @@ class Server:
     to exit after SIGTERM; ``stop()`` fails the test if it takes longer.
     """
 
-    def __init__(self, name, argv, log_path, env=None, cwd=None, stop_timeout=30):
+    def __init__(self, name, argv, log_path, env=None, cwd=None, stop_timeout=30,
+                 ready_marker=None):
         self.name = name
+        # Text the server logs once it can act on SIGTERM (see wait_ready).
+        self.ready_marker = ready_marker
         self.argv = [str(a) for a in argv]
         self.log_path = Path(log_path)
         self.env = env
@@ -90,6 +93,7 @@ class Server:
         env = dict(os.environ)
         env.update(self.env or {})
         with open(self.log_path, "ab") as log:
+            self.log_offset = log.tell()
             log.write(("### %s: %s\n" % (self.name, " ".join(self.argv))).encode())
             log.flush()
             self.proc = subprocess.Popen(
@@ -172,6 +176,12 @@ class Server:
                 found.add(int(entry))
         return found
 
+    def log_since_start(self):
+        """The log written since this process was started (logs are appended)."""
+        with open(self.log_path, "rb") as fp:
+            fp.seek(getattr(self, "log_offset", 0))
+            return fp.read().decode(errors="replace")
+
     def log_text(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -200,7 +210,10 @@ def wait_ready(url, servers, deadline=30.0, ca_file=None):
     """Poll ``GET url`` until glancelet's 300 version document comes back.
 
     ``servers`` are checked on every round: if one has exited, fail at once
-    with its log instead of waiting for the deadline.
+    with its log instead of waiting for the deadline. A server with a
+    ``ready_marker`` is ready only once that text is in its log too: uWSGI's
+    workers answer requests before its master handles SIGTERM (it ignores
+    SIGTERM until then), so "answers HTTP" is not "can be stopped".
     """
     end = time.monotonic() + deadline
     last = None
@@ -215,8 +228,13 @@ def wait_ready(url, servers, deadline=30.0, ca_file=None):
             last = repr(exc)
         else:
             if status == 300 and b'"versions"' in body:
-                return json.loads(body)
-            last = "HTTP %d %r" % (status, body[:300])
+                waiting = [s.name for s in servers
+                           if s.ready_marker and s.ready_marker not in s.log_since_start()]
+                if not waiting:
+                    return json.loads(body)
+                last = "%s: no %r in the log yet" % (", ".join(waiting), "ready marker")
+            else:
+                last = "HTTP %d %r" % (status, body[:300])
         time.sleep(0.1)
     logs = "\n".join("--- %s\n%s" % (s.name, _log_tail(s.log_path)) for s in servers)
     raise AssertionError("%s not ready within %ss (last: %s)\n%s" % (url, deadline, last, logs))
@@ -307,10 +325,10 @@ class Workspace:
     def log(self, name):
         return self.path("/var/log/glancelet") / ("%s.out" % name)
 
-    def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30):
+    def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30, ready_marker=None):
         """Start a :class:`Server` named ``name`` logging to ``<log dir>/<name>.out``."""
         server = Server(name, argv, self.log(name), env=env, cwd=cwd,
-                        stop_timeout=stop_timeout).start()
+                        stop_timeout=stop_timeout, ready_marker=ready_marker).start()
         self.servers[name] = server
         return server
 

@@ -10,6 +10,11 @@ import subprocess
 
 # uWSGI: worker-reload-mercy (60 s) in the examples, plus time to exit.
 UWSGI_STOP_TIMEOUT = 75
+# uWSGI ignores SIGTERM from startup until its master has installed its signal
+# handlers, which happens after the workers are spawned and already serving
+# (core/uwsgi.c: signal(SIGTERM, SIG_IGN)). The master logs this line right
+# after installing them, when it runs the master-start hooks.
+UWSGI_READY_MARKER = '(master-start)...'
 # gunicorn: graceful_timeout (60 s) in the examples, plus time to exit.
 GUNICORN_STOP_TIMEOUT = 75
 # nginx: SIGTERM is a fast shutdown; it does not wait for requests.
@@ -19,7 +24,7 @@ NGINX_STOP_TIMEOUT = 10
 def start_uwsgi(ws, ini, name="uwsgi"):
     """``/opt/glancelet/bin/uwsgi --ini <ini>``."""
     return ws.spawn(name, [ws.path("/opt/glancelet/bin/uwsgi"), "--ini", ws.path(ini)],
-                    stop_timeout=UWSGI_STOP_TIMEOUT)
+                    stop_timeout=UWSGI_STOP_TIMEOUT, ready_marker=UWSGI_READY_MARKER)
 
 
 def uwsgi_reload(ws, pidfile):

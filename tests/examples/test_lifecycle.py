@@ -54,7 +54,7 @@ def test_client_abort(pattern, tmp_path, record):
 def _respawn(dep, name):
     old = dep.servers[name]
     new = Server(old.name, old.argv, old.log_path, env=old.env, cwd=old.cwd,
-                 stop_timeout=old.stop_timeout).start()
+                 stop_timeout=old.stop_timeout, ready_marker=old.ready_marker).start()
     dep.servers[name] = new
     return new
 
