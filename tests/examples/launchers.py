@@ -3,12 +3,15 @@
 Each function takes a :class:`~tests.examples.harness.Workspace` in which the
 files are already installed, and starts the server with the command line the
 docs show (``/opt/glancelet/bin/...`` is the Python environment running the
-tests). Stop timeouts are the ones the example files promise.
+tests). Each *_STOP_TIMEOUT is how long the tests let that server take to
+exit after SIGTERM.
 """
 
 import subprocess
 
-# uWSGI: worker-reload-mercy (60 s) in the examples, plus time to exit.
+# uWSGI: how long the tests allow for a graceful stop. uWSGI itself does not
+# bound it (it waits for running requests); the uploads the tests run while
+# stopping take under 10 s.
 UWSGI_STOP_TIMEOUT = 75
 # uWSGI ignores SIGTERM from startup until its master has installed its signal
 # handlers, which happens after the workers are spawned and already serving
