@@ -617,8 +617,7 @@ def test_killed_server_imports_are_recovered(node, web):
     stalls in it, and a glance-direct import waits behind it.
     """
     victim = node.start("victim", "uwsgi", workers=1, master=False)
-    web.stalled.clear()
-    web._release.clear()
+    web.reset()
     downloading = rest(victim, "POST", "/v2/images", json={
         "disk_format": "raw", "container_format": "bare"}).json()["id"]
     assert rest(victim, "POST", "/v2/images/%s/import" % downloading, json={
@@ -678,23 +677,29 @@ def test_killed_server_imports_are_recovered(node, web):
 def test_graceful_stop_drains_running_imports(node, web, kind):
     """SIGTERM while a download is running: the process finishes it, then exits."""
     server = node.start("drain-" + kind, kind, workers=1, graceful=True)
+    web.reset()
     image_id = rest(server, "POST", "/v2/images", json={
         "disk_format": "raw", "container_format": "bare"}).json()["id"]
     assert rest(server, "POST", "/v2/images/%s/import" % image_id, json={
-        "method": {"name": "web-download", "uri": web.url("/slow")}}).status_code == 202
+        "method": {"name": "web-download", "uri": web.url("/stall")}}).status_code == 202
     [task] = rest(server, "GET", "/v2/images/%s/tasks" % image_id).json()["tasks"]
-    wait_for(lambda: node.row("tasks", task["id"])["status"] == "processing", 10)
+    assert web.stalled.wait(20)  # half the data is in; the rest waits for web.release()
     if kind == "uwsgi":  # the master installs the SIGTERM hook after forking workers
         wait_for(lambda: "gracefully_kill_them_all\" (master-start)" in server.log_text(), 10)
-    code = server.stop(signal.SIGTERM, timeout=30)
+    server.send_signal(signal.SIGTERM)
+    wait_for(lambda: "waiting up to 25 s for 1 import task(s) to finish before exit"
+             in server.log_text(), 20, what="the drain to start")
+    assert server.alive()  # draining: the process waits for the import
+    assert node.row("images", image_id)["status"] == "importing"
+    web.release()
+    code = server.wait(30)
     log = server.log_text()
     assert code == 0, log
-    # The slow download takes ~2 s: the process stayed until it was done.
     image = rest(node.a, "GET", "/v2/images/" + image_id).json()
     assert image["status"] == "active", (image, log)
     assert image["checksum"] == hashlib.md5(web.payload).hexdigest()
     assert node.row("tasks", task["id"])["status"] == "success", log
-    assert "waiting up to" in log and "import task(s) to finish before exit" in log, log
+    assert server.stop() == 0
 
 
 def test_info_import_from_every_server(node):

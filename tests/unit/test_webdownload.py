@@ -113,6 +113,11 @@ class DataServer:
     def release(self):
         self._release.set()
 
+    def reset(self):
+        """Make the next ``/stall`` request stall again."""
+        self.stalled.clear()
+        self._release.clear()
+
     def __enter__(self):
         self.thread.start()
         return self
