@@ -284,7 +284,11 @@ def run_import(app, task_id):
     if not app.tasks.finish(task_id, _final("success", result={"image_id": image_id}),
                             image_id, active, "importing", worker):
         # Deleted meanwhile, or released by a drain that gave up on this task.
-        app.store.delete(image_id)
+        # The data written is nobody's, unless another import has since made
+        # the image active with its own.
+        current = app.images.get(image_id)
+        if current is None or current["status"] != "active":
+            app.store.delete(image_id)
         LOG.warning("task %s: image %s was deleted during its import", task_id, image_id)
         finish_task(app, task_id, "failure",
                     "image %s was deleted while it was being imported" % image_id)
