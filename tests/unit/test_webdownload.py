@@ -7,6 +7,9 @@ DNS. The fetch tests talk to a real HTTP server on 127.0.0.1
 
 import http.server
 import os
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -373,3 +376,43 @@ def test_connection_refused_is_a_fetch_error():
     flt = URIFilter(allowed_hosts=["127.0.0.1"], allowed_ports=[port])
     with pytest.raises(webdownload.FetchError, match="fetching .* failed"):
         webdownload.open_uri("http://127.0.0.1:%d/x" % port, flt)
+
+
+# -- https: the certificate is checked for the name, the connection goes to the address
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A DataServer speaking TLS with a self-signed certificate for images.internal."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is not installed: run `apt-get install openssl` (bindep.txt)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=images.internal",
+                    "-addext", "subjectAltName=DNS:images.internal",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    server = DataServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    with server:
+        yield server, str(cert)
+
+
+def test_https_verifies_the_name_and_connects_to_the_checked_address(tls_server):
+    server, cert = tls_server
+    trust = ssl.create_default_context(cafile=cert)
+    flt = URIFilter(allowed_hosts=["images.internal", "127.0.0.1"],
+                    allowed_ports=[server.port],
+                    resolver=resolver({"images.internal": ["127.0.0.1"]}))
+    uri = "https://images.internal:%d/data" % server.port
+    with webdownload.open_uri(uri, flt, ssl_context=trust) as dl:
+        assert read_all(dl) == server.payload
+    # The same server reached by its address: the certificate does not name it.
+    with pytest.raises(webdownload.FetchError, match="certificate"):
+        webdownload.open_uri("https://127.0.0.1:%d/data" % server.port, flt,
+                             ssl_context=trust)
+    # An untrusted certificate is refused (the default context: system CAs only).
+    with pytest.raises(webdownload.FetchError, match="certificate verify failed"):
+        webdownload.open_uri(uri, flt)
