@@ -135,3 +135,32 @@ def test_openstacksdk_verifies_with_the_ca_whatever_the_env(shipped, monkeypatch
                                     container_format="bare")
     assert image.status == "queued"
     conn.image.delete_image(image)
+
+
+def _served_certificate(dep):
+    host, port, prefix = _host_port(dep)
+    ctx = ssl.create_default_context(cafile=dep.ca_file)
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_graceful_loads_a_renewed_certificate(tmp_path):
+    """Replace the certificate and key files (a renewal), run
+    ``apache2ctl graceful``: new connections get the new certificate."""
+    from tests.examples import apache
+    with PATTERN.start(tmp_path) as dep:
+        before = _served_certificate(dep)
+        ws = dep.workspace
+        renewed = apache.make_ca_and_server_cert(
+            ws.root / "client-ca-renewed",
+            cert_path=ws.path("/etc/glancelet/tls/glancelet.pem"),
+            key_path=ws.path("/etc/glancelet/tls/glancelet.key"))
+        # Until the reload, the old certificate is still served.
+        assert _served_certificate(dep) == before
+        apache.graceful(ws)
+        dep.ca_file = str(renewed["ca_cert"])
+        after = _served_certificate(dep)
+        assert after != before
+        assert ssl.DER_cert_to_PEM_cert(after).strip() == \
+            renewed["cert"].read_text().strip()
