@@ -7,8 +7,6 @@ must be said on the page, never as a Sphinx warning: the site builds with -W.
 import json
 import sys
 
-import pytest
-
 from tests.docs.conftest import DOC_SOURCE, REPO_ROOT, sphinx_build
 
 sys.path.insert(0, str(DOC_SOURCE / "_ext"))

@@ -61,6 +61,6 @@ def test_support_matrix_patterns_are_registered():
         for block in scan(path):
             if block.kind == "support-matrix" and "pattern" in block.options:
                 if block.options["pattern"] not in patterns:
-                    bad.append("%s: unknown pattern %r" % (block.where(),
-                                                            block.options["pattern"]))
+                    bad.append("%s: unknown pattern %r" % (
+                        block.where(), block.options["pattern"]))
     assert not bad, "\n".join(bad)
