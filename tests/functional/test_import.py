@@ -540,13 +540,9 @@ def test_glance_cli_image_create_via_import(node, web, which, tmp_path):
     task_id = rest(server, "GET", "/v2/images/%s/tasks" % direct).json()["tasks"][0]["id"]
     shown = glance(server, "task-show", task_id)
     assert (field(shown, "status"), field(shown, "type")) == ("success", "api_image_import")
-    # `glance image-tasks` wants v2.12 in the version document; glancelet announces v2.7.
-    proc = subprocess.run([_which("glance"), "--os-image-url", server.url,
-                           "--os-auth-token", "x", "image-tasks", direct],
-                          capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 1
-    assert "Server does not support image tasks API (v2.12)" in proc.stderr
+    # `glance image-tasks` looks for v2.12 in the version document.
+    listed = glance(server, "image-tasks", direct)
+    assert "| success |" in listed, listed
 
 
 @pytest.mark.parametrize("which", ["a", "b"])
