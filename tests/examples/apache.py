@@ -296,7 +296,7 @@ def declared_modules(conf_text):
     return modules
 
 
-def scaffold_config(run_dir, includes, modules, listen=None, env=None):
+def scaffold_config(run_dir, includes, modules, listen=None):
     """Write ``run_dir/httpd.conf``: what apache2.conf would give on Debian.
 
     ``includes`` are the (rewritten) examples/ files, ``modules`` the names
@@ -317,9 +317,24 @@ def scaffold_config(run_dir, includes, modules, listen=None, env=None):
         "ServerName 127.0.0.1",
         'LogFormat "%h \\"%r\\" %>s %b %D" short',
         'CustomLog "%s" short' % (run_dir / "access.log"),
-        # Debian's apache2.conf runs its children as www-data.
+        # Debian's apache2.conf runs its children as www-data ...
         "User %s" % WWW_USER,
         "Group %s" % WWW_GROUP,
+        # ... with these defaults, and denies the whole filesystem unless a
+        # <Directory> block grants a part of it (mod_wsgi's .wsgi needs one).
+        "Timeout 300",
+        "KeepAlive On",
+        "MaxKeepAliveRequests 100",
+        "KeepAliveTimeout 5",
+        "AccessFileName .htaccess",
+        "<Directory />",
+        "    Options FollowSymLinks",
+        "    AllowOverride None",
+        "    Require all denied",
+        "</Directory>",
+        '<FilesMatch "^\\.ht">',
+        "    Require all denied",
+        "</FilesMatch>",
         # Debian's mods-available/mpm_event.conf.
         "StartServers 2",
         "MinSpareThreads 25",

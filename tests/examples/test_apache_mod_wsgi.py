@@ -186,3 +186,39 @@ def test_without_wsgi_socket_prefix(tmp_path, record):
     finally:
         errors = ws.stop_all()
     assert errors == []
+
+
+def test_without_the_directory_grant(tmp_path, record):
+    """Debian's apache2.conf denies the whole filesystem (``<Directory />
+    Require all denied``; the test scaffolding does the same): without the
+    example's ``<Directory /etc/glancelet>`` grant every request is 403."""
+    import time
+    from tests.examples.harness import Workspace
+    variant = PATTERN.variant({CONF: apache.drop_line("Require all granted")})
+    ws = Workspace(tmp_path)
+    try:
+        variant.launch(ws)
+        server = ws.servers[apache.APACHE_SERVER_NAME]
+        end = time.monotonic() + 30
+        while "resuming normal operations" not in server.log_text():
+            assert server.alive() and time.monotonic() < end, server.log_text()
+            time.sleep(0.1)
+        conf = (apache.scaffold_dir(ws) / "httpd.conf").read_text()
+        port = int(conf.split("Listen 127.0.0.1:", 1)[1].split()[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", "/image/")
+            resp = conn.getresponse()
+            body = resp.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        assert resp.status == 403, body
+        assert "You don't have permission to access this resource." in body
+        denied = [x for x in server.log_text().splitlines() if "AH01630" in x]
+        assert denied and "client denied by server configuration" in denied[0]
+        logged = denied[0].split("] ", 3)[-1].replace(str(ws.root), "")
+        record.symptom("mod-wsgi-directory-denied", PATTERN.name,
+                       "%d %s\nerror log: %s" % (resp.status, resp.reason, logged))
+    finally:
+        errors = ws.stop_all()
+    assert errors == []
