@@ -1,0 +1,60 @@
+"""Version links through every Apache pattern: they follow the Host the
+client used and the /image prefix, and forwarding headers a client sends
+(X-Forwarded-Host/-Proto/-Prefix) change nothing, because each example sets
+or removes them (glancelet trusts them as coming from its proxy)."""
+
+import http.client
+import json
+import ssl
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.examples.patterns import get
+
+PATTERNS = ["apache-proxy-http", "apache-proxy-uwsgi", "apache-tls", "apache-mod-wsgi"]
+SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
+           "X-Forwarded-Prefix": "/elsewhere"}
+
+
+def _hrefs(dep, headers):
+    parts = urlsplit(dep.base_url)
+    if parts.scheme == "https":
+        ctx = ssl.create_default_context(cafile=dep.ca_file)
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=30,
+                                           context=ctx)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", parts.path + "/", headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 300, body
+    return {link["href"] for v in json.loads(body)["versions"] for link in v["links"]}
+
+
+@pytest.mark.parametrize("name", PATTERNS)
+def test_version_links(name, tmp_path):
+    with get(name).start(tmp_path) as dep:
+        parts = urlsplit(dep.base_url)
+        own = "%s://127.0.0.1:%d/image/v2/" % (parts.scheme, parts.port)
+        assert _hrefs(dep, {}) == {own}
+        assert _hrefs(dep, {"Host": "images.example.com:8443"}) == \
+            {"%s://images.example.com:8443/image/v2/" % parts.scheme}
+        assert _hrefs(dep, SPOOFED) == {own}
+
+
+@pytest.mark.parametrize("name", ["apache-proxy-uwsgi", "apache-mod-wsgi"])
+def test_without_the_unset_lines_a_client_can_change_the_links(name, tmp_path):
+    """Why the examples remove X-Forwarded-*: glancelet takes them as its
+    proxy's word, so without the RequestHeader lines a client's headers end
+    up in the links glancelet hands out (here, to that client)."""
+    from tests.examples import apache
+    pattern = get(name)
+    conf = [f for f in pattern.examples if f.endswith("/glancelet-apache.conf")][0]
+    variant = pattern.variant({conf: [apache.drop_line("RequestHeader unset %s" % h)
+                                      for h in SPOOFED]})
+    with variant.start(tmp_path) as dep:
+        assert _hrefs(dep, SPOOFED) == {"gopher://evil.example/elsewhere/image/v2/"}
