@@ -65,6 +65,20 @@ def test_tls_versions(shipped, version):
             assert tls.version() == version.replace("_", ".")
 
 
+def test_requests_verifies_with_the_ca(shipped, monkeypatch):
+    """requests with verify=<CA file> per request: the bundle variables do
+    not override an explicit per-request verify."""
+    import requests
+    system_bundle = ssl.get_default_verify_paths().openssl_cafile
+    for var in CA_BUNDLE_VARS:
+        monkeypatch.setenv(var, system_bundle)
+    resp = requests.get(shipped.base_url + "/", verify=shipped.ca_file, timeout=30)
+    assert resp.status_code == 300
+    with pytest.raises(requests.exceptions.SSLError) as info:
+        requests.get(shipped.base_url + "/", timeout=30)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+
+
 def test_client_without_the_ca_refuses_the_server(shipped, record):
     """A client that trusts only the system CAs refuses the certificate."""
     host, port, prefix = _host_port(shipped)
