@@ -414,6 +414,24 @@ def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_
     return port
 
 
+def settle_uwsgi(server, workers=4, deadline=30.0):
+    """Wait until uWSGI has spawned all its workers, plus a second.
+
+    A SIGTERM that reaches uWSGI 2.0.31 while it is still spawning workers
+    can leave the master hanging (seen here: no exit within 75 s). Tests that
+    stop or signal uWSGI right after the deployment answered call this first.
+    """
+    if server is None:
+        return
+    end = time.monotonic() + deadline
+    while "spawned uWSGI worker %d " % workers not in server.log_text():
+        if time.monotonic() > end:
+            raise AssertionError("uWSGI did not spawn %d workers within %.0f s:\n%s"
+                                 % (workers, deadline, server.log_text()[-3000:]))
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
 def generation_count(server):
     """How many times the Apache parent has (re)started its children."""
     return server.log_text().count("resuming normal operations")

@@ -24,21 +24,11 @@ from tests.examples.patterns import get
 PATTERNS = ["apache-proxy-http", "apache-proxy-uwsgi", "apache-tls", "apache-mod-wsgi"]
 
 
-def _settle(dep, deadline=30.0):
-    uwsgi = dep.servers.get("uwsgi")
-    if uwsgi is None:
-        return
-    end = time.monotonic() + deadline
-    while "spawned uWSGI worker 4 " not in uwsgi.log_text() and time.monotonic() < end:
-        time.sleep(0.1)
-    time.sleep(1.0)
-
-
 @pytest.mark.parametrize("name", PATTERNS)
 def test_graceful_during_a_long_upload(name, tmp_path, record):
     pattern = get(name)
     with pattern.start(tmp_path) as dep:
-        _settle(dep)
+        apache.settle_uwsgi(dep.servers.get("uwsgi"))
         api = Api(dep.base_url, dep.ca_file)
         image = api.create_image(name="graceful")
         source = Source(256 * MiB, seed=51)

@@ -45,9 +45,10 @@ def curl_upload(url, path, extra=()):
     return int(status), body, float(seconds)
 
 
-def hammer(base_url, count):
-    """``count`` sequential requests (alternating POST /v2/images and GET
-    /v2/images), each on a new client connection: {status: n}, one bad body."""
+def hammer(base_url, count, stop_at_first_error=False):
+    """Up to ``count`` sequential requests (alternating POST /v2/images and
+    GET /v2/images), each on a new client connection: ({status: n}, the
+    first 5xx response's status line and body)."""
     parts = urlsplit(base_url)
     statuses = collections.Counter()
     bad = None
@@ -67,6 +68,8 @@ def hammer(base_url, count):
         statuses[resp.status] += 1
         if resp.status >= 500 and bad is None:
             bad = "%d %s\n%s" % (resp.status, resp.reason, body.decode("utf-8", "replace"))
+            if stop_at_first_error:
+                break
     return statuses, bad
 
 
@@ -139,8 +142,13 @@ def test_backend_connection_reuse(which, tmp_path, record):
     pattern = PATTERN.variant(edits) if edits else PATTERN
     with pattern.start(tmp_path) as dep:
         started = time.monotonic()
-        statuses, bad = hammer(dep.base_url, 2000)
-        assert time.monotonic() - started < 120
+        if which == "neither":
+            # Until the first failure, at most 6000 requests (about 1 in 50
+            # fails on the 2-core machine this was measured on).
+            statuses, bad = hammer(dep.base_url, 6000, stop_at_first_error=True)
+        else:
+            statuses, bad = hammer(dep.base_url, 2000)
+        assert time.monotonic() - started < 300
         log = dep.log_text("apache")
     if which == "neither":
         assert statuses[502] > 0, statuses
@@ -149,24 +157,13 @@ def test_backend_connection_reuse(which, tmp_path, record):
         assert "AH01102: error reading status line from remote server" in log
         line = [x for x in log.splitlines() if "AH01102" in x][0]
         record.symptom("apache-502-connection-reuse", "apache-proxy-http",
-                       "%d of 2000 requests: %s\nerror log: %s"
-                       % (statuses[502], bad.strip(), line.split("] ", 3)[-1]))
+                       "request %d of a run of quick requests: %s\nerror log: %s"
+                       % (sum(statuses.values()), bad.strip(), line.split("] ", 3)[-1]))
     else:
         assert set(statuses) == {200, 201}, (statuses, bad)
 
 
 # -- retry=0 -------------------------------------------------------------------
-
-def _settle(uwsgi, deadline=30.0):
-    """Wait until uWSGI has spawned all 4 workers, plus a second. A SIGTERM
-    that arrives while uWSGI 2.0.31 is still spawning them can leave the
-    master hanging (seen here: no exit within 75 s)."""
-    end = time.monotonic() + deadline
-    while "spawned uWSGI worker 4 " not in uwsgi.log_text():
-        assert time.monotonic() < end, uwsgi.log_text()[-3000:]
-        time.sleep(0.1)
-    time.sleep(1.0)
-
 
 @pytest.mark.parametrize("retry", ["retry=0", "default"])
 def test_retry_after_uwsgi_restart(retry, tmp_path):
@@ -182,7 +179,7 @@ def test_retry_after_uwsgi_restart(retry, tmp_path):
     with pattern.start(tmp_path) as dep:
         api = Api(dep.base_url)
         old = dep.servers["uwsgi"]
-        _settle(old)
+        apache.settle_uwsgi(old)
         assert old.stop() == 0
         down = api.request("GET", "/v2/images")
         assert down.status == 503, down
@@ -199,7 +196,7 @@ def test_retry_after_uwsgi_restart(retry, tmp_path):
             resp = api.request("GET", "/v2/images")
             assert resp.status == 200, resp
         assert "AH00959" not in dep.log_text("apache")
-        _settle(new)
+        apache.settle_uwsgi(new)
 
 
 # -- LimitRequestBody ----------------------------------------------------------

@@ -145,7 +145,7 @@ def test_uwsgi_protocol_to_an_http_socket_fails(tmp_path, record):
                        "%d %s after %.0f s\n%s"
                        % (resp.status, resp.reason, seconds, body.strip()))
     finally:
-        _settle(ws.servers.get("uwsgi"))
+        apache.settle_uwsgi(ws.servers.get("uwsgi"))
         errors = ws.stop_all()
     assert errors == []
 
@@ -159,17 +159,6 @@ def _wait_for_port(port, deadline=30.0):
         except OSError:
             assert time.monotonic() < end, "nothing listens on %d" % port
             time.sleep(0.1)
-
-
-def _settle(uwsgi, deadline=30.0):
-    """Let uWSGI finish spawning its workers before it gets SIGTERM (see
-    test_apache_proxy_http._settle)."""
-    if uwsgi is None:
-        return
-    end = time.monotonic() + deadline
-    while "spawned uWSGI worker 4 " not in uwsgi.log_text() and time.monotonic() < end:
-        time.sleep(0.1)
-    time.sleep(1.0)
 
 
 def _apache_port(ws):
