@@ -8,6 +8,7 @@ runs show why the line is there.
 """
 
 import contextlib
+import io
 import time
 import re
 
@@ -178,3 +179,40 @@ def test_uwsgi_without_need_app_serves_500s(tmp_path, record):
         errors = ws.stop_all()
     assert not errors, errors
     ws.remove()
+
+
+def test_uwsgi_http_socket_without_connection_close(tmp_path, record, monkeypatch):
+    """Why add-header = Connection: close is in the uWSGI ini: http-socket
+    closes the connection after each response without saying so, and
+    python-glanceclient (requests) reuses the pooled connection."""
+    import glanceclient
+    from glanceclient import exc as gexc
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    ws = Workspace(tmp_path)
+    d = "examples/uwsgi-http/"
+    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
+                    r"^add-header\s*=\s*Connection: close")
+    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    with running(ws, get("uwsgi-http"), "http://127.0.0.1:%d" % ws.port("60999")) as dep:
+        client = glanceclient.Client("2", endpoint=dep.base_url, token="x")
+        error = None
+        # Uploads then reads on one client, as `glance image-create --file`
+        # does: a pooled connection is soon reused after uWSGI closed it.
+        data = Source(2 * MiB, seed=15).bytes()
+        tries, deadline = 0, time.monotonic() + 30
+        while tries < 200 and time.monotonic() < deadline:
+            tries += 1
+            try:
+                image = client.images.create(name="reuse", disk_format="raw",
+                                             container_format="bare")
+                client.images.upload(image["id"], io.BytesIO(data))
+                client.images.get(image["id"])
+            except gexc.CommunicationError as exc:
+                error = exc
+                break
+        assert error is not None, "%d rounds succeeded without Connection: close" % tries
+        text = str(error)
+        assert "Connection reset by peer" in text or "Remote end closed connection" in text, text
+        record.symptom("uwsgi-connection-reset", "uwsgi-http", ws.operator_view(text))
