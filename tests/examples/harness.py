@@ -426,7 +426,8 @@ class Pattern:
     * ``reloaded_servers``: names of the servers whose worker processes a
       reload replaces; the reload test checks that new worker PIDs appeared;
     * ``spools``: for a pattern with nginx in front, which uploads nginx
-      writes to disk first, {"content-length": bool, "chunked": bool}.
+      writes to disk first, {"content-length": bool, "chunked": bool};
+    * ``proxy``: the web server in front of the WSGI server ("nginx"), if any.
     """
     name = None
     title = None
@@ -437,6 +438,7 @@ class Pattern:
     expected_failures = {}
     reloaded_servers = ()
     spools = None
+    proxy = None
     ready_deadline = 60.0
 
     def launch(self, ws):

@@ -37,6 +37,7 @@ class NginxGunicorn(Gunicorn):
     url_prefix = "/image"
     reloaded_servers = ("nginx", "gunicorn")
     spools = {"content-length": False, "chunked": False}
+    proxy = "nginx"
 
     def launch(self, ws):
         super().launch(ws)

@@ -21,6 +21,7 @@ class _NginxUwsgi(Pattern):
     # Which uploads nginx writes to client_body_temp_path before passing on
     # (checked by test_buffering.py from nginx's error log).
     spools = {"content-length": False, "chunked": False}
+    proxy = "nginx"
 
     @property
     def examples(self):

@@ -1,0 +1,54 @@
+"""Links stay the front door's whatever X-Forwarded-* a client sends.
+
+glancelet builds links (version document, image ``self``/``file``) from
+X-Forwarded-Host/-Proto/-Prefix when present. Behind nginx, the examples set
+each of these headers themselves, which replaces a client's. This checks it
+through every nginx pattern, and shows what happens without the line.
+"""
+
+import pytest
+
+from tests.examples import launchers
+from tests.examples.client import Api
+from tests.examples.patterns import all_patterns, get
+from tests.examples.test_symptoms import install_variant, running
+from tests.examples.harness import Workspace
+
+SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
+           "X-Forwarded-Prefix": "/elsewhere"}
+NGINX_PATTERNS = [p for p in all_patterns() if p.proxy == "nginx"]
+
+
+def hrefs(api):
+    resp = api.request("GET", "/", headers=SPOOFED)
+    assert resp.status == 300, resp
+    return [link["href"] for v in resp.json()["versions"] for link in v["links"]]
+
+
+@pytest.mark.parametrize("pattern", NGINX_PATTERNS, ids=[p.name for p in NGINX_PATTERNS])
+def test_client_cannot_change_links(pattern, tmp_path):
+    with pattern.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        links = hrefs(api)
+        assert links and all(h.startswith(dep.base_url + "/v2") for h in links), links
+        image = api.request("POST", "/v2/images", headers=SPOOFED,
+                            json_body={"name": "links"}).json()
+        assert image["self"].startswith("/v2/images/")   # relative, as in Glance
+        assert "evil.example" not in str(image)
+
+
+def test_without_x_forwarded_host_line_a_client_can_change_links(tmp_path, record):
+    ws = Workspace(tmp_path)
+    d = "examples/nginx-uwsgi/"
+    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
+    install_variant(ws, d + "nginx-proxy-http.conf", "/etc/glancelet/nginx-proxy-http.conf",
+                    r"^\s*proxy_set_header X-Forwarded-Host ")
+    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    launchers.start_nginx(ws, "/etc/glancelet/nginx-proxy-http.conf")
+    with running(ws, get("nginx-proxy-http"), "http://127.0.0.1:%d" % ws.port("9292"),
+                 "/image") as dep:
+        links = hrefs(Api(dep.base_url))
+        assert all(h.startswith("http://evil.example/image/v2") for h in links), links
+        record.symptom("forwarded-host-spoofed", "nginx-proxy-http",
+                       "GET / with X-Forwarded-Host: evil.example -> %s" % links[0])
