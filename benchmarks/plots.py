@@ -44,8 +44,17 @@ def _mark_unsupported(ax, results, names, xs, w):
                         va="bottom", fontsize=8)
 
 
+def _baseline(ax, stat, label):
+    """A baseline: its median as a dashed line, its min..max as a band."""
+    ax.axhline(stat["median"], color="red", linestyle="--",
+               label="%s (%.0f MiB/s; band: min..max of %d)"
+               % (label, stat["median"], len(stat["runs"])))
+    ax.axhspan(stat["min"], stat["max"], color="red", alpha=0.08)
+
+
 def _names(results):
-    return list(results["patterns"])
+    """Patterns in the order of the run (results.json is written with sorted keys)."""
+    return [n for n in results["config"]["patterns"] if n in results["patterns"]]
 
 
 def _subtitle(results):
@@ -76,12 +85,7 @@ def upload(results, out_dir):
     _bars(ax, [x + w / 2 for x in xs], _get(results, names, "upload_chunked", "mib_s"), w,
           COLORS["chunked"], "chunked (1 MiB chunks)")
     _mark_unsupported(ax, results, names, xs, w)
-    hash_mib = base["hash"]["mib_s_all"]["median"]
-    disk_mib = base["disk"]["mib_s_all"]["median"]
-    ax.axhline(hash_mib, color="red", linestyle="--",
-               label="md5+sha512 in one thread (%.0f MiB/s)" % hash_mib)
-    ax.axhline(disk_mib, color="purple", linestyle=":",
-               label="write 1 file + fsync (%.0f MiB/s)" % disk_mib)
+    _baseline(ax, base["hash"]["mib_s_all"], "md5+sha512 in one thread")
     ax.set_xticks(list(xs))
     ax.set_xticklabels(names, rotation=15, fontsize=9)
     ax.set_ylabel("MiB/s")
@@ -96,8 +100,7 @@ def download(results, out_dir):
     _bars(ax, list(xs), [results["patterns"][n]["download"]["mib_s"] for n in names], 0.6,
           COLORS["download"], "GET /v2/images/{id}/file")
     ngx = base["nginx_static"]["mib_s_all"]["median"]
-    ax.axhline(ngx, color="red", linestyle="--",
-               label="nginx static file, sendfile (%.0f MiB/s)" % ngx)
+    _baseline(ax, base["nginx_static"]["mib_s_all"], "nginx static file, sendfile")
     ax.axhline(0.8 * ngx, color="red", linestyle=":", label="target: 0.8x nginx static")
     ax.set_xticks(list(xs))
     ax.set_xticklabels(names, rotation=15, fontsize=9)
@@ -106,38 +109,38 @@ def download(results, out_dir):
 
 
 def latency(results, out_dir):
+    """2 x 2: rows p50 / p99, columns GET one image / list 20."""
     names = [n for n in _names(results) if "get_image_seq" in results["patterns"][n]]
     base = results["baselines"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=False)
-    for ax, (key, static, title) in zip(axes, (
-            ("get_image", "static_record", "GET /v2/images/{id}"),
-            ("list_images", "static_list", "GET /v2/images?limit=20"))):
-        xs = list(range(len(names)))
-        w = 0.2
-        series = (("seq", "p50_ms", -1.5, "sequential p50", 1.0),
-                  ("seq", "p99_ms", -0.5, "sequential p99", 0.45),
-                  ("8t", "p50_ms", 0.5, "8 threads p50", 1.0),
-                  ("8t", "p99_ms", 1.5, "8 threads p99", 0.45))
-        for kind, metric, off, label, alpha in series:
-            vals = [results["patterns"][n]["%s_%s" % (key, kind)][metric] for n in names]
-            for i, (x, st) in enumerate(zip(xs, vals)):
-                ax.bar(x + off * w, st["median"], w, color=COLORS[kind], alpha=alpha,
-                       label=label if i == 0 else None, yerr=_err(st), capsize=2,
-                       ecolor="black")
-        ref = base.get("%s_seq" % static)
-        if ref:
-            ax.axhline(ref["p50_ms"]["median"], color="red", linestyle="--",
-                       label="nginx static file p50, sequential (%.2f ms)"
-                       % ref["p50_ms"]["median"])
-        if key == "get_image":
-            ax.axhline(1.0, color="red", linestyle=":", label="target p50 (uwsgi-http): 1 ms")
-        ax.set_xticks(xs)
-        ax.set_xticklabels(names, rotation=20, fontsize=8)
-        ax.set_ylabel("ms (new connection per request)")
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7)
-        ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Metadata request latency\n" + _subtitle(results), fontsize=10)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    requests = (("get_image", "static_record", "GET /v2/images/{id}"),
+                ("list_images", "static_list", "GET /v2/images?limit=20"))
+    xs = list(range(len(names)))
+    w = 0.38
+    for row, metric in enumerate(("p50_ms", "p99_ms")):
+        for col, (key, static, title) in enumerate(requests):
+            ax = axes[row][col]
+            for kind, off, label in (("seq", -w / 2, "sequential"),
+                                     ("8t", w / 2, "8 threads")):
+                _bars(ax, [x + off for x in xs],
+                      [results["patterns"][n]["%s_%s" % (key, kind)][metric] for n in names],
+                      w, COLORS[kind], label)
+                ref = base.get("%s_%s" % (static, kind))
+                if ref:
+                    ax.axhline(ref[metric]["median"], color=COLORS[kind], linestyle="--",
+                               linewidth=1, label="nginx static file, %s (%.2f ms)"
+                               % (label, ref[metric]["median"]))
+            if key == "get_image" and metric == "p50_ms":
+                ax.axhline(1.0, color="red", linestyle=":",
+                           label="target (uwsgi-http, sequential): 1 ms")
+            ax.set_xticks(xs)
+            ax.set_xticklabels(names, rotation=20, fontsize=8)
+            ax.set_ylabel("%s, ms" % metric.split("_")[0])
+            ax.set_title("%s, %s" % (title, metric.split("_")[0]), fontsize=10)
+            ax.legend(fontsize=7)
+            ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Metadata request latency (a new connection per request)\n"
+                 + _subtitle(results), fontsize=10)
     fig.tight_layout()
     path = out_dir / "latency.png"
     fig.savefig(path, dpi=110)

@@ -400,11 +400,11 @@ def evaluate_targets(results):
             if up:
                 r = up["ratio_to_hash"]["median"]
                 row("upload", "%s (%s)" % (name, mode), r, r >= 1.0,
-                    "%.0f MiB/s vs %.0f MiB/s" % (up["mib_s"]["median"],
-                                                  res["paired"]["hash_mib_s"]["median"]))
+                    "medians %.0f vs %.0f MiB/s" % (
+                        up["mib_s"]["median"], res["paired"]["hash_mib_s"]["median"]))
         if "download" in res:
             r = res["download"]["ratio_to_nginx_static"]["median"]
-            row("download", name, r, r >= 0.8, "%.0f MiB/s vs %.0f MiB/s" % (
+            row("download", name, r, r >= 0.8, "medians %.0f vs %.0f MiB/s" % (
                 res["download"]["mib_s"]["median"],
                 res["paired"]["nginx_static_mib_s"]["median"]))
         if name == "uwsgi-http" and "get_image_seq" in res:
@@ -435,7 +435,8 @@ def print_tables(results, targets):
         st = base[key].get("mib_s_all", base[key]["mib_s"])
         print("  %-26s %6.0f MiB/s [%.0f..%.0f], %d measurements" % (
             title, st["median"], st["min"], st["max"], len(st["runs"])))
-    print("Ratios below are run by run against the baseline measured right before the figure.")
+    print("Ratios are medians of run-by-run ratios against the baseline measured right before "
+          "the figure.")
     print()
     hdr = "%-18s %14s %14s %14s %9s %9s %9s" % (
         "pattern", "upload CL", "upload chunk", "download", "idle RSS", "+RSS CL", "+RSS chk")
