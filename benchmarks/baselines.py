@@ -20,6 +20,7 @@ from benchmarks import client
 from tests.examples.harness import Server, free_port
 
 BLOCK = 1024 * 1024
+NGINX = "/usr/sbin/nginx"
 
 
 def make_image_file(path, size):
@@ -122,7 +123,7 @@ class StaticNginx:
         self.dir.mkdir(parents=True, exist_ok=True)
         conf = self.dir / "nginx-static.conf"
         conf.write_text(NGINX_STATIC_CONF.format(dir=self.dir, port=self.port, root=self.root))
-        self.server = Server("nginx-static", ["/usr/sbin/nginx", "-c", conf],
+        self.server = Server("nginx-static", [NGINX, "-c", conf],
                              self.dir / "nginx.out", stop_timeout=10).start()
         try:
             client.wait_http(self.base_url + "/record.json")

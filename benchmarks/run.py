@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,8 +106,24 @@ def load_patterns(names):
     return [known[n] for n in names]
 
 
+def ensure_nginx():
+    """The static baseline needs nginx (bindep.txt installs it in CI)."""
+    if os.access(baselines.NGINX, os.X_OK):
+        return
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "nginx"]
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing nginx: %s" % " ".join(cmd))
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+        subprocess.run(cmd, check=True, env=env)
+        return
+    raise SystemExit("benchmarks: %s not found. As root, run:\n  %s"
+                     % (baselines.NGINX, " ".join(cmd)))
+
+
 def provision(selected):
     """Apache patterns need the mod_wsgi venv etc.: the examples' provisioning."""
+    ensure_nginx()
     if not any(p.name.startswith("apache") for p in selected):
         return
     from tests.examples import provision as prov
