@@ -65,6 +65,21 @@ def test_tls_versions(shipped, version):
             assert tls.version() == version.replace("_", ".")
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated")
+def test_tls_1_1_is_refused_by_the_server(shipped):
+    """A client offering only TLS 1.1 (allowed on the client side by
+    lowering OpenSSL's security level) gets the server's "protocol version"
+    alert: the refusal is Apache's SSLProtocol, not the client's."""
+    host, port, prefix = _host_port(shipped)
+    ctx = ssl.create_default_context(cafile=shipped.ca_file)
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError) as info:
+            ctx.wrap_socket(raw, server_hostname=host)
+    assert "TLSV1_ALERT_PROTOCOL_VERSION" in str(info.value), info.value
+
+
 def test_requests_verifies_with_the_ca(shipped, monkeypatch):
     """requests with verify=<CA file> per request: the bundle variables do
     not override an explicit per-request verify."""
