@@ -110,6 +110,45 @@ class HashPipeline:
                     hasher.stop()
 
 
+class _Flusher(threading.Thread):
+    """Writes the file's dirty pages back to disk while the upload goes on.
+
+    Without it, the kernel holds gigabytes of a large image in dirty pages
+    and the final fsync writes them all while the client waits (about 3 s
+    per GiB on the test machine). Flushing every ``FLUSH_EVERY`` bytes in
+    the background overlaps the disk with the network and the hashing, and
+    leaves the final fsync little to do. Pages stay cached for downloads.
+    """
+
+    def __init__(self, fd):
+        super().__init__(name="glancelet-flush", daemon=True)
+        self.fd = fd
+        self._wake = threading.Event()
+        self._done = False
+
+    def run(self):
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._done:
+                return
+            try:
+                os.fdatasync(self.fd)
+            except OSError:
+                return  # the final fsync reports the error
+
+    def request(self):
+        self._wake.set()
+
+    def stop(self):
+        self._done = True
+        self._wake.set()
+        self.join()
+
+
+FLUSH_EVERY = 64 * 1024 * 1024
+
+
 class FilesystemStore:
     """Image data as files named by image id in one directory."""
 
@@ -138,7 +177,12 @@ class FilesystemStore:
         final = self.path(image_id)
         fd, tmp = self._create_temp(image_id)
         hashes = HashPipeline(self.hashing_algorithm, threaded=self.threaded)
+        flusher = None
+        if self.fsync and self.threaded:
+            flusher = _Flusher(fd)
+            flusher.start()
         size = 0
+        next_flush = FLUSH_EVERY
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 read = body.read
@@ -154,14 +198,21 @@ class FilesystemStore:
                         written = write(view)
                         view = view[written:]
                     size += len(chunk)
+                    if flusher is not None and size >= next_flush:
+                        flusher.request()
+                        next_flush = size + FLUSH_EVERY
                 if expected_size is not None and size != expected_size:
                     raise SizeMismatch(expected_size, size)
                 checksum, os_hash = hashes.finish()
+                if flusher is not None:
+                    flusher.stop()
                 if self.fsync:
                     os.fsync(out.fileno())
                 os.rename(tmp, final)
         except BaseException:
             hashes.abort()
+            if flusher is not None and flusher.is_alive():
+                flusher.stop()
             _unlink_quietly(tmp)
             raise
         if self.fsync:

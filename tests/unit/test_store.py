@@ -116,3 +116,17 @@ def test_memory_stays_bounded_with_threaded_hashing(tmp_path):
     # The hash queues are bounded: a slow hasher applies back-pressure
     # instead of buffering the image.
     assert store_mod._QUEUE_DEPTH * store_mod.CHUNK_SIZE <= 16 * 1024 * 1024
+
+
+def test_large_writes_are_flushed_in_the_background(tmp_path, monkeypatch):
+    synced = []
+    real = os.fdatasync
+    monkeypatch.setattr(store_mod, "FLUSH_EVERY", 100_000)
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    fs = FilesystemStore(str(tmp_path), chunk_size=10_000)
+    data = os.urandom(1_000_000)
+    assert fs.write("img", Body(data)).size == len(data)
+    assert synced  # writeback started before the end
+    assert fs.temp_files() == []
+    with open(fs.path("img"), "rb") as fp:
+        assert fp.read() == data
