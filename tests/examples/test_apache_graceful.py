@@ -73,6 +73,6 @@ def test_graceful_during_a_long_upload(name, tmp_path, record):
         assert list(dep.store_dir.iterdir()) == []
         root = str(dep.workspace.root)
         record.symptom("mod-wsgi-graceful-cuts-uploads", name,
-                       "apache2ctl graceful %.0f s into an upload: %s after %.1f s\n%s\n"
+                       "apache2ctl graceful %.1f s into an upload: %s after %.1f s\n%s\n"
                        "error log: %s" % (1.5, resp.status_line, elapsed, resp.text.strip(),
                                           lines[0].split("] ", 3)[-1].replace(root, "")))

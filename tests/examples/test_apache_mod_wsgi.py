@@ -179,10 +179,11 @@ def test_without_wsgi_socket_prefix(tmp_path, record):
         assert bind and "Unable to bind unix domain socket '/var/run/apache2/wsgi." in bind[0]
         assert "Daemon group will not start." in bind[0]
         assert connect and "Unable to connect to WSGI daemon process 'glancelet'" in connect[0]
+        root = str(ws.root)
         record.symptom("mod-wsgi-socket-prefix", PATTERN.name,
                        "%d %s\nerror log: %s\nerror log: %s"
                        % (resp.status, resp.reason, bind[0].split("] ", 3)[-1],
-                          connect[0].split("] ", 3)[-1]))
+                          connect[0].split("] ", 3)[-1].replace(root, "")))
     finally:
         errors = ws.stop_all()
     assert errors == []
