@@ -6,6 +6,7 @@ import platform
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -58,6 +59,35 @@ def versions():
 def loadavg():
     """The 1, 5 and 15 minute load averages (other work on the machine skews numbers)."""
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def _cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return idle, sum(fields[:8])
+
+
+def idle_fraction(seconds=1.0):
+    """Share of CPU time (all CPUs) spent idle over the next ``seconds``."""
+    idle0, total0 = _cpu_times()
+    time.sleep(seconds)
+    idle1, total1 = _cpu_times()
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_quiet(max_wait, threshold=0.85, needed=2):
+    """Wait until the machine was >= ``threshold`` idle for ``needed`` 1 s
+    samples in a row, at most ``max_wait`` s. Returns (seconds waited, last
+    idle fraction). Other work on a shared machine skews every number."""
+    start = time.monotonic()
+    streak, last = 0, idle_fraction() if max_wait > 0 else None
+    while last is not None:
+        streak = streak + 1 if last >= threshold else 0
+        if streak >= needed or time.monotonic() - start >= max_wait:
+            break
+        last = idle_fraction()
+    return time.monotonic() - start, last
 
 
 def describe():

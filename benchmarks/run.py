@@ -78,6 +78,9 @@ def parse_args(argv):
                    "(default 100; smoke 10)")
     p.add_argument("--out", help="output directory (default: %s; smoke: %s)"
                    % (RESULTS_DIR.relative_to(REPO_ROOT), SMOKE_DIR.relative_to(REPO_ROOT)))
+    p.add_argument("--quiet-wait", type=float,
+                   help="before each pattern and baseline run, wait up to this many seconds "
+                   "for the machine to be >= 85%% idle (default 30; smoke 0)")
     p.add_argument("--workdir", help="where images and deployments live (default: a new "
                    "temporary directory, removed at the end)")
     args = p.parse_args(argv)
@@ -88,6 +91,8 @@ def parse_args(argv):
     args.requests = args.requests or (40 if smoke else 500)
     args.per_thread = args.per_thread or (10 if smoke else 100)
     args.threads = 8
+    if args.quiet_wait is None:
+        args.quiet_wait = 0.0 if smoke else 30.0
     args.pattern_names = (args.patterns.split(",") if args.patterns
                           else SMOKE_PATTERNS if smoke else FULL_PATTERNS)
     args.out = Path(args.out) if args.out else (SMOKE_DIR if smoke else RESULTS_DIR)
@@ -261,13 +266,26 @@ def measure_metadata(dep, args):
     return out
 
 
+def quiet(args, what):
+    """Wait (bounded) for other work on the machine to calm down; report it."""
+    if args.quiet_wait <= 0:
+        return {}
+    waited, idle = machine.wait_quiet(args.quiet_wait)
+    if waited >= 1.5:
+        log("%s: waited %.0f s for the machine to calm down (CPU idle %.0f%%)"
+            % (what, waited, idle * 100))
+    return {"quiet_wait_s": round(waited, 1), "cpu_idle_before": round(idle, 3)}
+
+
 def run_pattern(pattern, args, image, md5, workroot, paired):
     tmp = Path(tempfile.mkdtemp(prefix="%s-" % pattern.name, dir=workroot))
+    calm = quiet(args, pattern.name)
     try:
         with pattern.start(tmp) as dep:
             log("%s: up at %s (servers %s)" % (pattern.name, dep.base_url, dep.pids))
             result = measure_uploads(dep, args, image, md5, paired,
                                      download=args.only == "all")
+            result.update(calm)
             log("%s: %s, idle RSS %.1f MiB%s" % (
                 pattern.name, "; ".join(
                     "upload %s %.0f MiB/s (RSS +%.1f MiB)" % (
@@ -576,7 +594,9 @@ def main(argv=None):
         paired = Paired(args, image, workroot, ngx)
         for run in range(1, args.runs + 1):
             log("run %d/%d: baselines" % (run, args.runs))
+            calm = quiet(args, "baselines")
             b, md5 = measure_baselines(args, image, workroot, ngx)
+            b.update(calm)
             base_runs.append(b)
             log("run %d/%d: md5+sha512 %.0f MiB/s, cat %.0f MiB/s, disk+fsync %.0f MiB/s, "
                 "nginx static %.0f MiB/s" % (
@@ -592,6 +612,7 @@ def main(argv=None):
                        "image_size": args.image_size, "upload_chunk": client.CHUNK,
                        "images": args.images, "sequential_requests": args.requests,
                        "threads": args.threads, "requests_per_thread": args.per_thread,
+                       "quiet_wait_s": args.quiet_wait,
                        "patterns": [p.name for p in selected],
                        "titles": {p.name: p.title for p in selected},
                        "duration_s": round(time.monotonic() - started, 1)},
