@@ -186,6 +186,7 @@ def test_without_wsgi_socket_prefix(tmp_path, record):
                           connect[0].split("] ", 3)[-1].replace(root, "")))
     finally:
         errors = ws.stop_all()
+        ws.remove()
     assert errors == []
 
 
@@ -222,4 +223,5 @@ def test_without_the_directory_grant(tmp_path, record):
                        "%d %s\nerror log: %s" % (resp.status, resp.reason, logged))
     finally:
         errors = ws.stop_all()
+        ws.remove()
     assert errors == []

@@ -147,6 +147,7 @@ def test_uwsgi_protocol_to_an_http_socket_fails(tmp_path, record):
     finally:
         apache.settle_uwsgi(ws.servers.get("uwsgi"))
         errors = ws.stop_all()
+        ws.remove()
     assert errors == []
 
 
