@@ -6,8 +6,10 @@
 * ``record``: lets a test record an expected failure (the exact status and
   body it asserted) or a symptom (exact text an operator sees) for the docs.
 * At the end of the session the results file is written
-  (doc/source/_data/examples-results.json, see results-schema.md), with
-  ``complete`` false when the run was partial (-k, -m, node ids, a crash).
+  (doc/source/_data/examples-results.json, see results-schema.md) when the
+  run covered every pattern and scenario; a partial run (-k, -m, node ids,
+  an interrupted run) writes doc/build/examples-results.partial.json instead,
+  with ``complete`` false, and leaves the committed file alone.
 """
 
 import pytest
@@ -127,7 +129,12 @@ def pytest_sessionfinish(session, exitstatus):
     wanted = {(p.name, s) for p in PATTERNS for s in SCENARIOS}
     complete = (not state["deselected"] and seen >= wanted
                 and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED))
-    path = results_mod.write(REPO_ROOT, PATTERNS, SCENARIOS, rows, symptoms, complete)
+    # A partial run (-k, -m, some files or node ids, an interrupted run) must
+    # not replace the committed results of a full run, which other people's
+    # docs builds read while they iterate: it goes to doc/build/ instead.
+    target = results_mod.RESULTS_PATH if complete else results_mod.PARTIAL_RESULTS_PATH
+    path = results_mod.write(REPO_ROOT, PATTERNS, SCENARIOS, rows, symptoms, complete,
+                             path=target)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         counts = {}

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path, PurePosixPath
 
 RESULTS_PATH = Path("doc/source/_data/examples-results.json")
+# Where a partial run's results go (see conftest.py); doc/build/ is not committed.
+PARTIAL_RESULTS_PATH = Path("doc/build/examples-results.partial.json")
 DIGEST_DIRS = ("examples", "glancelet")
 
 
@@ -79,7 +81,7 @@ def versions():
     return {k: v for k, v in found.items() if v is not None}
 
 
-def write(repo_root, patterns, scenarios, results, symptoms, complete):
+def write(repo_root, patterns, scenarios, results, symptoms, complete, path=RESULTS_PATH):
     data = {
         "generated_at": datetime.datetime.now(datetime.timezone.utc)
         .strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -92,7 +94,7 @@ def write(repo_root, patterns, scenarios, results, symptoms, complete):
         "results": sorted(results, key=lambda r: (r["pattern"], r["scenario"], r["test"])),
         "symptoms": sorted(symptoms, key=lambda s: (s["id"], s["pattern"])),
     }
-    path = Path(repo_root) / RESULTS_PATH
+    path = Path(repo_root) / path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
