@@ -130,3 +130,27 @@ def test_large_writes_are_flushed_in_the_background(tmp_path, monkeypatch):
     assert fs.temp_files() == []
     with open(fs.path("img"), "rb") as fp:
         assert fp.read() == data
+
+
+def test_small_pieces_are_gathered_before_hashing(tmp_path, monkeypatch):
+    # Proxies re-chunk uploads into small pieces; each handed to the hash
+    # threads on its own costs more than the hashing.
+    sizes = []
+    real_update = store_mod.HashPipeline.update
+    monkeypatch.setattr(store_mod.HashPipeline, "update",
+                        lambda self, chunk: (sizes.append(len(chunk)), real_update(self, chunk)))
+
+    class Pieces:
+        def __init__(self, data, piece):
+            self.data, self.piece = io.BytesIO(data), piece
+
+        def read(self, n):
+            assert n > 0
+            return self.data.read(min(n, self.piece))
+
+    data = os.urandom(100_000)
+    fs = FilesystemStore(str(tmp_path), chunk_size=16_384)
+    result = fs.write("img", Pieces(data, 1000))
+    assert result.checksum == hashlib.md5(data).hexdigest()
+    assert sizes[:-1] == [16_384] * (len(sizes) - 1)
+    assert sum(sizes) == len(data)
