@@ -105,9 +105,9 @@ OPTIONS = (
     Option("DEFAULT", "public_endpoint", "str", "",
            "The URL clients reach this service at, e.g. "
            "https://cloud.example.com/image. Used in the version document and in "
-           "links. When empty, links are built from the request: SCRIPT_NAME, "
-           "then X-Forwarded-Proto/-Host/-Prefix headers from a trusted proxy, "
-           "then Host."),
+           "links. When empty, links are built from the request: its Host and "
+           "SCRIPT_NAME, or the X-Forwarded-* headers when "
+           "[oslo_middleware] enable_proxy_headers_parsing is on."),
     Option("DEFAULT", "enabled_import_methods", "list", list(IMPORT_METHODS),
            "Interoperable image import methods offered. An empty list turns "
            "import off (stage and import then answer 404).",
@@ -119,6 +119,12 @@ OPTIONS = (
                                 if not a.startswith("shake_")))),
     Option("DEFAULT", "debug", "bool", False,
            "Log at DEBUG level, and include tracebacks in the server's log."),
+    Option("oslo_middleware", "enable_proxy_headers_parsing", "bool", False,
+           "Build links from the X-Forwarded-Proto, X-Forwarded-Host and "
+           "X-Forwarded-Prefix headers. Turn it on only behind a proxy that sets "
+           "or removes these headers itself: otherwise any client can choose the "
+           "host that the version document sends other clients to. Glance's name "
+           "and default."),
     Option("database", "connection", "str", "",
            "Where image metadata lives, as a URL: sqlite:////absolute/path.sqlite. "
            "SQLite runs in WAL mode and is safe for several processes and threads "

@@ -60,14 +60,18 @@ class Request:
     def base_url(self):
         """The URL this service is reached at, without a trailing slash.
 
-        ``[DEFAULT] public_endpoint`` wins; then a trusted proxy's
-        X-Forwarded-Proto/-Host/-Prefix; then the request's own scheme, host
-        and SCRIPT_NAME (the mount point under mod_wsgi or uWSGI).
+        ``[DEFAULT] public_endpoint`` wins. Otherwise the request's own
+        scheme, Host and SCRIPT_NAME (the mount point under mod_wsgi or
+        uWSGI), each replaced by X-Forwarded-Proto/-Host/-Prefix when
+        ``[oslo_middleware] enable_proxy_headers_parsing`` says the proxy in
+        front sets them.
         """
         public = self.conf.get("DEFAULT", "public_endpoint")
         if public:
             return public.rstrip("/")
         env = self.environ
+        if not self.conf.get("oslo_middleware", "enable_proxy_headers_parsing"):
+            env = {k: v for k, v in env.items() if not k.startswith("HTTP_X_FORWARDED_")}
         scheme = env.get("HTTP_X_FORWARDED_PROTO") or env.get("wsgi.url_scheme", "http")
         scheme = scheme.split(",")[0].strip()
         host = env.get("HTTP_X_FORWARDED_HOST") or env.get("HTTP_HOST")

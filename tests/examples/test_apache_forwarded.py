@@ -47,14 +47,22 @@ def test_version_links(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["apache-proxy-uwsgi", "apache-mod-wsgi"])
-def test_without_the_unset_lines_a_client_can_change_the_links(name, tmp_path):
-    """Why the examples remove X-Forwarded-*: glancelet takes them as its
-    proxy's word, so without the RequestHeader lines a client's headers end
-    up in the links glancelet hands out (here, to that client)."""
+def test_without_the_unset_lines(name, tmp_path):
+    """These patterns pass SCRIPT_NAME and Host, and their glancelet.conf
+    leaves [oslo_middleware] enable_proxy_headers_parsing off: glancelet
+    ignores a client's X-Forwarded-* even without the RequestHeader unset
+    lines. Turn parsing on as well and the client's headers end up in the
+    links glancelet hands out, so the examples drop them in Apache too."""
     from tests.examples import apache
     pattern = get(name)
     conf = [f for f in pattern.examples if f.endswith("/glancelet-apache.conf")][0]
-    variant = pattern.variant({conf: [apache.drop_line("RequestHeader unset %s" % h)
-                                      for h in SPOOFED]})
-    with variant.start(tmp_path) as dep:
+    ini = [f for f in pattern.examples if f.endswith("/glancelet.conf")][0]
+    no_unset = [apache.drop_line("RequestHeader unset %s" % h) for h in SPOOFED]
+    with pattern.variant({conf: no_unset}).start(tmp_path / "off") as dep:
+        own = _hrefs(dep, {})
+        assert _hrefs(dep, SPOOFED) == own
+        assert "evil.example" not in str(own)
+    parsing = apache.add_after("hashing_algorithm = sha512",
+                               "[oslo_middleware]\nenable_proxy_headers_parsing = true")
+    with pattern.variant({conf: no_unset, ini: parsing}).start(tmp_path / "on") as dep:
         assert _hrefs(dep, SPOOFED) == {"gopher://evil.example/elsewhere/image/v2/"}

@@ -34,12 +34,26 @@ def test_hrefs_honour_script_name(client):
     assert resp.json()["versions"][0]["links"][0]["href"] == "http://127.0.0.1:9292/image/v2/"
 
 
-def test_hrefs_honour_forwarded_headers(client):
-    resp = client.get("/", headers={"X-Forwarded-Proto": "https",
-                                    "X-Forwarded-Host": "cloud.example.com",
-                                    "X-Forwarded-Prefix": "/image"})
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "cloud.example.com",
+             "X-Forwarded-Prefix": "/image"}
+
+
+def test_forwarded_headers_are_ignored_by_default(client):
+    resp = client.get("/", headers=FORWARDED)
+    assert resp.json()["versions"][0]["links"][0]["href"] == "http://127.0.0.1:9292/v2/"
+    resp = client.post("/v2/images", {"name": "x"}, headers=FORWARDED)
+    assert resp.headers["location"].startswith("http://127.0.0.1:9292/v2/images/")
+
+
+def test_hrefs_honour_forwarded_headers_when_enabled(tmp_path):
+    client = Client(app_mod.create_app(make_conf(
+        tmp_path, oslo_middleware__enable_proxy_headers_parsing="true")))
+    resp = client.get("/", headers=FORWARDED)
     href = resp.json()["versions"][0]["links"][0]["href"]
     assert href == "https://cloud.example.com/image/v2/"
+    # without the headers, the request's own Host still works
+    resp = client.get("/")
+    assert resp.json()["versions"][0]["links"][0]["href"] == "http://127.0.0.1:9292/v2/"
 
 
 def test_public_endpoint_wins(tmp_path):

@@ -33,14 +33,17 @@ class Gunicorn(Pattern):
 class NginxGunicorn(Gunicorn):
     name = "nginx-gunicorn"
     title = "nginx proxy_pass (unbuffered) to gunicorn, under /image"
-    examples = Gunicorn.examples + (DIR + "nginx-gunicorn.conf",)
+    examples = (DIR + "gunicorn.conf.py", DIR + "glancelet-behind-nginx.conf",
+                DIR + "nginx-gunicorn.conf")
     url_prefix = "/image"
     reloaded_servers = ("nginx", "gunicorn")
     spools = {"content-length": False, "chunked": False}
     proxy = "nginx"
 
     def launch(self, ws):
-        super().launch(ws)
+        ws.install(DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf")
+        ws.install(DIR + "gunicorn.conf.py", "/etc/glancelet/gunicorn.conf.py")
+        launchers.start_gunicorn(ws, "/etc/glancelet/gunicorn.conf.py")
         ws.install(DIR + "nginx-gunicorn.conf", "/etc/glancelet/nginx-gunicorn.conf")
         launchers.start_nginx(ws, "/etc/glancelet/nginx-gunicorn.conf")
         return "http://127.0.0.1:%d" % ws.port("9292")
