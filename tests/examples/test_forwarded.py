@@ -1,9 +1,11 @@
 """Links stay the front door's whatever X-Forwarded-* a client sends.
 
-glancelet builds links (version document, image ``self``/``file``) from
-X-Forwarded-Host/-Proto/-Prefix when present. Behind nginx, the examples set
-each of these headers themselves, which replaces a client's. This checks it
-through every nginx pattern, and shows what happens without the line.
+glancelet builds links (version document, ``Location``) from
+X-Forwarded-Host/-Proto/-Prefix when ``[oslo_middleware]
+enable_proxy_headers_parsing`` is on, as in the examples behind nginx. There,
+nginx sets each of these headers itself, which replaces a client's. This
+checks it through every nginx pattern, shows what happens without the line,
+and that the servers clients reach directly ignore the headers.
 """
 
 import pytest
@@ -17,6 +19,7 @@ from tests.examples.harness import Workspace
 SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
            "X-Forwarded-Prefix": "/elsewhere"}
 NGINX_PATTERNS = [p for p in all_patterns() if p.proxy == "nginx"]
+DIRECT_PATTERNS = [get("uwsgi-http"), get("gunicorn")]
 
 
 def hrefs(api):
@@ -35,6 +38,24 @@ def test_client_cannot_change_links(pattern, tmp_path):
                             json_body={"name": "links"}).json()
         assert image["self"].startswith("/v2/images/")   # relative, as in Glance
         assert "evil.example" not in str(image)
+
+
+@pytest.mark.parametrize("pattern", DIRECT_PATTERNS, ids=[p.name for p in DIRECT_PATTERNS])
+def test_direct_servers_ignore_forwarded_headers(pattern, tmp_path):
+    """With no proxy in front, the examples leave [oslo_middleware]
+    enable_proxy_headers_parsing off: a client's X-Forwarded-Host and
+    -Prefix change nothing. (The scheme is not checked: uWSGI's http-socket
+    itself sets wsgi.url_scheme from X-Forwarded-Proto, before glancelet
+    sees the request.)"""
+    with pattern.start(tmp_path) as dep:
+        dep_url = dep.base_url.split("://", 1)[1]
+        api = Api(dep.base_url)
+        links = hrefs(api)
+        host_and_path = [h.split("://", 1)[1] for h in links]
+        assert links and all(h.startswith(dep_url + "/v2") for h in host_and_path), links
+        resp = api.request("POST", "/v2/images", headers=SPOOFED, json_body={"name": "d"})
+        location = resp.header("Location").split("://", 1)[1]
+        assert location.startswith(dep_url + "/v2/images/"), resp
 
 
 def test_without_x_forwarded_host_line_a_client_can_change_links(tmp_path, record):
