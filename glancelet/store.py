@@ -23,6 +23,8 @@ import os
 import queue
 import threading
 
+from glancelet.threads import block_server_signals
+
 TEMP_PREFIX = ".tmp-"
 CHUNK_SIZE = 1024 * 1024
 _QUEUE_DEPTH = 8  # chunks in flight per hasher: bounds memory at ~8 MiB each
@@ -56,6 +58,7 @@ class _Hasher(threading.Thread):
         self.error = None
 
     def run(self):
+        block_server_signals()
         update = self.hash.update
         get = self.queue.get
         try:
@@ -127,6 +130,7 @@ class _Flusher(threading.Thread):
         self._done = False
 
     def run(self):
+        block_server_signals()
         while True:
             self._wake.wait()
             self._wake.clear()

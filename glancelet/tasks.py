@@ -40,6 +40,7 @@ import time
 import uuid
 
 from glancelet import domain, store as store_mod, webdownload
+from glancelet.threads import block_server_signals
 
 LOG = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class TaskPool:
                 thread.start()
 
     def _work(self):
+        block_server_signals()
         while True:
             key, fn, args = self._queue.get()
             if key is None:

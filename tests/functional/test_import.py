@@ -400,7 +400,7 @@ def server_argv(kind, port, workers=2, master=True, graceful=False):
                 # http-socket answers HTTP/1.1 without "Connection: close", then closes:
                 # a client that reuses the connection races the close (glanceclient's
                 # next PUT fails with RemoteDisconnected). Say what uWSGI does.
-                "--add-header", "Connection: close"]
+                "--add-header", "Connection: close", "--log-date"]
         if master:
             argv.append("--master")
         if graceful:

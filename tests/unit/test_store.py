@@ -154,3 +154,27 @@ def test_small_pieces_are_gathered_before_hashing(tmp_path, monkeypatch):
     assert result.checksum == hashlib.md5(data).hexdigest()
     assert sizes[:-1] == [16_384] * (len(sizes) - 1)
     assert sum(sizes) == len(data)
+
+
+def test_helper_threads_leave_server_signals_to_the_main_thread(tmp_path, monkeypatch):
+    import signal
+    masks = {}
+
+    def recording(cls):
+        real_run = cls.run
+
+        def run(self):
+            try:
+                real_run(self)
+            finally:
+                masks[self.name] = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        monkeypatch.setattr(cls, "run", run)
+
+    recording(store_mod._Hasher)
+    recording(store_mod._Flusher)
+    monkeypatch.setattr(store_mod, "FLUSH_EVERY", 10)
+    FilesystemStore(str(tmp_path), chunk_size=50).write("img", Body(b"x" * 100))
+    assert set(masks) == {"glancelet-hash-md5", "glancelet-hash-sha512", "glancelet-flush"}
+    for mask in masks.values():
+        assert {signal.SIGTERM, signal.SIGHUP, signal.SIGINT} <= mask
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])

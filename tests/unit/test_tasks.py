@@ -46,6 +46,16 @@ def dead_worker():
 
 # -- TaskPool ------------------------------------------------------------------------
 
+def test_pool_threads_leave_server_signals_to_the_main_thread():
+    # uWSGI's graceful-stop handler calls exit() in whichever thread gets
+    # the signal; it must never be a task's thread.
+    pool = tasks.TaskPool(1)
+    seen = []
+    pool.submit("job", lambda: seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+    assert pool.drain(10) == []
+    assert {signal.SIGTERM, signal.SIGHUP, signal.SIGINT} <= seen[0]
+
+
 def test_pool_starts_threads_on_demand_up_to_its_size():
     pool = tasks.TaskPool(2)
     assert pool._threads == []  # nothing before the first job
