@@ -91,10 +91,13 @@ def test_expect_100_continue_is_answered(shipped, tmp_path):
 @pytest.mark.slow
 def test_expect_100_continue_without_proxy100continue_off(tmp_path, record):
     """Without ``Proxy100Continue Off`` Apache forwards the Expect header and
-    waits for uWSGI's 100, which http-socket never sends; uWSGI waits for the
-    body. The client gets an error when Apache's ProxyPass timeout (120 s)
-    runs out. (With uWSGI's and Apache's default timeouts it is a 502 after
-    4 s instead: uWSGI gives up first.)"""
+    waits for uWSGI's 100, which http-socket never sends, while uWSGI waits
+    for the body. The upload fails when the first of two timers runs out,
+    and which one that is varies from run to run (both seen on this
+    machine): Apache's ProxyPass timeout (120 s), giving "503 Proxy Error"
+    and AH00898 in Apache's log; or uWSGI's socket-timeout (60 s), giving
+    glancelet's 400 for a body that never came. Either way the image stays
+    queued and nothing is stored."""
     variant = PATTERN.variant({CONF: apache.drop_line("Proxy100Continue Off")})
     with variant.start(tmp_path) as dep:
         api = Api(dep.base_url)
@@ -103,18 +106,25 @@ def test_expect_100_continue_without_proxy100continue_off(tmp_path, record):
         path.write_bytes(Source(2 * MiB, seed=21).bytes())
         status, body, seconds = curl_upload(dep.base_url + "/v2/images/%s/file" % image["id"],
                                             path)
-        assert status == 503, body
+        log = dep.log_text("apache")
+        assert api.get_image(image["id"])["status"] == "queued"
+        assert list(dep.store_dir.iterdir()) == []
+    if status == 503:
         assert "<title>503 Proxy Error</title>" in body
         assert "The server is temporarily unable to service your" in body
         assert 115 <= seconds < 180, seconds
-        log = dep.log_text("apache")
         assert "AH00898: Timeout on 100-Continue returned by /image/v2/images/" in log
-        assert api.get_image(image["id"])["status"] == "queued"
         line = [x for x in log.splitlines() if "Timeout on 100-Continue" in x][0]
-        record.symptom("apache-expect-100-continue", "apache-proxy-http",
-                       "HTTP %d after %.0f s (curl -T, Expect: 100-continue)\n%s\n"
-                       "error log: %s" % (status, seconds, body.strip(),
-                                          line.split("] ", 3)[-1]))
+        detail = "error log: %s" % line.split("] ", 3)[-1]
+    else:
+        assert status == 400, body
+        assert ("The image data could not be read: reading the request body failed: "
+                "timeout during read") in body
+        assert 55 <= seconds < 115, seconds
+        detail = "(uWSGI's socket-timeout ran out first)"
+    record.symptom("apache-expect-100-continue", "apache-proxy-http",
+                   "HTTP %d after %.0f s (curl -T, Expect: 100-continue)\n%s\n%s"
+                   % (status, seconds, body.strip(), detail))
 
 
 # -- disablereuse=On / add-header = Connection: close -------------------------
