@@ -2,6 +2,10 @@
 
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 import urllib.parse
 
 import pytest
@@ -125,3 +129,42 @@ def app(conf):
 @pytest.fixture
 def client(app):
     return Client(app)
+
+
+# -- Real servers and the glance CLI ---------------------------------------------
+
+def which(name):
+    """A command from this environment (tox's venv first), or fail with how to get it."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(path):
+        return path
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail("%s is not installed: run `pip install %s` (tox installs it from "
+                    "test-requirements.txt)" % (name, name))
+    return found
+
+
+def glance(url, *args):
+    """Run the glance CLI as from a terminal (its stdin is a tty, so it reads no data
+    from it: image-create-via-import refuses --file or --uri with data on stdin)."""
+    cmd = [which("glance"), "--os-image-url", url, "--os-auth-token", "x"]
+    primary, secondary = os.openpty()
+    try:
+        proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120,
+                              stdin=secondary)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 0, "glance %s failed:\n%s\n%s" % (
+        args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def field(table, name):
+    """One value from the glance CLI's two-column property table."""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] == name:
+            return cells[1]
+    raise AssertionError("no %s in:\n%s" % (name, table))

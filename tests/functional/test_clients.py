@@ -11,39 +11,27 @@ itself, with the servers' own command lines.
 
 import hashlib
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 from tests.examples.harness import Server, free_port, wait_ready
 
-BIN = os.path.dirname(sys.executable)
+from .conftest import field, which
+from .conftest import glance as run_glance
+
 MiB = 1024 * 1024
-
-
-def _which(name):
-    path = os.path.join(BIN, name)
-    if os.path.exists(path):
-        return path
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail("%s is not installed: run `pip install %s` (tox installs it from "
-                    "test-requirements.txt)" % (name, name))
-    return found
 
 
 def _argv(kind, port):
     if kind == "uwsgi":
-        return [_which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
+        return [which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
                 "--module", "glancelet.wsgi.api:application", "--master",
                 "--processes", "2", "--enable-threads", "--die-on-term", "--need-app",
                 "--chunked-input-limit", str(64 * MiB), "--chunked-input-timeout", "30",
                 # http-socket closes the connection after each response without
                 # saying so; clients that reuse it get a reset.
                 "--add-header", "Connection: close"]
-    return [_which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", "2",
+    return [which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", "2",
             "--worker-class", "gthread", "--threads", "4",
             "glancelet.wsgi.api:application"]
 
@@ -76,20 +64,7 @@ def image_file(tmp_path):
 
 
 def glance(server, *args):
-    cmd = [_which("glance"), "--os-image-url", server["url"], "--os-auth-token", "x"]
-    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, "glance %s failed:\n%s\n%s" % (
-        args, proc.stdout, proc.stderr)
-    return proc.stdout
-
-
-def _field(table, name):
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 2 and cells[0] == name:
-            return cells[1]
-    raise AssertionError("no %s in:\n%s" % (name, table))
+    return run_glance(server["url"], *args)
 
 
 def test_glance_cli_image_lifecycle(server, image_file, tmp_path):
@@ -97,10 +72,10 @@ def test_glance_cli_image_lifecycle(server, image_file, tmp_path):
     out = glance(server, "image-create", "--name", "cli-img", "--disk-format", "raw",
                  "--container-format", "bare", "--file", str(image_file),
                  "--property", "os_distro=cirros")
-    image_id = _field(out, "id")
-    assert _field(out, "status") == "active"
-    assert _field(out, "size") == str(len(data))
-    assert _field(out, "checksum") == hashlib.md5(data).hexdigest()
+    image_id = field(out, "id")
+    assert field(out, "status") == "active"
+    assert field(out, "size") == str(len(data))
+    assert field(out, "checksum") == hashlib.md5(data).hexdigest()
 
     target = tmp_path / "downloaded"
     glance(server, "image-download", "--file", str(target), image_id)  # verifies the hash
@@ -110,9 +85,9 @@ def test_glance_cli_image_lifecycle(server, image_file, tmp_path):
     glance(server, "image-update", "--name", "renamed", "--min-ram", "64", image_id)
     glance(server, "image-tag-update", image_id, "golden")
     shown = glance(server, "image-show", image_id)
-    assert _field(shown, "name") == "renamed"
-    assert _field(shown, "min_ram") == "64"
-    assert "golden" in _field(shown, "tags")
+    assert field(shown, "name") == "renamed"
+    assert field(shown, "min_ram") == "64"
+    assert "golden" in field(shown, "tags")
     assert image_id in glance(server, "image-list", "--tag", "golden")
     glance(server, "image-tag-delete", image_id, "golden")
     glance(server, "image-delete", image_id)

@@ -20,11 +20,8 @@ config allows with ``[import_filtering_opts] allowed_hosts``/``allowed_ports``.
 
 import hashlib
 import os
-import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
@@ -34,7 +31,8 @@ from glancelet import app as app_mod
 from tests.examples.harness import Server, free_port, wait_ready
 from tests.unit.test_webdownload import DataServer
 
-from .conftest import Client, make_conf
+from .conftest import Client, field, make_conf, which
+from .conftest import glance as run_glance
 
 MiB = 1024 * 1024
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -380,20 +378,9 @@ def test_task_schema_is_served(api):
 
 # == Real servers sharing one node's config ============================================
 
-def _which(name):
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.exists(path):
-        return path
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail("%s is not installed: run `pip install %s` (tox installs it from "
-                    "test-requirements.txt)" % (name, name))
-    return found
-
-
 def server_argv(kind, port, workers=2, master=True, graceful=False):
     if kind == "uwsgi":
-        argv = [_which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
+        argv = [which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
                 "--module", "glancelet.wsgi.api:application", "--processes", str(workers),
                 "--enable-threads", "--need-app", "--die-on-term",
                 "--chunked-input-limit", str(64 * MiB), "--chunked-input-timeout", "30",
@@ -406,7 +393,7 @@ def server_argv(kind, port, workers=2, master=True, graceful=False):
         if graceful:
             argv += ["--hook-master-start", "unix_signal:15 gracefully_kill_them_all"]
         return argv
-    return [_which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", str(workers),
+    return [which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", str(workers),
             "--worker-class", "gthread", "--threads", "4", "glancelet.wsgi.api:application"]
 
 
@@ -490,27 +477,7 @@ def wait_status(server, image_id, wanted, timeout=30):
 
 
 def glance(server, *args):
-    """Run the glance CLI as from a terminal (its stdin is a tty, so it reads no data
-    from it: image-create-via-import refuses --file or --uri with data on stdin)."""
-    cmd = [_which("glance"), "--os-image-url", server.url, "--os-auth-token", "x"]
-    primary, secondary = os.openpty()
-    try:
-        proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120,
-                              stdin=secondary)
-    finally:
-        os.close(primary)
-        os.close(secondary)
-    assert proc.returncode == 0, "glance %s failed:\n%s\n%s" % (args, proc.stdout,
-                                                                proc.stderr)
-    return proc.stdout
-
-
-def field(table, name):
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 2 and cells[0] == name:
-            return cells[1]
-    raise AssertionError("no %s in:\n%s" % (name, table))
+    return run_glance(server.url, *args)
 
 
 @pytest.mark.parametrize("which", ["a", "b"])
