@@ -81,7 +81,17 @@ class Application:
             return record
         target = TRANSIENT[record["status"]]
         if callable(target):
-            return target(self, record)
+            recovered = target(self, record)
+        else:
+            recovered = self._release(record, target)
+        if record["worker"]:
+            # The dead process may have left a temp file; nothing else would
+            # remove it before the next start (a respawned worker is forked
+            # from a master that loaded the app long ago).
+            self.remove_stale_temp_files()
+        return recovered
+
+    def _release(self, record, target):
         LOG.warning("image %s was left %s by %s, which is gone; returning it to %s",
                     record["id"], record["status"], record["worker"], target)
         recovered = self.images.update(record["id"], {"status": target, "worker": None,
@@ -95,6 +105,10 @@ class Application:
         for record in self.images.in_states(tuple(TRANSIENT)):
             self.reap(record)
         tasks.recover_tasks(self)
+        self.remove_stale_temp_files()
+
+    def remove_stale_temp_files(self):
+        """Remove the temp files in the store and staging that no live process holds."""
         for directory in (self.store, self.staging):
             for name in directory.remove_stale_temp_files():
                 LOG.warning("removed %s/%s, left by an interrupted upload",
@@ -160,7 +174,7 @@ def init_application(environ=None):
     app = create_app(conf)
     tasks.register_drain(app)
     LOG.info("glancelet ready: config %s, images in %s",
-             conf.source or "(built-in defaults)", app.store.directory)
+             ", ".join(conf.files) or "(built-in defaults)", app.store.directory)
     return app
 
 

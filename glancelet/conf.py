@@ -162,9 +162,11 @@ SECTIONS = tuple(dict.fromkeys(opt.section for opt in OPTIONS))
 class Config:
     """Parsed configuration: ``conf.get(section, name)`` or ``conf[section][name]``."""
 
-    def __init__(self, values, source=None):
+    def __init__(self, values, source=None, files=()):
         self._values = values
         self.source = source
+        # Every file read, in order: ``source`` then its drop-in files.
+        self.files = list(files)
 
     def __getitem__(self, section):
         return self._values[section]
@@ -188,54 +190,85 @@ def _sqlite_path(url):
     return url[len(prefix):]
 
 
+def config_dir(path):
+    """The drop-in directory of config file ``path``: ``<path>.d``.
+
+    Like oslo.config's ``glance-api.conf.d``: every ``*.conf`` file in it is
+    read after ``path``, in name order, and a later file's value wins.
+    """
+    return path + ".d"
+
+
+def config_files(path):
+    """``path`` followed by the ``*.conf`` files of its drop-in directory."""
+    directory = config_dir(path)
+    try:
+        names = sorted(n for n in os.listdir(directory)
+                       if n.endswith(".conf") and not n.startswith("."))
+    except FileNotFoundError:
+        names = []
+    except OSError as exc:
+        raise ConfigError("cannot read config directory %s: %s"
+                          % (directory, exc.strerror)) from None
+    return [path] + [os.path.join(directory, n) for n in names]
+
+
+def _read_file(path, raw):
+    """Add the options set in INI file ``path`` to ``raw``; return ``raw``."""
+    parser = configparser.RawConfigParser(default_section="__no_default__",
+                                          strict=True, interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as fp:
+            parser.read_file(fp)
+    except OSError as exc:
+        raise ConfigError("cannot read config file %s: %s" % (path, exc.strerror)) from None
+    except configparser.Error as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError("config file %s is not valid INI: %s" % (path, message)) from None
+    for section in parser.sections():
+        if section not in SECTIONS:
+            raise ConfigError("%s: unknown section [%s] (known: %s)"
+                              % (path, section, ", ".join(SECTIONS)))
+        for name, text in parser.items(section):
+            raw[(section, name)] = (text, path)
+    return raw
+
+
 def load(path=None, overrides=None, environ=os.environ):
     """Build a Config from ``path`` (or $GLANCELET_CONFIG_FILE, or defaults).
 
-    ``overrides`` maps (section, name) to raw text, as if set in the file;
-    tests use it instead of writing files.
+    The ``*.conf`` files in ``<path>.d/`` are read after ``path`` (see
+    :func:`config_dir`). ``overrides`` maps (section, name) to raw text, as
+    if set in the file; tests use it instead of writing files.
     """
     if path is None:
         path = environ.get(ENV_CONFIG_FILE) or None
     raw = {}
-    if path is not None:
-        parser = configparser.RawConfigParser(default_section="__no_default__",
-                                              strict=True, interpolation=None)
-        try:
-            with open(path, encoding="utf-8") as fp:
-                parser.read_file(fp)
-        except OSError as exc:
-            raise ConfigError("cannot read config file %s: %s" % (path, exc.strerror)) from None
-        except configparser.Error as exc:
-            message = " ".join(str(exc).split())
-            raise ConfigError("config file %s is not valid INI: %s" % (path, message)) from None
-        for section in parser.sections():
-            if section not in SECTIONS:
-                raise ConfigError("%s: unknown section [%s] (known: %s)"
-                                  % (path, section, ", ".join(SECTIONS)))
-            for name, text in parser.items(section):
-                raw[(section, name)] = text
+    files = config_files(path) if path is not None else []
+    for name in files:
+        _read_file(name, raw)
     for key, text in (overrides or {}).items():
-        raw[key] = text
+        raw[key] = (text, path or "built-in defaults")
 
     known = {(opt.section, opt.name): opt for opt in OPTIONS}
     values = {section: {} for section in SECTIONS}
-    where = path or "built-in defaults"
-    for key, text in raw.items():
+    for key, (text, where) in raw.items():
         if key not in known:
             raise ConfigError("%s: unknown option [%s] %s" % (where, key[0], key[1]))
     for opt in OPTIONS:
         key = (opt.section, opt.name)
         if key in raw:
+            text, where = raw[key]
             try:
-                values[opt.section][opt.name] = opt.parse(raw[key])
+                values[opt.section][opt.name] = opt.parse(text)
             except ValueError as exc:
                 raise ConfigError("%s: [%s] %s = %r %s"
-                                  % (where, opt.section, opt.name, raw[key], exc)) from None
+                                  % (where, opt.section, opt.name, text, exc)) from None
         else:
             default = opt.default
             values[opt.section][opt.name] = list(default) if isinstance(default, list) else default
     _fill_data_defaults(values)
-    conf = Config(values, source=path)
+    conf = Config(values, source=path, files=files)
     _sqlite_path(conf.get("database", "connection"))
     return conf
 
@@ -266,7 +299,8 @@ def sample_config():
     """The commented sample config, generated from OPTIONS."""
     lines = [
         "# glancelet sample configuration, generated from glancelet/conf.py.",
-        "# Point the server at a file like this with GLANCELET_CONFIG_FILE.",
+        "# Point the server at a file like this with GLANCELET_CONFIG_FILE;",
+        "# the *.conf files in <that file>.d/ are read after it, in name order.",
         "# Every option is shown commented out, with its default.",
         "# <data dir> is %s." % DEFAULT_DATA_DIR,
     ]

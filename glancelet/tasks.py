@@ -407,6 +407,7 @@ def reap_task(app, task):
     if task is None or task["status"] not in RUNNING or domain.worker_alive(task["worker"]):
         return task
     interrupt(app, task, _gone(task["worker"]))
+    app.remove_stale_temp_files()
     return app.tasks.get(task["id"])
 
 

@@ -619,6 +619,8 @@ def test_killed_server_imports_are_recovered(node, web):
     task = rest(node.a, "GET", "/v2/tasks/" + download_task["id"]).json()
     assert task["status"] == "failure"
     assert "the process that ran it (%s) is gone" % worker in task["message"]
+    # ...and removes the half-written temp file the victim left in the store.
+    assert [n for n in os.listdir(node.tmp / "images") if n.startswith(".tmp-")] == []
 
     # Nobody has read the other image: it is still importing, held by the dead process.
     assert node.row("images", waiting)["status"] == "importing"

@@ -51,6 +51,34 @@ def test_invalid_config_is_one_clear_line(tmp_path, text, message):
     assert "\n" not in str(info.value)
 
 
+def test_drop_in_directory_is_read_after_the_file_in_name_order(tmp_path):
+    path = write(tmp_path, "[DEFAULT]\nimage_size_cap = 1024\n"
+                           "[import_filtering_opts]\nallowed_ports = 80\n")
+    drop_in = tmp_path / "glancelet.conf.d"
+    drop_in.mkdir()
+    (drop_in / "20-late.conf").write_text("[import_filtering_opts]\nallowed_ports = 8081\n")
+    (drop_in / "10-early.conf").write_text("[import_filtering_opts]\n"
+                                           "allowed_ports = 8080\nallowed_hosts = 10.0.0.5\n")
+    (drop_in / "ignored.conf.disabled").write_text("[DEFAULT]\nimage_size_cap = 1\n")
+    (drop_in / ".hidden.conf").write_text("[DEFAULT]\nimage_size_cap = 2\n")
+    c = conf.load(environ={conf.ENV_CONFIG_FILE: path})
+    assert c.get("DEFAULT", "image_size_cap") == 1024          # from the file
+    assert c.get("import_filtering_opts", "allowed_ports") == [8081]  # the last drop-in wins
+    assert c.get("import_filtering_opts", "allowed_hosts") == ["10.0.0.5"]
+    assert c.source == path
+    assert c.files == [path, str(drop_in / "10-early.conf"), str(drop_in / "20-late.conf")]
+
+
+def test_an_error_in_a_drop_in_file_names_that_file(tmp_path):
+    path = write(tmp_path, "[DEFAULT]\nimage_size_cap = 1024\n")
+    drop_in = tmp_path / "glancelet.conf.d"
+    drop_in.mkdir()
+    (drop_in / "mirror.conf").write_text("[import_filtering_opts]\nallowed_ports = x\n")
+    with pytest.raises(conf.ConfigError) as info:
+        conf.load(environ={conf.ENV_CONFIG_FILE: path})
+    assert str(info.value).startswith(str(drop_in / "mirror.conf") + ": ")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(conf.ConfigError, match="cannot read config file"):
         conf.load(environ={conf.ENV_CONFIG_FILE: str(tmp_path / "nope.conf")})
