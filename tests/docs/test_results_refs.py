@@ -1,9 +1,9 @@
 """References from the pages to the examples suite name real ids.
 
 Pages cite results as ``:result:`PATTERN/SCENARIO``` and
-``.. support-matrix:: :pattern: PATTERN``. A typo would render as "not yet
-tested" forever, so every pattern must be registered in
-tests/examples/patterns and every scenario listed in
+``.. support-matrix:: :pattern: PATTERN`` (or ``:scenarios: ID ...``).
+A typo would render as "not yet tested" forever, so every pattern must be
+registered in tests/examples/patterns and every scenario listed in
 tests/examples/scenarios.py.
 """
 
@@ -54,8 +54,8 @@ def test_result_roles_name_registered_patterns_and_scenarios():
     assert not bad, "\n".join(bad) + "\nknown patterns: %s" % sorted(patterns)
 
 
-def test_support_matrix_patterns_are_registered():
-    patterns, _ = _known()
+def test_support_matrix_patterns_and_scenarios_are_registered():
+    patterns, scenarios = _known()
     bad = []
     for path in rst_files():
         for block in scan(path):
@@ -63,4 +63,8 @@ def test_support_matrix_patterns_are_registered():
                 if block.options["pattern"] not in patterns:
                     bad.append("%s: unknown pattern %r" % (
                         block.where(), block.options["pattern"]))
+            if block.kind == "support-matrix" and "scenarios" in block.options:
+                for scenario in block.options["scenarios"].split():
+                    if scenario not in scenarios:
+                        bad.append("%s: unknown scenario %r" % (block.where(), scenario))
     assert not bad, "\n".join(bad)

@@ -10,9 +10,13 @@ client side.
 import hashlib
 import http.client
 import json
+import os
 import random
 import ssl
+import subprocess
+import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 MiB = 1024 * 1024
@@ -93,6 +97,12 @@ class Source:
     def bytes(self):
         return b"".join(self.chunks(MiB))
 
+    def consume(self):
+        """Generate (and hash) all the data without keeping it; return self."""
+        for _ in self.chunks(MiB):
+            pass
+        return self
+
 
 class Api:
     """Talks to ``base_url`` (which may carry a path prefix such as /image)."""
@@ -168,9 +178,9 @@ class Api:
 
     # -- data --------------------------------------------------------------
 
-    def _start_put(self, image_id, headers, timeout=None):
+    def _start_put(self, image_id, headers, timeout=None, target="file"):
         conn = self.connection(timeout)
-        conn.putrequest("PUT", self.path("/v2/images/%s/file" % image_id),
+        conn.putrequest("PUT", self.path("/v2/images/%s/%s" % (image_id, target)),
                         skip_accept_encoding=True)
         conn.putheader("Content-Type", "application/octet-stream")
         for key, value in headers.items():
@@ -191,10 +201,12 @@ class Api:
             conn.close()
 
     def upload_cl(self, image_id, source, piece=MiB, pace=None, on_progress=None,
-                  timeout=None):
+                  timeout=None, target="file"):
         """PUT with Content-Length. ``pace`` (bytes/s) slows the sender down;
-        ``on_progress(sent)`` is called after each piece (it may raise to abort)."""
-        conn = self._start_put(image_id, {"Content-Length": str(source.size)}, timeout)
+        ``on_progress(sent)`` is called after each piece (it may raise to abort).
+        ``target="stage"`` stages the data for glance-direct instead."""
+        conn = self._start_put(image_id, {"Content-Length": str(source.size)}, timeout,
+                               target)
         return self._send(conn, source.chunks(piece), pace, on_progress, framing=False)
 
     def upload_chunked(self, image_id, source, chunk_size, pace=None, on_progress=None,
@@ -231,6 +243,25 @@ class Api:
             raise
         return self._finish(conn)
 
+    # -- import ------------------------------------------------------------
+
+    def import_image(self, image_id, method, uri=None):
+        """POST /v2/images/{id}/import; the Response (202 when accepted)."""
+        body = {"method": {"name": method}}
+        if uri is not None:
+            body["method"]["uri"] = uri
+        return self.request("POST", "/v2/images/%s/import" % image_id, json_body=body)
+
+    def tasks_of(self, image_id):
+        resp = self.request("GET", "/v2/images/%s/tasks" % image_id)
+        assert resp.status == 200, resp
+        return resp.json()["tasks"]
+
+    def get_task(self, task_id):
+        resp = self.request("GET", "/v2/tasks/%s" % task_id)
+        assert resp.status == 200, resp
+        return resp.json()
+
     def download(self, image_id):
         """GET the data; return (response without body, size, md5 hex, sha512 hex)."""
         conn = self.connection()
@@ -249,3 +280,39 @@ class Api:
                     size, md5.hexdigest(), sha512.hexdigest())
         finally:
             conn.close()
+
+
+# requests lets these variables override a session's CA file (the ``cacert``
+# python-glanceclient passes), so they must not leak into the client tests.
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def glance_cli(base_url, ca_file, *args):
+    """Run the ``glance`` CLI of this environment against ``base_url``.
+
+    Its stdin is a terminal, as for an operator: the client then reads no
+    image data from it (image-create-via-import refuses ``--file`` or
+    ``--uri`` when stdin has data). Returns the CompletedProcess.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OS_") and k not in CA_BUNDLE_VARIABLES}
+    argv = [str(Path(sys.prefix) / "bin" / "glance"), "--os-image-url", base_url,
+            "--os-auth-token", "x"]
+    if ca_file:
+        argv += ["--os-cacert", ca_file]
+    primary, secondary = os.openpty()
+    try:
+        return subprocess.run(argv + list(args), capture_output=True, text=True, env=env,
+                              stdin=secondary, timeout=120)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+
+
+def cli_field(table, name):
+    """One value from the glance CLI's two-column property table."""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] == name:
+            return cells[1]
+    raise AssertionError("no %s in:\n%s" % (name, table))

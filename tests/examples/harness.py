@@ -44,6 +44,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Where workspaces are created (see Workspace).
 WORKSPACE_BASE = "/var/tmp"
 
+# Files from examples/ that the import scenarios install next to every
+# pattern's own files (example, operator path); see examples/README.rst.
+IMPORT_EXAMPLES = (
+    ("examples/import/internal-mirror.conf",
+     "/etc/glancelet/glancelet.conf.d/internal-mirror.conf"),
+)
+
 # Ports handed out in this process, so two calls never return the same one.
 _GIVEN_PORTS = set()
 
@@ -391,6 +398,17 @@ class Deployment:
     def signal(self, name, sig):
         self.servers[name].send_signal(sig)
 
+    def restart(self, name):
+        """Start server ``name``, which has exited, again with the same
+        command; return it once the deployment is ready."""
+        old = self.servers[name]
+        assert not old.alive(), "%s is still running" % name
+        new = Server(old.name, old.argv, old.log_path, env=old.env, cwd=old.cwd,
+                     stop_timeout=old.stop_timeout, ready_marker=old.ready_marker).start()
+        self.servers[name] = new
+        self.wait_ready()
+        return new
+
     def reload(self):
         """Graceful reload, the way the example documents it."""
         self.pattern.reload(self)
@@ -419,6 +437,10 @@ class Pattern:
       "/image");
     * ``sigterm``: what SIGTERM does to an in-flight upload, "drain" (it
       completes) or "abort" (the client gets an error, the image stays queued);
+    * ``import_sigterm``: what SIGTERM does to a running import, "drain" (the
+      process finishes it before it exits) or "interrupt" (the process is
+      gone before it finishes; the next start fails the task and releases
+      the image for a retry);
     * ``expected_failures``: {scenario id: ExpectedFailure} for what it cannot do;
     * ``launch(ws)``: install the files, spawn the servers, return the base URL
       (scheme://127.0.0.1:port) and optionally a CA file;
@@ -435,6 +457,7 @@ class Pattern:
     app_server = None
     url_prefix = ""
     sigterm = "drain"
+    import_sigterm = "drain"
     expected_failures = {}
     reloaded_servers = ()
     spools = None
@@ -459,14 +482,19 @@ class Pattern:
                 Path(conf.get("os_glance_staging_store", "filesystem_store_datadir")))
 
     @contextlib.contextmanager
-    def start(self, tmp_path):
+    def start(self, tmp_path, extra=()):
         """Start the deployment; yield a ready :class:`Deployment`; stop it.
 
+        ``extra`` lists more examples/ files to install first, as (example,
+        operator path) pairs: :data:`IMPORT_EXAMPLES`, and nothing else.
         On exit every server gets SIGTERM and must exit within its stated
         timeout; on error the server logs are printed (pytest shows them).
         """
         ws = Workspace(tmp_path)
         try:
+            for example, operator_path in extra:
+                assert (example, operator_path) in IMPORT_EXAMPLES, example
+                ws.install(example, operator_path)
             launched = self.launch(ws)
             base, ca_file = (launched if isinstance(launched, tuple) else (launched, None))
             store, staging = self.glancelet_paths(ws)

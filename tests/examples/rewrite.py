@@ -34,6 +34,7 @@ TOKENS = {
         "60999",   # a WSGI server's HTTP socket (uWSGI http-socket, gunicorn)
         "60998",   # uWSGI's uwsgi-protocol socket (nginx uwsgi_pass, mod_proxy_uwsgi)
         "60997",   # a second backend (gunicorn behind nginx)
+        "60990",   # an internal HTTP mirror web-download fetches from (examples/import/)
     ),
     "paths": (
         "/etc/glancelet",       # configuration

@@ -21,4 +21,16 @@ SCENARIOS = {
     "sigterm-during-upload": "SIGTERM to the WSGI server during an upload: drained or "
                              "cleanly refused, never a truncated image",
     "graceful-reload": "Graceful reload under a bounded load: no failed request",
+    "import-glance-direct": "Import, glance-direct: stage with Content-Length, import, "
+                            "active with verified hashes, staging emptied",
+    "import-web-download": "Import, web-download from a mirror on 127.0.0.1 (allowed by a "
+                           "glancelet.conf.d file): active with verified hashes",
+    "import-cli-glance-direct": "glance image-create-via-import --import-method "
+                                "glance-direct --file",
+    "import-cli-web-download": "glance image-create-via-import --import-method "
+                               "web-download --uri",
+    "import-sigterm": "SIGTERM to the WSGI server during a web-download: the import "
+                      "finishes (drain), or is failed and can be retried",
+    "import-kill-9": "kill -9 of the worker running an import: the task fails naming it, "
+                     "the image is released, no temp file is left, a retry succeeds",
 }

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from tests.examples.client import MiB, Api, Response, Source
-from tests.examples.harness import Server
 
 
 class Abort(Exception):
@@ -51,14 +50,6 @@ def test_client_abort(pattern, tmp_path, record):
         assert api.get_image(image["id"])["os_hash_value"] == retry.sha512.hexdigest()
 
 
-def _respawn(dep, name):
-    old = dep.servers[name]
-    new = Server(old.name, old.argv, old.log_path, env=old.env, cwd=old.cwd,
-                 stop_timeout=old.stop_timeout, ready_marker=old.ready_marker).start()
-    dep.servers[name] = new
-    return new
-
-
 @pytest.mark.scenario("sigterm-during-upload")
 def test_sigterm_during_upload(pattern, tmp_path, record):
     """SIGTERM reaches the WSGI server 64 MiB into a 384 MiB upload sent at
@@ -89,8 +80,7 @@ def test_sigterm_during_upload(pattern, tmp_path, record):
         exit_after = time.monotonic() - signalled["at"]
 
         # Start the WSGI server again to look at the image through the API.
-        _respawn(dep, dep.pattern.app_server)
-        dep.wait_ready()
+        dep.restart(dep.pattern.app_server)
         after = api.get_image(image["id"])
         if "resp" in outcome and outcome["resp"].status == 204:
             drained = True

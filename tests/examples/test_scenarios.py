@@ -6,15 +6,12 @@ declares that it cannot do a scenario (``Pattern.expected_failures``), the
 test asserts that exact failure instead: nothing is skipped.
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from tests.examples.client import MiB, Api, Response, Source
+from tests.examples.client import (CA_BUNDLE_VARIABLES, MiB, Api, Response, Source,
+                                   glance_cli)
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +118,6 @@ def test_upload_chunked(deployment, api, record, chunk, request):
     api.delete_image(image["id"])
 
 
-# requests lets these variables override a session's CA file (the ``cacert``
-# python-glanceclient passes), so they must not leak into the client tests.
-CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-
-
 @pytest.mark.scenario("glanceclient-library")
 def test_glanceclient_library(deployment, api, record, tmp_path, monkeypatch):
     for name in CA_BUNDLE_VARIABLES:
@@ -165,14 +157,7 @@ def test_glanceclient_library(deployment, api, record, tmp_path, monkeypatch):
 
 
 def _glance_cli(deployment, *args):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("OS_") and k not in CA_BUNDLE_VARIABLES}
-    argv = [str(Path(sys.prefix) / "bin" / "glance"), "--os-image-url", deployment.base_url,
-            "--os-auth-token", "x"]
-    if deployment.ca_file:
-        argv += ["--os-cacert", deployment.ca_file]
-    return subprocess.run(argv + list(args), capture_output=True, text=True, env=env,
-                          timeout=120)
+    return glance_cli(deployment.base_url, deployment.ca_file, *args)
 
 
 @pytest.mark.scenario("glanceclient-cli")

@@ -33,6 +33,10 @@ class ApacheModWsgi(apache.ApachePatternBase, Pattern):
     # Apache children and the mod_wsgi daemon processes are both its children.
     reloaded_servers = (apache.APACHE_SERVER_NAME,)
     sigterm = "abort"
+    # Apache's stop ends the daemon processes within seconds (mod_wsgi's
+    # shutdown-timeout, then httpd's own SIGKILL): a running import does not
+    # finish; the next start fails its task and releases the image.
+    import_sigterm = "interrupt"
 
     def install(self, ws):
         self.install_file(ws, DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")

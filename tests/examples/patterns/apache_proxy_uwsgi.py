@@ -31,6 +31,8 @@ class ApacheProxyUwsgi(apache.ApachePatternBase, Pattern):
         # python-glanceclient uploads with Transfer-Encoding: chunked.
         "glanceclient-library": _CHUNKED,
         "glanceclient-cli": _CHUNKED,
+        # image-create-via-import stages the file the same way.
+        "import-cli-glance-direct": _CHUNKED,
     }
 
     def install(self, ws):
