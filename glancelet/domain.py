@@ -68,8 +68,8 @@ def new_record(image_id, owner, values):
     return record
 
 
-def view(record, base):
-    """The API representation of an image row. ``base`` is the v2 root URL."""
+def view(record):
+    """The API representation of an image row (links are relative, as in Glance)."""
     image = {key: record[key] for key in (
         "id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
         "os_hash_algo", "os_hash_value", "size", "virtual_size", "min_disk", "min_ram",

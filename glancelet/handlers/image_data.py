@@ -58,44 +58,62 @@ def write_body(req, image_id, target_store, reader, size):
         raise errors.HTTPError(500, "Writing the image data failed: %s" % exc)
 
 
-def upload(req, start_response):
-    record = load_image(req, for_update=True)
-    require_octet_stream(req)
+def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
+    """Take the request body into ``target_store`` for a ``queued`` image.
+
+    The one data path of ``PUT .../file`` (``busy_status`` "saving") and
+    ``PUT .../stage`` ("uploading"): claim the image for this process, stream
+    the body, then record ``finished(result)`` (a dict of image changes).
+    Whatever fails, the image goes back to ``queued``; if the image changed
+    or went away meanwhile, the data is removed and the client gets 409 or
+    410. ``conflict(image_id)`` returns the error for an image that was not
+    ``queued`` when the request came; ``verb`` ("uploaded", "staged") words
+    the other errors.
+    """
     app = req.app
-    image_id = record["id"]
     reader = body_mod.RequestBody(req.environ, limit=req.conf.get("DEFAULT",
                                                                   "image_size_cap"))
     size = expected_size(req, reader)
-
     me = domain.worker_id()
-    claimed = app.images.update(image_id, {"status": "saving", "worker": me,
+    claimed = app.images.update(image_id, {"status": busy_status, "worker": me,
                                            "updated_at": domain.utcnow()},
                                 expect_status="queued")
     if claimed is None:
-        current = app.images.get(image_id)
-        if current is None:
-            raise errors.NotFound("No image found with ID %s" % image_id)
-        raise errors.Conflict("Image status transition from %s to saving is not allowed"
-                              % current["status"])
+        raise conflict(image_id)
     try:
-        result = write_body(req, image_id, app.store, reader, size)
+        result = write_body(req, image_id, target_store, reader, size)
     except BaseException:
         app.images.update(image_id, {"status": "queued", "worker": None,
                                      "updated_at": domain.utcnow()},
-                          expect_status="saving", expect_worker=me)
+                          expect_status=busy_status, expect_worker=me)
         raise
-    done = app.images.update(image_id, {
-        "status": "active", "worker": None, "size": result.size,
-        "checksum": result.checksum, "os_hash_algo": result.os_hash_algo,
-        "os_hash_value": result.os_hash_value, "updated_at": domain.utcnow(),
-    }, expect_status="saving", expect_worker=me)
+    changes = dict(finished(result), worker=None, updated_at=domain.utcnow())
+    done = app.images.update(image_id, changes, expect_status=busy_status, expect_worker=me)
     if done is None:
-        app.store.delete(image_id)
+        target_store.delete(image_id)
         if app.images.get(image_id) is None:
-            raise errors.Gone("Image %s was deleted while its data was being uploaded."
-                              % image_id)
-        raise errors.Conflict("Image %s changed state during the upload; the data was "
-                              "discarded." % image_id)
+            raise errors.Gone("Image %s was deleted while its data was being %s."
+                              % (image_id, verb))
+        raise errors.Conflict("Image %s changed state while its data was being %s; the "
+                              "data was discarded." % (image_id, verb))
+
+
+def upload(req, start_response):
+    record = load_image(req, for_update=True)
+    require_octet_stream(req)
+
+    def conflict(image_id):
+        current = req.app.images.get(image_id)
+        if current is None:
+            return errors.NotFound("No image found with ID %s" % image_id)
+        return errors.Conflict("Image status transition from %s to saving is not allowed"
+                               % current["status"])
+
+    def finished(result):
+        return {"status": "active", "size": result.size, "checksum": result.checksum,
+                "os_hash_algo": result.os_hash_algo, "os_hash_value": result.os_hash_value}
+
+    receive(req, record["id"], req.app.store, "saving", finished, "uploaded", conflict)
     return empty_response(start_response)
 
 

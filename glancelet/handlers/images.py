@@ -106,7 +106,7 @@ def load_image(req, for_update=False):
 
 
 def image_response(req, start_response, record, status="200 OK", headers=()):
-    return json_response(start_response, status, domain.view(record, req.base_url()),
+    return json_response(start_response, status, domain.view(record),
                          headers)
 
 
@@ -352,7 +352,7 @@ def index(req, start_response):
     rows = req.app.images.list(where, params, order, limit)
     rows = [req.app.reap(row) for row in rows]
     body = {
-        "images": [domain.view(row, None) for row in rows],
+        "images": [domain.view(row) for row in rows],
         "schema": "/v2/schemas/images",
         "first": _page_link(req, None),
     }

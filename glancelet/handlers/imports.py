@@ -10,7 +10,6 @@
   ``GET /v2/tasks/{id}``, ``GET /v2/schemas/task``.
 """
 
-from glancelet import body as body_mod
 from glancelet import domain, errors, tasks, webdownload
 from glancelet.handlers import image_data
 from glancelet.handlers.images import load_image
@@ -31,41 +30,18 @@ def stage(req, start_response):
         raise errors.NotFound("'glance-direct' method is not available at this site.")
     image_data.require_octet_stream(req)
     record = load_image(req, for_update=True)
-    app = req.app
-    image_id = record["id"]
-    reader = body_mod.RequestBody(req.environ, limit=req.conf.get("DEFAULT",
-                                                                  "image_size_cap"))
-    size = image_data.expected_size(req, reader)
 
-    me = domain.worker_id()
-    claimed = app.images.update(image_id, {"status": "uploading", "worker": me,
-                                           "updated_at": domain.utcnow()},
-                                expect_status="queued")
-    if claimed is None:
-        current = app.reap(app.images.get(image_id))
+    def conflict(image_id):
+        current = req.app.reap(req.app.images.get(image_id))
         if current is None:
-            raise errors.NotFound("No image found with ID %s" % image_id)
+            return errors.NotFound("No image found with ID %s" % image_id)
         if current["status"] == "uploading":
-            raise errors.Conflict("The image %s has data on staging" % image_id)
-        raise errors.Conflict("Image status transition from %s to uploading is not allowed"
-                              % current["status"])
-    try:
-        result = image_data.write_body(req, image_id, app.staging, reader, size)
-    except BaseException:
-        app.images.update(image_id, {"status": "queued", "worker": None,
-                                     "updated_at": domain.utcnow()},
-                          expect_status="uploading", expect_worker=me)
-        raise
-    done = app.images.update(image_id, {"worker": None, "size": result.size,
-                                        "updated_at": domain.utcnow()},
-                             expect_status="uploading", expect_worker=me)
-    if done is None:
-        app.staging.delete(image_id)
-        if app.images.get(image_id) is None:
-            raise errors.Gone("Image %s was deleted while its data was being staged."
-                              % image_id)
-        raise errors.Conflict("Image %s changed state while its data was being staged; "
-                              "the data was discarded." % image_id)
+            return errors.Conflict("The image %s has data on staging" % image_id)
+        return errors.Conflict("Image status transition from %s to uploading is not allowed"
+                               % current["status"])
+
+    image_data.receive(req, record["id"], req.app.staging, "uploading",
+                       lambda result: {"size": result.size}, "staged", conflict)
     return empty_response(start_response)
 
 

@@ -33,8 +33,8 @@ class ApacheModWsgi(apache.ApachePatternBase, Pattern):
     # Apache children and the mod_wsgi daemon processes are both its children.
     reloaded_servers = (apache.APACHE_SERVER_NAME,)
     sigterm = "abort"
-    # Apache's stop ends the daemon processes within seconds (mod_wsgi's
-    # shutdown-timeout, then httpd's own SIGKILL): a running import does not
+    # SIGTERM to httpd ends the mod_wsgi daemon processes within seconds
+    # (httpd exits about 3 s after the signal), so a running import does not
     # finish; the next start fails its task and releases the image.
     import_sigterm = "interrupt"
 
