@@ -141,12 +141,44 @@ class Server:
             os.kill(self.proc.pid, sig)
         code = self.wait(timeout)
         if code is None:
+            threads = self.group_report()
             self.kill_group()
-            raise AssertionError("%s (pid %d) did not exit within %ss of %s\n%s" % (
-                self.name, self.proc.pid, timeout, signal.Signals(sig).name,
-                _log_tail(self.log_path)))
+            raise AssertionError("%s (pid %d) did not exit within %ss of %s\n%s\n"
+                                 "--- its processes when it was killed:\n%s" % (
+                                     self.name, self.proc.pid, timeout,
+                                     signal.Signals(sig).name, _log_tail(self.log_path),
+                                     threads))
         self._reap_group()
         return code
+
+    def group_report(self):
+        """What each thread of each process in our group is doing: its state,
+        blocked and pending signals and kernel wait channel (for a hang)."""
+        lines = []
+        for entry in sorted(os.listdir("/proc"), key=lambda e: (len(e), e)):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.getpgid(int(entry)) != self.proc.pid:
+                    continue
+                with open("/proc/%s/cmdline" % entry, "rb") as fp:
+                    cmd = fp.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+                lines.append("pid %s: %s" % (entry, cmd))
+                for tid in sorted(os.listdir("/proc/%s/task" % entry)):
+                    base = "/proc/%s/task/%s/" % (entry, tid)
+                    with open(base + "status") as fp:
+                        fields = dict(line.split(":", 1) for line in fp if ":" in line)
+                    with open(base + "wchan") as fp:
+                        wchan = fp.read().strip()
+                    lines.append("  thread %s %s state=%s SigBlk=%s SigPnd=%s ShdPnd=%s "
+                                 "wchan=%s" % (tid, fields["Name"].strip(),
+                                               fields["State"].split()[0],
+                                               fields["SigBlk"].strip(),
+                                               fields["SigPnd"].strip(),
+                                               fields["ShdPnd"].strip(), wchan))
+            except (OSError, KeyError, ValueError):
+                continue
+        return "\n".join(lines) or "(none left)"
 
     def kill_group(self):
         """SIGKILL our own process group (last resort, cleanup only)."""

@@ -378,7 +378,7 @@ def test_task_schema_is_served(api):
 
 # == Real servers sharing one node's config ============================================
 
-def server_argv(kind, port, workers=2, master=True, graceful=False):
+def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None):
     if kind == "uwsgi":
         argv = [which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
                 "--module", "glancelet.wsgi.api:application", "--processes", str(workers),
@@ -392,6 +392,8 @@ def server_argv(kind, port, workers=2, master=True, graceful=False):
             argv.append("--master")
         if graceful:
             argv += ["--hook-master-start", "unix_signal:15 gracefully_kill_them_all"]
+        if mercy is not None:
+            argv += ["--worker-reload-mercy", str(mercy)]
         return argv
     return [which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", str(workers),
             "--worker-class", "gthread", "--threads", "4", "glancelet.wsgi.api:application"]
@@ -649,15 +651,7 @@ def test_killed_server_imports_are_recovered(node, web):
 def test_graceful_stop_drains_running_imports(node, web, kind):
     """SIGTERM while a download is running: the process finishes it, then exits."""
     server = node.start("drain-" + kind, kind, workers=1, graceful=True)
-    web.reset()
-    image_id = rest(server, "POST", "/v2/images", json={
-        "disk_format": "raw", "container_format": "bare"}).json()["id"]
-    assert rest(server, "POST", "/v2/images/%s/import" % image_id, json={
-        "method": {"name": "web-download", "uri": web.url("/stall")}}).status_code == 202
-    [task] = rest(server, "GET", "/v2/images/%s/tasks" % image_id).json()["tasks"]
-    assert web.stalled.wait(20)  # half the data is in; the rest waits for web.release()
-    if kind == "uwsgi":  # the master installs the SIGTERM hook after forking workers
-        wait_for(lambda: "gracefully_kill_them_all\" (master-start)" in server.log_text(), 10)
+    image_id, task_id, _ = _stalled_import(node, web, server, kind)
     server.send_signal(signal.SIGTERM)
     wait_for(lambda: "waiting up to 25 s for 1 import task(s) to finish before exit"
              in server.log_text(), 20, what="the drain to start")
@@ -670,8 +664,67 @@ def test_graceful_stop_drains_running_imports(node, web, kind):
     image = rest(node.a, "GET", "/v2/images/" + image_id).json()
     assert image["status"] == "active", (image, log)
     assert image["checksum"] == hashlib.md5(web.payload).hexdigest()
-    assert node.row("tasks", task["id"])["status"] == "success", log
+    assert node.row("tasks", task_id)["status"] == "success", log
     assert server.stop() == 0
+
+
+def _stalled_import(node, web, server, kind="uwsgi"):
+    """Start a web-download on ``server`` and wait until it stalls half-way
+    (half the data is in; the rest waits for ``web.release()``); return
+    (image id, task id, the worker recorded as running it)."""
+    web.reset()
+    image_id = rest(server, "POST", "/v2/images", json={
+        "disk_format": "raw", "container_format": "bare"}).json()["id"]
+    assert rest(server, "POST", "/v2/images/%s/import" % image_id, json={
+        "method": {"name": "web-download", "uri": web.url("/stall")}}).status_code == 202
+    [task] = rest(server, "GET", "/v2/images/%s/tasks" % image_id).json()["tasks"]
+    assert web.stalled.wait(20)
+    if kind == "uwsgi":  # the master installs the SIGTERM hook after forking workers
+        wait_for(lambda: "gracefully_kill_them_all\" (master-start)" in server.log_text(), 10)
+    return image_id, task["id"], node.row("images", image_id)["worker"]
+
+
+def test_reload_mercy_shorter_than_an_import_cuts_it_off(node, web):
+    """A graceful reload (SIGHUP) with ``worker-reload-mercy = 3`` while an
+    import runs: the worker starts draining, uWSGI kills it when the mercy
+    runs out (long before glancelet's 25 s), and the reloaded server finds
+    the import cut off at start-up: task failed, image queued, retry works."""
+    server = node.start("mercy-reload", "uwsgi", workers=1, graceful=True, mercy=3)
+    image_id, task_id, worker = _stalled_import(node, web, server)
+    signalled = time.monotonic()
+    server.send_signal(signal.SIGHUP)
+    wait_for(lambda: "waiting up to 25 s for 1 import task(s) to finish before exit"
+             in server.log_text(), 20, what="the drain to start")
+    wait_for(lambda: "NO MERCY" in server.log_text(), 20, what="uWSGI to kill the worker")
+    row = wait_for(lambda: (lambda r: r if r["status"] == "failure" else None)(
+        node.row("tasks", task_id)), 30, what="the reloaded server to fail the task")
+    assert time.monotonic() - signalled < 25
+    assert "the process that ran it (%s) is gone" % worker in row["message"]
+    assert server.alive()  # reloaded, not stopped
+    wait_ready(server.url + "/", [server])
+    assert rest(server, "GET", "/v2/images/" + image_id).json()["status"] == "queued"
+    web.release()
+    assert rest(server, "POST", "/v2/images/%s/import" % image_id, json={
+        "method": {"name": "web-download", "uri": web.url("/data")}}).status_code == 202
+    wait_status(server, image_id, "active")
+    assert server.stop() == 0
+
+
+def test_mercy_does_not_bound_a_graceful_stop(node, web):
+    """SIGTERM with ``gracefully_kill_them_all`` and ``worker-reload-mercy = 3``:
+    uWSGI 2.0 does not apply the mercy to a stop. The worker is still draining
+    6 s after the signal, and the import completes once its data arrives."""
+    server = node.start("mercy-stop", "uwsgi", workers=1, graceful=True, mercy=3)
+    image_id, task_id, _ = _stalled_import(node, web, server)
+    server.send_signal(signal.SIGTERM)
+    wait_for(lambda: "waiting up to 25 s for 1 import task(s) to finish before exit"
+             in server.log_text(), 20, what="the drain to start")
+    time.sleep(6)   # twice the mercy
+    assert server.alive() and "NO MERCY" not in server.log_text()
+    web.release()
+    assert server.wait(30) == 0, server.log_text()
+    assert rest(node.a, "GET", "/v2/images/" + image_id).json()["status"] == "active"
+    assert node.row("tasks", task_id)["status"] == "success"
 
 
 def test_info_import_from_every_server(node):
