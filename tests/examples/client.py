@@ -296,8 +296,12 @@ def glance_cli(base_url, ca_file, *args):
     """
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("OS_") and k not in CA_BUNDLE_VARIABLES}
-    argv = [str(Path(sys.prefix) / "bin" / "glance"), "--os-image-url", base_url,
-            "--os-auth-token", "x"]
+    program = Path(sys.prefix) / "bin" / "glance"
+    if not program.exists():
+        raise AssertionError("the glance CLI is not installed in %s: run `pip install "
+                             "python-glanceclient` (tox installs it from "
+                             "test-requirements.txt)" % sys.prefix)
+    argv = [str(program), "--os-image-url", base_url, "--os-auth-token", "x"]
     if ca_file:
         argv += ["--os-cacert", ca_file]
     primary, secondary = os.openpty()

@@ -11,6 +11,7 @@ Where a pattern declares an expected failure for a scenario, the test
 asserts that exact failure instead of success: nothing is skipped.
 """
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -167,6 +168,22 @@ def test_glance_cli_image_create_via_import(import_deployment, record, tmp_path,
     assert out.returncode == 0, out
 
 
+@contextlib.contextmanager
+def _running_import(pattern, tmp_path, name, size, seed, started):
+    """Start ``pattern`` with the mirror drop-in, and a web-download of
+    ``size`` bytes that the mirror sends at 4 MiB/s; yield (deployment,
+    mirror, api, image id, mirror path) once ``started`` bytes are sent."""
+    with pattern.start(tmp_path, extra=IMPORT_EXAMPLES) as dep, \
+            Mirror(dep.workspace.port(MIRROR_PORT_TOKEN)) as mirror:
+        api = Api(dep.base_url, dep.ca_file)
+        image_id = api.create_image(name=name + "-import")["id"]
+        path = mirror.path(name + ".raw", size, seed=seed, rate=4 * MiB)
+        resp = api.import_image(image_id, "web-download", mirror.url(path))
+        assert resp.status == 202, resp
+        mirror.wait_sent(path, started)
+        yield dep, mirror, api, image_id, path
+
+
 @pytest.mark.scenario("import-sigterm")
 def test_sigterm_during_import(pattern, tmp_path, record):
     """SIGTERM reaches the WSGI server 8 MiB into a 48 MiB web-download that
@@ -174,15 +191,9 @@ def test_sigterm_during_import(pattern, tmp_path, record):
     says what must happen: "drain" (the server finishes the import, then
     exits) or "interrupt" (the process is gone first; the restarted server
     fails the task, the image is queued, and importing again works)."""
-    size, rate = 48 * MiB, 4 * MiB
-    with pattern.start(tmp_path, extra=IMPORT_EXAMPLES) as dep, \
-            Mirror(dep.workspace.port(MIRROR_PORT_TOKEN)) as mirror:
-        api = Api(dep.base_url, dep.ca_file)
-        image_id = api.create_image(name="sigterm-import")["id"]
-        path = mirror.path("sigterm.raw", size, seed=35, rate=rate)
-        resp = api.import_image(image_id, "web-download", mirror.url(path))
-        assert resp.status == 202, resp
-        mirror.wait_sent(path, 8 * MiB)
+    size = 48 * MiB
+    with _running_import(pattern, tmp_path, "sigterm", size, 35, 8 * MiB) as (
+            dep, mirror, api, image_id, path):
         assert api.get_image(image_id)["status"] == "importing"
         server = dep.app_server
         signalled = time.monotonic()
@@ -232,15 +243,9 @@ def test_kill_9_during_import(pattern, tmp_path, record):
     for the image, in any process, fails the task with a message naming the
     dead process, returns the image to queued and removes its temp file; a
     second import succeeds."""
-    size, rate = 32 * MiB, 4 * MiB
-    with pattern.start(tmp_path, extra=IMPORT_EXAMPLES) as dep, \
-            Mirror(dep.workspace.port(MIRROR_PORT_TOKEN)) as mirror:
-        api = Api(dep.base_url, dep.ca_file)
-        image_id = api.create_image(name="killed-import")["id"]
-        path = mirror.path("kill.raw", size, seed=36, rate=rate)
-        resp = api.import_image(image_id, "web-download", mirror.url(path))
-        assert resp.status == 202, resp
-        mirror.wait_sent(path, 4 * MiB)
+    size = 32 * MiB
+    with _running_import(pattern, tmp_path, "kill", size, 36, 4 * MiB) as (
+            dep, mirror, api, image_id, path):
         worker, pid = worker_of(dep, image_id)
         # Only a process this deployment started: a worker of its app server.
         assert pid in dep.app_server.children(), (pid, dep.app_server.children())

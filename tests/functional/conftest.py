@@ -4,7 +4,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import urllib.parse
 
@@ -12,6 +11,7 @@ import pytest
 
 from glancelet import app as app_mod
 from glancelet import conf as conf_mod
+from tests.examples.client import cli_field, glance_cli
 
 
 class Response:
@@ -146,25 +146,12 @@ def which(name):
 
 
 def glance(url, *args):
-    """Run the glance CLI as from a terminal (its stdin is a tty, so it reads no data
-    from it: image-create-via-import refuses --file or --uri with data on stdin)."""
-    cmd = [which("glance"), "--os-image-url", url, "--os-auth-token", "x"]
-    primary, secondary = os.openpty()
-    try:
-        proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120,
-                              stdin=secondary)
-    finally:
-        os.close(primary)
-        os.close(secondary)
+    """Run the glance CLI as from a terminal (see ``glance_cli``); it must succeed.
+    Returns its output."""
+    proc = glance_cli(url, None, *args)
     assert proc.returncode == 0, "glance %s failed:\n%s\n%s" % (
         args, proc.stdout, proc.stderr)
     return proc.stdout
 
 
-def field(table, name):
-    """One value from the glance CLI's two-column property table."""
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 2 and cells[0] == name:
-            return cells[1]
-    raise AssertionError("no %s in:\n%s" % (name, table))
+field = cli_field
