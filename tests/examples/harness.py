@@ -342,10 +342,13 @@ class Workspace:
 
     def install(self, example, operator_path):
         """Install repo file ``example`` at ``operator_path`` (rewritten); return the path."""
-        src = REPO_ROOT / example
+        return self.install_text((REPO_ROOT / example).read_text(encoding="utf-8"),
+                                 operator_path)
+
+    def install_text(self, text, operator_path):
+        """Write ``text`` at ``operator_path``, rewritten like an example; return the path."""
         dst = self.path(operator_path)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        text = src.read_text(encoding="utf-8")
         dst.write_text(rewrite.rewrite_text(text, self._values_for(text)), encoding="utf-8")
         return dst
 

@@ -27,7 +27,6 @@ class Mirror:
         self.port = port
         self._sent = {}
         self._lock = threading.Lock()
-        self.requests = []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,7 +38,6 @@ class Mirror:
             def do_GET(self):
                 path, _, query = self.path.partition("?")
                 args = dict(urllib.parse.parse_qsl(query))
-                outer.requests.append(self.path)
                 size, seed = int(args["size"]), int(args["seed"])
                 rate = float(args["rate"]) if "rate" in args else None
                 self.send_response(200)

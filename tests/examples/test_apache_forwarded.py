@@ -3,13 +3,11 @@ client used and the /image prefix, and forwarding headers a client sends
 (X-Forwarded-Host/-Proto/-Prefix) change nothing, because each example sets
 or removes them (glancelet trusts them as coming from its proxy)."""
 
-import http.client
-import json
-import ssl
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.examples.client import Api
 from tests.examples.patterns import get
 
 PATTERNS = ["apache-proxy-http", "apache-proxy-uwsgi", "apache-tls", "apache-mod-wsgi"]
@@ -18,21 +16,9 @@ SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
 
 
 def _hrefs(dep, headers):
-    parts = urlsplit(dep.base_url)
-    if parts.scheme == "https":
-        ctx = ssl.create_default_context(cafile=dep.ca_file)
-        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=30,
-                                           context=ctx)
-    else:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.request("GET", parts.path + "/", headers=headers)
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
-    assert resp.status == 300, body
-    return {link["href"] for v in json.loads(body)["versions"] for link in v["links"]}
+    resp = Api(dep.base_url, dep.ca_file).request("GET", "/", headers=headers, timeout=30)
+    assert resp.status == 300, resp
+    return {link["href"] for v in resp.json()["versions"] for link in v["links"]}
 
 
 @pytest.mark.parametrize("name", PATTERNS)

@@ -1,13 +1,17 @@
 """Why the lines of examples/apache-mod-wsgi/ are there, on live servers."""
 
+import contextlib
 import http.client
 import os
+import re
+import time
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.examples import apache
 from tests.examples.client import MiB, Api, Source
+from tests.examples.harness import Workspace
 from tests.examples.patterns import apache_mod_wsgi
 
 PATTERN = apache_mod_wsgi.PATTERNS[0]
@@ -141,87 +145,70 @@ def test_limit_request_body(which, tmp_path, record):
                                                            body.strip()))
 
 
+@contextlib.contextmanager
+def _broken_variant(tmp_path, edit):
+    """Launch the example with ``edit`` applied to its Apache file. Such a
+    variant never answers glancelet's version document, so readiness here is
+    Apache's own "resuming normal operations"; yields (Apache, an Api on its
+    port, the workspace root as text)."""
+    ws = Workspace(tmp_path)
+    try:
+        PATTERN.variant({CONF: edit}).launch(ws)
+        server = ws.servers[apache.APACHE_SERVER_NAME]
+        end = time.monotonic() + 30
+        while "resuming normal operations" not in server.log_text():
+            assert server.alive() and time.monotonic() < end, server.log_text()
+            time.sleep(0.1)
+        conf = (apache.scaffold_dir(ws) / "httpd.conf").read_text()
+        port = int(re.search(r"^Listen 127\.0\.0\.1:(\d+)", conf, re.M).group(1))
+        yield server, Api("http://127.0.0.1:%d" % port), str(ws.root)
+    finally:
+        errors = ws.stop_all()
+        ws.remove()
+    assert errors == []
+
+
+def _error_log_line(line, ws_root):
+    """The message part of an Apache error log line, without the workspace path."""
+    return line.split("] ", 3)[-1].replace(ws_root, "")
+
+
 def test_without_wsgi_socket_prefix(tmp_path, record):
     """Without WSGISocketPrefix the daemon sockets go to this mod_wsgi
     build's default, /var/run/apache2/wsgi.*: the daemons start only if that
     directory exists (Debian's apache2ctl creates it); otherwise Apache runs
     but every request to glancelet gets 503."""
-    import re
-    import time
-    from tests.examples.harness import Workspace
-    variant = PATTERN.variant({CONF: apache.drop_line("WSGISocketPrefix /run/glancelet/wsgi")})
-    ws = Workspace(tmp_path)
-    try:
-        variant.launch(ws)
-        server = ws.servers[apache.APACHE_SERVER_NAME]
-        conf = (apache.scaffold_dir(ws) / "httpd.conf").read_text()
-        port = int(re.search(r"^Listen 127\.0\.0\.1:(\d+)", conf, re.M).group(1))
-        end = time.monotonic() + 30
-        while "resuming normal operations" not in server.log_text():
-            assert server.alive() and time.monotonic() < end, server.log_text()
-            time.sleep(0.1)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        try:
-            conn.request("GET", "/image/v2/images")
-            resp = conn.getresponse()
-            body = resp.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
+    with _broken_variant(tmp_path, apache.drop_line("WSGISocketPrefix /run/glancelet/wsgi")) \
+            as (server, api, root):
+        resp = api.request("GET", "/image/v2/images", timeout=60)
         log = server.log_text()
         if os.path.isdir("/var/run/apache2"):
             # The default works on this host: Debian's run dir exists.
-            assert resp.status == 200, body
+            assert resp.status == 200, resp
             return
-        assert resp.status == 503, body
-        assert "<title>503 Service Unavailable</title>" in body
+        assert resp.status == 503, resp
+        assert "<title>503 Service Unavailable</title>" in resp.text
         bind = [x for x in log.splitlines() if "WSGI0013" in x]
         connect = [x for x in log.splitlines() if "WSGI0117" in x]
         assert bind and "Unable to bind unix domain socket '/var/run/apache2/wsgi." in bind[0]
         assert "Daemon group will not start." in bind[0]
         assert connect and "Unable to connect to WSGI daemon process 'glancelet'" in connect[0]
-        root = str(ws.root)
         record.symptom("mod-wsgi-socket-prefix", PATTERN.name,
-                       "%d %s\nerror log: %s\nerror log: %s"
-                       % (resp.status, resp.reason, bind[0].split("] ", 3)[-1],
-                          connect[0].split("] ", 3)[-1].replace(root, "")))
-    finally:
-        errors = ws.stop_all()
-        ws.remove()
-    assert errors == []
+                       "%s\nerror log: %s\nerror log: %s"
+                       % (resp.status_line, _error_log_line(bind[0], root),
+                          _error_log_line(connect[0], root)))
 
 
 def test_without_the_directory_grant(tmp_path, record):
     """Debian's apache2.conf denies the whole filesystem (``<Directory />
     Require all denied``; the test scaffolding does the same): without the
     example's ``<Directory /etc/glancelet>`` grant every request is 403."""
-    import time
-    from tests.examples.harness import Workspace
-    variant = PATTERN.variant({CONF: apache.drop_line("Require all granted")})
-    ws = Workspace(tmp_path)
-    try:
-        variant.launch(ws)
-        server = ws.servers[apache.APACHE_SERVER_NAME]
-        end = time.monotonic() + 30
-        while "resuming normal operations" not in server.log_text():
-            assert server.alive() and time.monotonic() < end, server.log_text()
-            time.sleep(0.1)
-        conf = (apache.scaffold_dir(ws) / "httpd.conf").read_text()
-        port = int(conf.split("Listen 127.0.0.1:", 1)[1].split()[0])
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("GET", "/image/")
-            resp = conn.getresponse()
-            body = resp.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
-        assert resp.status == 403, body
-        assert "You don't have permission to access this resource." in body
+    with _broken_variant(tmp_path, apache.drop_line("Require all granted")) as (
+            server, api, root):
+        resp = api.request("GET", "/image/", timeout=30)
+        assert resp.status == 403, resp
+        assert "You don't have permission to access this resource." in resp.text
         denied = [x for x in server.log_text().splitlines() if "AH01630" in x]
         assert denied and "client denied by server configuration" in denied[0]
-        logged = denied[0].split("] ", 3)[-1].replace(str(ws.root), "")
-        record.symptom("mod-wsgi-directory-denied", PATTERN.name,
-                       "%d %s\nerror log: %s" % (resp.status, resp.reason, logged))
-    finally:
-        errors = ws.stop_all()
-        ws.remove()
-    assert errors == []
+        record.symptom("mod-wsgi-directory-denied", PATTERN.name, "%s\nerror log: %s" % (
+            resp.status_line, _error_log_line(denied[0], root)))

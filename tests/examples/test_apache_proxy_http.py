@@ -240,30 +240,8 @@ def test_limit_request_body_does_not_apply_to_mod_proxy_http(tmp_path):
 
 
 # -- X-Forwarded-* -------------------------------------------------------------
-
-def _version_hrefs(dep, headers):
-    parts = urlsplit(dep.base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.request("GET", parts.path + "/", headers=headers)
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
-    assert resp.status == 300, body
-    return {link["href"] for v in json.loads(body)["versions"] for link in v["links"]}
-
-
-def test_version_links_follow_the_client_and_ignore_its_forwarding_headers(shipped):
-    """The links carry the Host the client used and the /image prefix; an
-    X-Forwarded-Host/-Proto/-Prefix sent by the client changes nothing."""
-    port = urlsplit(shipped.base_url).port
-    assert _version_hrefs(shipped, {}) == {"http://127.0.0.1:%d/image/v2/" % port}
-    assert _version_hrefs(shipped, {"Host": "images.example.com:8443"}) == \
-        {"http://images.example.com:8443/image/v2/"}
-    spoofed = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
-               "X-Forwarded-Prefix": "/elsewhere"}
-    assert _version_hrefs(shipped, spoofed) == {"http://127.0.0.1:%d/image/v2/" % port}
+# Version links through this and every other Apache pattern:
+# tests/examples/test_apache_forwarded.py.
 
 
 # -- stop ------------------------------------------------------------------------

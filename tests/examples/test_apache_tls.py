@@ -109,17 +109,11 @@ def test_client_without_the_ca_refuses_the_server(shipped, record):
 
 def test_plain_http_to_the_tls_port(shipped, record):
     host, port, prefix = _host_port(shipped)
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    try:
-        conn.request("GET", prefix + "/")
-        resp = conn.getresponse()
-        body = resp.read().decode("utf-8", "replace")
-    finally:
-        conn.close()
-    assert resp.status == 400, body
-    assert "You're speaking plain HTTP to an SSL-enabled server port." in body
+    resp = Api("http://%s:%d%s" % (host, port, prefix)).request("GET", "/", timeout=10)
+    assert resp.status == 400, resp
+    assert "You're speaking plain HTTP to an SSL-enabled server port." in resp.text
     record.symptom("tls-plain-http", PATTERN.name,
-                   "%d %s\n%s" % (resp.status, resp.reason, body.strip()))
+                   "%s\n%s" % (resp.status_line, resp.text.strip()))
 
 
 def _glance(dep, env, *args):

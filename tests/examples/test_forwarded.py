@@ -10,10 +10,9 @@ and that the servers clients reach directly ignore the headers.
 
 import pytest
 
-from tests.examples import launchers
 from tests.examples.client import Api
 from tests.examples.patterns import all_patterns, get
-from tests.examples.test_symptoms import install_variant, running
+from tests.examples.test_symptoms import nginx_proxy_http_without
 from tests.examples.harness import Workspace
 
 SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
@@ -60,15 +59,7 @@ def test_direct_servers_ignore_forwarded_headers(pattern, tmp_path):
 
 def test_without_x_forwarded_host_line_a_client_can_change_links(tmp_path, record):
     ws = Workspace(tmp_path)
-    d = "examples/nginx-uwsgi/"
-    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
-    install_variant(ws, d + "nginx-proxy-http.conf", "/etc/glancelet/nginx-proxy-http.conf",
-                    r"^\s*proxy_set_header X-Forwarded-Host ")
-    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
-    launchers.start_nginx(ws, "/etc/glancelet/nginx-proxy-http.conf")
-    with running(ws, get("nginx-proxy-http"), "http://127.0.0.1:%d" % ws.port("9292"),
-                 "/image") as dep:
+    with nginx_proxy_http_without(ws, r"^\s*proxy_set_header X-Forwarded-Host ") as dep:
         links = hrefs(Api(dep.base_url))
         assert all(h.startswith("http://evil.example/image/v2") for h in links), links
         record.symptom("forwarded-host-spoofed", "nginx-proxy-http",

@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from glancelet.store import TEMP_PREFIX
 from tests.examples.client import MiB, Api, Source, cli_field, glance_cli
 from tests.examples.harness import IMPORT_EXAMPLES
 from tests.examples.mirror import Mirror
@@ -37,7 +38,7 @@ def import_deployment(pattern, tmp_path_factory):
 
 def temp_files(directory):
     """Temp files (an upload or import in progress, or left behind) in ``directory``."""
-    return sorted(p.name for p in directory.iterdir() if p.name.startswith(".tmp-"))
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith(TEMP_PREFIX))
 
 
 def assert_imported(api, image_id, source):

@@ -12,7 +12,7 @@ import io
 import time
 import re
 
-from tests.examples import launchers, rewrite
+from tests.examples import launchers
 from tests.examples.client import MiB, Api, Source
 from tests.examples.harness import REPO_ROOT, Deployment, Workspace
 from tests.examples.patterns import get
@@ -28,14 +28,30 @@ def install_variant(ws, example, operator_path, line_regex, new_line=None):
         del lines[hits[0]]
     else:
         lines[hits[0]] = new_line
-    text = "\n".join(lines)
-    dst = ws.path(operator_path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    for token in rewrite.tokens_in(text):
-        if token in rewrite.TOKENS["ports"]:
-            ws.port(token)
-    dst.write_text(rewrite.rewrite_text(text, ws.values))
-    return dst
+    return ws.install_text("\n".join(lines), operator_path)
+
+
+def uwsgi_http_without(ws, line_regex):
+    """Start examples/uwsgi-http/ with one line of its uWSGI ini removed."""
+    d = "examples/uwsgi-http/"
+    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
+                    line_regex)
+    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    return running(ws, get("uwsgi-http"), "http://127.0.0.1:%d" % ws.port("60999"))
+
+
+def nginx_proxy_http_without(ws, line_regex):
+    """Start the nginx proxy_pass example with one line of its nginx file removed."""
+    d = "examples/nginx-uwsgi/"
+    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
+    install_variant(ws, d + "nginx-proxy-http.conf", "/etc/glancelet/nginx-proxy-http.conf",
+                    line_regex)
+    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    launchers.start_nginx(ws, "/etc/glancelet/nginx-proxy-http.conf")
+    return running(ws, get("nginx-proxy-http"), "http://127.0.0.1:%d" % ws.port("9292"),
+                   "/image")
 
 
 @contextlib.contextmanager
@@ -54,12 +70,7 @@ def test_uwsgi_chunk_over_chunked_input_limit(tmp_path, record):
     """Without chunked-input-limit, uWSGI's 1 MiB default (framing included)
     cannot take the exactly-1-MiB chunks python-glanceclient sends."""
     ws = Workspace(tmp_path)
-    d = "examples/uwsgi-http/"
-    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
-                    r"^chunked-input-limit\s*=")
-    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
-    with running(ws, get("uwsgi-http"), "http://127.0.0.1:%d" % ws.port("60999")) as dep:
+    with uwsgi_http_without(ws, r"^chunked-input-limit\s*=") as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="too-big-chunks")
         resp = api.upload_chunked(image["id"], Source(3 * MiB, seed=12), MiB)
@@ -75,15 +86,7 @@ def test_uwsgi_chunk_over_chunked_input_limit(tmp_path, record):
 def test_nginx_default_client_max_body_size(tmp_path, record):
     """Without client_max_body_size, nginx's 1m default refuses any image."""
     ws = Workspace(tmp_path)
-    d = "examples/nginx-uwsgi/"
-    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
-    install_variant(ws, d + "nginx-proxy-http.conf", "/etc/glancelet/nginx-proxy-http.conf",
-                    r"^\s*client_max_body_size\s")
-    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
-    launchers.start_nginx(ws, "/etc/glancelet/nginx-proxy-http.conf")
-    with running(ws, get("nginx-proxy-http"), "http://127.0.0.1:%d" % ws.port("9292"),
-                 "/image") as dep:
+    with nginx_proxy_http_without(ws, r"^\s*client_max_body_size\s") as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="too-big-for-nginx")
         resp = api.upload_cl(image["id"], Source(2 * MiB, seed=13))
@@ -190,12 +193,7 @@ def test_uwsgi_http_socket_without_connection_close(tmp_path, record, monkeypatc
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     ws = Workspace(tmp_path)
-    d = "examples/uwsgi-http/"
-    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
-                    r"^add-header\s*=\s*Connection: close")
-    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
-    with running(ws, get("uwsgi-http"), "http://127.0.0.1:%d" % ws.port("60999")) as dep:
+    with uwsgi_http_without(ws, r"^add-header\s*=\s*Connection: close") as dep:
         client = glanceclient.Client("2", endpoint=dep.base_url, token="x")
         error = None
         # Uploads then reads on one client, as `glance image-create --file`

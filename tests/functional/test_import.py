@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from glancelet import app as app_mod
+from glancelet.store import TEMP_PREFIX
 from tests.examples.harness import Server, free_port, wait_ready
 from tests.unit.test_webdownload import DataServer
 
@@ -622,7 +623,7 @@ def test_killed_server_imports_are_recovered(node, web):
     assert task["status"] == "failure"
     assert "the process that ran it (%s) is gone" % worker in task["message"]
     # ...and removes the half-written temp file the victim left in the store.
-    assert [n for n in os.listdir(node.tmp / "images") if n.startswith(".tmp-")] == []
+    assert [n for n in os.listdir(node.tmp / "images") if n.startswith(TEMP_PREFIX)] == []
 
     # Nobody has read the other image: it is still importing, held by the dead process.
     assert node.row("images", waiting)["status"] == "importing"

@@ -355,15 +355,16 @@ class SupportMatrix(SphinxDirective):
         for result in res.results:
             if result.get("pattern") not in patterns:
                 patterns.append(result.get("pattern"))
-        scenarios = list(res.scenarios)
-        for result in res.results:
-            if result.get("scenario") not in scenarios:
-                scenarios.append(result.get("scenario"))
         if only is not None:
             # An id the results file does not know yet shows as "not run"
             # (status_nodes says the results are stale); tests/docs checks
             # the ids against tests/examples/scenarios.py.
             scenarios = list(only)
+        else:
+            scenarios = list(res.scenarios)
+            for result in res.results:
+                if result.get("scenario") not in scenarios:
+                    scenarios.append(result.get("scenario"))
 
         table = nodes.table(classes=["examples-support-matrix"])
         tgroup = nodes.tgroup(cols=len(patterns) + 1)
