@@ -73,11 +73,8 @@ class Application:
 
     # -- Lifecycle shared by handlers ------------------------------------------
 
-    def reap(self, record, clean_up=True):
-        """Return ``record``, first recovering it if its worker died mid-operation.
-
-        ``clean_up`` also removes the temp files dead processes left (the
-        start-up recovery does that once, after all records)."""
+    def reap(self, record):
+        """Return ``record``, first recovering it if its worker died mid-operation."""
         if record is None or record["status"] not in TRANSIENT:
             return record
         if domain.worker_alive(record["worker"]):
@@ -87,7 +84,7 @@ class Application:
             recovered = target(self, record)
         else:
             recovered = self._release(record, target)
-        if clean_up and record["worker"]:
+        if record["worker"]:
             # The dead process may have left a temp file; nothing else would
             # remove it before the next start (a respawned worker is forked
             # from a master that loaded the app long ago).
@@ -106,7 +103,7 @@ class Application:
     def recover(self):
         """At start-up: release work and remove temp files that dead processes left."""
         for record in self.images.in_states(tuple(TRANSIENT)):
-            self.reap(record, clean_up=False)
+            self.reap(record)
         tasks.recover_tasks(self)
         self.remove_stale_temp_files()
 

@@ -15,7 +15,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -95,22 +94,6 @@ def _encode(column, value):
     return value
 
 
-def _enable_wal(conn, deadline=30.0):
-    """``PRAGMA journal_mode=WAL``. When several processes open a new
-    database at once (the workers of a server starting), SQLite can answer
-    "database is locked" here without waiting in its busy handler, so wait
-    here, for as long as the connection's own timeout."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > end:
-                raise
-            time.sleep(0.01)
-
-
 class Database:
     """One SQLite file; a connection per thread, opened on first use."""
 
@@ -127,7 +110,7 @@ class Database:
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                    check_same_thread=True)
-            _enable_wal(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn

@@ -402,22 +402,19 @@ def recover_stage(app, record):
     return recovered or app.images.get(record["id"])
 
 
-def reap_task(app, task, clean_up=True):
-    """Return ``task``, first failing it if the process running it is gone
-    (and, with ``clean_up``, removing the temp files dead processes left)."""
+def reap_task(app, task):
+    """Return ``task``, first failing it if the process running it is gone."""
     if task is None or task["status"] not in RUNNING or domain.worker_alive(task["worker"]):
         return task
     interrupt(app, task, _gone(task["worker"]))
-    if clean_up:
-        app.remove_stale_temp_files()
+    app.remove_stale_temp_files()
     return app.tasks.get(task["id"])
 
 
 def recover_tasks(app):
-    """At start-up: fail tasks of dead processes; remove staging residue.
-    (The caller removes stale temp files once, afterwards.)"""
+    """At start-up: fail tasks of dead processes; remove staging residue."""
     for task in app.tasks.in_states(RUNNING):
-        reap_task(app, task, clean_up=False)
+        reap_task(app, task)
     for name in _staged_files(app.staging):
         image = app.images.get(name)
         if image is None or image["status"] not in ("uploading", "importing"):
