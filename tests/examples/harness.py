@@ -75,6 +75,21 @@ def _log_tail(path, limit=6000):
     return text if len(text) <= limit else "...\n" + text[-limit:]
 
 
+def signal_dispositions(pid):
+    """(caught, ignored): the sets of signal numbers process ``pid`` has a
+    handler for and ignores, read from /proc (empty sets if it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as fp:
+            fields = dict(line.split(":", 1) for line in fp if ":" in line)
+    except OSError:
+        return set(), set()
+
+    def signals(mask):
+        bits = int(mask, 16)
+        return {n for n in range(1, 65) if bits & (1 << (n - 1))}
+    return signals(fields["SigCgt"]), signals(fields["SigIgn"])
+
+
 class Server:
     """One server process in its own process group, logging to a file.
 
@@ -83,10 +98,11 @@ class Server:
     """
 
     def __init__(self, name, argv, log_path, env=None, cwd=None, stop_timeout=30,
-                 ready_marker=None):
+                 signal_ready=None):
         self.name = name
-        # Text the server logs once it can act on SIGTERM (see wait_ready).
-        self.ready_marker = ready_marker
+        # signal_ready(server) -> None once the server acts on the signals
+        # the tests send it, else a text saying what is not ready yet.
+        self.signal_ready = signal_ready
         self.argv = [str(a) for a in argv]
         self.log_path = Path(log_path)
         self.env = env
@@ -116,9 +132,35 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
     def send_signal(self, sig):
-        """Signal this server's main process (not its group)."""
+        """Signal this server's main process (not its group), once it can act
+        on the signal (see :meth:`wait_signal_ready`)."""
         if self.alive():
+            if sig != signal.SIGKILL:
+                self.wait_signal_ready()
             os.kill(self.proc.pid, sig)
+
+    def signal_pending(self):
+        """None when the server acts on signals now, else what it still lacks."""
+        if not self.alive() or self.signal_ready is None:
+            return None
+        return self.signal_ready(self)
+
+    def wait_signal_ready(self, timeout=30.0):
+        """Wait until the server's processes have their signal handlers.
+
+        A server that gets a stop or reload signal while it is still setting
+        them up can lose it (uWSGI does: see :func:`launchers.uwsgi_signal_ready`),
+        and then hangs; the operator sees the same. Tests that want to show
+        that pass ``early=True`` to :meth:`stop`.
+        """
+        end = time.monotonic() + timeout
+        pending = self.signal_pending()
+        while pending is not None:
+            if time.monotonic() > end:
+                raise AssertionError("%s (pid %d): not ready for signals after %ss: %s\n%s" % (
+                    self.name, self.proc.pid, timeout, pending, _log_tail(self.log_path)))
+            time.sleep(0.05)
+            pending = self.signal_pending()
 
     def wait(self, timeout):
         """Wait for the main process to exit; return its code, or None on timeout."""
@@ -128,9 +170,10 @@ class Server:
             return None
         return self.returncode
 
-    def stop(self, sig=signal.SIGTERM, timeout=None):
+    def stop(self, sig=signal.SIGTERM, timeout=None, early=False):
         """Send ``sig`` to the PID and assert exit within ``timeout`` seconds.
 
+        The signal goes once the server can act on it, unless ``early``.
         Returns the exit code. On timeout the whole process group is killed
         (it is ours) and AssertionError is raised with the log tail.
         """
@@ -138,6 +181,8 @@ class Server:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
+            if not early:
+                self.wait_signal_ready()
             os.kill(self.proc.pid, sig)
         code = self.wait(timeout)
         if code is None:
@@ -250,7 +295,7 @@ def wait_ready(url, servers, deadline=30.0, ca_file=None):
 
     ``servers`` are checked on every round: if one has exited, fail at once
     with its log instead of waiting for the deadline. A server with a
-    ``ready_marker`` is ready only once that text is in its log too: uWSGI's
+    ``signal_ready`` check is ready only once that passes too: uWSGI's
     workers answer requests before its master handles SIGTERM (it ignores
     SIGTERM until then), so "answers HTTP" is not "can be stopped".
     """
@@ -267,11 +312,11 @@ def wait_ready(url, servers, deadline=30.0, ca_file=None):
             last = repr(exc)
         else:
             if status == 300 and b'"versions"' in body:
-                waiting = [s.name for s in servers
-                           if s.ready_marker and s.ready_marker not in s.log_since_start()]
+                waiting = ["%s: %s" % (s.name, s.signal_pending()) for s in servers
+                           if s.signal_pending() is not None]
                 if not waiting:
                     return json.loads(body)
-                last = "%s: no %r in the log yet" % (", ".join(waiting), "ready marker")
+                last = "; ".join(waiting)
             else:
                 last = "HTTP %d %r" % (status, body[:300])
         time.sleep(0.1)
@@ -367,10 +412,10 @@ class Workspace:
     def log(self, name):
         return self.path("/var/log/glancelet") / ("%s.out" % name)
 
-    def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30, ready_marker=None):
+    def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30, signal_ready=None):
         """Start a :class:`Server` named ``name`` logging to ``<log dir>/<name>.out``."""
         server = Server(name, argv, self.log(name), env=env, cwd=cwd,
-                        stop_timeout=stop_timeout, ready_marker=ready_marker).start()
+                        stop_timeout=stop_timeout, signal_ready=signal_ready).start()
         self.servers[name] = server
         return server
 
@@ -439,7 +484,7 @@ class Deployment:
         old = self.servers[name]
         assert not old.alive(), "%s is still running" % name
         new = Server(old.name, old.argv, old.log_path, env=old.env, cwd=old.cwd,
-                     stop_timeout=old.stop_timeout, ready_marker=old.ready_marker).start()
+                     stop_timeout=old.stop_timeout, signal_ready=old.signal_ready).start()
         self.servers[name] = new
         self.wait_ready()
         return new

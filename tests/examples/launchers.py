@@ -7,31 +7,62 @@ tests). Each *_STOP_TIMEOUT is how long the tests let that server take to
 exit after SIGTERM.
 """
 
+import signal
 import subprocess
+
+from tests.examples.harness import signal_dispositions
 
 # uWSGI: how long the tests allow for a graceful stop. uWSGI itself does not
 # bound it (it waits for running requests); the uploads the tests run while
 # stopping take under 10 s.
 UWSGI_STOP_TIMEOUT = 75
-# uWSGI ignores SIGTERM from startup until its master has installed its signal
-# handlers, which happens after the workers are spawned and already serving
-# (core/uwsgi.c: signal(SIGTERM, SIG_IGN)). The master logs this line right
-# after installing them, when it runs the master-start hooks.
-UWSGI_READY_MARKER = '(master-start)...'
 # gunicorn: graceful_timeout (60 s) in the examples, plus time to exit.
 GUNICORN_STOP_TIMEOUT = 75
 # nginx: SIGTERM is a fast shutdown; it does not wait for requests.
 NGINX_STOP_TIMEOUT = 10
 
 
+def uwsgi_signal_ready(server):
+    """None once a uWSGI master and every worker have their signal handlers.
+
+    uWSGI 2.0 starts with SIGHUP and SIGTERM ignored (``uwsgi_setup``:
+    ``signal(SIGTERM, SIG_IGN)``). The master installs its handlers when it
+    enters its loop, after it has forked the workers; each worker installs
+    its own (SIGHUP: gracefully_kill, then SIGUSR2) only when it reaches
+    ``uwsgi_worker_run``, after the post-fork hooks. A stop or reload signal
+    the master gets earlier is ignored; one the master passes on (as SIGHUP)
+    to a worker that is still starting is ignored by that worker, and the
+    master then waits for it for ever ("graceful shutdown triggered..." and
+    no "Gracefully killing worker"). A worker respawned later inherits the
+    master's handlers rather than SIG_IGN, so SIGUSR2, which only a worker
+    catches, is what says it is past that point. See
+    ``test_symptoms.py::test_uwsgi_stop_while_workers_start_hangs``.
+    """
+    caught, ignored = signal_dispositions(server.pid)
+    missing = {signal.SIGTERM, signal.SIGHUP} - caught
+    if missing:
+        return "master %d does not handle %s yet" % (
+            server.pid, ", ".join(sorted(signal.Signals(s).name for s in missing)))
+    starting = []
+    for pid in sorted(server.children()):
+        caught, ignored = signal_dispositions(pid)
+        if signal.SIGHUP in ignored or not {signal.SIGHUP, signal.SIGUSR2} <= caught:
+            starting.append(pid)
+    if starting:
+        return "workers %s are still starting (no SIGHUP/SIGUSR2 handler)" % starting
+    return None
+
+
 def start_uwsgi(ws, ini, name="uwsgi"):
     """``/opt/glancelet/bin/uwsgi --ini <ini>``."""
     return ws.spawn(name, [ws.path("/opt/glancelet/bin/uwsgi"), "--ini", ws.path(ini)],
-                    stop_timeout=UWSGI_STOP_TIMEOUT, ready_marker=UWSGI_READY_MARKER)
+                    stop_timeout=UWSGI_STOP_TIMEOUT, signal_ready=uwsgi_signal_ready)
 
 
-def uwsgi_reload(ws, pidfile):
-    """``uwsgi --reload <pidfile>``: graceful reload of every worker."""
+def uwsgi_reload(ws, pidfile, name="uwsgi"):
+    """``uwsgi --reload <pidfile>``: graceful reload of every worker, once the
+    server ``name`` can act on it (see :func:`uwsgi_signal_ready`)."""
+    ws.servers[name].wait_signal_ready()
     subprocess.run([str(ws.path("/opt/glancelet/bin/uwsgi")), "--reload",
                     str(ws.path(pidfile))], check=True, timeout=10)
 

@@ -9,18 +9,20 @@ runs show why the line is there.
 
 import contextlib
 import io
-import time
+import os
 import re
+import signal
+import time
 
 from tests.examples import launchers
 from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import REPO_ROOT, Deployment, Workspace
+from tests.examples.harness import REPO_ROOT, Deployment, Workspace, signal_dispositions
 from tests.examples.patterns import get
 
 
 def install_variant(ws, example, operator_path, line_regex, new_line=None):
     """Install ``example`` with the one line matching ``line_regex`` removed
-    (or replaced by ``new_line``)."""
+    (or replaced by ``new_line``, which may keep it and add lines after it)."""
     lines = (REPO_ROOT / example).read_text().split("\n")
     hits = [i for i, line in enumerate(lines) if re.search(line_regex, line)]
     assert len(hits) == 1, (example, line_regex, hits)
@@ -214,3 +216,74 @@ def test_uwsgi_http_socket_without_connection_close(tmp_path, record, monkeypatc
         text = str(error)
         assert "Connection reset by peer" in text or "Remote end closed connection" in text, text
         record.symptom("uwsgi-connection-reset", "uwsgi-http", ws.operator_view(text))
+
+
+def _uwsgi_with_slow_worker_start(tmp_path):
+    """The uwsgi-http example with ``hook-post-fork = exec:sleep 3`` added,
+    returned once its master handles SIGTERM and its 4 workers are forked
+    but still starting (they ignore SIGHUP)."""
+    ws = Workspace(tmp_path)
+    d = "examples/uwsgi-http/"
+    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
+                    r"^master\s*=", "master = true\nhook-post-fork = exec:sleep 3")
+    server = launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.alive(), server.log_text()
+        workers = server.children()
+        if signal.SIGTERM in signal_dispositions(server.pid)[0] and len(workers) == 4:
+            break
+        time.sleep(0.02)
+    starting = [pid for pid in workers if signal.SIGHUP in signal_dispositions(pid)[1]]
+    assert len(starting) == 4, (workers, server.log_text())
+    return ws, server
+
+
+def test_harness_stops_uwsgi_only_once_its_workers_have_started(tmp_path):
+    """The guard the tests use against the hang below: ``Server.stop`` waits
+    until uWSGI's master and every worker handle their signals
+    (``launchers.uwsgi_signal_ready``), so the stop is graceful and quick."""
+    ws, server = _uwsgi_with_slow_worker_start(tmp_path)
+    try:
+        assert server.signal_pending() is not None
+        assert server.stop(timeout=15) == 0, server.log_text()
+        assert "Gracefully killing worker" in server.log_since_start()
+    finally:
+        errors = ws.stop_all()
+    assert not errors, errors
+    ws.remove()
+
+
+def test_uwsgi_stop_while_workers_start_hangs(tmp_path, record):
+    """uWSGI 2.0 loses a graceful stop that reaches a worker still starting.
+
+    A worker ignores SIGHUP from fork until it installs its handlers (see
+    ``launchers.uwsgi_signal_ready``). The master passes SIGTERM on to the
+    workers as SIGHUP (``gracefully_kill_them_all``), a worker that is still
+    starting ignores it, and the master waits for that worker for ever. The
+    window is normally milliseconds; the variant widens it with a post-fork
+    hook that sleeps 3 s, so the stop lands in it on every run. Sending SIGHUP
+    to the stuck workers again ends the stop."""
+    ws, server = _uwsgi_with_slow_worker_start(tmp_path)
+    try:
+        os.kill(server.pid, signal.SIGTERM)
+        # The workers leave the post-fork hook 3 s after they started; give
+        # them 5 s more. A stop that works ends within a second here.
+        assert server.wait(8) is None, server.log_text()
+        log = server.log_since_start()
+        assert "graceful shutdown triggered" in log, log
+        assert "Gracefully killing worker" not in log, log
+        stuck = sorted(server.children())
+        assert stuck and all(signal.SIGHUP in signal_dispositions(pid)[0] for pid in stuck)
+        for pid in stuck:
+            os.kill(pid, signal.SIGHUP)
+        assert server.wait(30) == 0, server.log_text()
+        record.symptom("uwsgi-stop-while-starting", "uwsgi-http", (
+            "(uWSGI log, after SIGTERM) graceful shutdown triggered...\n"
+            "(then nothing: no \"Gracefully killing worker\" line, and uWSGI still runs 8 s "
+            "later, until each worker is sent SIGHUP again)"))
+    finally:
+        errors = ws.stop_all()
+    assert not errors, errors
+    ws.remove()

@@ -15,6 +15,7 @@ import os
 import pytest
 
 from tests.examples.harness import Server, free_port, wait_ready
+from tests.examples.launchers import uwsgi_signal_ready
 
 from .conftest import field, which
 from .conftest import glance as run_glance
@@ -47,7 +48,8 @@ def server(request, tmp_path_factory):
         % (tmp / "glancelet.sqlite", tmp / "images", tmp / "staging"))
     port = free_port()
     proc = Server(request.param, _argv(request.param, port), tmp / "server.log",
-                  env={"GLANCELET_CONFIG_FILE": str(config)}, cwd=str(tmp)).start()
+                  env={"GLANCELET_CONFIG_FILE": str(config)}, cwd=str(tmp),
+                  signal_ready=uwsgi_signal_ready if request.param == "uwsgi" else None).start()
     url = "http://127.0.0.1:%d" % port
     try:
         wait_ready(url + "/", [proc])

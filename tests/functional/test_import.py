@@ -30,6 +30,7 @@ import requests
 from glancelet import app as app_mod
 from glancelet.store import TEMP_PREFIX
 from tests.examples.harness import Server, free_port, wait_ready
+from tests.examples.launchers import uwsgi_signal_ready
 from tests.unit.test_webdownload import DataServer
 
 from .conftest import Client, field, make_conf, which
@@ -421,7 +422,8 @@ class Node:
     def start(self, name, kind, **argv_kw):
         port = free_port()
         server = Server(name, server_argv(kind, port, **argv_kw), self.tmp / (name + ".log"),
-                        env={"GLANCELET_CONFIG_FILE": str(self.config)}, cwd=str(self.tmp))
+                        env={"GLANCELET_CONFIG_FILE": str(self.config)}, cwd=str(self.tmp),
+                        signal_ready=uwsgi_signal_ready if kind == "uwsgi" else None)
         server.url = "http://127.0.0.1:%d" % port
         server.start()
         self.servers.append(server)
