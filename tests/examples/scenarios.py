@@ -16,6 +16,9 @@ SCENARIOS = {
                             "delete",
     "glanceclient-cli": "glance CLI: image-create --file, image-download, image-delete",
     "openstacksdk": "openstacksdk: create_image from a file, download, delete",
+    "upload-chunked-malformed": "Malformed chunked framing (a bad size line, no CRLF after "
+                                "a chunk): refused with 4xx, image back to queued, nothing "
+                                "stored",
     "upload-2gib": "2 GiB upload streamed through every limit; server-side hashes verified",
     "client-abort": "Client aborts mid-upload: image back to queued, no partial file",
     "sigterm-during-upload": "SIGTERM to the WSGI server during an upload: drained or "

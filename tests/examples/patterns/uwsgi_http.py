@@ -1,7 +1,7 @@
 """uWSGI alone, serving HTTP on an ``http-socket`` (examples/uwsgi-http/)."""
 
 from tests.examples import launchers
-from tests.examples.harness import Pattern
+from tests.examples.harness import ExpectedFailure, Pattern
 
 DIR = "examples/uwsgi-http/"
 
@@ -15,6 +15,17 @@ class UwsgiHttp(Pattern):
     sigterm = "drain"
     # SIGHUP (uwsgi --reload): the master waits for busy workers, then re-execs.
     reloaded_servers = ("uwsgi",)
+    expected_failures = {
+        # uwsgi.chunked_read() takes any letters in a size line, reads it with
+        # strtoul (so "xyz" is 0, the last chunk, and "5zz" is 5) and skips
+        # the two bytes after a chunk without checking they are CRLF. It
+        # reports a clean end, so glancelet cannot tell: the image becomes
+        # active with what uWSGI passed on. A proxy in front refuses such a
+        # body (every other pattern).
+        "upload-chunked-malformed": ExpectedFailure(
+            204, "", "uWSGI's http-socket accepts malformed chunk framing and reports a "
+            "clean end of the body"),
+    }
 
     def launch(self, ws):
         ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
