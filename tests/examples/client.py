@@ -287,6 +287,39 @@ class Api:
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
+class HalfRequest:
+    """A GET whose headers are sent in two parts: ``start`` sends all but the
+    blank line that ends them, so a server process of the current generation
+    has accepted the request and waits for it; ``finish`` sends the rest and
+    returns the :class:`Response`. Between the two, a test reloads the
+    server: the request is in flight across the reload."""
+
+    def __init__(self, api, path):
+        self.api = api
+        self.path = path
+        self.sock = None
+
+    def start(self):
+        import socket
+        sock = socket.create_connection((self.api.host, self.api.port), timeout=120)
+        if self.api.scheme == "https":
+            ctx = ssl.create_default_context(cafile=self.api.ca_file)
+            sock = ctx.wrap_socket(sock, server_hostname=self.api.host)
+        self.sock = sock
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s:%d\r\n" % (
+            self.api.path(self.path).encode(), self.api.host.encode(), self.api.port))
+        return self
+
+    def finish(self):
+        try:
+            self.sock.sendall(b"Connection: close\r\n\r\n")
+            resp = http.client.HTTPResponse(self.sock)
+            resp.begin()
+            return Response(resp.status, resp.reason, resp.getheaders(), resp.read())
+        finally:
+            self.sock.close()
+
+
 def glance_cli(base_url, ca_file, *args):
     """Run the ``glance`` CLI of this environment against ``base_url``.
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.examples import apache
-from tests.examples.client import MiB, Api, Source
+from tests.examples.client import MiB, Api, HalfRequest, Source
 from tests.examples.harness import Workspace
 from tests.examples.patterns import apache_mod_wsgi
 
@@ -212,3 +212,26 @@ def test_without_the_directory_grant(tmp_path, record):
         assert denied and "client denied by server configuration" in denied[0]
         record.symptom("mod-wsgi-directory-denied", PATTERN.name, "%s\nerror log: %s" % (
             resp.status_line, _error_log_line(denied[0], root)))
+
+
+def test_socket_rotation_off_gives_502(tmp_path, record):
+    """Why the example does not set ``WSGISocketRotation Off``, which mod_wsgi
+    documents for the requests that old Apache children pass on after a
+    graceful restart: with it, such a request reaches the new daemon socket,
+    but the daemon refuses it (its origin token is made per generation), and
+    the client gets 502 instead of the 503 of
+    ``test_lifecycle.py::test_graceful_reload[apache-mod-wsgi]``."""
+    pattern = PATTERN.variant({CONF: apache.add_after("WSGISocketPrefix /run/glancelet/wsgi",
+                                                      "WSGISocketRotation Off")})
+    with pattern.start(tmp_path) as dep:
+        in_flight = HalfRequest(Api(dep.base_url), "/v2/images").start()
+        time.sleep(1)   # accepted by an Apache child of this generation
+        apache.graceful(dep.workspace)
+        resp = in_flight.finish()
+        log = dep.log_text(apache.APACHE_SERVER_NAME)
+        assert resp.status == 502, resp
+        assert "WSGI0034: Request origin could not be validated; magic token mismatch" in log
+        assert "WSGI0117" not in log, log
+        line = [ln for ln in log.splitlines() if "WSGI0034" in ln][0]
+        record.symptom("mod-wsgi-socket-rotation-off", "apache-mod-wsgi", "%s\n(Apache log) %s"
+                       % (resp.status_line, line.split("] ", 3)[-1]))

@@ -4,7 +4,7 @@ import os
 import re
 
 from tests.examples import apache
-from tests.examples.harness import Pattern
+from tests.examples.harness import ExpectedFailure, Pattern
 
 DIR = "examples/apache-mod-wsgi/"
 
@@ -37,6 +37,17 @@ class ApacheModWsgi(apache.ApachePatternBase, Pattern):
     # (httpd exits about 3 s after the signal), so a running import does not
     # finish; the next start fails its task and releases the image.
     import_sigterm = "interrupt"
+    expected_failures = {
+        # An Apache child of the old generation that already holds a request
+        # passes it on after the restart, to its own generation's daemon
+        # socket; the restart removed it (the socket name carries the
+        # generation). WSGISocketRotation Off does not help: see
+        # test_apache_mod_wsgi.py::test_socket_rotation_off_gives_502.
+        "graceful-reload": ExpectedFailure(
+            503, "Service Unavailable",
+            "a request an old Apache child holds across the restart cannot reach the "
+            "daemon processes", log=(apache.APACHE_SERVER_NAME, "WSGI0117")),
+    }
 
     def install(self, ws):
         self.install_file(ws, DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
