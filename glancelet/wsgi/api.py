@@ -8,12 +8,8 @@ without it). A bad config stops the import with one line in the server's log,
 starting ``glancelet: configuration error:``.
 """
 
-import threading
-
 from glancelet import app as _app
 
-application = None
-
-with threading.Lock():
-    if application is None:
-        application = _app.init_application()
+# Python imports a module once per interpreter, under its import lock: no
+# other guard is needed for "built once".
+application = _app.init_application()
