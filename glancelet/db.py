@@ -199,7 +199,9 @@ class ImageRepo:
                 conn.execute("INSERT INTO images (%s) VALUES (%s)"
                              % (", ".join(columns), ", ".join("?" for _ in columns)),
                              [_encode(c, record[c]) for c in columns])
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            if "images.id" not in str(exc):
+                raise
             return False
         return True
 
