@@ -85,10 +85,10 @@ class Application:
         else:
             recovered = self._release(record, target)
         if record["worker"]:
-            # The dead process may have left a temp file; nothing else would
-            # remove it before the next start (a respawned worker is forked
+            # The dead process may have left files; nothing else would
+            # remove them before the next start (a respawned worker is forked
             # from a master that loaded the app long ago).
-            self.remove_stale_temp_files()
+            self.remove_residue()
         return recovered
 
     def _release(self, record, target):
@@ -101,23 +101,53 @@ class Application:
         return recovered or self.images.get(record["id"])
 
     def recover(self):
-        """At start-up: release work and remove temp files that dead processes left."""
+        """At start-up: release work and remove files that dead processes left."""
         for record in self.images.in_states(tuple(TRANSIENT)):
             self.reap(record)
         tasks.recover_tasks(self)
-        self.remove_stale_temp_files()
+        self.remove_deleted_files()
+        self.remove_residue()
 
-    def remove_stale_temp_files(self):
-        """Remove the temp files in the store and staging that no live process holds."""
-        for directory in (self.store, self.staging):
-            for name in directory.remove_stale_temp_files():
-                LOG.warning("removed %s/%s, left by an interrupted upload",
-                            directory.directory, name)
+    def remove_residue(self):
+        """Remove what no live process holds and no image refers to: temp files
+        of dead writes, and the data files of writes that never were kept."""
+        for directory, column in ((self.store, "data_file"), (self.staging, "staged_file")):
+            removed = directory.remove_stale_temp_files()
+            referenced = self.images.files_in_use(column)
+            removed += directory.remove_unreferenced(
+                referenced, lambda name, column=column: self.images.file_in_use(column, name))
+            for name in removed:
+                LOG.warning("removed %s/%s, which no image refers to", directory.directory,
+                            name)
 
     def delete_image(self, record):
-        self.images.delete(record["id"])
-        self.store.delete(record["id"])
-        self.staging.delete(record["id"])
+        """Delete an image: its row first (a tombstone), then its files.
+
+        A file that cannot be removed now (a read-only or failing store) stays
+        named in the tombstone; every later delete, and every start, retries.
+        """
+        deleted = self.images.delete(record["id"], domain.utcnow())
+        if deleted is not None:
+            self._remove_files(deleted)
+        self.remove_deleted_files()
+
+    def remove_deleted_files(self):
+        """Retry removing the files of deleted images that are still there."""
+        for record in self.images.deleted_with_files():
+            self._remove_files(record)
+
+    def _remove_files(self, record):
+        for directory, column in ((self.store, "data_file"), (self.staging, "staged_file")):
+            name = record[column]
+            if name is None:
+                continue
+            try:
+                directory.delete(name)
+            except OSError as exc:
+                LOG.warning("could not remove %s/%s of deleted image %s (%s); it will be "
+                            "retried", directory.directory, name, record["id"], exc.strerror)
+                continue
+            self.images.files_removed(record["id"], column, name)
 
 
 # An error answered before the request body was all read (409, 415, 413...)

@@ -11,6 +11,7 @@ columns aside), so another DB-API backend such as PostgreSQL can replace it
 behind the same ``ImageRepo`` methods.
 """
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -38,7 +39,11 @@ CREATE TABLE IF NOT EXISTS images (
     properties TEXT NOT NULL DEFAULT '{}',
     worker TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    data_file TEXT,
+    staged_file TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    deleted_at TEXT
 );
 CREATE INDEX IF NOT EXISTS images_created ON images (created_at, id);
 CREATE INDEX IF NOT EXISTS images_status ON images (status);
@@ -62,7 +67,21 @@ CREATE INDEX IF NOT EXISTS tasks_image ON tasks (image_id);
 COLUMNS = ("id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
            "os_hash_algo", "os_hash_value", "size", "virtual_size", "min_disk", "min_ram",
            "disk_format", "container_format", "owner", "tags", "properties", "worker",
-           "created_at", "updated_at")
+           "created_at", "updated_at", "data_file", "staged_file", "version", "deleted_at")
+# Columns added after the first release, with the statement that fills them
+# in for rows written before: data was then stored under the image id.
+_ADDED_COLUMNS = (
+    ("data_file", "TEXT", "UPDATE images SET data_file = id WHERE status IN "
+                          "('active', 'deactivated')"),
+    ("staged_file", "TEXT", "UPDATE images SET staged_file = id WHERE status IN "
+                            "('uploading', 'importing')"),
+    ("version", "INTEGER NOT NULL DEFAULT 0", None),
+    ("deleted_at", "TEXT", None),
+)
+# A deleted image keeps its row (a tombstone, as in Glance), so that its id
+# can never be taken again; every read below leaves tombstones out.
+DELETED = "deleted"
+_LIVE = "status != 'deleted'"
 _JSON_COLUMNS = ("tags", "properties")
 _BOOL_COLUMNS = ("protected", "os_hidden")
 
@@ -95,7 +114,15 @@ def _encode(column, value):
 
 
 class Database:
-    """One SQLite file; a connection per thread, opened on first use."""
+    """One SQLite file; a connection per thread, opened on first use.
+
+    The file is switched to WAL once, here, while this process holds an
+    exclusive ``flock`` on a lock file beside it: when a server's workers
+    start together, only one at a time creates the schema and switches the
+    journal mode; the others then find it done. WAL is a property of the
+    file, so per-connection set-up never asks for it again (see
+    :meth:`connection`).
+    """
 
     def __init__(self, path):
         self.path = path
@@ -103,16 +130,23 @@ class Database:
         if directory:
             os.makedirs(directory, exist_ok=True)
         self._local = threading.local()
-        self.connection().executescript(SCHEMA)
+        with open(path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            conn = self.connection()
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+                raise sqlite3.OperationalError("%s cannot be switched to WAL mode" % path)
+            conn.executescript(SCHEMA)
+            _add_columns(conn)
 
     def connection(self):
+        """This thread's connection. The busy timeout is the first setting, so
+        every later statement waits for a lock instead of failing at once."""
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                    check_same_thread=True)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
@@ -123,6 +157,16 @@ class Database:
 
     def query(self, sql, params=()):
         return self.connection().execute(sql, params).fetchall()
+
+
+def _add_columns(conn):
+    """Bring a database made by an earlier release up to date."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
+    for column, declaration, fill in _ADDED_COLUMNS:
+        if column not in present:
+            conn.execute("ALTER TABLE images ADD COLUMN %s %s" % (column, declaration))
+            if fill:
+                conn.execute(fill)
 
 
 class _Transaction:
@@ -142,37 +186,46 @@ class _Transaction:
 
 
 class ImageRepo:
-    """Image rows. Methods take and return plain dicts."""
+    """Image rows. Methods take and return plain dicts; none returns a tombstone."""
 
     def __init__(self, db):
         self.db = db
 
     def add(self, record):
+        """Insert ``record``; False if its id is taken, now or by a deleted image."""
         columns = [c for c in COLUMNS if c in record]
-        with self.db.write() as conn:
-            conn.execute("INSERT INTO images (%s) VALUES (%s)"
-                         % (", ".join(columns), ", ".join("?" for _ in columns)),
-                         [_encode(c, record[c]) for c in columns])
+        try:
+            with self.db.write() as conn:
+                conn.execute("INSERT INTO images (%s) VALUES (%s)"
+                             % (", ".join(columns), ", ".join("?" for _ in columns)),
+                             [_encode(c, record[c]) for c in columns])
+        except sqlite3.IntegrityError as exc:
+            if "images.id" not in str(exc):
+                raise
+            return False
+        return True
 
     def get(self, image_id):
-        rows = self.db.query("SELECT %s FROM images WHERE id = ?" % ", ".join(COLUMNS),
-                             (image_id,))
+        rows = self.db.query("SELECT %s FROM images WHERE id = ? AND %s"
+                             % (", ".join(COLUMNS), _LIVE), (image_id,))
         return _decode(rows[0]) if rows else None
 
     def update(self, image_id, changes, expect_status=None, expect_worker=None,
-               expect_idle=False):
+               expect_idle=False, expect_version=None):
         """Apply ``changes``; return the new record, or None if it did not match.
 
         ``expect_status`` (a str or a tuple of str) makes the update conditional
         on the current status, so a state transition is atomic across processes.
         ``expect_idle`` requires that no process is working on the image
-        (``worker`` is NULL).
+        (``worker`` is NULL). Every update adds one to ``version``;
+        ``expect_version`` makes it a compare-and-swap on a record read before.
+        A deleted image never matches.
         """
         if not changes:
             return self.get(image_id)
-        assignments = ", ".join("%s = ?" % c for c in changes)
+        assignments = ", ".join("%s = ?" % c for c in changes) + ", version = version + 1"
         params = [_encode(c, v) for c, v in changes.items()]
-        where = "id = ?"
+        where = "id = ? AND " + _LIVE
         params.append(image_id)
         if expect_status is not None:
             statuses = (expect_status,) if isinstance(expect_status, str) else expect_status
@@ -183,6 +236,9 @@ class ImageRepo:
             params.append(expect_worker)
         if expect_idle:
             where += " AND worker IS NULL"
+        if expect_version is not None:
+            where += " AND version = ?"
+            params.append(expect_version)
         with self.db.write() as conn:
             cursor = conn.execute("UPDATE images SET %s WHERE %s" % (assignments, where),
                                   params)
@@ -190,14 +246,51 @@ class ImageRepo:
                 return None
         return self.get(image_id)
 
-    def delete(self, image_id):
+    def delete(self, image_id, deleted_at):
+        """Make the image a tombstone; return it as it was, or None if already gone.
+
+        The tombstone keeps the names of its files until :meth:`files_removed`
+        says they are gone, so a reaper can retry what a delete could not do.
+        """
         with self.db.write() as conn:
-            return conn.execute("DELETE FROM images WHERE id = ?", (image_id,)).rowcount == 1
+            rows = conn.execute("SELECT %s FROM images WHERE id = ? AND %s"
+                                % (", ".join(COLUMNS), _LIVE), (image_id,)).fetchall()
+            if not rows:
+                return None
+            conn.execute("UPDATE images SET status = ?, worker = NULL, deleted_at = ?, "
+                         "updated_at = ?, version = version + 1 WHERE id = ?",
+                         (DELETED, deleted_at, deleted_at, image_id))
+        return _decode(rows[0])
+
+    def files_removed(self, image_id, column, name):
+        """Forget ``name`` as the ``column`` file of ``image_id`` (a deleted image)."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE images SET %s = NULL WHERE id = ? AND %s = ? AND status = ?"
+                         % (_file_column(column), _file_column(column)),
+                         (image_id, name, DELETED))
+
+    def deleted_with_files(self):
+        """Tombstones whose files are still to be removed."""
+        rows = self.db.query("SELECT %s FROM images WHERE status = ? AND (data_file IS NOT "
+                             "NULL OR staged_file IS NOT NULL)" % ", ".join(COLUMNS),
+                             (DELETED,))
+        return [_decode(row) for row in rows]
+
+    def files_in_use(self, column):
+        """The names live images have as their ``column`` file."""
+        return {row[0] for row in self.db.query(
+            "SELECT %s FROM images WHERE %s IS NOT NULL AND %s"
+            % (_file_column(column), column, _LIVE))}
+
+    def file_in_use(self, column, name):
+        """Whether a live image has ``name`` as its ``column`` file."""
+        return bool(self.db.query("SELECT 1 FROM images WHERE %s = ? AND %s"
+                                  % (_file_column(column), _LIVE), (name,)))
 
     def list(self, where, params, order_by, limit):
-        sql = "SELECT %s FROM images" % ", ".join(COLUMNS)
+        sql = "SELECT %s FROM images WHERE %s" % (", ".join(COLUMNS), _LIVE)
         if where:
-            sql += " WHERE " + " AND ".join(where)
+            sql += " AND " + " AND ".join(where)
         sql += " ORDER BY " + ", ".join(order_by)
         if limit is not None:
             sql += " LIMIT %d" % int(limit)
@@ -207,6 +300,12 @@ class ImageRepo:
         sql = "SELECT %s FROM images WHERE status IN (%s)" % (
             ", ".join(COLUMNS), ", ".join("?" for _ in statuses))
         return [_decode(row) for row in self.db.query(sql, tuple(statuses))]
+
+
+def _file_column(column):
+    if column not in ("data_file", "staged_file"):
+        raise ValueError("not a file column: %r" % (column,))
+    return column
 
 
 class TaskRepo:
@@ -256,8 +355,8 @@ class TaskRepo:
                 params = [_encode(c, v) for c, v in image_changes.items()]
                 params += [image_id, image_status, image_worker]
                 cursor = conn.execute(
-                    "UPDATE images SET %s WHERE id = ? AND status = ? AND worker = ?"
-                    % ", ".join("%s = ?" % c for c in image_changes), params)
+                    "UPDATE images SET %s, version = version + 1 WHERE id = ? AND status = ? "
+                    "AND worker = ?" % ", ".join("%s = ?" % c for c in image_changes), params)
                 if cursor.rowcount != 1:
                     return False
             params = [_encode(c, v) for c, v in changes.items()] + [task_id]

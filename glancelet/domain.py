@@ -85,7 +85,7 @@ def view(record):
 # -- Which process is working on an image ------------------------------------
 #
 # A row in a transient state (saving, importing) records the process that
-# moved it there as "host|pid|start time". If that process is gone (killed,
+# moved it there as "host|pid|start time|claim token". If that process is gone (killed,
 # or its server stopped without draining), any other process can tell, and
 # return the image to a retryable state.
 
@@ -106,12 +106,17 @@ def worker_id(pid=None):
     return "%s|%d|%s" % (_HOST, pid, _process_start_time(pid) or "?")
 
 
+def claim_id():
+    """A worker id for one claim: this process, and a token no other claim has."""
+    return "%s|%s" % (worker_id(), os.urandom(6).hex())
+
+
 def worker_alive(worker):
     """False only when ``worker`` surely names a process that has gone."""
     if not worker:
         return False
     try:
-        host, pid, started = worker.split("|")
+        host, pid, started = worker.split("|")[:3]
         pid = int(pid)
     except ValueError:
         return False

@@ -6,14 +6,24 @@ the expected size and is on disk (fsync) is it renamed to its final name.
 On any failure the temporary file is removed, so a partial image never
 becomes visible.
 
+Every write gets a final name of its own (the image id and a random
+suffix), so nothing is ever renamed over a file another write made. The
+file becomes an image's data only when the image's row records its name, in
+the same conditional update that makes the image active (:meth:`keep`); a
+write that loses removes its own file, and nothing else.
+
 Hashing runs in its own threads beside the socket read and the disk write
 (hashlib releases the GIL on large buffers), so an upload is not limited to
 one core doing read, md5, sha512 and write in series. Each hasher's queue is
 bounded, so memory stays flat whatever the image size.
 
 Every temporary file is held under an exclusive ``flock`` by the process
-writing it. ``remove_stale_temp_files`` deletes only temporary files that no
-live process holds: the residue of a process that was killed mid-upload.
+writing it, from before it has a name the scans look at until the write is
+kept or discarded. ``remove_stale_temp_files`` deletes only temporary files
+that no live process holds: the residue of a process that was killed
+mid-upload. ``remove_unreferenced`` deletes final files that no process
+holds and no image refers to: what a process killed between the rename and
+the database update left, and the files a failed delete left behind.
 """
 
 import errno
@@ -21,11 +31,22 @@ import fcntl
 import hashlib
 import os
 import queue
+import re
 import threading
+import time
 
 from glancelet.threads import block_server_signals
 
 TEMP_PREFIX = ".tmp-"
+# A temp file is created under this prefix, which the scans leave alone until
+# it is NEW_GRACE seconds old, and renamed to TEMP_PREFIX once locked.
+NEW_PREFIX = ".new-"
+NEW_GRACE = 600
+# The names of image data: the image id and a write's random suffix, or the
+# bare image id of data stored by earlier releases. Anything else in the
+# directory is not the store's to remove.
+_DATA_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+                        r"(\.[0-9a-f]{16})?\Z")
 CHUNK_SIZE = 1024 * 1024
 _QUEUE_DEPTH = 8  # chunks in flight per hasher: bounds memory at ~8 MiB each
 
@@ -38,14 +59,24 @@ class SizeMismatch(Exception):
 
 
 class WriteResult:
-    __slots__ = ("size", "checksum", "os_hash_algo", "os_hash_value", "path")
+    """A complete write, still locked by this process until :meth:`close`."""
 
-    def __init__(self, size, checksum, os_hash_algo, os_hash_value, path):
+    __slots__ = ("size", "checksum", "os_hash_algo", "os_hash_value", "path", "name",
+                 "_lock_fd")
+
+    def __init__(self, size, checksum, os_hash_algo, os_hash_value, path, lock_fd):
         self.size = size
         self.checksum = checksum
         self.os_hash_algo = os_hash_algo
         self.os_hash_value = os_hash_value
         self.path = path
+        self.name = os.path.basename(path)
+        self._lock_fd = lock_fd
+
+    def close(self):
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
 
 class _Hasher(threading.Thread):
@@ -165,20 +196,21 @@ class FilesystemStore:
         self.chunk_size = chunk_size
         os.makedirs(directory, exist_ok=True)
 
-    def path(self, image_id):
-        return os.path.join(self.directory, image_id)
+    def path(self, name):
+        return os.path.join(self.directory, name)
 
-    def exists(self, image_id):
-        return os.path.exists(self.path(image_id))
+    def exists(self, name):
+        return os.path.exists(self.path(name))
 
     def write(self, image_id, body, expected_size=None):
-        """Stream ``body`` (has ``read(n)``) into the store under ``image_id``.
+        """Stream ``body`` (has ``read(n)``) into a new file for ``image_id``.
 
-        Returns a :class:`WriteResult`. Raises whatever ``body.read`` raises,
+        Returns a :class:`WriteResult`, whose file stays locked until it is
+        passed to :meth:`keep`. Raises whatever ``body.read`` raises,
         :class:`SizeMismatch`, or OSError; in every failure case the
         temporary file is gone before the exception leaves.
         """
-        final = self.path(image_id)
+        final = self.path("%s.%s" % (image_id, os.urandom(8).hex()))
         fd, tmp = self._create_temp(image_id)
         hashes = HashPipeline(self.hashing_algorithm, threaded=self.threaded)
         flusher = None
@@ -188,7 +220,8 @@ class FilesystemStore:
         size = 0
         next_flush = FLUSH_EVERY
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
+            out = os.fdopen(os.dup(fd), "wb", buffering=0)
+            with out:
                 write = out.write
                 update = hashes.update
                 for chunk in _gathered(body.read, self.chunk_size):
@@ -208,51 +241,113 @@ class FilesystemStore:
                     flusher.stop()
                 if self.fsync:
                     os.fsync(out.fileno())
-                os.rename(tmp, final)
+                os.rename(tmp, final)  # a new name: no other write has it
         except BaseException:
             hashes.abort()
             if flusher is not None and flusher.is_alive():
                 flusher.stop()
             _unlink_quietly(tmp)
+            os.close(fd)
             raise
-        if self.fsync:
-            _fsync_dir(self.directory)
-        return WriteResult(size, checksum, self.hashing_algorithm, os_hash, final)
+        try:
+            if self.fsync:
+                _fsync_dir(self.directory)
+        except BaseException:
+            _unlink_quietly(final)
+            os.close(fd)
+            raise
+        return WriteResult(size, checksum, self.hashing_algorithm, os_hash, final, fd)
 
-    def delete(self, image_id):
-        _unlink_quietly(self.path(image_id))
+    def keep(self, result, commit):
+        """Make ``result`` an image's data if ``commit()`` says so; else remove it.
+
+        ``commit`` is the conditional database update that records
+        ``result.name`` for the image; it returns a true value if it did.
+        The file stays locked until then, so no scan removes it meanwhile.
+        If ``commit`` raises, the file is left to :meth:`remove_unreferenced`,
+        which asks the database again. Returns what ``commit`` returned.
+        """
+        try:
+            kept = commit()
+            if not kept:
+                _unlink_quietly(result.path)
+            return kept
+        finally:
+            result.close()
+
+    def delete(self, name):
+        """Remove the file ``name``. OSError if it exists and cannot be removed."""
+        _unlink_quietly(self.path(name))
 
     def _create_temp(self, image_id):
-        name = "%s%s-%d-%s" % (TEMP_PREFIX, image_id, os.getpid(), os.urandom(4).hex())
-        path = os.path.join(self.directory, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed
+        """A new temp file, locked before it has a name the scans remove."""
+        name = "%s-%d-%s" % (image_id, os.getpid(), os.urandom(4).hex())
+        new = os.path.join(self.directory, NEW_PREFIX + name)
+        path = os.path.join(self.directory, TEMP_PREFIX + name)
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed
+            os.rename(new, path)
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(new)
+            raise
         return fd, path
 
     def temp_files(self):
         return sorted(name for name in os.listdir(self.directory)
-                      if name.startswith(TEMP_PREFIX))
+                      if name.startswith((TEMP_PREFIX, NEW_PREFIX)))
 
     def remove_stale_temp_files(self):
         """Delete temp files that no live process is writing. Returns their names."""
-        removed = []
-        for name in self.temp_files():
-            path = os.path.join(self.directory, name)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    continue  # a live upload holds it
-                raise
-            finally:
-                os.close(fd)
-            _unlink_quietly(path)
-            removed.append(name)
-        return removed
+        old = time.time() - NEW_GRACE
+        return [name for name in self.temp_files()
+                if (name.startswith(TEMP_PREFIX) or _older(self.path(name), old))
+                and self._remove_if(name, lambda: True)]
+
+    def remove_unreferenced(self, referenced, in_use):
+        """Delete final files that no process holds and no image refers to.
+
+        ``referenced`` is the set of names the images refer to, read before
+        the scan; ``in_use(name)`` asks again for a file found unreferenced
+        and unlocked, since its writer may have recorded it meanwhile.
+        Returns the names removed.
+        """
+        return [name for name in sorted(os.listdir(self.directory))
+                if _DATA_NAME.match(name) and name not in referenced
+                and self._remove_if(name, lambda name=name: not in_use(name))]
+
+    def _remove_if(self, name, condition):
+        """Remove ``name`` if no process holds its lock and ``condition()``,
+        asked while this process holds it."""
+        path = self.path(name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return False  # a live write holds it
+            raise
+        try:
+            # The name may be gone meanwhile (renamed into place and kept, or
+            # removed by its writer): names are never reused, so nothing else
+            # can be under it.
+            return condition() and _unlink_quietly(path)
+        except OSError:
+            return False  # a read-only or failing store: the next scan retries
+        finally:
+            os.close(fd)
+
+
+def _older(path, then):
+    try:
+        return os.stat(path).st_mtime < then
+    except FileNotFoundError:
+        return False
 
 
 def _gathered(read, size):
@@ -281,10 +376,12 @@ def _gathered(read, size):
 
 
 def _unlink_quietly(path):
+    """Remove ``path``; False if it was not there."""
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
+        return False
+    return True
 
 
 def _fsync_dir(directory):

@@ -191,12 +191,15 @@ def release_changes(app, image_id, method):
     while the staged file exists, else to ``queued``. web-download goes back
     to ``queued``.
     """
-    staged = method != "web-download" and app.staging.exists(image_id)
+    record = app.images.get(image_id)
+    staged = (method != "web-download" and record is not None
+              and record["staged_file"] is not None
+              and app.staging.exists(record["staged_file"]))
     changes = {"status": "uploading" if staged else "queued", "worker": None,
                "updated_at": domain.utcnow()}
     if not staged:
         changes.update({"size": None, "checksum": None, "os_hash_algo": None,
-                        "os_hash_value": None})
+                        "os_hash_value": None, "staged_file": None})
     return changes
 
 
@@ -228,9 +231,11 @@ class ImportFailed(Exception):
     pass
 
 
-def _copy_staged(app, image_id):
+def _copy_staged(app, staged_file, image_id):
     try:
-        fp = open(app.staging.path(image_id), "rb")
+        if staged_file is None:
+            raise FileNotFoundError(image_id)
+        fp = open(app.staging.path(staged_file), "rb")
     except FileNotFoundError:
         raise ImportFailed("the staged data of image %s is missing from the staging "
                            "directory; stage it again" % image_id) from None
@@ -263,16 +268,18 @@ def run_import(app, task_id):
         return  # already failed by a drain or a reaper
     image_id, worker, method = task["image_id"], task["worker"], method_of(task)
     LOG.info("task %s: importing image %s with %s", task_id, image_id, method)
+    image = app.images.get(image_id)
+    staged_file = image and image["staged_file"]
     try:
         if method == "glance-direct":
-            result = _copy_staged(app, image_id)
+            result = _copy_staged(app, staged_file, image_id)
         else:
             result = _download(app, image_id, task["input"]["import_req"]["method"]["uri"])
     except Exception as exc:
         if isinstance(exc, ImportFailed):
             message = str(exc)
         elif isinstance(exc, OSError):
-            message = "writing the image data failed: %s" % exc
+            message = "writing the image data failed: %s" % (exc.strerror or exc)
         else:
             LOG.exception("task %s: import of image %s failed", task_id, image_id)
             message = "the import failed: %s: %s" % (type(exc).__name__, exc)
@@ -282,22 +289,29 @@ def run_import(app, task_id):
 
     active = {"status": "active", "worker": None, "size": result.size,
               "checksum": result.checksum, "os_hash_algo": result.os_hash_algo,
-              "os_hash_value": result.os_hash_value, "updated_at": domain.utcnow()}
-    if not app.tasks.finish(task_id, _final("success", result={"image_id": image_id}),
-                            image_id, active, "importing", worker):
-        # Deleted meanwhile, or released by a drain that gave up on this task.
-        # The data written is nobody's, unless another import has since made
-        # the image active with its own.
-        current = app.images.get(image_id)
-        if current is None or current["status"] != "active":
-            app.store.delete(image_id)
+              "os_hash_value": result.os_hash_value, "data_file": result.name,
+              "staged_file": None, "updated_at": domain.utcnow()}
+    if not app.store.keep(result, lambda: app.tasks.finish(
+            task_id, _final("success", result={"image_id": image_id}), image_id, active,
+            "importing", worker)):
+        # Deleted meanwhile, or released by a drain that gave up on this task:
+        # the data written is nobody's, and keep() has removed it.
         LOG.warning("task %s: image %s was deleted during its import", task_id, image_id)
         finish_task(app, task_id, "failure",
                     "image %s was deleted while it was being imported" % image_id)
         return
     if method == "glance-direct":
-        app.staging.delete(image_id)
+        _remove_quietly(app.staging, staged_file)
     LOG.info("task %s: image %s is active (%d bytes)", task_id, image_id, result.size)
+
+
+def _remove_quietly(directory, name):
+    """Remove a file no image refers to any more; if that fails, the start-up
+    scan removes it (it is unreferenced)."""
+    try:
+        directory.delete(name)
+    except OSError as exc:
+        LOG.warning("could not remove %s/%s: %s", directory.directory, name, exc.strerror)
 
 
 # -- Drain on graceful shutdown --------------------------------------------------
@@ -384,21 +398,20 @@ def recover_stage(app, record):
     """``Application.reap`` for an ``uploading`` image.
 
     ``uploading`` with no worker is data at rest on staging: nothing to do.
-    With a dead worker, the stage was cut off: the store removed nothing
-    (the rename is the last step), so a staged file there is complete.
+    With a dead worker, the stage was cut off before it was recorded (the
+    row names the staged file and drops the worker in one update), so the
+    image goes back to ``queued``; a file it left is nobody's, and
+    ``Application.remove_residue`` removes it.
     """
     worker = record["worker"]
     if worker is None:
         return record
-    if app.staging.exists(record["id"]):
-        changes = {"worker": None, "size": os.path.getsize(app.staging.path(record["id"]))}
-    else:
-        changes = {"status": "queued", "worker": None, "size": None}
-    changes["updated_at"] = domain.utcnow()
-    LOG.warning("image %s was left uploading by %s, which is gone; now %s", record["id"],
-                worker, changes.get("status", "uploading (staged)"))
-    recovered = app.images.update(record["id"], changes, expect_status="uploading",
-                                  expect_worker=worker)
+    LOG.warning("image %s was left uploading by %s, which is gone; now queued",
+                record["id"], worker)
+    recovered = app.images.update(record["id"], {"status": "queued", "worker": None,
+                                                 "size": None,
+                                                 "updated_at": domain.utcnow()},
+                                  expect_status="uploading", expect_worker=worker)
     return recovered or app.images.get(record["id"])
 
 
@@ -407,25 +420,11 @@ def reap_task(app, task):
     if task is None or task["status"] not in RUNNING or domain.worker_alive(task["worker"]):
         return task
     interrupt(app, task, _gone(task["worker"]))
-    app.remove_stale_temp_files()
+    app.remove_residue()
     return app.tasks.get(task["id"])
 
 
 def recover_tasks(app):
-    """At start-up: fail tasks of dead processes; remove staging residue."""
+    """At start-up: fail tasks of dead processes."""
     for task in app.tasks.in_states(RUNNING):
         reap_task(app, task)
-    for name in _staged_files(app.staging):
-        image = app.images.get(name)
-        if image is None or image["status"] not in ("uploading", "importing"):
-            app.staging.delete(name)
-            LOG.warning("removed staged data of image %s, which is %s", name,
-                        "deleted" if image is None else image["status"])
-
-
-def _staged_files(staging):
-    try:
-        names = os.listdir(staging.directory)
-    except FileNotFoundError:
-        return []
-    return sorted(n for n in names if not n.startswith(store_mod.TEMP_PREFIX))

@@ -55,18 +55,21 @@ def write_body(req, image_id, target_store, reader, size):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise errors.RequestTooLarge("Image storage media is full: %s" % exc.strerror)
         LOG.exception("writing image %s failed", image_id)
-        raise errors.HTTPError(500, "Writing the image data failed: %s" % exc)
+        raise errors.HTTPError(503, "The image store cannot take the data now (%s); the "
+                               "image is queued again, retry later." % exc.strerror,
+                               headers=[("Retry-After", "30")])
 
 
 def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
     """Take the request body into ``target_store`` for a ``queued`` image.
 
     The one data path of ``PUT .../file`` (``busy_status`` "saving") and
-    ``PUT .../stage`` ("uploading"): claim the image for this process, stream
-    the body, then record ``finished(result)`` (a dict of image changes).
+    ``PUT .../stage`` ("uploading"): claim the image for this request, stream
+    the body into a file of its own, then record ``finished(result)`` (a
+    dict of image changes naming that file) only if the claim still holds.
     Whatever fails, the image goes back to ``queued``; if the image changed
-    or went away meanwhile, the data is removed and the client gets 409 or
-    410. ``conflict(image_id)`` returns the error for an image that was not
+    or went away meanwhile, this request's file is removed and the client
+    gets 409 or 410. ``conflict(image_id)`` returns the error for an image that was not
     ``queued`` when the request came; ``verb`` ("uploaded", "staged") words
     the other errors.
     """
@@ -74,7 +77,7 @@ def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
     reader = body_mod.RequestBody(req.environ, limit=req.conf.get("DEFAULT",
                                                                   "image_size_cap"))
     size = expected_size(req, reader)
-    me = domain.worker_id()
+    me = domain.claim_id()
     claimed = app.images.update(image_id, {"status": busy_status, "worker": me,
                                            "updated_at": domain.utcnow()},
                                 expect_status="queued")
@@ -88,9 +91,8 @@ def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
                           expect_status=busy_status, expect_worker=me)
         raise
     changes = dict(finished(result), worker=None, updated_at=domain.utcnow())
-    done = app.images.update(image_id, changes, expect_status=busy_status, expect_worker=me)
-    if done is None:
-        target_store.delete(image_id)
+    if not target_store.keep(result, lambda: app.images.update(
+            image_id, changes, expect_status=busy_status, expect_worker=me)):
         if app.images.get(image_id) is None:
             raise errors.Gone("Image %s was deleted while its data was being %s."
                               % (image_id, verb))
@@ -111,7 +113,8 @@ def upload(req, start_response):
 
     def finished(result):
         return {"status": "active", "size": result.size, "checksum": result.checksum,
-                "os_hash_algo": result.os_hash_algo, "os_hash_value": result.os_hash_value}
+                "os_hash_algo": result.os_hash_algo, "os_hash_value": result.os_hash_value,
+                "data_file": result.name}
 
     receive(req, record["id"], req.app.store, "saving", finished, "uploaded", conflict)
     return empty_response(start_response)
@@ -167,7 +170,9 @@ def download(req, start_response):
     if record["status"] != "active":
         return empty_response(start_response)
     try:
-        fp = open(req.app.store.path(image_id), "rb")
+        if record["data_file"] is None:
+            raise FileNotFoundError(image_id)
+        fp = open(req.app.store.path(record["data_file"]), "rb")
     except FileNotFoundError:
         raise errors.HTTPError(503, "The data of image %s is missing from the store."
                                % image_id)

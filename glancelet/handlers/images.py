@@ -105,6 +105,30 @@ def load_image(req, for_update=False):
     return record
 
 
+MODIFY_TRIES = 1000
+
+
+def modify(req, record, changes_of):
+    """Apply ``changes_of(record)`` to the route's image, as a compare-and-swap.
+
+    If another change came between the read and the write, read the image
+    again and recompute, so that every change answered with 2xx is kept.
+    Returns the image as written.
+    """
+    for _ in range(MODIFY_TRIES):
+        changes = changes_of(record)
+        if not changes:
+            return record
+        changes["updated_at"] = domain.utcnow()
+        updated = req.app.images.update(record["id"], changes,
+                                        expect_version=record["version"])
+        if updated is not None:
+            return updated
+        record = load_image(req, for_update=True)
+    raise errors.Conflict("Image %s changed too often while this change was being made; "
+                          "retry it." % record["id"])
+
+
 def image_response(req, start_response, record, status="200 OK", headers=()):
     return json_response(start_response, status, domain.view(record),
                          headers)
@@ -128,14 +152,8 @@ def create(req, start_response):
     record = domain.new_record(image_id, ctx.owner, {})
     for name, value in body.items():
         _apply(ctx, record, name, value)
-    if req.app.images.get(image_id) is not None:
+    if not req.app.images.add(record):  # taken, by a live or a deleted image
         raise errors.Conflict("An image with identifier %s already exists" % image_id)
-    try:
-        req.app.images.add(record)
-    except Exception as exc:  # a concurrent create with the same id
-        if req.app.images.get(image_id) is not None:
-            raise errors.Conflict("An image with identifier %s already exists" % image_id)
-        raise exc
     headers = [("Location", "%s/v2/images/%s" % (req.base_url(), image_id))]
     methods = req.conf.get("DEFAULT", "enabled_import_methods")
     if methods:
@@ -153,7 +171,12 @@ def update(req, start_response):
     ops = req.json_body(PATCH_TYPES)
     if not isinstance(ops, list):
         raise errors.BadRequest("A JSON-patch body must be a list of operations.")
-    ctx = req.context
+    record = modify(req, record, lambda current: _patched(req.context, current, ops))
+    return image_response(req, start_response, record)
+
+
+def _patched(ctx, record, ops):
+    """The changes JSON-patch ``ops`` make to ``record``."""
     changed = {"properties": dict(record["properties"])}
     for key in domain.MUTABLE + domain.ADMIN_SETTABLE:
         changed[key] = record[key]
@@ -182,13 +205,7 @@ def update(req, start_response):
             del changed["properties"][name]
         else:
             raise errors.BadRequest("Unsupported JSON-patch operation %r" % (kind,))
-    changes = {k: v for k, v in changed.items() if v != record[k]}
-    if changes:
-        changes["updated_at"] = domain.utcnow()
-        record = req.app.images.update(record["id"], changes)
-        if record is None:
-            raise errors.NotFound("No image found with ID %s" % req.route_args["image_id"])
-    return image_response(req, start_response, record)
+    return {k: v for k, v in changed.items() if v != record[k]}
 
 
 def delete(req, start_response):

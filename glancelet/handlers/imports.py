@@ -41,7 +41,8 @@ def stage(req, start_response):
                                % current["status"])
 
     image_data.receive(req, record["id"], req.app.staging, "uploading",
-                       lambda result: {"size": result.size}, "staged", conflict)
+                       lambda result: {"size": result.size, "staged_file": result.name},
+                       "staged", conflict)
     return empty_response(start_response)
 
 
@@ -110,7 +111,7 @@ def import_image(req, start_response):
             raise errors.BadRequest("URI for web-download does not pass filtering: %s (%s)"
                                     % (uri, exc))
 
-    me = domain.worker_id()
+    me = domain.claim_id()
     task = tasks.new_task(image_id, req.context.owner, body, me)
     # Claim the image first: of two imports racing, one gets 409 here.
     if method == GLANCE_DIRECT:

@@ -1,7 +1,7 @@
 """PUT/DELETE /v2/images/{image_id}/tags/{tag}."""
 
-from glancelet import domain, errors
-from glancelet.handlers.images import load_image
+from glancelet import errors
+from glancelet.handlers.images import load_image, modify
 from glancelet.http import empty_response
 
 
@@ -13,19 +13,26 @@ def _tag(req):
 
 
 def add(req, start_response):
+    """PUT: add a tag (adding one the image has is a no-op)."""
     record = load_image(req, for_update=True)
     tag = _tag(req)
-    if tag not in record["tags"]:
-        req.app.images.update(record["id"], {"tags": record["tags"] + [tag],
-                                             "updated_at": domain.utcnow()})
+
+    def changes(record):
+        return {} if tag in record["tags"] else {"tags": record["tags"] + [tag]}
+
+    modify(req, record, changes)
     return empty_response(start_response)
 
 
 def remove(req, start_response):
+    """DELETE: remove a tag; 404 if the image does not have it."""
     record = load_image(req, for_update=True)
     tag = _tag(req)
-    if tag not in record["tags"]:
-        raise errors.NotFound("Tag %s not found on image %s" % (tag, record["id"]))
-    req.app.images.update(record["id"], {"tags": [t for t in record["tags"] if t != tag],
-                                         "updated_at": domain.utcnow()})
+
+    def changes(record):
+        if tag not in record["tags"]:
+            raise errors.NotFound("Tag %s not found on image %s" % (tag, record["id"]))
+        return {"tags": [t for t in record["tags"] if t != tag]}
+
+    modify(req, record, changes)
     return empty_response(start_response)

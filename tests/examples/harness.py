@@ -599,3 +599,9 @@ class Pattern:
 
     def __repr__(self):
         return "<Pattern %s>" % self.name
+
+
+def data_files(directory, image_id):
+    """The files holding ``image_id``'s data in a store or staging ``directory``
+    (each write has a name of its own: the image id and a suffix)."""
+    return sorted(directory.glob(image_id + ".*"))

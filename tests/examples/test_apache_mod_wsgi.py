@@ -10,8 +10,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.examples import apache
+<<<<<<< HEAD
 from tests.examples.client import MiB, Api, HalfRequest, Source
 from tests.examples.harness import Workspace
+=======
+from tests.examples.client import MiB, Api, Source
+from tests.examples.harness import Workspace, data_files
+>>>>>>> h-data
 from tests.examples.patterns import apache_mod_wsgi
 
 PATTERN = apache_mod_wsgi.PATTERNS[0]
@@ -68,7 +73,8 @@ def test_daemon_processes_run_as_www_data(shipped):
     api = Api(shipped.base_url)
     image = api.create_image(name="owner")
     assert api.upload_cl(image["id"], Source(MiB, seed=41)).status == 204
-    assert (shipped.store_dir / image["id"]).stat().st_uid == www
+    [data_file] = data_files(shipped.store_dir, image["id"])
+    assert data_file.stat().st_uid == www
 
 
 @pytest.mark.parametrize("which", ["shipped", "without-WSGIChunkedRequest"])

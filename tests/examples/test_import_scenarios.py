@@ -21,7 +21,7 @@ import pytest
 
 from glancelet.store import TEMP_PREFIX
 from tests.examples.client import MiB, Api, Source, cli_field, glance_cli
-from tests.examples.harness import IMPORT_EXAMPLES
+from tests.examples.harness import IMPORT_EXAMPLES, data_files
 from tests.examples.mirror import Mirror
 
 MIRROR_PORT_TOKEN = "60990"   # the port examples/import/internal-mirror.conf allows
@@ -96,14 +96,15 @@ def test_import_glance_direct(import_deployment, record):
     assert resp.status == 204, resp
     staged = api.get_image(image_id)
     assert staged["status"] == "uploading"
-    assert (dep.staging_dir / image_id).stat().st_size == source.size
+    [staged_file] = data_files(dep.staging_dir, image_id)
+    assert staged_file.stat().st_size == source.size
     import_and_wait(api, image_id, "glance-direct")
     assert_imported(api, image_id, source)
     [task] = api.tasks_of(image_id)
     assert task["status"] == "success", task
     assert api.get_task(task["id"])["status"] == "success"
     # The staged copy is gone once the image is active; no temp file anywhere.
-    assert not (dep.staging_dir / image_id).exists()
+    assert data_files(dep.staging_dir, image_id) == []
     assert temp_files(dep.staging_dir) == [] and temp_files(dep.store_dir) == []
     api.delete_image(image_id)
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.examples.client import (CA_BUNDLE_VARIABLES, MiB, Api, Response, Source,
                                    glance_cli)
+from tests.examples.harness import data_files
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +271,7 @@ def test_upload_2gib(deployment, api, record):
         assert got["size"] == source.size
         assert got["checksum"] == source.md5.hexdigest()
         assert got["os_hash_value"] == source.sha512.hexdigest()
-        data_file = deployment.store_dir / image["id"]
+        [data_file] = data_files(deployment.store_dir, image["id"])
         assert data_file.stat().st_size == source.size
     api.delete_image(image["id"])
     assert_no_stray_files(deployment)

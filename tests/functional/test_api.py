@@ -498,7 +498,7 @@ def test_image_deleted_during_upload_is_410_and_data_removed(client, app):
         def read(self, n):
             if not self.sent:
                 self.sent = True
-                app.images.delete(image["id"])
+                app.delete_image(app.images.get(image["id"]))
                 return b"x" * 10
             return b""
 

@@ -92,4 +92,77 @@ def test_concurrent_uploads_to_one_image_have_one_winner(tmp_path):
     assert statuses.count(409) == racers - 1, statuses
     shown = client.get("/v2/images/%s" % image["id"]).json()
     assert (shown["status"], shown["size"]) == ("active", 10)
-    assert os.listdir(app.store.directory) == [image["id"]]
+    assert os.listdir(app.store.directory) == [app.images.get(image["id"])["data_file"]]
+
+
+# -- Finding 5 of issue 10: no lost update answered with 2xx ------------------------------
+
+def _parallel(count, fn, threads=None):
+    """``fn(i)`` for i in range(count), from ``threads`` threads released at once."""
+    threads = threads or count
+    barrier = threading.Barrier(threads, timeout=20)
+
+    def run(i):
+        if i < threads:
+            barrier.wait()
+        return fn(i)
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(run, range(count), timeout=120))
+
+
+def test_parallel_tag_changes_are_all_kept(client):
+    image_id = client.create()["id"]
+    tags = ["t%d" % i for i in range(100)]
+    statuses = _parallel(100, lambda i: client.request(
+        "PUT", "/v2/images/%s/tags/%s" % (image_id, tags[i])).status, threads=16)
+    assert statuses == [204] * 100
+    assert sorted(client.get("/v2/images/%s" % image_id).json()["tags"]) == sorted(tags)
+    statuses = _parallel(100, lambda i: client.request(
+        "DELETE", "/v2/images/%s/tags/%s" % (image_id, tags[i])).status, threads=16)
+    assert statuses == [204] * 100
+    assert client.get("/v2/images/%s" % image_id).json()["tags"] == []
+
+
+def _add_property(client, image_id, name):
+    return client.patch("/v2/images/%s" % image_id,
+                        [{"op": "add", "path": "/" + name, "value": "v"}]).status
+
+
+def test_parallel_patches_are_all_kept(client):
+    image_id = client.create()["id"]
+    statuses = _parallel(200, lambda i: _add_property(client, image_id, "x%d" % i),
+                         threads=16)
+    assert statuses == [200] * 200
+    image = client.get("/v2/images/%s" % image_id).json()
+    assert sorted(k for k in image if k.startswith("x")) == sorted(
+        "x%d" % i for i in range(200))
+
+
+def _patch_worker(tmp_path, image_id, worker_no, results):
+    client = Client(app_mod.create_app(make_conf(tmp_path)))
+    try:
+        statuses = _parallel(40, lambda i: _add_property(
+            client, image_id, "x%d_%d" % (worker_no, i)), threads=8)
+        results.put(statuses)
+    except BaseException as exc:  # report it to the parent, which asserts
+        results.put(repr(exc))
+
+
+def test_parallel_patches_from_processes_are_all_kept(tmp_path):
+    """PROCESSES processes, 8 threads each, 40 PATCHes each, on one image."""
+    client = Client(app_mod.create_app(make_conf(tmp_path)))
+    image_id = client.create()["id"]
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_patch_worker, args=(tmp_path, image_id, n, results))
+             for n in range(PROCESSES)]
+    for proc in procs:
+        proc.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    assert outcomes == [[200] * 40] * PROCESSES
+    image = client.get("/v2/images/%s" % image_id).json()
+    assert sorted(k for k in image if k.startswith("x")) == sorted(
+        "x%d_%d" % (n, i) for n in range(PROCESSES) for i in range(40))

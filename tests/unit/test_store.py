@@ -36,9 +36,12 @@ def test_write_hashes_and_renames(fs):
     assert result.checksum == hashlib.md5(data).hexdigest()
     assert result.os_hash_algo == "sha512"
     assert result.os_hash_value == hashlib.sha512(data).hexdigest()
-    with open(fs.path("img"), "rb") as fp:
+    with open(result.path, "rb") as fp:
         assert fp.read() == data
+    assert os.path.dirname(result.path) == fs.directory
+    assert result.name.startswith("img.")
     assert fs.temp_files() == []
+    result.close()
 
 
 def test_configurable_hash(tmp_path):
@@ -50,16 +53,17 @@ def test_configurable_hash(tmp_path):
 def test_failure_mid_stream_leaves_nothing(fs):
     with pytest.raises(OSError, match="client went away"):
         fs.write("img", Body(os.urandom(500_000), fail_at=200_000))
-    assert not fs.exists("img")
     assert os.listdir(fs.directory) == []
 
 
 def test_failure_keeps_an_existing_file_untouched(fs):
-    fs.write("img", Body(b"old"))
+    old = fs.write("img", Body(b"old"))
+    fs.keep(old, lambda: True)
     with pytest.raises(OSError):
         fs.write("img", Body(os.urandom(300_000), fail_at=100_000))
-    with open(fs.path("img"), "rb") as fp:
+    with open(old.path, "rb") as fp:
         assert fp.read() == b"old"
+    assert os.listdir(fs.directory) == [old.name]
 
 
 def test_size_mismatch_leaves_nothing(fs):
@@ -125,10 +129,11 @@ def test_large_writes_are_flushed_in_the_background(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
     fs = FilesystemStore(str(tmp_path), chunk_size=10_000)
     data = os.urandom(1_000_000)
-    assert fs.write("img", Body(data)).size == len(data)
+    result = fs.write("img", Body(data))
+    assert result.size == len(data)
     assert synced  # writeback started before the end
     assert fs.temp_files() == []
-    with open(fs.path("img"), "rb") as fp:
+    with open(result.path, "rb") as fp:
         assert fp.read() == data
 
 
@@ -178,3 +183,101 @@ def test_helper_threads_leave_server_signals_to_the_main_thread(tmp_path, monkey
     for mask in masks.values():
         assert {signal.SIGTERM, signal.SIGHUP, signal.SIGINT} <= mask
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+# -- Finding 11 of issue 10: a scan never removes a temp file being created ---------------
+
+def test_a_scan_between_create_and_lock_leaves_the_new_temp_file(tmp_path, monkeypatch):
+    """The scan runs at the worst moment: the writer has created its temp file
+    and not yet locked it. Before the fix, the scan removed it and the write
+    failed at its rename."""
+    fs = FilesystemStore(str(tmp_path), threaded=False, fsync=False)
+    real_flock = fcntl.flock
+    scans = []
+
+    def flock(fd, operation):
+        if operation == fcntl.LOCK_EX and not scans:  # the writer, about to lock
+            scans.append(fs.remove_stale_temp_files())
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    result = fs.write("img", Body(b"data"))
+    assert scans == [[]]
+    with open(result.path, "rb") as fp:
+        assert fp.read() == b"data"
+    result.close()
+
+
+def test_writes_survive_a_scanner_running_beside_them(tmp_path):
+    """Up to 3000 writes (10 s at most) while another thread scans non-stop."""
+    import threading
+    import time
+    fs = FilesystemStore(str(tmp_path), threaded=False, fsync=False)
+    stop = threading.Event()
+    scans = []
+
+    def scan():
+        while not stop.is_set():
+            scans.append(fs.remove_stale_temp_files())
+
+    scanner = threading.Thread(target=scan, daemon=True)
+    scanner.start()
+    failures, writes = [], 0
+    deadline = time.monotonic() + 10
+    try:
+        while writes < 3000 and time.monotonic() < deadline:
+            try:
+                fs.keep(fs.write("img", Body(b"x")), lambda: False)
+            except OSError as exc:
+                failures.append(exc)
+            writes += 1
+    finally:
+        stop.set()
+        scanner.join(10)
+    assert len(scans) > 1 and writes > 100
+    assert failures == []
+    assert not any(scans) and os.listdir(fs.directory) == []
+
+
+def test_a_new_temp_file_left_by_a_dead_process_is_removed_once_old(tmp_path):
+    fs = FilesystemStore(str(tmp_path))
+    left = os.path.join(fs.directory, store_mod.NEW_PREFIX + "img-1-aa")
+    open(left, "wb").close()
+    assert fs.remove_stale_temp_files() == []  # it may be a writer about to lock it
+    old = os.stat(left).st_mtime - store_mod.NEW_GRACE - 1
+    os.utime(left, (old, old))
+    assert fs.remove_stale_temp_files() == [os.path.basename(left)]
+
+
+# -- Finding 1 of issue 10: a write is kept only by its commit ------------------------------
+
+IMAGE = "0b6b3c40-3c1f-4b4e-9d3f-00000000000a"
+
+
+def test_each_write_has_a_file_of_its_own_and_a_lost_commit_removes_only_it(fs):
+    first = fs.write(IMAGE, Body(b"first"))
+    assert fs.keep(first, lambda: True)
+    second = fs.write(IMAGE, Body(b"second"))
+    assert second.name != first.name
+    assert not fs.keep(second, lambda: False)
+    assert os.listdir(fs.directory) == [first.name]
+    with open(first.path, "rb") as fp:
+        assert fp.read() == b"first"
+
+
+def test_unreferenced_files_are_removed_unless_locked_or_recorded_meanwhile(tmp_path):
+    fs = FilesystemStore(str(tmp_path))
+    recorded = fs.write(IMAGE, Body(b"a"))
+    fs.keep(recorded, lambda: True)
+    orphan = fs.write(IMAGE, Body(b"b"))
+    orphan.close()                         # its process died before the commit
+    late = fs.write(IMAGE, Body(b"c"))
+    late.close()                           # recorded after the scan read the names
+    pending = fs.write(IMAGE, Body(b"d"))  # still held by its writer
+    other = os.path.join(fs.directory, "not-image-data")
+    open(other, "wb").close()
+    removed = fs.remove_unreferenced({recorded.name}, lambda name: name == late.name)
+    assert removed == [orphan.name]
+    assert sorted(os.listdir(fs.directory)) == sorted(
+        [recorded.name, late.name, pending.name, "not-image-data"])
+    pending.close()

@@ -186,18 +186,24 @@ def add_task(app, image_id, method, worker, status="processing"):
     return task["id"]
 
 
-def stage_file(app, image_id, data=b"staged bytes"):
-    with open(app.staging.path(image_id), "wb") as fp:
+def stage_file(app, image_id, data=b"staged bytes", recorded=True):
+    """A staged file, as a stage writes it; ``recorded``: named in the image's row, as a
+    completed stage leaves it (else as a process that died before recording it)."""
+    name = "%s.%s" % (image_id, os.urandom(8).hex())
+    with open(app.staging.path(name), "wb") as fp:
         fp.write(data)
+    if recorded:
+        assert app.images.update(image_id, {"staged_file": name})
+    return name
 
 
 def test_reap_returns_a_glance_direct_import_to_uploading_with_its_data(app, dead_worker):
     image_id = add_image(app, "importing", dead_worker, size=12)
-    stage_file(app, image_id)
+    staged = stage_file(app, image_id)
     task_id = add_task(app, image_id, "glance-direct", dead_worker)
     record = app.reap(app.images.get(image_id))
     assert (record["status"], record["worker"], record["size"]) == ("uploading", None, 12)
-    assert app.staging.exists(image_id)
+    assert record["staged_file"] == staged and app.staging.exists(staged)
     task = app.tasks.get(task_id)
     assert task["status"] == "failure"
     assert dead_worker in task["message"] and "is gone" in task["message"]
@@ -235,14 +241,16 @@ def test_reap_of_an_image_claimed_before_its_task_was_recorded(app, dead_worker)
 
 def test_an_interrupted_stage_is_recovered(app, dead_worker):
     cut = add_image(app, "uploading", dead_worker)          # died while writing
-    complete = add_image(app, "uploading", dead_worker)     # died after the rename
-    stage_file(app, complete, b"x" * 42)
+    renamed = add_image(app, "uploading", dead_worker)      # died before recording it
+    unrecorded = stage_file(app, renamed, b"x" * 42, recorded=False)
     staged = add_image(app, "uploading", None, size=3)      # data at rest: untouched
-    stage_file(app, staged, b"abc")
+    kept = stage_file(app, staged, b"abc")
     assert app.reap(app.images.get(cut))["status"] == "queued"
-    record = app.reap(app.images.get(complete))
-    assert (record["status"], record["worker"], record["size"]) == ("uploading", None, 42)
+    record = app.reap(app.images.get(renamed))
+    assert (record["status"], record["worker"], record["size"]) == ("queued", None, None)
     assert app.reap(app.images.get(staged)) == app.images.get(staged)
+    assert os.listdir(app.staging.directory) == [kept]  # the unrecorded file is removed
+    assert not app.staging.exists(unrecorded)
 
 
 def test_reap_task_fails_a_task_whose_process_is_gone(app, dead_worker):
@@ -257,14 +265,14 @@ def test_recover_at_start_fails_dead_tasks_and_removes_staging_residue(tmp_path,
     conf = make_conf(tmp_path)
     first = app_mod.Application(conf)
     importing = add_image(first, "importing", dead_worker)
-    stage_file(first, importing)
+    importing_file = stage_file(first, importing)
     task_id = add_task(first, importing, "glance-direct", dead_worker)
     orphan_task = add_task(first, add_image(first, "active"), "web-download", dead_worker)
     waiting = add_image(first, "uploading")
-    stage_file(first, waiting)
+    waiting_file = stage_file(first, waiting)
     done = add_image(first, "active")
-    stage_file(first, done)                     # died before removing its staged copy
-    stage_file(first, "0b6b3c40-3c1f-4b4e-9d3f-000000000000")  # image deleted
+    stage_file(first, done, recorded=False)     # died before removing its staged copy
+    stage_file(first, "0b6b3c40-3c1f-4b4e-9d3f-000000000000", recorded=False)  # deleted
     residue = os.path.join(first.staging.directory, ".tmp-leftover-1-abcd")
     open(residue, "wb").close()
 
@@ -272,7 +280,8 @@ def test_recover_at_start_fails_dead_tasks_and_removes_staging_residue(tmp_path,
     assert second.images.get(importing)["status"] == "uploading"
     assert second.tasks.get(task_id)["status"] == "failure"
     assert second.tasks.get(orphan_task)["status"] == "failure"
-    assert sorted(os.listdir(second.staging.directory)) == sorted([importing, waiting])
+    kept = sorted([importing_file, waiting_file])
+    assert sorted(os.listdir(second.staging.directory)) == kept
 
 
 # -- Running imports -------------------------------------------------------------------
@@ -307,7 +316,7 @@ def test_web_download_task_streams_into_the_store(tmp_path):
     assert task["result"] == {"image_id": image_id}
     record = app.images.get(image_id)
     assert (record["status"], record["size"]) == ("active", len(server.payload))
-    with open(app.store.path(image_id), "rb") as fp:
+    with open(app.store.path(record["data_file"]), "rb") as fp:
         assert fp.read() == server.payload
 
 
