@@ -215,12 +215,12 @@ class Server:
                         fields = dict(line.split(":", 1) for line in fp if ":" in line)
                     with open(base + "wchan") as fp:
                         wchan = fp.read().strip()
-                    lines.append("  thread %s %s state=%s SigBlk=%s SigPnd=%s ShdPnd=%s "
-                                 "wchan=%s" % (tid, fields["Name"].strip(),
-                                               fields["State"].split()[0],
-                                               fields["SigBlk"].strip(),
-                                               fields["SigPnd"].strip(),
-                                               fields["ShdPnd"].strip(), wchan))
+                    lines.append("  thread %s %s state=%s SigBlk=%s SigIgn=%s SigCgt=%s "
+                                 "SigPnd=%s ShdPnd=%s wchan=%s" % (
+                                     tid, fields["Name"].strip(), fields["State"].split()[0],
+                                     fields["SigBlk"].strip(), fields["SigIgn"].strip(),
+                                     fields["SigCgt"].strip(), fields["SigPnd"].strip(),
+                                     fields["ShdPnd"].strip(), wchan))
             except (OSError, KeyError, ValueError):
                 continue
         return "\n".join(lines) or "(none left)"

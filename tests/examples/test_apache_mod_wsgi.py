@@ -10,13 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.examples import apache
-<<<<<<< HEAD
 from tests.examples.client import MiB, Api, HalfRequest, Source
-from tests.examples.harness import Workspace
-=======
-from tests.examples.client import MiB, Api, Source
 from tests.examples.harness import Workspace, data_files
->>>>>>> h-data
 from tests.examples.patterns import apache_mod_wsgi
 
 PATTERN = apache_mod_wsgi.PATTERNS[0]
