@@ -75,6 +75,10 @@ def _apply(ctx, record, name, value):
     if name == "owner" and not ctx.is_admin and value != ctx.project_id:
         raise errors.Forbidden("Only an admin may set the owner of an image to another "
                                "project.")
+    if name == "visibility" and value == "public" and not ctx.is_admin:
+        # Glance's default policy: publicize_image is admin-only, while
+        # communitize_image is open to the image's project.
+        raise errors.Forbidden("Policy doesn't allow publicize_image to be performed.")
     if name in domain.MUTABLE or name in domain.ADMIN_SETTABLE:
         record[name] = value
     else:
