@@ -68,7 +68,7 @@ def test_public_endpoint_wins(tmp_path):
 def test_image_schema(client):
     schema = client.get("/v2/schemas/image").json()
     assert schema["name"] == "image"
-    assert schema["additionalProperties"] == {"type": "string"}
+    assert schema["additionalProperties"] == {"type": "string", "maxLength": 65535}
     for prop in ("id", "name", "status", "checksum", "os_hash_algo", "os_hash_value",
                  "size", "visibility", "tags", "os_hidden", "disk_format"):
         assert prop in schema["properties"]
