@@ -20,7 +20,12 @@ goes through :class:`URIFilter` before anything is fetched, using the
 * The host is resolved and **every** address it resolves to must be a
   public (global) address: loopback, link-local, private, shared, reserved
   and multicast addresses are refused, unless the host is listed in
-  ``allowed_hosts`` by the operator.
+  ``allowed_hosts`` by the operator. "Public" follows the IANA
+  special-purpose address registries; in IPv6 only global unicast
+  (``2000::/3``) outside the registry's local blocks, IPv4-mapped addresses
+  and the NAT64 well-known prefix can be public, and an IPv6 address that
+  carries an IPv4 one (mapped, compatible, SIIT, NAT64, 6to4, Teredo) is
+  public only if that IPv4 address is too.
 
 The fetch connects to exactly the addresses that were checked (the name is
 not resolved a second time, so a DNS answer that changes between check and
@@ -84,14 +89,55 @@ def normalize_host(host):
     return host
 
 
+# IPv6 blocks that carry an IPv4 address, and how (RFC 4291, 6052, 2765,
+# 3056, 4380). Whatever else the IPv6 address is, a packet to it reaches the
+# IPv4 address, so that address must be public too.
+_IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")          # well-known prefix: global
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # local use: not global
+_SIIT = ipaddress.ip_network("::ffff:0:0:0/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Of the IPv6 space outside global unicast (2000::/3), only these reach the
+# Internet: an IPv4 address mapped for a dual-stack socket, and the NAT64
+# well-known prefix. The rest is reserved, local, multicast or deprecated.
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+# Blocks of the IANA IPv6 Special-Purpose Address Registry that are not
+# globally reachable and that ipaddress.is_global of Python 3.10 and 3.11
+# still calls global.
+_IPV6_NOT_GLOBAL = (ipaddress.ip_network("3fff::/20"),)  # documentation, RFC 9637
+
+
+def embedded_ipv4(ip):
+    """The IPv4 address an IPv6 address ``ip`` carries, or None."""
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    for network in (_IPV4_MAPPED, _NAT64, _SIIT, _IPV4_COMPATIBLE):
+        if ip in network:
+            return low32
+    if ip in _NAT64_LOCAL:  # RFC 6052 /48: bits 48-63, then (past 8 zero bits) 72-87
+        value = int(ip)
+        return ipaddress.IPv4Address(((value >> 64) & 0xFFFF) << 16 | (value >> 40) & 0xFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
 def is_public_address(address):
-    """True if ``address`` (a string) is a global unicast address."""
+    """True if ``address`` (a string) is globally reachable unicast, by the IANA
+    special-purpose registries of its family, with any IPv4 address that an
+    IPv6 one carries judged too."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if ip.version == 6:
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None and not is_public_address(str(embedded)):
-            return False
-    return ip.is_global and not ip.is_multicast
+    if ip.version == 4:
+        return ip.is_global and not ip.is_multicast
+    embedded = embedded_ipv4(ip)
+    if embedded is not None and not is_public_address(str(embedded)):
+        return False
+    if ip in _IPV4_MAPPED or ip in _NAT64:
+        return True
+    if ip not in _GLOBAL_UNICAST or any(ip in net for net in _IPV6_NOT_GLOBAL):
+        return False
+    return ip.is_global
 
 
 def system_resolver(host, port):

@@ -2,10 +2,12 @@
 
 The filter tests resolve names with an injected resolver, so they need no
 DNS. The fetch tests talk to a real HTTP server on 127.0.0.1
-(:class:`DataServer`, also used by the task and functional import tests).
+(:class:`DataServer`, also used by the task and functional
+import tests).
 """
 
 import http.server
+import ipaddress
 import os
 import shutil
 import ssl
@@ -195,9 +197,55 @@ def test_normalize_host(host, expected):
     ("::ffff:127.0.0.1", False), ("::ffff:93.184.215.14", True),
     ("2002:7f00:1::", False),    # 6to4 wrapping 127.0.0.1
     ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+    # IPv6 forms that reach a loopback or private IPv4 address (issue 10).
+    ("::127.0.0.1", False),             # IPv4-compatible (deprecated)
+    ("::8.8.8.8", False),               # ... even with a public address
+    ("64:ff9b::7f00:1", False),         # NAT64 well-known prefix
+    ("64:ff9b::a00:1", False),
+    ("64:ff9b::808:808", True),         # ... which is global for a public address
+    ("64:ff9b:1::7f00:1", False),       # NAT64 local-use prefix: never global
+    ("64:ff9b:1:808:8:800::", False),
+    ("::ffff:0:7f00:1", False),         # SIIT IPv4-translated
+    ("::ffff:0:808:808", False),
+    ("::ffff:8.8.8.8", True),           # IPv4-mapped public
+    ("2002:a00:1::1", False),           # 6to4 wrapping 10.0.0.1
+    ("2002:808:808::1", True),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo (client 127.0.0.1)
+    # Special-purpose IPv6 blocks.
+    ("fec0::1", False),                 # site-local (deprecated)
+    ("feff::1", False),
+    ("ff02::1", False), ("ff0e::1", False),  # multicast
+    ("::", False), ("100::1", False),   # unspecified, discard-only
+    ("2001:db8::1", False), ("3fff::1", False),  # documentation
+    ("2001:10::1", False), ("2001:20::1", False),  # ORCHID
+    ("5f00::1", False),                 # SRv6 SIDs
+    ("4000::1", False), ("e000::1", False),  # outside global unicast
 ])
 def test_is_public_address(address, public):
     assert webdownload.is_public_address(address) is public
+
+
+@pytest.mark.parametrize("address,embedded", [
+    ("::ffff:127.0.0.1", "127.0.0.1"),
+    ("::127.0.0.1", "127.0.0.1"),
+    ("::ffff:0:7f00:1", "127.0.0.1"),
+    ("64:ff9b::7f00:1", "127.0.0.1"),
+    ("64:ff9b:1:7f00:0:100::", "127.0.0.1"),
+    ("2002:7f00:1::1", "127.0.0.1"),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1"),
+    ("2606:4700::1", None),
+    ("fe80::1", None),
+])
+def test_embedded_ipv4_is_unwrapped(address, embedded):
+    found = webdownload.embedded_ipv4(ipaddress.ip_address(address))
+    assert (found and str(found)) == embedded
+
+
+@pytest.mark.parametrize("host", ["[::127.0.0.1]", "[64:ff9b::7f00:1]", "[::ffff:0:7f00:1]",
+                                  "[fec0::1]", "[64:ff9b:1::a9fe:a9fe]"])
+def test_default_filter_refuses_reserved_ipv6_literals(host):
+    with pytest.raises(Refused, match="not a public address"):
+        default_filter().check("http://%s/x" % host)
 
 
 # -- The filter ------------------------------------------------------------------------
