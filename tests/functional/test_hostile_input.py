@@ -277,3 +277,24 @@ def test_patch_v20_needs_exactly_one_operation_member(client, op):
     assert resp.status == 400
     assert "exactly one member" in resp.error
     assert client.get("/v2/images/%s" % image["id"]).json()["name"] == "a"
+
+
+# -- Import tasks of a public image (finding 11) ------------------------------------
+
+def test_only_the_owner_and_admins_see_an_images_tasks(app):
+    from .test_import import settled, stage
+    owner, other = Client(app, ALICE), Client(app, identity("bob"))
+    admin = Client(app, identity("ops", "admin"))
+    image = owner.create(disk_format="raw", container_format="bare")
+    path = "/v2/images/%s" % image["id"]
+    assert stage(owner, image["id"], b"data").status == 204
+    assert owner.post(path + "/import", {"method": {"name": "glance-direct"}}).status == 202
+    settled(owner, image["id"])
+    resp = admin.patch(path, [{"op": "replace", "path": "/visibility", "value": "public"}])
+    assert resp.status == 200
+    assert len(owner.get(path + "/tasks").json()["tasks"]) == 1
+    assert len(admin.get(path + "/tasks").json()["tasks"]) == 1
+    assert other.get(path).status == 200
+    resp = other.get(path + "/tasks")
+    assert resp.status == 200
+    assert resp.json()["tasks"] == []
