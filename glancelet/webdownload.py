@@ -34,6 +34,12 @@ connect cannot redirect the request), sends the original host name in
 Redirects are followed by hand, and each new location goes through the
 filter again. The body is read in bounded pieces and refused as soon as it
 passes the size cap, whether or not the server announced a length.
+
+A :class:`Pace` bounds the whole fetch: an overall deadline, a minimum
+average rate over each window of ``RATE_WINDOW`` seconds (an origin that
+drips a byte every few seconds would otherwise hold a task thread for
+ever), and a cancellation check, polled about every second while data
+arrives, that the import task uses to stop when its image is deleted.
 """
 
 import http.client
@@ -41,11 +47,14 @@ import ipaddress
 import re
 import socket
 import ssl
+import time
 import urllib.parse
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 5
 TIMEOUT = 60.0  # seconds for connecting, and between two reads of the body
+RATE_WINDOW = 60.0  # seconds over which the minimum rate is averaged
+CANCEL_POLL = 1.0  # seconds between two cancellation checks
 DEFAULT_PORTS = {"http": 80, "https": 443}
 FETCHABLE_SCHEMES = ("http", "https")
 USER_AGENT = "glancelet-web-download"
@@ -64,6 +73,63 @@ class FetchError(Exception):
 
 class TooLarge(FetchError):
     """The data is larger than the size cap."""
+
+
+class Cancelled(FetchError):
+    """The fetch was called off; the message says why."""
+
+
+class Pace:
+    """Limits on one whole fetch: a deadline, a minimum rate, a cancellation check.
+
+    ``timeout`` is in seconds from now (None or 0: no deadline); ``min_rate``
+    is in bytes per second averaged over each ``window`` (0: no minimum);
+    ``cancelled()`` returns a reason to stop, or None.
+    """
+
+    def __init__(self, timeout=None, min_rate=0, window=RATE_WINDOW, cancelled=None,
+                 clock=time.monotonic):
+        self._clock = clock
+        now = clock()
+        self.timeout = timeout
+        self.deadline = now + timeout if timeout else None
+        self.min_rate = min_rate
+        self.window = window
+        self._cancelled = cancelled
+        self._window_start, self._window_count = now, 0
+        self._next_poll = now
+
+    def expired(self):
+        return self.deadline is not None and self._clock() >= self.deadline
+
+    def socket_timeout(self, default=TIMEOUT):
+        """How long the next blocking call may wait."""
+        if self.deadline is None:
+            return default
+        return max(min(default, self.deadline - self._clock()), 0.01)
+
+    def deadline_error(self, uri):
+        return FetchError("the download of %s did not finish within %g s "
+                          "(web_download_timeout)" % (uri, self.timeout))
+
+    def check(self, uri, count):
+        """Raise :class:`FetchError` if the fetch of ``uri``, ``count`` bytes in, must stop."""
+        now = self._clock()
+        if self.expired():
+            raise self.deadline_error(uri)
+        elapsed = now - self._window_start
+        if self.min_rate and elapsed >= self.window:
+            rate = (count - self._window_count) / elapsed
+            if rate < self.min_rate:
+                raise FetchError("the download of %s ran at %.0f bytes/s over %g s, below "
+                                 "web_download_min_rate (%d bytes/s)"
+                                 % (uri, rate, elapsed, self.min_rate))
+            self._window_start, self._window_count = now, count
+        if self._cancelled is not None and now >= self._next_poll:
+            self._next_poll = now + CANCEL_POLL
+            reason = self._cancelled()
+            if reason:
+                raise Cancelled("the download of %s was cancelled: %s" % (uri, reason))
 
 
 def normalize_host(host):
@@ -280,11 +346,12 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 class Download:
     """The body of a fetched URI: a reader with ``read(n)`` and ``close()``."""
 
-    def __init__(self, uri, connection, response, limit):
+    def __init__(self, uri, connection, response, limit, pace=None):
         self.uri = uri
         self._connection = connection
         self._response = response
         self._limit = limit
+        self._pace = pace or Pace()
         self._count = 0
         self.length = None
         raw = response.getheader("Content-Length")
@@ -304,12 +371,27 @@ class Download:
         return self._count
 
     def read(self, size=-1):
+        """Up to ``size`` bytes (all that is left when negative); b'' at the end."""
+        if size is None or size < 0:
+            parts = []
+            while True:
+                part = self.read(1024 * 1024)
+                if not part:
+                    return b"".join(parts)
+                parts.append(part)
+        self._pace.check(self.uri, self._count)
         try:
-            data = self._response.read(size if size is not None and size >= 0 else None)
+            sock = self._connection.sock
+            if sock is not None:
+                sock.settimeout(self._pace.socket_timeout())
+            # One receive at most, so that the pace is checked as data arrives.
+            data = self._response.read1(size)
         except http.client.IncompleteRead as exc:
             raise FetchError("the download of %s ended after %d bytes, before its end"
                              % (self.uri, self._count + len(exc.partial))) from None
         except (OSError, http.client.HTTPException) as exc:
+            if self._pace.expired():
+                raise self._pace.deadline_error(self.uri) from None
             raise FetchError("reading %s failed after %d bytes: %s"
                              % (self.uri, self._count, exc)) from None
         if not data and self.length is not None and self._count < self.length:
@@ -334,14 +416,18 @@ class Download:
 
 
 def open_uri(uri, uri_filter, limit=None, timeout=TIMEOUT, max_redirects=MAX_REDIRECTS,
-             ssl_context=None):
+             ssl_context=None, pace=None):
     """GET ``uri``; return a :class:`Download` of a 200 response.
 
     Every hop of a redirect chain is checked by ``uri_filter``; raises
     :class:`Refused` for a hop that fails it, :class:`TooLarge` for a body
-    announced larger than ``limit``, :class:`FetchError` otherwise.
+    announced larger than ``limit``, :class:`FetchError` otherwise. ``pace``
+    (a :class:`Pace`) bounds the whole fetch, redirects included.
     """
+    pace = pace or Pace()
     for _ in range(max_redirects + 1):
+        pace.check(uri, 0)
+        timeout = pace.socket_timeout(timeout)
         target = uri_filter.check(uri)
         if target.scheme == "https":
             conn = _PinnedHTTPSConnection(target, timeout, ssl_context)
@@ -353,6 +439,8 @@ def open_uri(uri, uri_filter, limit=None, timeout=TIMEOUT, max_redirects=MAX_RED
             response = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
+            if pace.expired():
+                raise pace.deadline_error(uri) from None
             raise FetchError("fetching %s failed: %s" % (uri, exc)) from None
         if response.status in REDIRECT_STATUSES:
             location = response.getheader("Location")
@@ -365,5 +453,5 @@ def open_uri(uri, uri_filter, limit=None, timeout=TIMEOUT, max_redirects=MAX_RED
             conn.close()
             raise FetchError("%s answered HTTP %d %s" % (uri, response.status,
                                                          response.reason))
-        return Download(uri, conn, response, limit)
+        return Download(uri, conn, response, limit, pace)
     raise FetchError("more than %d redirects, the last to %s" % (max_redirects, uri))

@@ -3,12 +3,17 @@
 import io
 import json
 import os
+import time
 import types
 import urllib.parse
 
 import pytest
 
-from .conftest import Client, identity
+from glancelet import app as app_mod
+from tests.unit.test_webdownload import DataServer
+
+from .conftest import Client, identity, make_conf
+from .test_import import settled, stage, wait_for
 
 ALICE = identity("alice")
 
@@ -282,7 +287,6 @@ def test_patch_v20_needs_exactly_one_operation_member(client, op):
 # -- Import tasks of a public image (finding 11) ------------------------------------
 
 def test_only_the_owner_and_admins_see_an_images_tasks(app):
-    from .test_import import settled, stage
     owner, other = Client(app, ALICE), Client(app, identity("bob"))
     admin = Client(app, identity("ops", "admin"))
     image = owner.create(disk_format="raw", container_format="bare")
@@ -298,3 +302,58 @@ def test_only_the_owner_and_admins_see_an_images_tasks(app):
     resp = other.get(path + "/tasks")
     assert resp.status == 200
     assert resp.json()["tasks"] == []
+
+
+# -- web-download: deadline, rate, cancellation (finding 8) ---------------------------
+
+@pytest.fixture
+def dripping(tmp_path):
+    """make(**options): an app whose web-download may reach a server that trickles."""
+    made = []
+    with DataServer() as server:
+        def make(**options):
+            app = app_mod.create_app(make_conf(
+                tmp_path, import_filtering_opts__allowed_hosts="127.0.0.1",
+                import_filtering_opts__allowed_ports=str(server.port), **options))
+            made.append(app)
+            return app, Client(app), server.url("/drip?every=0.05")
+        yield make
+        for app in made:
+            app.task_pool.drain(10)
+
+
+def _start_web_download(client, uri):
+    image = client.create(disk_format="raw", container_format="bare")
+    resp = client.post("/v2/images/%s/import" % image["id"],
+                       {"method": {"name": "web-download", "uri": uri}})
+    assert resp.status == 202, resp.body
+    return image["id"]
+
+
+def _task(app, image_id):
+    return app.tasks.for_image(image_id)[0]
+
+
+def test_deleting_an_image_cancels_its_web_download(dripping):
+    app, client, uri = dripping()
+    image_id = _start_web_download(client, uri)
+    wait_for(lambda: app.store.temp_files(), 5, what="the download writes a temp file")
+    assert client.delete("/v2/images/%s" % image_id).status == 204
+    task = wait_for(lambda: _task(app, image_id)["status"] == "failure" and
+                    _task(app, image_id), 5, what="the task fails")
+    assert "was deleted" in task["message"]
+    assert app.store.temp_files() == []
+    assert app.task_pool.pending() == []
+
+
+def test_a_web_download_past_its_deadline_fails_and_the_image_is_queued(dripping):
+    app, client, uri = dripping(DEFAULT__web_download_timeout=2)
+    image_id = _start_web_download(client, uri)
+    started = time.monotonic()
+    image = settled(client, image_id)
+    assert time.monotonic() - started < 6
+    assert image["status"] == "queued"
+    task = _task(app, image_id)
+    assert task["status"] == "failure"
+    assert "web_download_timeout" in task["message"]
+    assert app.store.temp_files() == []

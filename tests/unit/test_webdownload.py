@@ -32,7 +32,9 @@ class DataServer:
     sends), ``/missing`` (404), ``/redirect?to=URL`` (302), ``/loop`` (302
     to itself), ``/stall`` (sends half the payload, then waits until
     :meth:`release` or 30 s), ``/slow`` (the payload in 10 pieces over
-    ``slow_seconds``). ``requests`` records (path, Host header) per request.
+    ``slow_seconds``), ``/drip?every=S`` (announces the payload, then sends
+    one byte every S seconds, for at most 30 s or until :meth:`release`).
+    ``requests`` records (path, Host header) per request.
     """
 
     def __init__(self, payload=None, slow_seconds=1.0):
@@ -81,6 +83,22 @@ class DataServer:
                     outer.stalled.set()
                     if outer._release.wait(30):
                         self.wfile.write(body[len(body) // 2:])
+                    self.close_connection = True
+                elif path == "/drip":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    give_up = time.monotonic() + 30
+                    for i in range(len(body)):
+                        if outer._release.wait(float(args.get("every", "0.1"))) or \
+                                time.monotonic() > give_up:
+                            break
+                        try:
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            break
                     self.close_connection = True
                 elif path == "/slow":
                     self.send_response(200)
@@ -464,3 +482,59 @@ def test_https_verifies_the_name_and_connects_to_the_checked_address(tls_server)
     # An untrusted certificate is refused (the default context: system CAs only).
     with pytest.raises(webdownload.FetchError, match="certificate verify failed"):
         webdownload.open_uri(uri, flt)
+
+
+# -- Pace: deadline, minimum rate, cancellation (issue 10 finding 8) -----------------
+
+def read_until_stopped(download, started, bound=10.0):
+    while download.read(64 * 1024):
+        assert time.monotonic() - started < bound, "the pace did not stop the download"
+
+
+def test_the_deadline_ends_a_trickling_download(data_server):
+    started = time.monotonic()
+    pace = webdownload.Pace(timeout=1.0)
+    with pytest.raises(webdownload.FetchError, match="did not finish within 1 s"):
+        with webdownload.open_uri(data_server.url("/drip?every=0.05"),
+                                  local_filter(data_server), pace=pace) as dl:
+            read_until_stopped(dl, started)
+    assert time.monotonic() - started < 3
+
+
+def test_the_deadline_ends_a_silent_download(data_server):
+    started = time.monotonic()
+    with pytest.raises(webdownload.FetchError, match="did not finish within 1 s"):
+        with webdownload.open_uri(data_server.url("/stall"), local_filter(data_server),
+                                  pace=webdownload.Pace(timeout=1.0)) as dl:
+            read_until_stopped(dl, started)
+    assert time.monotonic() - started < 3
+
+
+def test_a_download_below_the_minimum_rate_fails(data_server):
+    started = time.monotonic()
+    pace = webdownload.Pace(min_rate=1000, window=0.5)
+    with pytest.raises(webdownload.FetchError, match="below web_download_min_rate"):
+        with webdownload.open_uri(data_server.url("/drip?every=0.02"),
+                                  local_filter(data_server), pace=pace) as dl:
+            read_until_stopped(dl, started)
+    assert time.monotonic() - started < 3
+
+
+def test_a_cancelled_download_stops_within_about_a_second(data_server):
+    stop = threading.Event()
+    pace = webdownload.Pace(cancelled=lambda: "called off" if stop.is_set() else None)
+    with webdownload.open_uri(data_server.url("/drip?every=0.05"),
+                              local_filter(data_server), pace=pace) as dl:
+        assert dl.read(1)
+        stop.set()
+        stopped = time.monotonic()
+        with pytest.raises(webdownload.Cancelled, match="called off"):
+            read_until_stopped(dl, stopped)
+        assert time.monotonic() - stopped < 3
+
+
+def test_a_download_within_its_pace_completes(data_server):
+    pace = webdownload.Pace(timeout=30, min_rate=1000, window=0.2, cancelled=lambda: None)
+    with webdownload.open_uri(data_server.url("/slow"), local_filter(data_server),
+                              pace=pace) as dl:
+        assert dl.read() == data_server.payload
