@@ -491,31 +491,16 @@ def read_until_stopped(download, started, bound=10.0):
         assert time.monotonic() - started < bound, "the pace did not stop the download"
 
 
-def test_the_deadline_ends_a_trickling_download(data_server):
+@pytest.mark.parametrize("path,pace,error", [
+    ("/drip?every=0.05", dict(timeout=1.0), "did not finish within 1 s"),  # trickling
+    ("/stall", dict(timeout=1.0), "did not finish within 1 s"),            # silent
+    ("/drip?every=0.02", dict(min_rate=1000, window=0.5), "below web_download_min_rate"),
+])
+def test_the_pace_ends_a_slow_download(data_server, path, pace, error):
     started = time.monotonic()
-    pace = webdownload.Pace(timeout=1.0)
-    with pytest.raises(webdownload.FetchError, match="did not finish within 1 s"):
-        with webdownload.open_uri(data_server.url("/drip?every=0.05"),
-                                  local_filter(data_server), pace=pace) as dl:
-            read_until_stopped(dl, started)
-    assert time.monotonic() - started < 3
-
-
-def test_the_deadline_ends_a_silent_download(data_server):
-    started = time.monotonic()
-    with pytest.raises(webdownload.FetchError, match="did not finish within 1 s"):
-        with webdownload.open_uri(data_server.url("/stall"), local_filter(data_server),
-                                  pace=webdownload.Pace(timeout=1.0)) as dl:
-            read_until_stopped(dl, started)
-    assert time.monotonic() - started < 3
-
-
-def test_a_download_below_the_minimum_rate_fails(data_server):
-    started = time.monotonic()
-    pace = webdownload.Pace(min_rate=1000, window=0.5)
-    with pytest.raises(webdownload.FetchError, match="below web_download_min_rate"):
-        with webdownload.open_uri(data_server.url("/drip?every=0.02"),
-                                  local_filter(data_server), pace=pace) as dl:
+    with pytest.raises(webdownload.FetchError, match=error):
+        with webdownload.open_uri(data_server.url(path), local_filter(data_server),
+                                  pace=webdownload.Pace(**pace)) as dl:
             read_until_stopped(dl, started)
     assert time.monotonic() - started < 3
 
