@@ -52,6 +52,13 @@ def test_unconfirmed_or_blank_identity_is_refused(app, alice_private, headers):
     assert Client(app, ALICE).get(path).status == 200
 
 
+def test_version_documents_need_no_identity(app):
+    caller = Client(app, {"X-Identity-Status": "Invalid"})
+    assert caller.get("/versions").status == 200
+    assert caller.get("/").status == 300
+    assert caller.get("/v2/schemas/image").status == 401
+
+
 def test_confirmed_identity_gets_its_project_and_roles(app, alice_private):
     path = "/v2/images/%s" % alice_private["id"]
     assert Client(app, identity("bob")).get(path).status == 404
