@@ -243,7 +243,7 @@ def _parse_sort(req):
     return keys
 
 
-def _int_param(req, name, default=None, minimum=0):
+def _int_param(req, name, default=None, minimum=0, maximum=schemas.MAX_INTEGER):
     raw = req.param(name)
     if raw is None:
         return default
@@ -253,8 +253,8 @@ def _int_param(req, name, default=None, minimum=0):
         raise errors.BadRequest("%s param must be an integer" % name)
     if value < minimum:
         raise errors.BadRequest("%s param must be at least %d" % (name, minimum))
-    if value > schemas.MAX_INTEGER:
-        raise errors.BadRequest("%s param must be at most %d" % (name, schemas.MAX_INTEGER))
+    if maximum is not None and value > maximum:
+        raise errors.BadRequest("%s param must be at most %d" % (name, maximum))
     return value
 
 
@@ -303,7 +303,7 @@ def _sql_value(key, value):
 def index(req, start_response):
     ctx = req.context
     where, params = [], []
-    limit = min(_int_param(req, "limit", DEFAULT_LIMIT), MAX_LIMIT)
+    limit = min(_int_param(req, "limit", DEFAULT_LIMIT, maximum=None), MAX_LIMIT)
     keys = _parse_sort(req)
     visibility = req.param("visibility")
     if visibility is not None and visibility not in domain.VISIBILITIES + ("all",):

@@ -136,6 +136,13 @@ def test_huge_integer_filters_are_400(client, query):
     assert "param must be at most" in resp.error
 
 
+def test_a_huge_limit_is_capped_as_before(client):
+    client.create()
+    resp = client.get("/v2/images?limit=%d" % 2 ** 70)
+    assert resp.status == 200
+    assert len(resp.json()["images"]) == 1
+
+
 def _raw_json(client, method, path, raw, content_type="application/json"):
     return client.request(method, path, raw, headers={"Content-Type": content_type})
 
