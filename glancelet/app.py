@@ -30,6 +30,10 @@ ROUTES = {
     "/v2/schemas/task": {"GET": imports.task_schema},
 }
 
+# Served whatever the identity headers say, as Glance's version negotiation
+# answers before authentication: a client finds the API before it has a token.
+ANONYMOUS = (versions.multiple_choices, versions.versions)
+
 # Image states in which a live process is working on the image. If that
 # process is gone, the image goes back to the state a retry starts from
 # (a callable works that out, and does the clean-up, itself).
@@ -60,7 +64,8 @@ class Application:
             req = Request(environ, self.conf)
             req.app = self
             handler, req.route_args = self.router.match(req.method, req.path)
-            req.context = context.from_environ(environ)
+            if handler not in ANONYMOUS:
+                req.context = context.from_environ(environ)
             return handler(req, start_response)
         except errors.HTTPError as exc:
             _drain_unread_body(environ, exc)

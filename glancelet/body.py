@@ -65,8 +65,9 @@ class RequestBody:
     ``limit`` is the largest body accepted; past it, reading raises 413.
     Framing problems raise :class:`glancelet.errors.HTTPError` at
     construction (400 bad Content-Length, 411 unreadable chunked body, 413
-    declared length over the limit). A body that ends early raises
-    :class:`BodyIncomplete` from ``read``.
+    declared length over the limit). A body that ends early, or whose
+    chunked framing the server finds broken, raises :class:`BodyIncomplete`
+    from ``read``.
     """
 
     def __init__(self, environ, limit=None, uwsgi_module=None):
@@ -144,6 +145,12 @@ class RequestBody:
             return self._input.read(size)
         except OSError as exc:
             raise BodyIncomplete("reading the request body failed: %s" % exc) from exc
+        except Exception as exc:
+            # A server that dechunks the body raises its own parse errors from
+            # read() when the chunk framing is broken (gunicorn's
+            # InvalidChunkSize, ChunkMissingTerminator...): a client mistake.
+            raise BodyIncomplete("the request body's framing is invalid: %s: %s"
+                                 % (type(exc).__name__, exc)) from exc
 
     def _read_length(self, size):
         remaining = self.length - self._consumed

@@ -119,6 +119,15 @@ OPTIONS = (
                                 if not a.startswith("shake_")))),
     Option("DEFAULT", "debug", "bool", False,
            "Log at DEBUG level, and include tracebacks in the server's log."),
+    Option("DEFAULT", "web_download_timeout", "int", 21600,
+           "Longest time, in seconds, a web-download import may take from its "
+           "first connection to its last byte. Past it the import fails and the "
+           "image goes back to queued. 0 means no limit.", minimum=0),
+    Option("DEFAULT", "web_download_min_rate", "int", 1024,
+           "Slowest rate, in bytes per second averaged over each minute, that a "
+           "web-download may keep; a slower one fails, so that an origin that "
+           "trickles data cannot hold an import thread for hours. 0 turns the "
+           "check off.", minimum=0),
     Option("oslo_middleware", "enable_proxy_headers_parsing", "bool", False,
            "Build links from the X-Forwarded-Proto, X-Forwarded-Host and "
            "X-Forwarded-Prefix headers. Turn it on only behind a proxy that sets "

@@ -1,19 +1,37 @@
 """Who is asking: the request context, built from trusted identity headers.
 
 glancelet runs without Keystone, as Glance does behind keystonemiddleware
-in its "trusted headers" arrangement: a front end that authenticated the
-caller sets ``X-Project-Id`` (or the older ``X-Tenant-Id``) and ``X-Roles``.
-python-glanceclient URL-encodes header values (``admin%2Cmember``), so values
-are decoded before use.
+in its "trusted headers" arrangement. Like Glance's context middleware, it
+accepts a request in one of two shapes only:
 
-A request with none of those headers gets the unauthenticated context, like
-Glance's: full access and no owner. That is what ``glance --os-auth-token x
---os-image-url URL`` sends, so nobody edits policy files to get started.
-Put glancelet behind a proxy that sets or strips these headers before
-exposing it to anyone.
+* ``X-Identity-Status: Confirmed``, with a non-blank ``X-Project-Id`` (or
+  the older ``X-Tenant-Id``) and at least one role in ``X-Roles``: what
+  keystonemiddleware sends for a valid token. The caller gets that project
+  and those roles (``admin`` among them makes an admin).
+* No identity header at all (none of ``X-Identity-Status``, ``X-Project-*``,
+  ``X-Tenant*``, ``X-User*``, ``X-Roles``): the unauthenticated mode, in
+  which the caller gets Glance's unauthenticated context: full access and no
+  owner. That is what ``glance --os-auth-token x --os-image-url URL`` sends,
+  so nobody edits policy files to get started.
+
+Anything else is refused with 401: ``X-Identity-Status: Invalid`` (what
+keystonemiddleware sends for a bad token with ``delay_auth_decision``), a
+missing or other status, a blank project, no roles. An empty header is a
+header: a blank project id is not "no identity".
+
+python-glanceclient URL-encodes header values (``admin%2Cmember``), so
+values are decoded before use. Put glancelet behind a proxy that sets or
+strips these headers before exposing it to anyone.
 """
 
 import urllib.parse
+
+from glancelet import errors
+
+# Headers that carry an identity (CGI names): their presence, even empty,
+# takes a request out of the unauthenticated mode.
+IDENTITY_PREFIXES = ("HTTP_X_IDENTITY_STATUS", "HTTP_X_PROJECT", "HTTP_X_TENANT",
+                     "HTTP_X_USER", "HTTP_X_ROLES")
 
 
 class RequestContext:
@@ -50,11 +68,28 @@ def _header(environ, name):
     return value or None
 
 
+def _unauthorized(why):
+    return errors.HTTPError(401, "The request's identity is not confirmed (%s). A front "
+                                 "end must send X-Identity-Status: Confirmed with "
+                                 "X-Project-Id and X-Roles, or no identity headers at "
+                                 "all." % why)
+
+
 def from_environ(environ):
-    project = _header(environ, "X-Project-Id") or _header(environ, "X-Tenant-Id")
-    roles_header = _header(environ, "X-Roles")
-    user = _header(environ, "X-User-Id")
-    if project is None and roles_header is None and user is None:
+    """The context of a request, or raise 401 (see the module docstring)."""
+    if not any(key.startswith(IDENTITY_PREFIXES) for key in environ):
         return RequestContext(authenticated=False)
-    roles = [r.strip().lower() for r in (roles_header or "").split(",") if r.strip()]
-    return RequestContext(project_id=project, user_id=user, roles=roles)
+    status = _header(environ, "X-Identity-Status")
+    if status != "Confirmed":
+        raise _unauthorized("X-Identity-Status is %s" % ("missing" if status is None
+                                                         else repr(status)))
+    name = "X-Project-Id" if "HTTP_X_PROJECT_ID" in environ else "X-Tenant-Id"
+    project = _header(environ, name)
+    if project is None:
+        raise _unauthorized("no project in %s" % name)
+    roles = [r.strip().lower() for r in (_header(environ, "X-Roles") or "").split(",")
+             if r.strip()]
+    if not roles:
+        raise _unauthorized("no roles in X-Roles")
+    return RequestContext(project_id=project, user_id=_header(environ, "X-User-Id"),
+                          roles=roles)

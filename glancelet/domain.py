@@ -42,7 +42,9 @@ MUTABLE = ("name", "visibility", "protected", "os_hidden", "min_disk", "min_ram"
 # Properties only the service sets.
 READ_ONLY = ("id", "status", "checksum", "os_hash_algo", "os_hash_value", "size",
              "virtual_size", "created_at", "updated_at", "self", "file", "schema",
-             "direct_url", "locations")
+             "direct_url", "locations", "stores")
+# Names Glance keeps for itself: never image properties.
+RESERVED = ("location", "deleted", "deleted_at")
 # Settable by admin only (owner), or on create by anyone for their own project.
 ADMIN_SETTABLE = ("owner",)
 # Glance's reserved namespace for extra properties.

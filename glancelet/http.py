@@ -12,7 +12,11 @@ class Request:
     def __init__(self, environ, conf):
         self.environ = environ
         self.conf = conf
-        self.method = environ["REQUEST_METHOD"].upper()
+        # uWSGI passes a request whose request line it could not parse with
+        # no REQUEST_METHOD at all.
+        self.method = environ.get("REQUEST_METHOD", "").upper()
+        if not self.method:
+            raise errors.BadRequest("The request line has no method.")
         # PEP 3333 hands PATH_INFO over as latin-1; clients send UTF-8.
         self.path = (environ.get("PATH_INFO", "") or "/").encode("latin-1").decode(
             "utf-8", "replace")
@@ -51,9 +55,20 @@ class Request:
         except BodyIncomplete as exc:
             raise errors.BadRequest(str(exc))
         try:
-            return json.loads(raw.decode("utf-8") or "null")
+            doc = json.loads(raw.decode("utf-8") or "null")
         except (UnicodeDecodeError, ValueError) as exc:
             raise errors.BadRequest("The request body is not valid JSON: %s" % exc)
+        except RecursionError:
+            raise errors.BadRequest("The request body is not valid JSON: it is nested too "
+                                    "deeply.") from None
+        try:
+            # JSON may escape a lone UTF-16 surrogate ("\ud800"), which no
+            # UTF-8 text (or database) can hold.
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise errors.BadRequest("The request body is not valid JSON: it has a lone "
+                                    "surrogate (\\ud800-\\udfff) escape.") from None
+        return doc
 
     # -- URLs --------------------------------------------------------------
 

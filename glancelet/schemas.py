@@ -3,9 +3,18 @@
 python-glanceclient builds its image model (warlock) and its CLI arguments
 from the image schema, so every base property carries a type and a
 description; extra properties are strings.
+
+The API validates request values against the very schema it serves
+(:func:`conforms`), so a client that checks the schema and the server agree.
 """
 
+import re
+
 from glancelet import domain
+
+# The largest integer SQLite stores.
+MAX_INTEGER = 2 ** 63 - 1
+MAX_EXTRA_VALUE = 65535
 
 
 def _nullable(kind, description, **extra):
@@ -51,13 +60,13 @@ def image_schema():
         "updated_at": {"type": "string", "readOnly": True,
                        "description": "Date and time of the last image modification"},
         "tags": {"type": "array", "description": "List of strings related to the image",
-                 "items": {"type": "string", "maxLength": 255}},
+                 "items": {"type": "string", "minLength": 1, "maxLength": 255}},
         "direct_url": {"type": "string", "readOnly": True,
                        "description": "URL to access the image file kept in external "
                                       "store"},
-        "min_ram": {"type": "integer",
+        "min_ram": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER,
                     "description": "Amount of ram (in MB) required to boot image."},
-        "min_disk": {"type": "integer",
+        "min_disk": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER,
                      "description": "Amount of disk space (in GB) required to boot image."},
         "self": {"type": "string", "readOnly": True,
                  "description": "An image self url"},
@@ -75,7 +84,7 @@ def image_schema():
     return {
         "name": "image",
         "properties": properties,
-        "additionalProperties": {"type": "string"},
+        "additionalProperties": {"type": "string", "maxLength": MAX_EXTRA_VALUE},
         "links": [
             {"rel": "self", "href": "{self}"},
             {"rel": "enclosure", "href": "{file}"},
@@ -99,3 +108,79 @@ def images_schema():
             {"rel": "describedby", "href": "{schema}"},
         ],
     }
+
+
+# -- Validation: the subset of JSON Schema that these schemas use -------------
+
+_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+          "null": (type(None),), "array": (list,), "object": (dict,)}
+
+
+def _types(schema):
+    kinds = schema.get("type", [])
+    return [kinds] if isinstance(kinds, str) else list(kinds)
+
+
+def _is(kind, value):
+    if isinstance(value, bool) and kind != "boolean":
+        return False
+    return isinstance(value, _TYPES[kind])
+
+
+def conforms(schema, value):
+    """True if ``value`` is valid for ``schema``."""
+    kinds = _types(schema)
+    if kinds and not any(_is(kind, value) for kind in kinds):
+        return False
+    if "enum" in schema and not any(_is(_json_type(v), value) and v == value
+                                    for v in schema["enum"]):
+        return False
+    if isinstance(value, str):
+        if not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value)):
+            return False
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not schema.get("minimum", value) <= value <= schema.get("maximum", value):
+            return False
+    if isinstance(value, list) and "items" in schema:
+        return all(conforms(schema["items"], item) for item in value)
+    return True
+
+
+def _json_type(value):
+    for kind in ("boolean", "null", "string", "integer", "number", "array", "object"):
+        if _is(kind, value):
+            return kind
+    return None
+
+
+def describe(schema, plural=False):
+    """What ``schema`` accepts, in words: "a string of at most 255 characters or null"
+    (or "strings of at most 255 characters" when ``plural``)."""
+    if "enum" in schema:
+        return "one of " + ", ".join("null" if v is None else str(v) for v in schema["enum"])
+    kinds = _types(schema)
+    words = [_describe_type(kind, schema) for kind in kinds if kind != "null"]
+    if plural:
+        words = [_NOUN.sub(r"\1s", text, count=1) for text in words]
+    if "null" in kinds:
+        words.append("null")
+    return " or ".join(words) or "anything"
+
+
+_NOUN = re.compile(r"^an? (.*?\b(?:string|integer|boolean|list|object|number))\b")
+
+
+def _describe_type(kind, schema):
+    if kind == "string" and "maxLength" in schema:
+        if schema.get("minLength"):
+            return "a string of %d to %d characters" % (schema["minLength"],
+                                                        schema["maxLength"])
+        return "a string of at most %d characters" % schema["maxLength"]
+    if kind == "integer" and ("minimum" in schema or "maximum" in schema):
+        text = "a non-negative integer" if schema.get("minimum") == 0 else "an integer"
+        return text + (" of at most %d" % schema["maximum"] if "maximum" in schema else "")
+    if kind == "array":
+        return "a list of %s" % describe(schema.get("items", {}), plural=True)
+    return {"integer": "an integer", "object": "an object"}.get(kind, "a " + kind)

@@ -243,11 +243,23 @@ def _copy_staged(app, staged_file, image_id):
         return app.store.write(image_id, fp)
 
 
-def _download(app, image_id, uri):
+def _download(app, image_id, uri, worker):
     limit = app.conf.get("DEFAULT", "image_size_cap")
     uri_filter = webdownload.URIFilter.from_conf(app.conf)
+
+    def cancelled():
+        current = app.images.get(image_id)
+        if current is None:
+            return "image %s was deleted" % image_id
+        if current["status"] != "importing" or current["worker"] != worker:
+            return "image %s is no longer being imported by this task" % image_id
+        return None
+
+    pace = webdownload.Pace(timeout=app.conf.get("DEFAULT", "web_download_timeout"),
+                            min_rate=app.conf.get("DEFAULT", "web_download_min_rate"),
+                            cancelled=cancelled)
     try:
-        with webdownload.open_uri(uri, uri_filter, limit=limit) as download:
+        with webdownload.open_uri(uri, uri_filter, limit=limit, pace=pace) as download:
             return app.store.write(image_id, download, expected_size=download.length)
     except webdownload.Refused as exc:
         raise ImportFailed("URI for web-download does not pass filtering: %s (%s)"
@@ -274,7 +286,8 @@ def run_import(app, task_id):
         if method == "glance-direct":
             result = _copy_staged(app, staged_file, image_id)
         else:
-            result = _download(app, image_id, task["input"]["import_req"]["method"]["uri"])
+            result = _download(app, image_id, task["input"]["import_req"]["method"]["uri"],
+                               worker)
     except Exception as exc:
         if isinstance(exc, ImportFailed):
             message = str(exc)

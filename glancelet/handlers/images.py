@@ -1,9 +1,10 @@
 """/v2/images and /v2/images/{image_id}: create, list, show, update, delete."""
 
+import re
 import urllib.parse
 import uuid
 
-from glancelet import domain, errors
+from glancelet import domain, errors, schemas
 from glancelet.http import empty_response, json_response
 
 DEFAULT_LIMIT = 25
@@ -17,54 +18,33 @@ SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
 COLUMN_FILTERS = ("name", "status", "visibility", "owner", "disk_format",
                   "container_format", "id")
 NOT_FILTERS = ("limit", "marker", "sort", "sort_key", "sort_dir", "member_status")
+IMAGE_SCHEMA = schemas.image_schema()
 
 
 # -- Validation of client-supplied properties ---------------------------------
 
 def _validate_value(name, value):
-    """Check one property value; return it normalised."""
-    def bad(why):
-        raise errors.BadRequest("Invalid value for '%s': %s" % (name, why))
-
-    if name == "name":
-        if value is not None and (not isinstance(value, str) or len(value) > 255):
-            bad("must be a string of at most 255 characters or null")
-    elif name == "visibility":
-        if value not in domain.VISIBILITIES:
-            bad("must be one of %s" % ", ".join(domain.VISIBILITIES))
-    elif name in ("protected", "os_hidden"):
-        if not isinstance(value, bool):
-            bad("must be a boolean")
-    elif name in ("min_disk", "min_ram"):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            bad("must be a non-negative integer")
-    elif name == "disk_format":
-        if value is not None and value not in domain.DISK_FORMATS:
-            bad("must be one of %s" % ", ".join(domain.DISK_FORMATS))
-    elif name == "container_format":
-        if value is not None and value not in domain.CONTAINER_FORMATS:
-            bad("must be one of %s" % ", ".join(domain.CONTAINER_FORMATS))
-    elif name == "tags":
-        if not isinstance(value, list) or not all(
-                isinstance(t, str) and 0 < len(t) <= 255 for t in value):
-            bad("must be a list of strings of 1 to 255 characters")
-        value = list(dict.fromkeys(value))
-    elif name == "owner":
-        if value is not None and (not isinstance(value, str) or len(value) > 255):
-            bad("must be a string of at most 255 characters or null")
+    """Check one property value against the served image schema; return it normalised."""
+    schema = IMAGE_SCHEMA["properties"].get(name)
+    if schema is not None:
+        expected = "must be " + schemas.describe(schema)
     else:  # an extra property
-        if not isinstance(value, str):
-            bad("extra properties must be strings")
-        if len(name) > 255 or len(value) > 65535:
-            bad("extra properties are limited to 255-character names and 65535-character "
-                "values")
+        if len(name) > 255 or "\x00" in name:
+            raise errors.BadRequest("Extra property names are limited to 255 characters, "
+                                    "none of them NUL.")
+        schema = IMAGE_SCHEMA["additionalProperties"]
+        expected = "extra properties must be " + schemas.describe(schema, plural=True)
+    if not schemas.conforms(schema, value):
+        raise errors.BadRequest("Invalid value for '%s': %s" % (name, expected))
+    if name == "tags":
+        value = list(dict.fromkeys(value))
     return value
 
 
 def _check_settable(ctx, name):
     if name in domain.READ_ONLY:
         raise errors.Forbidden("Attribute '%s' is read-only." % name)
-    if name.startswith(domain.RESERVED_PREFIX):
+    if name in domain.RESERVED or name.startswith(domain.RESERVED_PREFIX):
         raise errors.Forbidden("Attribute '%s' is reserved." % name)
 
 
@@ -75,6 +55,10 @@ def _apply(ctx, record, name, value):
     if name == "owner" and not ctx.is_admin and value != ctx.project_id:
         raise errors.Forbidden("Only an admin may set the owner of an image to another "
                                "project.")
+    if name == "visibility" and value == "public" and not ctx.is_admin:
+        # Glance's default policy: publicize_image is admin-only, while
+        # communitize_image is open to the image's project.
+        raise errors.Forbidden("Policy doesn't allow publicize_image to be performed.")
     if name in domain.MUTABLE or name in domain.ADMIN_SETTABLE:
         record[name] = value
     else:
@@ -166,29 +150,65 @@ def show(req, start_response):
     return image_response(req, start_response, load_image(req))
 
 
-def update(req, start_response):
-    record = load_image(req, for_update=True)
+PATCH_OPS = ("add", "remove", "replace")
+
+
+def _pointer_name(path):
+    """The property a one-token JSON pointer (RFC 6901) names: ``/a~1b`` is ``a/b``."""
+    if not isinstance(path, str) or not path.startswith("/") or path.count("/") != 1:
+        raise errors.BadRequest("Invalid JSON-patch path %r" % (path,))
+    if re.search("~[^01]|~$", path):
+        raise errors.BadRequest("JSON-patch path %r contains '~' not part of an escape "
+                                "sequence (~0 or ~1)." % path)
+    name = path[1:].replace("~1", "/").replace("~0", "~")
+    if not name:
+        raise errors.BadRequest("Invalid JSON-patch path %r" % (path,))
+    return name
+
+
+def _patch_ops(req):
+    """(op, property name, operation) of each change, in either PATCH media type.
+
+    ``openstack-images-v2.1-json-patch`` operations are RFC 6902's
+    (``{"op": "replace", "path": "/name"}``); ``openstack-images-v2.0-json-patch``
+    ones name the operation as their key (``{"replace": "/name"}``).
+    """
     ops = req.json_body(PATCH_TYPES)
     if not isinstance(ops, list):
         raise errors.BadRequest("A JSON-patch body must be a list of operations.")
+    for op in ops:
+        if not isinstance(op, dict):
+            raise errors.BadRequest("Each JSON-patch operation must be a JSON object.")
+        if req.content_type == PATCH_TYPES[0]:
+            if "op" not in op or "path" not in op:
+                raise errors.BadRequest("Each JSON-patch operation needs 'op' and 'path'.")
+            kind, path = op["op"], op["path"]
+        else:
+            kinds = [key for key in PATCH_OPS if key in op]
+            if len(kinds) != 1:
+                raise errors.BadRequest('Operation objects must contain exactly one member '
+                                        'named "add", "remove", or "replace".')
+            kind, path = kinds[0], op[kinds[0]]
+        if kind not in PATCH_OPS:
+            raise errors.BadRequest("Unsupported JSON-patch operation %r" % (kind,))
+        yield kind, _pointer_name(path), op
+
+
+def update(req, start_response):
+    record = load_image(req, for_update=True)
+    ops = list(_patch_ops(req))
     record = modify(req, record, lambda current: _patched(req.context, current, ops))
     return image_response(req, start_response, record)
 
 
 def _patched(ctx, record, ops):
-    """The changes JSON-patch ``ops`` make to ``record``."""
+    """The changes the parsed JSON-patch ``ops`` (from :func:`_patch_ops`)
+    make to ``record``."""
     changed = {"properties": dict(record["properties"])}
     for key in domain.MUTABLE + domain.ADMIN_SETTABLE:
         changed[key] = record[key]
-    for op in ops:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise errors.BadRequest("Each JSON-patch operation needs 'op' and 'path'.")
-        kind, path = op["op"], op["path"]
-        if not isinstance(path, str) or not path.startswith("/") or path.count("/") != 1:
-            raise errors.BadRequest("Invalid JSON-patch path %r" % (path,))
-        name = path[1:]
-        if not name:
-            raise errors.BadRequest("Invalid JSON-patch path %r" % (path,))
+    for kind, name, op in ops:
+        _check_settable(ctx, name)
         is_base = name in domain.BASE_PROPERTIES
         if kind in ("add", "replace"):
             if "value" not in op:
@@ -196,15 +216,12 @@ def _patched(ctx, record, ops):
             if kind == "replace" and not is_base and name not in changed["properties"]:
                 raise errors.Conflict("Property %s does not exist." % name)
             _apply(ctx, changed, name, op["value"])
-        elif kind == "remove":
-            _check_settable(ctx, name)
+        else:
             if is_base:
                 raise errors.Forbidden("Base property '%s' cannot be removed." % name)
             if name not in changed["properties"]:
                 raise errors.Conflict("Property %s does not exist." % name)
             del changed["properties"][name]
-        else:
-            raise errors.BadRequest("Unsupported JSON-patch operation %r" % (kind,))
     return {k: v for k, v in changed.items() if v != record[k]}
 
 
@@ -245,7 +262,7 @@ def _parse_sort(req):
     return keys
 
 
-def _int_param(req, name, default=None, minimum=0):
+def _int_param(req, name, default=None, minimum=0, maximum=schemas.MAX_INTEGER):
     raw = req.param(name)
     if raw is None:
         return default
@@ -255,6 +272,8 @@ def _int_param(req, name, default=None, minimum=0):
         raise errors.BadRequest("%s param must be an integer" % name)
     if value < minimum:
         raise errors.BadRequest("%s param must be at least %d" % (name, minimum))
+    if maximum is not None and value > maximum:
+        raise errors.BadRequest("%s param must be at most %d" % (name, maximum))
     return value
 
 
@@ -303,7 +322,7 @@ def _sql_value(key, value):
 def index(req, start_response):
     ctx = req.context
     where, params = [], []
-    limit = min(_int_param(req, "limit", DEFAULT_LIMIT), MAX_LIMIT)
+    limit = min(_int_param(req, "limit", DEFAULT_LIMIT, maximum=None), MAX_LIMIT)
     keys = _parse_sort(req)
     visibility = req.param("visibility")
     if visibility is not None and visibility not in domain.VISIBILITIES + ("all",):
@@ -352,8 +371,10 @@ def index(req, start_response):
         elif name in domain.BASE_PROPERTIES:
             raise errors.BadRequest("Filtering on %s is not supported" % name)
         else:  # an extra property
-            where.append("json_extract(images.properties, ?) = ?")
-            params.extend(["$." + _json_path_key(name), raw])
+            # By key, not by a JSON path, which some names cannot spell.
+            where.append("EXISTS (SELECT 1 FROM json_each(images.properties) "
+                         "WHERE key = ? AND value = ?)")
+            params.extend([name, raw])
 
     marker_id = req.param("marker")
     if marker_id is not None:
@@ -376,10 +397,6 @@ def index(req, start_response):
     if rows and len(rows) == limit:
         body["next"] = _page_link(req, rows[-1]["id"])
     return json_response(start_response, "200 OK", body)
-
-
-def _json_path_key(name):
-    return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _page_link(req, marker):

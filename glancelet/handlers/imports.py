@@ -175,8 +175,12 @@ def _image_task_view(task):
 
 
 def image_tasks(req, start_response):
+    """GET /v2/images/{id}/tasks: the image's tasks that the caller may see."""
+    # As in Glance: seeing the image is not enough (a public image's tasks hold
+    # its owner's web-download URI); only the task's project and admins see it.
     record = load_image(req)
-    found = [tasks.reap_task(req.app, t) for t in req.app.tasks.for_image(record["id"])]
+    found = [tasks.reap_task(req.app, t) for t in req.app.tasks.for_image(record["id"])
+             if _can_see_task(req.context, t)]
     return json_response(start_response, "200 OK",
                          {"tasks": [_image_task_view(t) for t in found]})
 

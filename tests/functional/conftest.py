@@ -104,6 +104,11 @@ class Client:
         return resp.json()
 
 
+def identity(project, roles="member", project_header="X-Project-Id"):
+    """The headers keystonemiddleware sends for a valid token of ``project``."""
+    return {"X-Identity-Status": "Confirmed", project_header: project, "X-Roles": roles}
+
+
 def make_conf(tmp_path, **overrides):
     raw = {
         ("database", "connection"): "sqlite:///%s" % (tmp_path / "glancelet.sqlite"),

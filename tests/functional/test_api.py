@@ -8,7 +8,7 @@ import pytest
 from glancelet import app as app_mod
 from glancelet import domain
 
-from .conftest import Client, make_conf
+from .conftest import Client, identity, make_conf
 
 UUID0 = "00000000-0000-0000-0000-000000000000"
 
@@ -68,7 +68,7 @@ def test_public_endpoint_wins(tmp_path):
 def test_image_schema(client):
     schema = client.get("/v2/schemas/image").json()
     assert schema["name"] == "image"
-    assert schema["additionalProperties"] == {"type": "string"}
+    assert schema["additionalProperties"] == {"type": "string", "maxLength": 65535}
     for prop in ("id", "name", "status", "checksum", "os_hash_algo", "os_hash_value",
                  "size", "visibility", "tags", "os_hidden", "disk_format"):
         assert prop in schema["properties"]
@@ -307,11 +307,11 @@ def test_next_link_only_when_page_is_full(client, many):
 # -- Identity and visibility -----------------------------------------------------
 
 def test_owner_is_the_callers_project_and_private_images_are_private(app):
-    alice = Client(app, {"X-Project-Id": "alice", "X-Roles": "member"})
-    bob = Client(app, {"X-Tenant-Id": "bob", "X-Roles": "member"})
-    admin = Client(app, {"X-Project-Id": "ops", "X-Roles": "admin%2Cmember"})
+    alice = Client(app, identity("alice"))
+    bob = Client(app, identity("bob", project_header="X-Tenant-Id"))
+    admin = Client(app, identity("ops", "admin%2Cmember"))
     private = alice.create(name="mine", visibility="private")
-    public = alice.create(name="all", visibility="public")
+    public = admin.create(name="all", visibility="public", owner="alice")
     assert private["owner"] == "alice"
     assert bob.get("/v2/images/%s" % private["id"]).status == 404
     assert bob.get("/v2/images/%s" % public["id"]).status == 200
@@ -326,7 +326,7 @@ def test_owner_is_the_callers_project_and_private_images_are_private(app):
 
 
 def test_non_admin_cannot_give_images_away(app):
-    alice = Client(app, {"X-Project-Id": "alice", "X-Roles": "member"})
+    alice = Client(app, identity("alice"))
     resp = alice.post("/v2/images", {"owner": "bob"})
     assert resp.status == 403
 

@@ -33,7 +33,7 @@ from tests.examples.harness import Server, free_port, wait_ready
 from tests.examples.launchers import uwsgi_signal_ready
 from tests.unit.test_webdownload import DataServer
 
-from .conftest import Client, field, make_conf, which
+from .conftest import Client, field, identity, make_conf, which
 from .conftest import glance as run_glance
 
 MiB = 1024 * 1024
@@ -354,7 +354,7 @@ def test_only_web_download_enabled(tmp_path):
 def test_tasks_not_found_and_not_visible(api):
     resp = api.get("/v2/tasks/00000000-0000-0000-0000-000000000000")
     assert resp.status == 404
-    owner = {"X-Project-Id": "p1", "X-Roles": "member"}
+    owner = identity("p1")
     resp = api.post("/v2/images", {"disk_format": "raw", "container_format": "bare"},
                     headers=owner)
     image_id = resp.json()["id"]
@@ -366,7 +366,7 @@ def test_tasks_not_found_and_not_visible(api):
     task_id = api.get("/v2/images/%s/tasks" % image_id,
                       headers=owner).json()["tasks"][0]["id"]
     assert api.get("/v2/tasks/%s" % task_id, headers=owner).json()["owner"] == "p1"
-    other = {"X-Project-Id": "p2", "X-Roles": "member"}
+    other = identity("p2")
     assert api.get("/v2/tasks/%s" % task_id, headers=other).status == 404
     assert api.get("/v2/images/%s/tasks" % image_id, headers=other).status == 404
     resp = api.post("/v2/images/%s/import" % image_id,

@@ -2,10 +2,12 @@
 
 The filter tests resolve names with an injected resolver, so they need no
 DNS. The fetch tests talk to a real HTTP server on 127.0.0.1
-(:class:`DataServer`, also used by the task and functional import tests).
+(:class:`DataServer`, also used by the task and functional
+import tests).
 """
 
 import http.server
+import ipaddress
 import os
 import shutil
 import ssl
@@ -30,7 +32,9 @@ class DataServer:
     sends), ``/missing`` (404), ``/redirect?to=URL`` (302), ``/loop`` (302
     to itself), ``/stall`` (sends half the payload, then waits until
     :meth:`release` or 30 s), ``/slow`` (the payload in 10 pieces over
-    ``slow_seconds``). ``requests`` records (path, Host header) per request.
+    ``slow_seconds``), ``/drip?every=S`` (announces the payload, then sends
+    one byte every S seconds, for at most 30 s or until :meth:`release`).
+    ``requests`` records (path, Host header) per request.
     """
 
     def __init__(self, payload=None, slow_seconds=1.0):
@@ -79,6 +83,22 @@ class DataServer:
                     outer.stalled.set()
                     if outer._release.wait(30):
                         self.wfile.write(body[len(body) // 2:])
+                    self.close_connection = True
+                elif path == "/drip":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    give_up = time.monotonic() + 30
+                    for i in range(len(body)):
+                        if outer._release.wait(float(args.get("every", "0.1"))) or \
+                                time.monotonic() > give_up:
+                            break
+                        try:
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            break
                     self.close_connection = True
                 elif path == "/slow":
                     self.send_response(200)
@@ -195,9 +215,55 @@ def test_normalize_host(host, expected):
     ("::ffff:127.0.0.1", False), ("::ffff:93.184.215.14", True),
     ("2002:7f00:1::", False),    # 6to4 wrapping 127.0.0.1
     ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+    # IPv6 forms that reach a loopback or private IPv4 address (issue 10).
+    ("::127.0.0.1", False),             # IPv4-compatible (deprecated)
+    ("::8.8.8.8", False),               # ... even with a public address
+    ("64:ff9b::7f00:1", False),         # NAT64 well-known prefix
+    ("64:ff9b::a00:1", False),
+    ("64:ff9b::808:808", True),         # ... which is global for a public address
+    ("64:ff9b:1::7f00:1", False),       # NAT64 local-use prefix: never global
+    ("64:ff9b:1:808:8:800::", False),
+    ("::ffff:0:7f00:1", False),         # SIIT IPv4-translated
+    ("::ffff:0:808:808", False),
+    ("::ffff:8.8.8.8", True),           # IPv4-mapped public
+    ("2002:a00:1::1", False),           # 6to4 wrapping 10.0.0.1
+    ("2002:808:808::1", True),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo (client 127.0.0.1)
+    # Special-purpose IPv6 blocks.
+    ("fec0::1", False),                 # site-local (deprecated)
+    ("feff::1", False),
+    ("ff02::1", False), ("ff0e::1", False),  # multicast
+    ("::", False), ("100::1", False),   # unspecified, discard-only
+    ("2001:db8::1", False), ("3fff::1", False),  # documentation
+    ("2001:10::1", False), ("2001:20::1", False),  # ORCHID
+    ("5f00::1", False),                 # SRv6 SIDs
+    ("4000::1", False), ("e000::1", False),  # outside global unicast
 ])
 def test_is_public_address(address, public):
     assert webdownload.is_public_address(address) is public
+
+
+@pytest.mark.parametrize("address,embedded", [
+    ("::ffff:127.0.0.1", "127.0.0.1"),
+    ("::127.0.0.1", "127.0.0.1"),
+    ("::ffff:0:7f00:1", "127.0.0.1"),
+    ("64:ff9b::7f00:1", "127.0.0.1"),
+    ("64:ff9b:1:7f00:0:100::", "127.0.0.1"),
+    ("2002:7f00:1::1", "127.0.0.1"),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1"),
+    ("2606:4700::1", None),
+    ("fe80::1", None),
+])
+def test_embedded_ipv4_is_unwrapped(address, embedded):
+    found = webdownload.embedded_ipv4(ipaddress.ip_address(address))
+    assert (found and str(found)) == embedded
+
+
+@pytest.mark.parametrize("host", ["[::127.0.0.1]", "[64:ff9b::7f00:1]", "[::ffff:0:7f00:1]",
+                                  "[fec0::1]", "[64:ff9b:1::a9fe:a9fe]"])
+def test_default_filter_refuses_reserved_ipv6_literals(host):
+    with pytest.raises(Refused, match="not a public address"):
+        default_filter().check("http://%s/x" % host)
 
 
 # -- The filter ------------------------------------------------------------------------
@@ -416,3 +482,44 @@ def test_https_verifies_the_name_and_connects_to_the_checked_address(tls_server)
     # An untrusted certificate is refused (the default context: system CAs only).
     with pytest.raises(webdownload.FetchError, match="certificate verify failed"):
         webdownload.open_uri(uri, flt)
+
+
+# -- Pace: deadline, minimum rate, cancellation (issue 10 finding 8) -----------------
+
+def read_until_stopped(download, started, bound=10.0):
+    while download.read(64 * 1024):
+        assert time.monotonic() - started < bound, "the pace did not stop the download"
+
+
+@pytest.mark.parametrize("path,pace,error", [
+    ("/drip?every=0.05", dict(timeout=1.0), "did not finish within 1 s"),  # trickling
+    ("/stall", dict(timeout=1.0), "did not finish within 1 s"),            # silent
+    ("/drip?every=0.02", dict(min_rate=1000, window=0.5), "below web_download_min_rate"),
+])
+def test_the_pace_ends_a_slow_download(data_server, path, pace, error):
+    started = time.monotonic()
+    with pytest.raises(webdownload.FetchError, match=error):
+        with webdownload.open_uri(data_server.url(path), local_filter(data_server),
+                                  pace=webdownload.Pace(**pace)) as dl:
+            read_until_stopped(dl, started)
+    assert time.monotonic() - started < 3
+
+
+def test_a_cancelled_download_stops_within_about_a_second(data_server):
+    stop = threading.Event()
+    pace = webdownload.Pace(cancelled=lambda: "called off" if stop.is_set() else None)
+    with webdownload.open_uri(data_server.url("/drip?every=0.05"),
+                              local_filter(data_server), pace=pace) as dl:
+        assert dl.read(1)
+        stop.set()
+        stopped = time.monotonic()
+        with pytest.raises(webdownload.Cancelled, match="called off"):
+            read_until_stopped(dl, stopped)
+        assert time.monotonic() - stopped < 3
+
+
+def test_a_download_within_its_pace_completes(data_server):
+    pace = webdownload.Pace(timeout=30, min_rate=1000, window=0.2, cancelled=lambda: None)
+    with webdownload.open_uri(data_server.url("/slow"), local_filter(data_server),
+                              pace=pace) as dl:
+        assert dl.read() == data_server.payload
