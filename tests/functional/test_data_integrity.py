@@ -138,7 +138,9 @@ def test_a_deleted_image_id_is_never_reused(app):
     bob = Client(app, identity("bob"))
     admin = Client(app, identity("ops", "admin"))
     image_id = str(uuid.uuid4())
-    assert alice.post("/v2/images", {"id": image_id, "visibility": "public"}).status == 201
+    # Only an admin may make an image public (publicize_image): alice's image.
+    assert admin.post("/v2/images", {"id": image_id, "visibility": "public",
+                                     "owner": "alice"}).status == 201
     assert alice.upload(image_id, b"alice's bytes").status == 204
     assert alice.delete("/v2/images/%s" % image_id).status == 204
     for who in (bob, alice, admin):
