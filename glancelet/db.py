@@ -287,11 +287,40 @@ class ImageRepo:
         return bool(self.db.query("SELECT 1 FROM images WHERE %s = ? AND %s"
                                   % (_file_column(column), _LIVE), (name,)))
 
-    def list(self, where, params, order_by, limit):
-        sql = "SELECT %s FROM images WHERE %s" % (", ".join(COLUMNS), _LIVE)
-        if where:
-            sql += " AND " + " AND ".join(where)
-        sql += " ORDER BY " + ", ".join(order_by)
+    def list(self, ctx, visibility, filters, sort, marker=None, limit=None):
+        """The live images ``ctx`` may list, as ``GET /v2/images`` pages them.
+
+        ``visibility`` is the query's ``visibility`` (None, "all" or one of
+        the four); ``filters`` are ``(op, column or property, value)`` with op
+        one of eq, in, ge, le, tag, property; ``sort`` is ``[(column, "asc"
+        or "desc")]`` ending in ``id``; ``marker`` the image the page starts
+        after. Without a visibility filter a non-admin lists its project's
+        images and public ones; community images only when asked for (Glance's
+        rule; :meth:`glancelet.context.RequestContext.can_see` is the rule
+        for one image).
+        """
+        where, params = [_LIVE], []
+        if not ctx.is_admin:
+            if visibility == "community":
+                where.append("visibility = 'community'")
+            else:
+                where.append("(owner = ? OR visibility = 'public')")
+                params.append(ctx.project_id)
+        if visibility not in (None, "all"):
+            where.append("visibility = ?")
+            params.append(visibility)
+        for op, name, value in filters:
+            clause, values = _filter_sql(op, name, value)
+            where.append(clause)
+            params.extend(values)
+        if marker is not None:
+            clause, values = _keyset(sort, marker)
+            where.append(clause)
+            params.extend(values)
+        order = ["%s %s" % (_column(key), "ASC NULLS FIRST" if direction == "asc"
+                            else "DESC NULLS LAST") for key, direction in sort]
+        sql = "SELECT %s FROM images WHERE %s ORDER BY %s" % (
+            ", ".join(COLUMNS), " AND ".join(where), ", ".join(order))
         if limit is not None:
             sql += " LIMIT %d" % int(limit)
         return [_decode(row) for row in self.db.query(sql, params)]
@@ -300,6 +329,61 @@ class ImageRepo:
         sql = "SELECT %s FROM images WHERE status IN (%s)" % (
             ", ".join(COLUMNS), ", ".join("?" for _ in statuses))
         return [_decode(row) for row in self.db.query(sql, tuple(statuses))]
+
+
+def _column(name):
+    """``name`` if it is a column of images (it goes into SQL text), else ValueError."""
+    if name not in COLUMNS:
+        raise ValueError("not a column of images: %r" % (name,))
+    return name
+
+
+def _filter_sql(op, name, value):
+    """(SQL clause, parameters) of one list filter (see :meth:`ImageRepo.list`)."""
+    if op == "tag":
+        return "EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)", [value]
+    if op == "property":
+        # By key, not by a JSON path, which some names cannot spell.
+        return ("EXISTS (SELECT 1 FROM json_each(images.properties) "
+                "WHERE key = ? AND value = ?)", [name, value])
+    column = _column(name)
+    if op == "in":
+        return "%s IN (%s)" % (column, ", ".join("?" for _ in value)), list(value)
+    operator = {"eq": "=", "ge": ">=", "le": "<="}[op]
+    return "%s %s ?" % (column, operator), [_sql_value(column, value)]
+
+
+def _keyset(keys, marker):
+    """SQL for "rows after ``marker`` in the order ``keys``" (NULLs sort first)."""
+    clauses, params = [], []
+    for i, (key, direction) in enumerate(keys):
+        parts, part_params = [], []
+        for prev, _ in keys[:i]:
+            parts.append("%s IS ?" % _column(prev))
+            part_params.append(_sql_value(prev, marker[prev]))
+        value = _sql_value(key, marker[key])
+        if direction == "asc":
+            if value is None:
+                parts.append("%s IS NOT NULL" % _column(key))
+            else:
+                parts.append("%s > ?" % _column(key))
+                part_params.append(value)
+        else:
+            if value is None:
+                continue  # nothing sorts below NULL in descending order
+            parts.append("(%s < ? OR %s IS NULL)" % (_column(key), key))
+            part_params.append(value)
+        clauses.append("(" + " AND ".join(parts) + ")")
+        params.extend(part_params)
+    if not clauses:
+        return "0", []
+    return "(" + " OR ".join(clauses) + ")", params
+
+
+def _sql_value(key, value):
+    if key in ("protected", "os_hidden") and value is not None:
+        return int(value)
+    return value
 
 
 def _file_column(column):

@@ -286,108 +286,52 @@ def _bool_param(name, raw):
     raise errors.BadRequest("%s param must be a boolean" % name)
 
 
-def _keyset(keys, marker):
-    """SQL for "rows after ``marker`` in the order ``keys``" (NULLs sort first)."""
-    clauses, params = [], []
-    for i, (key, direction) in enumerate(keys):
-        parts, part_params = [], []
-        for prev, _ in keys[:i]:
-            parts.append("%s IS ?" % prev)
-            part_params.append(_sql_value(prev, marker[prev]))
-        value = _sql_value(key, marker[key])
-        if direction == "asc":
-            if value is None:
-                parts.append("%s IS NOT NULL" % key)
+def _filters(req):
+    """The list filters of the query string, as ``(op, name, value)`` for
+    :meth:`glancelet.db.ImageRepo.list`, validated here."""
+    filters = []
+    hidden = req.param("os_hidden")
+    filters.append(("eq", "os_hidden", False if hidden is None
+                    else _bool_param("os_hidden", hidden)))
+    for name, raw in req.params:
+        if name in NOT_FILTERS or name in ("visibility", "os_hidden"):
+            continue
+        if name == "tag":
+            filters.append(("tag", "tags", raw))
+        elif name in COLUMN_FILTERS:
+            if raw.startswith("in:"):
+                filters.append(("in", name, [v.strip().strip('"') for v in raw[3:].split(",")]))
             else:
-                parts.append("%s > ?" % key)
-                part_params.append(value)
+                filters.append(("eq", name, raw))
+        elif name == "protected":
+            filters.append(("eq", name, _bool_param(name, raw)))
+        elif name in ("size_min", "size_max"):
+            filters.append(("ge" if name == "size_min" else "le", "size", _int_param(req, name)))
+        elif name in ("min_disk", "min_ram"):
+            filters.append(("eq", name, _int_param(req, name)))
+        elif name in domain.BASE_PROPERTIES:
+            raise errors.BadRequest("Filtering on %s is not supported" % name)
         else:
-            if value is None:
-                continue  # nothing sorts below NULL in descending order
-            parts.append("(%s < ? OR %s IS NULL)" % (key, key))
-            part_params.append(value)
-        clauses.append("(" + " AND ".join(parts) + ")")
-        params.extend(part_params)
-    if not clauses:
-        return "0", []
-    return "(" + " OR ".join(clauses) + ")", params
-
-
-def _sql_value(key, value):
-    if key in ("protected", "os_hidden") and value is not None:
-        return int(value)
-    return value
+            filters.append(("property", name, raw))
+    return filters
 
 
 def index(req, start_response):
+    """``GET /v2/images``: the images the caller may list, filtered, sorted, paged."""
     ctx = req.context
-    where, params = [], []
     limit = min(_int_param(req, "limit", DEFAULT_LIMIT, maximum=None), MAX_LIMIT)
     keys = _parse_sort(req)
     visibility = req.param("visibility")
     if visibility is not None and visibility not in domain.VISIBILITIES + ("all",):
         raise errors.BadRequest("Invalid visibility value: %s" % visibility)
-    if not ctx.is_admin:
-        if visibility == "community":
-            where.append("(visibility = 'community')")
-        else:
-            where.append("(owner = ? OR visibility = 'public')")
-            params.append(ctx.project_id)
-    if visibility not in (None, "all"):
-        where.append("visibility = ?")
-        params.append(visibility)
-
-    hidden = req.param("os_hidden")
-    if hidden is None:
-        where.append("os_hidden = 0")
-    else:
-        where.append("os_hidden = ?")
-        params.append(int(_bool_param("os_hidden", hidden)))
-
-    for name, raw in req.params:
-        if name in NOT_FILTERS or name in ("visibility", "os_hidden"):
-            continue
-        if name == "tag":
-            where.append("EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)")
-            params.append(raw)
-        elif name in COLUMN_FILTERS:
-            if raw.startswith("in:"):
-                values = [v.strip().strip('"') for v in raw[3:].split(",")]
-                where.append("%s IN (%s)" % (name, ", ".join("?" for _ in values)))
-                params.extend(values)
-            else:
-                where.append("%s = ?" % name)
-                params.append(raw)
-        elif name == "protected":
-            where.append("protected = ?")
-            params.append(int(_bool_param(name, raw)))
-        elif name in ("size_min", "size_max"):
-            value = _int_param(req, name)
-            where.append("size %s ?" % (">=" if name == "size_min" else "<="))
-            params.append(value)
-        elif name in ("min_disk", "min_ram"):
-            where.append("%s = ?" % name)
-            params.append(_int_param(req, name))
-        elif name in domain.BASE_PROPERTIES:
-            raise errors.BadRequest("Filtering on %s is not supported" % name)
-        else:  # an extra property
-            # By key, not by a JSON path, which some names cannot spell.
-            where.append("EXISTS (SELECT 1 FROM json_each(images.properties) "
-                         "WHERE key = ? AND value = ?)")
-            params.extend([name, raw])
-
+    filters = _filters(req)
+    marker = None
     marker_id = req.param("marker")
     if marker_id is not None:
         marker = req.app.images.get(marker_id)
         if marker is None or not ctx.can_see(marker):
             raise errors.BadRequest("marker not found: %s" % marker_id)
-        clause, clause_params = _keyset(keys, marker)
-        where.append(clause)
-        params.extend(clause_params)
-
-    order = ["%s %s" % (key, "ASC NULLS FIRST" if direction == "asc"
-                        else "DESC NULLS LAST") for key, direction in keys]
-    rows = req.app.images.list(where, params, order, limit)
+    rows = req.app.images.list(ctx, visibility, filters, keys, marker, limit)
     rows = [req.app.reap(row) for row in rows]
     body = {
         "images": [domain.view(row) for row in rows],
