@@ -331,10 +331,17 @@ def test_deleted_ids_are_never_reused(api, seeded):
     assert api.get("/v2/images/%s" % deleted).status == 404
 
 
-SPECIAL_PURPOSE = ["127.0.0.1", "[::1]", "[::127.0.0.1]", "[::ffff:127.0.0.1]",
-                   "[64:ff9b::7f00:1]", "[::ffff:0:7f00:1]", "[fec0::1]",
-                   "[64:ff9b:1::a9fe:a9fe]", "169.254.169.254", "10.0.0.1",
-                   "[2002:7f00:1::]", "[fe80::1]", "0.0.0.0", "[::]"]
+SPECIAL_PURPOSE = [
+    "127.0.0.1", "[::1]", "0.0.0.0", "[::]",                 # loopback, unspecified
+    "10.0.0.1", "[fc00::1]", "100.64.0.1",                  # private, shared
+    "169.254.169.254", "[fe80::1]", "[fec0::1]",            # link-local, site-local
+    "192.0.2.1", "[2001:db8::1]", "240.0.0.1",              # documentation, reserved
+    "224.0.0.1", "[ff02::1]",                               # multicast
+    "[::127.0.0.1]", "[::ffff:127.0.0.1]",                  # IPv4-compatible, -mapped
+    "[64:ff9b::7f00:1]", "[::ffff:0:7f00:1]",               # NAT64, SIIT
+    "[64:ff9b:1::a9fe:a9fe]",                               # local-use NAT64
+    "[2002:7f00:1::]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]",  # 6to4, Teredo
+]
 
 
 @pytest.mark.parametrize("host", SPECIAL_PURPOSE)
