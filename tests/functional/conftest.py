@@ -182,28 +182,27 @@ class Campaign:
 
     def send(self, method, url, **kw):
         """A request to a real server (requests); a dropped connection counts too."""
-        self.requests += 1
-        resp = requests.request(method, url, timeout=kw.pop("timeout", 30), **kw)
-        self.requests -= 1
+        try:
+            resp = requests.request(method, url, timeout=kw.pop("timeout", 30), **kw)
+        except requests.ConnectionError:
+            self.requests += 1
+            raise
         self.answered(resp.status_code)
         return resp
 
     def send_raw(self, port, data):
         """Send raw bytes to 127.0.0.1:``port``; the status answered, or None if the
         server closed the connection without an HTTP answer."""
-        self.requests += 1
         with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
             sock.sendall(data)
             try:
                 sock.shutdown(socket.SHUT_WR)
                 answer = sock.recv(65536)
             except OSError:
-                return None
-        if not answer.startswith(b"HTTP/"):
-            return None
-        self.requests -= 1
-        self.answered(int(answer.split()[1]))
-        return int(answer.split()[1])
+                answer = b""
+        status = int(answer.split()[1]) if answer.startswith(b"HTTP/") else None
+        self.answered(status or 0)
+        return status
 
     def check_images(self, client, directories):
         """Count (and return) what is wrong in the store now: active images whose

@@ -20,10 +20,9 @@ import time
 import pytest
 
 from glancelet import app as app_mod
-from tests.examples.harness import Server, free_port, wait_ready
 
 from .conftest import CampaignClient, RemoteClient, make_conf
-from .test_import import server_argv
+from .test_import import Node
 
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -81,21 +80,14 @@ def target(request, tmp_path, campaign):
         yield target
         target.app.task_pool.drain(10)
         return
-    config = tmp_path / "glancelet.conf"
-    config.write_text("[database]\nconnection = sqlite:///%s\n"
-                      "[glance_store]\nfilesystem_store_datadir = %s\n"
-                      "[os_glance_staging_store]\nfilesystem_store_datadir = %s\n"
-                      % (tmp_path / "db.sqlite", tmp_path / "images", tmp_path / "staging"))
-    port = free_port()
-    server = Server("gunicorn", server_argv("gunicorn", port), tmp_path / "server.log",
-                    env={"GLANCELET_CONFIG_FILE": str(config)}, cwd=str(tmp_path)).start()
-    url = "http://127.0.0.1:%d" % port
+    node = Node(tmp_path, 9)
+    server = node.start("gunicorn", "gunicorn")
     try:
-        wait_ready(url + "/", [server])
-        yield Target(RemoteClient(url, campaign),
+        yield Target(RemoteClient(server.url, campaign),
                      [str(tmp_path / "images"), str(tmp_path / "staging")])
-    finally:
         assert server.stop() == 0, server.log_text()
+    finally:
+        node.stop_all()
 
 
 def race(count, threads, func):

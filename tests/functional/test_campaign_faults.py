@@ -197,15 +197,10 @@ def test_read_only_store_is_503_without_paths(small_store, campaign):
 def test_corrupt_database_refuses_to_start(tmp_path, kind):
     """The server exits (non-zero) with one ``glancelet:`` line naming the
     database problem, and no traceback."""
-    db_path = tmp_path / "glancelet.sqlite"
-    db_path.write_bytes(b"this is not an SQLite database\n" * 200)
-    config = tmp_path / "glancelet.conf"
-    config.write_text("[database]\nconnection = sqlite:///%s\n"
-                      "[glance_store]\nfilesystem_store_datadir = %s\n"
-                      "[os_glance_staging_store]\nfilesystem_store_datadir = %s\n"
-                      % (db_path, tmp_path / "images", tmp_path / "staging"))
+    node = Node(tmp_path, 9)
+    node.db_path.write_bytes(b"this is not an SQLite database\n" * 200)
     server = Server(kind, server_argv(kind, free_port()), tmp_path / "server.log",
-                    env={"GLANCELET_CONFIG_FILE": str(config)}, cwd=str(tmp_path)).start()
+                    env={"GLANCELET_CONFIG_FILE": str(node.config)}, cwd=str(tmp_path)).start()
     code = server.wait(60)
     log = server.log_text()
     server.kill_group()  # ours; nothing of it may outlive the test

@@ -27,10 +27,9 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from glancelet import app as app_mod
-from tests.examples.harness import Server, free_port, wait_ready
 
 from .conftest import CampaignClient, Client, make_conf
-from .test_import import server_argv
+from .test_import import Node
 
 # Every (path template, method) the app serves; HEAD where GET is, as the router adds it.
 ROUTE_METHODS = sorted(
@@ -288,7 +287,8 @@ INVALID_IDENTITIES = [
 @pytest.mark.parametrize("identity", INVALID_IDENTITIES,
                          ids=[repr(i) for i in INVALID_IDENTITIES])
 def test_invalid_identity_is_refused_on_every_route(api, seeded, identity):
-    """Finding 3: an invalid or blank identity is 401 on every /v2 route, never admin."""
+    """Finding 3: an invalid or blank identity is 401 on every /v2 route, never
+    admin; a confirmed one, and none at all (the no-auth mode), still pass."""
     ids = seeded.seeded_ids
     for template, method in ROUTE_METHODS:
         if not template.startswith("/v2/"):
@@ -298,6 +298,8 @@ def test_invalid_identity_is_refused_on_every_route(api, seeded, identity):
         resp = send(api, method, path, b"", headers=identity)
         assert resp.status == 401, (method, path, resp.status)
     assert api.get("/v2/images/%s" % ids["private"]).status == 200  # still there
+    confirmed = {"X-Identity-Status": "Confirmed", "X-Project-Id": "p1", "X-Roles": "member"}
+    assert send(api, "GET", "/v2/images/%s" % ids["private"], headers=confirmed).status == 200
 
 
 def test_members_cannot_publicize(api):
@@ -372,22 +374,14 @@ BAD_FRAMING = {
 
 @pytest.fixture(scope="module", params=["gunicorn", "uwsgi"])
 def real_server(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("framing-" + request.param)
-    config = tmp / "glancelet.conf"
-    config.write_text("[database]\nconnection = sqlite:///%s\n"
-                      "[glance_store]\nfilesystem_store_datadir = %s\n"
-                      "[os_glance_staging_store]\nfilesystem_store_datadir = %s\n"
-                      % (tmp / "db.sqlite", tmp / "images", tmp / "staging"))
-    port = free_port()
-    server = Server(request.param, server_argv(request.param, port), tmp / "server.log",
-                    env={"GLANCELET_CONFIG_FILE": str(config)}, cwd=str(tmp)).start()
-    server.port = port
-    server.url = "http://127.0.0.1:%d" % port
+    node = Node(tmp_path_factory.mktemp("framing-" + request.param), 9)
+    server = node.start(request.param, request.param)
+    server.port = int(server.url.rsplit(":", 1)[1])
     try:
-        wait_ready(server.url + "/", [server])
         yield server
-    finally:
         assert server.stop() == 0, server.log_text()
+    finally:
+        node.stop_all()
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FRAMING))
