@@ -1,5 +1,6 @@
 """In-process fixtures: glancelet built by create_app with a temp config."""
 
+import contextlib
 import hashlib
 import io
 import json
@@ -174,11 +175,24 @@ class Campaign:
     def __init__(self, name):
         self.name = name
         self.requests = self.server_errors = self.mismatched = self.tempfiles = 0
+        self.required = self.required_5xx = 0
 
     def answered(self, status):
         self.requests += 1
-        if status >= 500:
+        if status >= 500 and status == self.required:
+            self.required_5xx += 1
+        elif status >= 500:
             self.server_errors += 1
+
+    @contextlib.contextmanager
+    def requiring(self, status):
+        """Inside the block, answers with ``status`` (say 503 from a failing store)
+        are the behaviour asked for: counted apart, not as 5xx."""
+        self.required = status
+        try:
+            yield
+        finally:
+            self.required = 0
 
     def send(self, method, url, **kw):
         """A request to a real server (requests); a dropped connection counts too."""
@@ -227,8 +241,9 @@ class Campaign:
         return bad, temps
 
     def line(self):
-        return "campaign: %s requests=%d 5xx=%d mismatched=%d tempfiles=%d" % (
+        line = "campaign: %s requests=%d 5xx=%d mismatched=%d tempfiles=%d" % (
             self.name, self.requests, self.server_errors, self.mismatched, self.tempfiles)
+        return line + (" required-5xx=%d" % self.required_5xx if self.required_5xx else "")
 
 
 class CampaignClient(Client):

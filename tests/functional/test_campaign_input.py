@@ -163,9 +163,10 @@ def identity_is_invalid(headers):
     """Issue 10 finding 3: who must get 401 (Glance's context middleware).
 
     Only ``X-Identity-Status: Confirmed`` or no identity headers at all may
-    pass; a present but blank project id is not "no identity"."""
-    status = headers.get("X-Identity-Status")
-    if status is not None and status != "Confirmed":
+    pass; a confirmed identity whose project is present but blank does not."""
+    if not any(h in headers for h in IDENTITY):
+        return False
+    if headers.get("X-Identity-Status") != "Confirmed":
         return True
     projects = [urllib.parse.unquote(headers[h]).strip()
                 for h in ("X-Project-Id", "X-Tenant-Id") if h in headers]
@@ -274,13 +275,16 @@ def test_hostile_json_patch_documents(api, seeded, ops):
 
 # -- What glancelet refuses (issue 10 findings 2, 3, 4, 10; cited by the security page) --
 
+CONFIRMED = {"X-Identity-Status": "Confirmed"}
+MEMBER = dict(CONFIRMED, **{"X-Project-Id": "p1", "X-Roles": "member"})
 INVALID_IDENTITIES = [
     {"X-Identity-Status": "Invalid"},
     {"X-Identity-Status": "Invalid", "X-Project-Id": "p1", "X-Roles": "admin"},
+    {"X-Project-Id": "p1", "X-Roles": "admin"},  # not confirmed
     {"X-Project-Id": "", "X-Roles": ""},
     {"X-Project-Id": " "},
-    {"X-Project-Id": " ", "X-Roles": "admin"},
-    {"X-Tenant-Id": "", "X-Roles": "admin"},
+    dict(CONFIRMED, **{"X-Project-Id": " ", "X-Roles": "admin"}),
+    dict(CONFIRMED, **{"X-Tenant-Id": "", "X-Roles": "admin"}),
 ]
 
 
@@ -298,24 +302,22 @@ def test_invalid_identity_is_refused_on_every_route(api, seeded, identity):
         resp = send(api, method, path, b"", headers=identity)
         assert resp.status == 401, (method, path, resp.status)
     assert api.get("/v2/images/%s" % ids["private"]).status == 200  # still there
-    confirmed = {"X-Identity-Status": "Confirmed", "X-Project-Id": "p1", "X-Roles": "member"}
-    assert send(api, "GET", "/v2/images/%s" % ids["private"], headers=confirmed).status == 200
+    assert send(api, "GET", "/v2/images/%s" % ids["private"], headers=MEMBER).status == 200
 
 
 def test_members_cannot_publicize(api):
     """Finding 4: Glance's publicize_image policy is admin-only (403)."""
-    member = {"X-Project-Id": "p1", "X-Roles": "member"}
     resp = send(api, "POST", "/v2/images", json.dumps({"visibility": "public"}).encode(),
-                headers=member, content_type="application/json")
+                headers=MEMBER, content_type="application/json")
     assert resp.status == 403
-    image = json.loads(send(api, "POST", "/v2/images", b"{}", headers=member,
+    image = json.loads(send(api, "POST", "/v2/images", b"{}", headers=MEMBER,
                             content_type="application/json").body)
     resp = send(api, "PATCH", "/v2/images/%s" % image["id"], json.dumps(
         [{"op": "replace", "path": "/visibility", "value": "public"}]).encode(),
-        headers=member, content_type=PATCH_TYPE)
+        headers=MEMBER, content_type=PATCH_TYPE)
     assert resp.status == 403
     assert api.get("/v2/images/%s" % image["id"]).json()["visibility"] != "public"
-    admin = {"X-Project-Id": "ops", "X-Roles": "admin"}
+    admin = dict(CONFIRMED, **{"X-Project-Id": "ops", "X-Roles": "admin"})
     resp = send(api, "PATCH", "/v2/images/%s" % image["id"], json.dumps(
         [{"op": "replace", "path": "/visibility", "value": "public"}]).encode(),
         headers=admin, content_type=PATCH_TYPE)
@@ -325,8 +327,7 @@ def test_members_cannot_publicize(api):
 def test_deleted_ids_are_never_reused(api, seeded):
     """Finding 2: a deleted id stays taken (409), for its project and any other."""
     deleted = seeded.seeded_ids["deleted"]
-    for identity in ({}, {"X-Project-Id": "p1", "X-Roles": "member"},
-                     {"X-Project-Id": "p2", "X-Roles": "admin"}):
+    for identity in ({}, MEMBER, dict(CONFIRMED, **{"X-Project-Id": "p2", "X-Roles": "admin"})):
         resp = send(api, "POST", "/v2/images", json.dumps({"id": deleted}).encode(),
                     headers=identity, content_type="application/json")
         assert resp.status == 409, (identity, resp.status)
