@@ -39,7 +39,7 @@ ROUTE_METHODS = sorted(
 
 # No shrinking: a failing run stays bounded in time; the failing example is
 # printed as drawn (and, with derandomize, is drawn again on the next run).
-CAMPAIGN = settings(max_examples=25, deadline=2000, derandomize=True, database=None,
+CAMPAIGN = settings(max_examples=40, deadline=2000, derandomize=True, database=None,
                     phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
