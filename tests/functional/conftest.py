@@ -1,16 +1,21 @@
 """In-process fixtures: glancelet built by create_app with a temp config."""
 
+import contextlib
+import hashlib
 import io
 import json
 import os
 import shutil
+import socket
 import sys
 import urllib.parse
 
 import pytest
+import requests
 
 from glancelet import app as app_mod
 from glancelet import conf as conf_mod
+from glancelet.store import TEMP_PREFIX
 from tests.examples.client import cli_field, glance_cli
 
 
@@ -160,3 +165,132 @@ def glance(url, *args):
 
 
 field = cli_field
+
+
+# -- The attack campaign's counts (tests/functional/test_campaign_*.py) ---------------
+
+_CAMPAIGN_LINES = []
+
+
+class Campaign:
+    """What one campaign test did: requests sent, 5xx answered, active images
+    whose bytes do not match their hashes, temp files left. Its ``line()`` is
+    printed in the run's summary, for the closing note to quote."""
+
+    def __init__(self, name):
+        self.name = name
+        self.requests = self.server_errors = self.mismatched = self.tempfiles = 0
+        self.required = self.required_5xx = 0
+
+    def answered(self, status):
+        self.requests += 1
+        if status >= 500 and status == self.required:
+            self.required_5xx += 1
+        elif status >= 500:
+            self.server_errors += 1
+
+    @contextlib.contextmanager
+    def requiring(self, status):
+        """Inside the block, answers with ``status`` (say 503 from a failing store)
+        are the behaviour asked for: counted apart, not as 5xx."""
+        self.required = status
+        try:
+            yield
+        finally:
+            self.required = 0
+
+    def send(self, method, url, **kw):
+        """A request to a real server (requests); a dropped connection counts too."""
+        try:
+            resp = requests.request(method, url, timeout=kw.pop("timeout", 30), **kw)
+        except requests.ConnectionError:
+            self.requests += 1
+            raise
+        self.answered(resp.status_code)
+        return resp
+
+    def send_raw(self, port, data):
+        """Send raw bytes to 127.0.0.1:``port``; the status answered, or None if the
+        server closed the connection without an HTTP answer."""
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(data)
+            try:
+                sock.shutdown(socket.SHUT_WR)
+                answer = sock.recv(65536)
+            except OSError:
+                answer = b""
+        status = int(answer.split()[1]) if answer.startswith(b"HTTP/") else None
+        self.answered(status or 0)
+        return status
+
+    def check_images(self, client, directories):
+        """Count (and return) what is wrong in the store now: active images whose
+        bytes do not match ``checksum`` (md5) and ``os_hash_value`` (sha512), and
+        temp files left in ``directories``. ``client`` must see every image."""
+        bad, url = [], "/v2/images?status=active&limit=1000"
+        while url:
+            resp = client.get(url)
+            assert resp.status == 200, resp.body
+            doc = resp.json()
+            for image in doc["images"]:
+                data = client.get("/v2/images/%s/file" % image["id"]).body
+                if (hashlib.md5(data).hexdigest(), hashlib.sha512(data).hexdigest(),
+                        len(data)) != (image["checksum"], image["os_hash_value"],
+                                       image["size"]):
+                    bad.append(image["id"])
+            url = doc.get("next")
+        temps = [os.path.join(d, n) for d in directories if os.path.isdir(d)
+                 for n in os.listdir(d) if n.startswith(TEMP_PREFIX)]
+        self.mismatched += len(bad)
+        self.tempfiles += len(temps)
+        return bad, temps
+
+    def line(self):
+        line = "campaign: %s requests=%d 5xx=%d mismatched=%d tempfiles=%d" % (
+            self.name, self.requests, self.server_errors, self.mismatched, self.tempfiles)
+        return line + (" required-5xx=%d" % self.required_5xx if self.required_5xx else "")
+
+
+class CampaignClient(Client):
+    """The in-process client, counting every answer into a :class:`Campaign`."""
+
+    def __init__(self, app, campaign, headers=None):
+        super().__init__(app, headers)
+        self.campaign = campaign
+
+    def request(self, *args, **kw):
+        resp = super().request(*args, **kw)
+        self.campaign.answered(resp.status)
+        return resp
+
+
+class RemoteClient:
+    """The same interface over HTTP to a real server, counting into a Campaign."""
+
+    def __init__(self, url, campaign):
+        self.url = url
+        self.campaign = campaign
+
+    def request(self, method, path, body=b"", headers=None):
+        kw = {"json": body} if isinstance(body, (dict, list)) else {"data": body}
+        resp = self.campaign.send(method, self.url + path, headers=headers, **kw)
+        return Response("%d %s" % (resp.status_code, resp.reason), resp.headers.items(),
+                        resp.content)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+
+@pytest.fixture
+def campaign(request):
+    counts = Campaign(request.node.nodeid)
+    yield counts
+    _CAMPAIGN_LINES.append(counts.line())
+    print(counts.line())
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _CAMPAIGN_LINES:
+        terminalreporter.section("campaign")
+        for line in _CAMPAIGN_LINES:
+            terminalreporter.write_line(line)
