@@ -194,19 +194,33 @@ def setup_logging(conf):
     logger.setLevel(logging.DEBUG if conf.get("DEFAULT", "debug") else logging.INFO)
 
 
+# The exit status of a server process glancelet refuses to start in. 3 is
+# gunicorn's "worker failed to boot": gunicorn stops rather than respawning
+# the worker for ever. uWSGI exits with it, need-app or not.
+REFUSED = 3
+
+
+def refuse(why):
+    """Stop the server process: one ``glancelet:`` line, no traceback."""
+    sys.stderr.write("glancelet: %s\n" % why)
+    sys.stderr.flush()
+    raise SystemExit(REFUSED)
+
+
 def init_application(environ=None):
-    """Load config and build the app; a bad config fails with one clear line."""
+    """Load config and build the app. A bad config or an unusable database
+    stops the server process with one clear line (:func:`refuse`)."""
     import os
     environ = os.environ if environ is None else environ
     try:
         conf = conf_mod.load(environ=environ)
         check_server()
+        setup_logging(conf)
+        app = create_app(conf)
     except conf_mod.ConfigError as exc:
-        sys.stderr.write("glancelet: configuration error: %s\n" % exc)
-        sys.stderr.flush()
-        raise
-    setup_logging(conf)
-    app = create_app(conf)
+        refuse("configuration error: %s" % exc)
+    except db.UnusableDatabase as exc:
+        refuse("cannot use the database %s" % exc)
     tasks.register_drain(app)
     LOG.info("glancelet ready: config %s, images in %s",
              ", ".join(conf.files) or "(built-in defaults)", app.store.directory)

@@ -113,6 +113,11 @@ def _encode(column, value):
     return value
 
 
+class UnusableDatabase(Exception):
+    """The database file cannot be opened or set up (not a database, no
+    access). The message names the file and is one line."""
+
+
 class Database:
     """One SQLite file; a connection per thread, opened on first use.
 
@@ -130,13 +135,16 @@ class Database:
         if directory:
             os.makedirs(directory, exist_ok=True)
         self._local = threading.local()
-        with open(path + ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-            conn = self.connection()
-            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
-                raise sqlite3.OperationalError("%s cannot be switched to WAL mode" % path)
-            conn.executescript(SCHEMA)
-            _add_columns(conn)
+        try:
+            with open(path + ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+                conn = self.connection()
+                if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+                    raise sqlite3.OperationalError("cannot be switched to WAL mode")
+                conn.executescript(SCHEMA)
+                _add_columns(conn)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise UnusableDatabase("%s: %s" % (path, exc)) from None
 
     def connection(self):
         """This thread's connection. The busy timeout is the first setting, so

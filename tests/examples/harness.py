@@ -28,6 +28,7 @@ import dataclasses
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -268,6 +269,27 @@ class Server:
 
     def log_text(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def assert_refused(server, code, text):
+    """``server`` exited because glancelet refused to start: one
+    ``glancelet:`` line containing ``text`` (once per process that imported
+    the app) and no traceback through glancelet's code; return the line.
+
+    The exit status is glancelet's 3. gunicorn reads 3 as "worker failed to
+    boot" and halts; when a second worker's 3 reaches the arbiter while it
+    is halting, gunicorn 27 raises its own HaltServer again and exits 1 with
+    a traceback of gunicorn's (a race between workers, not glancelet's).
+    """
+    log = server.log_text()
+    lines = {ln for ln in log.splitlines() if "glancelet:" in ln}
+    assert len(lines) == 1 and text in min(lines), log
+    assert not re.search(r'File "[^"]*/glancelet/[\w/]+\.py"', log), log
+    if code == 1 and "gunicorn" in server.name:
+        assert "HaltServer: <HaltServer 'Worker failed to boot.' 3>" in log, log
+    else:
+        assert code == 3 and "Traceback" not in log, (code, log)
+    return min(lines)
 
 
 def http_get(url, timeout=5.0, ca_file=None):

@@ -16,7 +16,8 @@ import time
 
 from tests.examples import launchers
 from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import REPO_ROOT, Deployment, Workspace, signal_dispositions
+from tests.examples.harness import (REPO_ROOT, Deployment, Workspace, assert_refused,
+                                    signal_dispositions)
 from tests.examples.patterns import get
 
 
@@ -129,41 +130,44 @@ def _start_with_bad_config(tmp_path, folder, server_file, start):
 
 
 def test_uwsgi_refuses_to_start_with_a_bad_config(tmp_path, record):
-    """need-app = true: a configuration error stops uWSGI instead of leaving
-    workers that answer every request with 500."""
+    """A configuration error stops uWSGI (status 3, one line, no traceback)
+    instead of leaving workers that answer every request with 500."""
     ws, server, code = _start_with_bad_config(tmp_path, "examples/uwsgi-http/",
                                               "glancelet-uwsgi.ini", launchers.start_uwsgi)
-    log = server.log_text()
-    assert code != 0
-    line = [ln for ln in log.splitlines() if "glancelet: configuration error:" in ln]
-    assert line, log
-    assert "no app loaded" in log, log
+    line = assert_refused(server, code, "glancelet: configuration error:")
     record.symptom("config-error", "uwsgi-http", "%s\n(uWSGI exits with status %d)"
-                   % (ws.operator_view(line[0]), code))
+                   % (ws.operator_view(line), code))
     ws.remove()
 
 
 def test_gunicorn_refuses_to_start_with_a_bad_config(tmp_path, record):
+    """The same for gunicorn: status 3 is its "worker failed to boot", so the
+    arbiter stops instead of starting workers again (see
+    ``harness.assert_refused`` for gunicorn's own traceback when two workers
+    fail at once)."""
     ws, server, code = _start_with_bad_config(tmp_path, "examples/gunicorn/",
                                               "gunicorn.conf.py", launchers.start_gunicorn)
-    log = server.log_text()
-    assert code != 0
-    line = [ln for ln in log.splitlines() if "glancelet: configuration error:" in ln]
-    assert line, log
+    line = assert_refused(server, code, "glancelet: configuration error:")
+    assert "Worker failed to boot." in server.log_text()
     record.symptom("config-error", "gunicorn", "%s\n(gunicorn exits with status %d)"
-                   % (ws.operator_view(line[0]), code))
+                   % (ws.operator_view(line), code))
     ws.remove()
 
 
 def test_uwsgi_without_need_app_serves_500s(tmp_path, record):
-    """Why need-app is in the example: without it, uWSGI starts anyway after
-    the configuration error and every request fails."""
+    """Why need-app is in the example: when glancelet cannot be imported
+    (here the module line has a typo), uWSGI without it starts anyway and
+    every request fails. (glancelet's own refusals stop uWSGI either way:
+    test_uwsgi_refuses_to_start_with_a_bad_config.)"""
     ws = Workspace(tmp_path)
     d = "examples/uwsgi-http/"
-    install_variant(ws, d + "glancelet.conf", "/etc/glancelet/glancelet.conf",
-                    r"^image_size_cap\s*=", "image_size_cap = one terabyte")
-    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
-                    r"^need-app\s*=")
+    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    text = (REPO_ROOT / d / "glancelet-uwsgi.ini").read_text()
+    text, dropped = re.subn(r"(?m)^need-app\s*=.*\n", "", text)
+    text, typos = re.subn(r"(?m)^module = glancelet\.wsgi\.api:application$",
+                          "module = glancelet.wsgi.app:application", text)
+    assert dropped == typos == 1
+    ws.install_text(text, "/etc/glancelet/glancelet-uwsgi.ini")
     server = launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
     try:
         api = Api("http://127.0.0.1:%d" % ws.port("60999"), timeout=5)
