@@ -371,6 +371,21 @@ BAD_FRAMING = {
     "garbage between chunks": b"4\r\nGOOD\r\nxyz\r\nMORE\r\n0\r\n\r\n",
     "size with junk": b"5zz\r\nhello\r\n0\r\n\r\n",
 }
+# Finding 7, declared rather than fixed: uWSGI's own chunked reader (which
+# glancelet must use under uWSGI, uwsgi.chunked_read) reads a size line's
+# letters with strtoul ("zz" is 0, the last chunk; "5zz" is 5) and skips the
+# two bytes after a chunk unchecked, then reports a clean end. glancelet
+# cannot tell, so these become active images holding what uWSGI made of the
+# body. It refuses only what it cannot parse at all ("-5"). Documented on
+# the uwsgi-http page, asserted there in every pattern by the
+# upload-chunked-malformed scenario (a proxy in front refuses them all).
+UWSGI_READS = {
+    "non-hex size": b"",
+    "no CRLF after data": b"GOOD",
+    "negative size": None,
+    "garbage between chunks": b"GOOD",
+    "size with junk": b"hello",
+}
 
 
 @pytest.fixture(scope="module", params=["gunicorn", "uwsgi"])
@@ -378,6 +393,7 @@ def real_server(request, tmp_path_factory):
     node = Node(tmp_path_factory.mktemp("framing-" + request.param), 9)
     server = node.start(request.param, request.param)
     server.port = int(server.url.rsplit(":", 1)[1])
+    server.kind = request.param
     try:
         yield server
         assert server.stop() == 0, server.log_text()
@@ -387,19 +403,27 @@ def real_server(request, tmp_path_factory):
 
 @pytest.mark.parametrize("case", sorted(BAD_FRAMING))
 def test_malformed_framing(real_server, campaign, case):
-    """Findings 6 and 7: a malformed chunked upload is 400 (never 5xx, never 2xx),
-    and the image stays ``queued`` with nothing stored."""
+    """Findings 6 and 7: a malformed chunked upload is 400 (never 5xx), and
+    the image stays ``queued`` with nothing stored; except where uWSGI's
+    reader passes it on as a clean body (``UWSGI_READS``): then exactly the
+    image uWSGI's parse makes, never a 5xx."""
     url = real_server.url
     image = campaign.send("POST", url + "/v2/images", json={}).json()
     head = ("PUT /v2/images/%s/file HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
             "Connection: close\r\n\r\n" % image["id"]).encode()
     status = campaign.send_raw(real_server.port, head + BAD_FRAMING[case])
-    assert status == 400, (case, status, real_server.log_text()[-2000:])
     shown = campaign.send("GET", url + "/v2/images/%s" % image["id"]).json()
-    assert (shown["status"], shown["size"]) == ("queued", None), shown
     data = campaign.send("GET", url + "/v2/images/%s/file" % image["id"]).content
-    assert data == b"", hashlib.md5(data).hexdigest()
+    lenient = UWSGI_READS[case] if real_server.kind == "uwsgi" else None
+    if lenient is None:
+        assert status == 400, (case, status, real_server.log_text()[-2000:])
+        assert (shown["status"], shown["size"]) == ("queued", None), shown
+        assert data == b"", hashlib.md5(data).hexdigest()
+    else:
+        assert status == 204, (case, status, real_server.log_text()[-2000:])
+        assert (shown["status"], shown["size"]) == ("active", len(lenient)), shown
+        assert data == lenient
 
 
 def test_garbage_request_line(real_server, campaign):
