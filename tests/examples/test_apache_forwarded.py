@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.examples.client import Api
-from tests.examples.patterns import get
+from lab.client import Api
+from lab.patterns import get
 
 PATTERNS = ["apache-proxy-http", "apache-proxy-uwsgi", "apache-tls", "apache-mod-wsgi"]
 SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
@@ -40,7 +40,7 @@ def test_without_the_unset_lines(name, tmp_path):
     RequestHeader unset lines. uWSGI does not ignore X-Forwarded-Proto (it
     sets the scheme from it), and with parsing on the client's headers end
     up in every link, so the examples drop them in Apache."""
-    from tests.examples import apache
+    from lab import apache
     pattern = get(name)
     conf = [f for f in pattern.examples if f.endswith("/glancelet-apache.conf")][0]
     ini = [f for f in pattern.examples if f.endswith("/glancelet.conf")][0]

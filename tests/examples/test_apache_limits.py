@@ -10,9 +10,9 @@ Content-Length and (where the pattern passes chunked bodies) chunked.
 
 import pytest
 
-from tests.examples import apache
-from tests.examples.client import MiB, Api, Source
-from tests.examples.patterns import get
+from lab import apache
+from lab.client import MiB, Api, Source
+from lab.patterns import get
 
 PATTERNS = ["apache-proxy-http", "apache-proxy-uwsgi", "apache-tls", "apache-mod-wsgi"]
 CAP_LINE = "image_size_cap = 1099511627776"

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.examples import apache
-from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import Workspace
-from tests.examples.patterns import apache_mod_wsgi
+from lab import apache
+from lab.client import MiB, Api, Source
+from lab.harness import Workspace
+from lab.patterns import apache_mod_wsgi
 
 PATTERN = apache_mod_wsgi.PATTERNS[0]
 CONF = apache_mod_wsgi.DIR + "glancelet-apache.conf"

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.examples import apache
-from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import REPO_ROOT, Server, wait_ready
-from tests.examples.patterns import apache_proxy_http
+from lab import apache
+from lab.client import MiB, Api, Source
+from lab.harness import REPO_ROOT, Server, wait_ready
+from lab.patterns import apache_proxy_http
 
 PATTERN = apache_proxy_http.PATTERNS[0]
 CONF = apache_proxy_http.DIR + "glancelet-apache.conf"
@@ -132,14 +132,14 @@ def test_expect_100_continue_without_proxy100continue_off(tmp_path, record):
 
 # -- disablereuse=On / add-header = Connection: close -------------------------
 
-# Every variant runs glancelet behind tests/examples/slow_close.py, which
+# Every variant runs glancelet behind lab/slow_close.py, which
 # delays uWSGI's close of each connection so that the reuse race happens on
 # every run, not once in thousands of requests.
 SLOW_CLOSE = [
     apache.add_after("module = glancelet.wsgi.api:application",
                      "pythonpath = %s" % REPO_ROOT),
     apache.replace_line("module = glancelet.wsgi.api:application",
-                        "module = tests.examples.slow_close:application"),
+                        "module = lab.slow_close:application"),
 ]
 NO_REUSE_FIX = 'ProxyPass "http://127.0.0.1:60999" retry=0 timeout=120'
 REUSE_VARIANTS = {
@@ -279,7 +279,7 @@ STREAM_VARIANTS = {
 def _partial_upload_reaches_store(dep, api, image_id):
     """Send 24 MiB of a chunked upload and pause: does glancelet already
     write it (a .tmp- file growing in the store)? Then finish the upload."""
-    from tests.examples.client import MiB as _MiB
+    from lab.client import MiB as _MiB
     source = Source(32 * _MiB, seed=23)
     seen = {}
 

@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.examples import apache
-from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import Workspace
-from tests.examples.patterns import apache_proxy_uwsgi
+from lab import apache
+from lab.client import MiB, Api, Source
+from lab.harness import Workspace
+from lab.patterns import apache_proxy_uwsgi
 
 PATTERN = apache_proxy_uwsgi.PATTERNS[0]
 CONF = apache_proxy_uwsgi.DIR + "glancelet-apache.conf"

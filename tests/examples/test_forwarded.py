@@ -10,10 +10,10 @@ and that the servers clients reach directly ignore the headers.
 
 import pytest
 
-from tests.examples.client import Api
-from tests.examples.patterns import all_patterns, get
+from lab.client import Api
+from lab.patterns import all_patterns, get
 from tests.examples.test_symptoms import nginx_proxy_http_without
-from tests.examples.harness import Workspace
+from lab.harness import Workspace
 
 SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
            "X-Forwarded-Prefix": "/elsewhere"}

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from tests.examples import rewrite
-from tests.examples.harness import REPO_ROOT
+from lab import rewrite
+from lab.harness import REPO_ROOT
 
 EXAMPLE_FILES = sorted(p for p in (REPO_ROOT / "examples").rglob("*")
                        if p.is_file() and "__pycache__" not in p.parts)

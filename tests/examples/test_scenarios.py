@@ -10,8 +10,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from tests.examples.client import (CA_BUNDLE_VARIABLES, MiB, Api, Response, Source,
-                                   glance_cli)
+from lab.client import CA_BUNDLE_VARIABLES, MiB, Api, Response, Source, glance_cli
 
 
 @pytest.fixture(scope="module")

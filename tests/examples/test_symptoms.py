@@ -14,10 +14,10 @@ import re
 import signal
 import time
 
-from tests.examples import launchers
-from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import REPO_ROOT, Deployment, Workspace, signal_dispositions
-from tests.examples.patterns import get
+from lab import launchers
+from lab.client import MiB, Api, Source
+from lab.harness import REPO_ROOT, Deployment, Workspace, signal_dispositions
+from lab.patterns import get
 
 
 def install_variant(ws, example, operator_path, line_regex, new_line=None):

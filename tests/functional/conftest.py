@@ -11,7 +11,7 @@ import pytest
 
 from glancelet import app as app_mod
 from glancelet import conf as conf_mod
-from tests.examples.client import cli_field, glance_cli
+from lab.client import cli_field, glance_cli
 
 
 class Response:

@@ -12,10 +12,10 @@ What this module gives a test:
   with a deadline. A server that dies while starting fails at once, with its log.
 * :class:`Workspace`: a per-test directory that mirrors the operator's
   filesystem (``<root>/etc/glancelet``, ``<root>/var/lib/glancelet``, ...),
-  installs ``examples/`` files into it through :mod:`tests.examples.rewrite`,
+  installs ``examples/`` files into it through :mod:`lab.rewrite`,
   and hands out the free port behind each port token.
 * :class:`Pattern` and :class:`Deployment`: what every deployment pattern
-  provides (see ``tests/examples/patterns/__init__.py`` for how to add one).
+  provides (see ``lab/patterns/__init__.py`` for how to add one).
 * :class:`ExpectedFailure`: how a pattern declares what it cannot do, with the
   exact status and body the scenario must observe.
 
@@ -38,9 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.examples import rewrite
+from lab import rewrite
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # Where workspaces are created (see Workspace).
 WORKSPACE_BASE = "/var/tmp"
 

@@ -1,7 +1,7 @@
 """uWSGI alone, serving HTTP on an ``http-socket`` (examples/uwsgi-http/)."""
 
-from tests.examples import launchers
-from tests.examples.harness import Pattern
+from lab import launchers
+from lab.harness import Pattern
 
 DIR = "examples/uwsgi-http/"
 

@@ -2,8 +2,8 @@
 
 import signal
 
-from tests.examples import launchers
-from tests.examples.harness import Pattern
+from lab import launchers
+from lab.harness import Pattern
 
 DIR = "examples/gunicorn/"
 

@@ -1,8 +1,8 @@
 """Apache httpd + mod_proxy_uwsgi under /image -> uWSGI ``socket =``
 (examples/apache-proxy-uwsgi/)."""
 
-from tests.examples import apache, launchers
-from tests.examples.harness import ExpectedFailure, Pattern
+from lab import apache, launchers
+from lab.harness import ExpectedFailure, Pattern
 
 DIR = "examples/apache-proxy-uwsgi/"
 

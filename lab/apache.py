@@ -4,7 +4,7 @@ What lives here, and what does not:
 
 * The files an operator installs are in ``examples/apache-*/``. They are
   used exactly as shipped, except for the ports and filesystem paths that the
-  harness's rewrite mechanism (``tests/examples/rewrite.py``) changes.
+  harness's rewrite mechanism (``lab/rewrite.py``) changes.
 * What an operator already has on a Debian host is **not** in examples/:
   ``/etc/apache2/apache2.conf`` with ``ServerRoot``, ``PidFile``, logs,
   ``User``/``Group``, the MPM and the modules ``a2enmod`` turned on. The test
@@ -19,7 +19,7 @@ What lives here, and what does not:
   from that line makes the test fail on the directive that needs it.
 
 Provisioning (:func:`provision`) is called by the harness's provision step
-(``python -m tests.examples.provision``) before pytest runs. It checks the
+(``python -m lab.provision``) before pytest runs. It checks the
 apt packages, builds the mod_wsgi virtualenv and installs glancelet into it.
 
 mod_wsgi daemon processes run as ``www-data`` (mod_wsgi refuses root), so the
@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
 
 APACHE2 = "/usr/sbin/apache2"
@@ -175,7 +175,7 @@ def build_mod_wsgi_venv(log=print):
     try:
         MOD_WSGI_VENV.parent.mkdir(parents=True, exist_ok=True)
     except PermissionError:
-        raise ProvisionError("cannot create %s; run as root: python -m tests.examples.provision"
+        raise ProvisionError("cannot create %s; run as root: python -m lab.provision"
                              % MOD_WSGI_VENV) from None
     if not _venv_is_from_system_python():
         if MOD_WSGI_VENV.exists():
@@ -306,7 +306,7 @@ def scaffold_config(run_dir, includes, modules, listen=None):
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = [
-        "# Test scaffolding written by tests/examples/apache.py: a stand-in for",
+        "# Test scaffolding written by lab/apache.py: a stand-in for",
         "# Debian's /etc/apache2/apache2.conf. Not operator configuration.",
         'ServerRoot "%s"' % run_dir,
         'DefaultRuntimeDir "%s"' % run_dir,
@@ -392,7 +392,7 @@ def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_
     stands in for Debian's ports.conf: on ``listen_port`` (a free port if
     None) with the optional ``listen_protocol`` ("https"). Returns the port.
     """
-    from tests.examples.harness import free_port
+    from lab.harness import free_port
     modules = []
     for conf in confs:
         for mod in declared_modules(pathlib.Path(conf).read_text()):
@@ -456,7 +456,7 @@ def graceful(ws, name=APACHE_SERVER_NAME, deadline=30.0):
 
 
 def provision(log=print):
-    """Called by tests/examples/provision.py before the suite runs; 0 = ok."""
+    """Called by lab/provision.py before the suite runs; 0 = ok."""
     try:
         if not sys.platform.startswith("linux"):
             raise ProvisionError("the Apache examples run on Linux (Debian layout) only")
@@ -533,8 +533,8 @@ class ApachePatternBase:
         edits = self.edits.get(example)
         if edits:
             # Edit the file as shipped, then rewrite it the same way.
-            from tests.examples import rewrite
-            from tests.examples.harness import REPO_ROOT
+            from lab import rewrite
+            from lab.harness import REPO_ROOT
             text = (REPO_ROOT / example).read_text(encoding="utf-8")
             for edit in edits:
                 text = edit(text)

@@ -6,8 +6,8 @@
   Content-Length uploads stream, chunked uploads are spooled to disk first.
 """
 
-from tests.examples import launchers
-from tests.examples.harness import Pattern
+from lab import launchers
+from lab.harness import Pattern
 
 DIR = "examples/nginx-uwsgi/"
 

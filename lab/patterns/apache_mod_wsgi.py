@@ -3,8 +3,8 @@
 import os
 import re
 
-from tests.examples import apache
-from tests.examples.harness import Pattern
+from lab import apache
+from lab.harness import Pattern
 
 DIR = "examples/apache-mod-wsgi/"
 

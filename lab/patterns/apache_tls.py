@@ -1,8 +1,8 @@
 """Apache httpd terminating TLS (mod_ssl) on 9292, mod_proxy_http under /image
 -> uWSGI http-socket (examples/apache-tls/)."""
 
-from tests.examples import apache, launchers
-from tests.examples.harness import Pattern
+from lab import apache, launchers
+from lab.harness import Pattern
 
 DIR = "examples/apache-tls/"
 

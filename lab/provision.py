@@ -1,6 +1,6 @@
 """Check (and, as root, install) what the examples suite needs.
 
-``python -m tests.examples.provision`` (the first command of
+``python -m lab.provision`` (the first command of
 ``tox -e examples``):
 
 * the system packages of bindep.txt's ``test`` profile that the examples use
@@ -8,11 +8,10 @@
   apt-get; otherwise it exits non-zero printing the exact command to run;
 * the Python servers (uWSGI, gunicorn) in the environment running the tests
   (tox installs them; here we only check);
-* then the Apache patterns' own provisioning, ``tests.examples.apache.provision()``
-  (the mod_wsgi venv), when that module exists.
+* then the Apache patterns' own provisioning, ``lab.apache.provision()``
+  (the mod_wsgi venv).
 """
 
-import importlib.util
 import os
 import re
 import shutil
@@ -20,7 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from lab import apache
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # bindep packages this suite does not need (the docs' browser test uses chromium).
 NOT_NEEDED_HERE = {"chromium"}
@@ -80,13 +81,10 @@ def main():
         print("provision: missing in %s: %s\nRun:\n  %s -m pip install %s"
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
         return 1
-    # Hook for the Apache patterns (mod_wsgi venv etc.), owned by their module.
-    if importlib.util.find_spec("tests.examples.apache") is not None:
-        from tests.examples import apache
-        if hasattr(apache, "provision"):
-            rc = apache.provision()
-            if rc:
-                return rc
+    # The Apache patterns' own provisioning (the mod_wsgi venv), owned by lab.apache.
+    rc = apache.provision()
+    if rc:
+        return rc
     checked = ["system packages", *BINARIES, "uwsgi", "gunicorn"]
     print("provision: ok (%s)" % ", ".join(checked))
     return 0

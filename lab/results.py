@@ -74,7 +74,7 @@ def versions():
     except ImportError:
         found["glancelet"] = None
     try:
-        from tests.examples import apache
+        from lab import apache
         found["mod_wsgi"] = apache.mod_wsgi_version()
     except Exception:  # the Apache module may not provide it (or not yet)
         found["mod_wsgi"] = None

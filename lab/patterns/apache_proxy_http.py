@@ -1,8 +1,8 @@
 """Apache httpd + mod_proxy_http under /image -> uWSGI http-socket
 (examples/apache-proxy-http/)."""
 
-from tests.examples import apache, launchers
-from tests.examples.harness import Pattern
+from lab import apache, launchers
+from lab.harness import Pattern
 
 DIR = "examples/apache-proxy-http/"
 
