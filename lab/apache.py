@@ -42,6 +42,9 @@ import sys
 import tempfile
 import time
 
+from lab import launchers
+from lab.harness import Pattern, free_port
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
 
@@ -392,7 +395,6 @@ def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_
     stands in for Debian's ports.conf: on ``listen_port`` (a free port if
     None) with the optional ``listen_protocol`` ("https"). Returns the port.
     """
-    from lab.harness import free_port
     modules = []
     for conf in confs:
         for mod in declared_modules(pathlib.Path(conf).read_text()):
@@ -475,82 +477,37 @@ if __name__ == "__main__":
 
 
 # --------------------------------------------------------------------------
-# Pattern base and variants (proof that an example's line is needed)
+# The patterns with Apache in front of uWSGI
 # --------------------------------------------------------------------------
 
-def drop_line(line):
-    """An edit that removes ``line`` (exactly one occurrence, stripped match)."""
-    def edit(text):
-        lines = text.splitlines(keepends=True)
-        hits = [i for i, current in enumerate(lines) if current.strip() == line.strip()]
-        assert len(hits) == 1, "expected exactly one line %r, found %d" % (line, len(hits))
-        del lines[hits[0]]
-        return "".join(lines)
-    edit.description = "without %r" % line.strip()
-    return edit
+APACHE_CONF = "/etc/glancelet/glancelet-apache.conf"
+UWSGI_INI = "/etc/glancelet/glancelet-uwsgi.ini"
 
 
-def replace_line(line, new):
-    """An edit that replaces ``line`` (exactly one occurrence) by ``new``."""
-    def edit(text):
-        lines = text.splitlines(keepends=True)
-        hits = [i for i, current in enumerate(lines) if current.strip() == line.strip()]
-        assert len(hits) == 1, "expected exactly one line %r, found %d" % (line, len(hits))
-        indent = lines[hits[0]][:len(lines[hits[0]]) - len(lines[hits[0]].lstrip())]
-        lines[hits[0]] = indent + new + "\n"
-        return "".join(lines)
-    edit.description = "%r instead of %r" % (new, line.strip())
-    return edit
+class ApacheToUwsgi(Pattern):
+    """Apache httpd under /image in front of uWSGI: ``folder`` holds
+    glancelet-apache.conf (on Debian: /etc/apache2/conf-available/), the
+    uWSGI ini and glancelet.conf."""
+    folder = None
+    app_server = "uwsgi"
+    url_prefix = "/image"
+    reloaded_servers = (APACHE_SERVER_NAME, "uwsgi")
+    # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
+    sigterm = "drain"
 
+    @property
+    def files(self):
+        return ((self.folder + "glancelet-apache.conf", APACHE_CONF),
+                (self.folder + "glancelet-uwsgi.ini", UWSGI_INI),
+                (self.folder + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
 
-def add_after(anchor, new):
-    """An edit that inserts ``new`` after the one line equal to ``anchor``."""
-    def edit(text):
-        lines = text.splitlines(keepends=True)
-        hits = [i for i, current in enumerate(lines) if current.strip() == anchor.strip()]
-        assert len(hits) == 1, "expected exactly one line %r, found %d" % (anchor, len(hits))
-        indent = lines[hits[0]][:len(lines[hits[0]]) - len(lines[hits[0]].lstrip())]
-        lines.insert(hits[0] + 1, indent + new + "\n")
-        return "".join(lines)
-    edit.description = "with %r added" % new
-    return edit
+    def launch(self, ws):
+        self.install_files(ws)
+        launchers.start_uwsgi(ws, UWSGI_INI)
+        return "http://127.0.0.1:%d" % start(ws, [ws.path(APACHE_CONF)])
 
-
-class ApachePatternBase:
-    """Mixin for the Apache patterns: installs examples/ files through
-    :meth:`install_file`, which applies the edits of a *variant*.
-
-    The patterns registered in the scenario suite have no edits: they run the
-    examples as shipped. ``pattern.variant({example: edit, ...})`` returns a
-    copy that runs the same files with single, named edits (a line dropped,
-    say), which the Apache-specific tests use to show what goes wrong
-    without that line. Variants are never registered as patterns.
-    """
-    edits = {}
-
-    def install_file(self, ws, example, operator_path):
-        path = ws.install(example, operator_path)
-        edits = self.edits.get(example)
-        if edits:
-            # Edit the file as shipped, then rewrite it the same way.
-            from lab import rewrite
-            from lab.harness import REPO_ROOT
-            text = (REPO_ROOT / example).read_text(encoding="utf-8")
-            for edit in edits:
-                text = edit(text)
-            path.write_text(rewrite.rewrite_text(text, ws.values), encoding="utf-8")
-        return path
-
-    def variant(self, edits):
-        """A copy running with ``edits``: {example: edit or [edits]}."""
-        import copy
-        unknown = set(edits) - set(self.examples)
-        assert not unknown, "not files of %s: %s" % (self.name, unknown)
-        clone = copy.copy(self)
-        clone.edits = {k: (list(v) if isinstance(v, (list, tuple)) else [v])
-                       for k, v in edits.items()}
-        clone.name = "%s (%s)" % (self.name, "; ".join(
-            "%s %s" % (k.rsplit("/", 1)[-1],
-                       ", ".join(getattr(e, "description", "edited") for e in v))
-            for k, v in clone.edits.items()))
-        return clone
+    def reload(self, deployment):
+        # What the examples document: `apachectl graceful` for Apache and
+        # `uwsgi --reload` for uWSGI, one after the other.
+        graceful(deployment.workspace)
+        launchers.uwsgi_reload(deployment.workspace, "/run/glancelet/uwsgi.pid")
