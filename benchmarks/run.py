@@ -133,7 +133,7 @@ def provision(selected):
         return
     from lab import provision as prov
     log("provisioning (python -m lab.provision) for the Apache patterns")
-    rc = prov.main()
+    rc = prov.main([])
     if rc:
         raise SystemExit("benchmarks: provisioning failed (exit %s), see above" % rc)
 

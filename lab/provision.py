@@ -1,17 +1,29 @@
-"""Check (and, as root, install) what the examples suite needs.
+"""Check (and, as root, install) what a tox environment needs from the system.
 
-``python -m lab.provision`` (the first command of
-``tox -e examples``):
+``python -m lab.provision [--profile examples|docs]``, the first command of
+``tox -e examples`` (default profile) and ``tox -e docs``:
 
-* the system packages of bindep.txt's ``test`` profile that the examples use
-  (Apache httpd, nginx, ...): as root, missing ones are installed with
-  apt-get; otherwise it exits non-zero printing the exact command to run;
-* the Python servers (uWSGI, gunicorn) in the environment running the tests
-  (tox installs them; here we only check);
-* then the Apache patterns' own provisioning, ``lab.apache.provision()``
-  (the mod_wsgi venv).
+* the system packages of the profile, read from ``bindep.txt``: as root,
+  missing ones are installed with apt-get; otherwise it exits non-zero
+  printing the exact command to run;
+* the binaries those packages provide, and the Python servers (uWSGI,
+  gunicorn) in the environment running it (tox installs them; here we only
+  check);
+* for ``examples``, then the Apache patterns' own provisioning,
+  ``lab.apache.provision()`` (the mod_wsgi venv).
+
+Profiles:
+
+``examples``
+    bindep's ``test`` profile, except chromium (only the docs' browser test
+    uses it).
+``docs``
+    bindep's ``docs`` profile: apache2 and nginx (the "Tested versions" page
+    runs ``apache2 -v`` and ``nginx -v``) and chromium (the browser test).
 """
 
+import argparse
+import dataclasses
 import os
 import re
 import shutil
@@ -23,21 +35,38 @@ from lab import apache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# bindep packages this suite does not need (the docs' browser test uses chromium).
-NOT_NEEDED_HERE = {"chromium"}
 
-# Binaries that must exist once the packages are installed.
-BINARIES = {"apache2": "/usr/sbin/apache2", "nginx": "/usr/sbin/nginx", "curl": "/usr/bin/curl"}
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    bindep_profile: str
+    # bindep packages of that profile this environment does not need.
+    not_needed: frozenset
+    # Binaries that must exist once the packages are installed: name -> path
+    # (absolute) or command name (looked up on PATH).
+    binaries: dict
+    # With the examples, the Apache patterns' mod_wsgi venv.
+    apache: bool
 
 
-def bindep_test_packages(path=REPO_ROOT / "bindep.txt"):
-    """Package names of bindep.txt lines in the dpkg/test profile."""
+PROFILES = {
+    "examples": Profile("test", frozenset({"chromium"}),
+                        {"apache2": "/usr/sbin/apache2", "nginx": "/usr/sbin/nginx",
+                         "curl": "/usr/bin/curl"}, apache=True),
+    "docs": Profile("docs", frozenset(),
+                    {"apache2": "/usr/sbin/apache2", "nginx": "/usr/sbin/nginx",
+                     "chromium": "chromium"}, apache=False),
+}
+PYTHON_TOOLS = ("uwsgi", "gunicorn")
+
+
+def bindep_packages(profile, path=REPO_ROOT / "bindep.txt"):
+    """Package names of bindep.txt's dpkg lines in bindep profile ``profile``."""
     pkgs = []
     for line in Path(path).read_text().splitlines():
         m = re.match(r"^([a-z0-9][a-z0-9.+-]*)\s+\[(.*)\]", line)
-        if m and "test" in m.group(2).split() and "platform:dpkg" in m.group(2).split():
+        if m and {profile, "platform:dpkg"} <= set(m.group(2).split()):
             pkgs.append(m.group(1))
-    return [p for p in pkgs if p not in NOT_NEEDED_HERE]
+    return pkgs
 
 
 def dpkg_installed(pkg):
@@ -49,30 +78,51 @@ def dpkg_installed(pkg):
     return out.strip().endswith("install ok installed")
 
 
+def apt_install_command(missing):
+    return ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+
+
+def install_packages(profile, installed=dpkg_installed, is_root=None, run=subprocess.run,
+                     err=sys.stderr):
+    """Install the profile's missing packages (as root, with apt-get), or
+    print the exact command to run; True when nothing is missing any more."""
+    missing = [p for p in bindep_packages(profile.bindep_profile)
+               if p not in profile.not_needed and not installed(p)]
+    if not missing:
+        return True
+    cmd = apt_install_command(missing)
+    root = os.geteuid() == 0 if is_root is None else is_root
+    if root and shutil.which("apt-get"):
+        print("provision: installing %s" % " ".join(missing), flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run(["apt-get", "update", "-q"], check=True, env=env)
+        run(cmd, check=True, env=env)
+        return True
+    print("provision: missing system packages: %s\nRun as root:\n  %s"
+          % (" ".join(missing), " ".join(cmd)), file=err)
+    return False
+
+
+def binary_missing(path_or_name):
+    if os.path.isabs(path_or_name):
+        return not os.access(path_or_name, os.X_OK)
+    return shutil.which(path_or_name) is None
+
+
 def python_tools_missing():
-    missing = []
     bindir = Path(sys.prefix) / "bin"
-    for tool in ("uwsgi", "gunicorn"):
-        if not (bindir / tool).exists():
-            missing.append(tool)
-    return missing
+    return [tool for tool in PYTHON_TOOLS if not (bindir / tool).exists()]
 
 
-def main():
-    missing = [p for p in bindep_test_packages() if not dpkg_installed(p)]
-    apt_cmd = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
-    if missing:
-        if os.geteuid() == 0 and shutil.which("apt-get"):
-            print("provision: installing %s" % " ".join(missing), flush=True)
-            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-            subprocess.run(apt_cmd, check=True, env=env)
-        else:
-            print("provision: missing system packages: %s\nRun as root:\n  %s"
-                  % (" ".join(missing), " ".join(apt_cmd)), file=sys.stderr)
-            return 1
-    for name, path in BINARIES.items():
-        if not os.access(path, os.X_OK):
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lab.provision", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="examples")
+    profile = PROFILES[parser.parse_args(argv).profile]
+    if not install_packages(profile):
+        return 1
+    for name, path in profile.binaries.items():
+        if binary_missing(path):
             print("provision: %s not found at %s after installing packages" % (name, path),
                   file=sys.stderr)
             return 1
@@ -81,12 +131,12 @@ def main():
         print("provision: missing in %s: %s\nRun:\n  %s -m pip install %s"
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
         return 1
-    # The Apache patterns' own provisioning (the mod_wsgi venv), owned by lab.apache.
-    rc = apache.provision()
-    if rc:
-        return rc
-    checked = ["system packages", *BINARIES, "uwsgi", "gunicorn"]
-    print("provision: ok (%s)" % ", ".join(checked))
+    if profile.apache:
+        # The Apache patterns' own provisioning (the mod_wsgi venv), owned by lab.apache.
+        rc = apache.provision()
+        if rc:
+            return rc
+    print("provision: ok (system packages, %s)" % ", ".join([*profile.binaries, *PYTHON_TOOLS]))
     return 0
 
 
