@@ -379,13 +379,15 @@ class Workspace:
 
     def path(self, operator_path):
         """Where operator path ``/var/lib/glancelet/x`` lives in this workspace."""
-        return Path(rewrite.rewrite_text(str(operator_path), self._values_for(str(operator_path))))
+        return Path(self.rewrite(str(operator_path)))
 
-    def _values_for(self, text):
+    def rewrite(self, text):
+        """``text`` with its ports and paths rewritten for this workspace
+        (:func:`rewrite.rewrite_text`; a port token gets its free port)."""
         for token in rewrite.tokens_in(text):
             if token in rewrite.TOKENS["ports"]:
                 self.port(token)
-        return self.values
+        return rewrite.rewrite_text(text, self.values)
 
     def install(self, example, operator_path, edits=()):
         """Install repo file ``example`` at ``operator_path`` (rewritten); return the path.
@@ -409,7 +411,7 @@ class Workspace:
         """Write ``text`` at ``operator_path``, rewritten like an example; return the path."""
         dst = self.path(operator_path)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_text(rewrite.rewrite_text(text, self._values_for(text)), encoding="utf-8")
+        dst.write_text(self.rewrite(text), encoding="utf-8")
         return dst
 
     def operator_view(self, text):
