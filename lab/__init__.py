@@ -12,6 +12,8 @@ Map:
 * ``lab.rewrite``: the only changes made to an examples/ file at test time
   (its ports, addresses and paths).
 * ``lab.patterns``: the registry of deployment patterns, one module each.
+* ``lab.servers``: the registry of server kinds (uWSGI, gunicorn, nginx,
+  Apache httpd): where each comes from (apt, pip), its binary, its version.
 * ``lab.launchers``: how uWSGI, gunicorn and nginx are started and reloaded.
 * ``lab.apache``: Apache httpd: provisioning, the apache2.conf stand-in,
   start and graceful restart.

@@ -42,18 +42,17 @@ import sys
 import tempfile
 import time
 
-from lab import launchers
+from lab import launchers, servers
 from lab.harness import Pattern, free_port
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
 
-APACHE2 = "/usr/sbin/apache2"
+APACHE2 = servers.KINDS["apache2"].binary
 MODULE_DIR = "/usr/lib/apache2/modules"
 # Debian's python3 and the headers mod_wsgi is built with.
 SYSTEM_PYTHON = "/usr/bin/python3"
-APT_PACKAGES = ("apache2", "apache2-dev", "openssl", "python3-venv", "python3-dev",
-                "build-essential", "curl")
+APT_PACKAGES = servers.KINDS["apache2"].apt
 
 # The mod_wsgi example's LoadModule/WSGIPythonHome lines name this venv.
 MOD_WSGI_VENV = pathlib.Path("/opt/glancelet-mod-wsgi-venv")
@@ -491,6 +490,7 @@ class ApacheToUwsgi(Pattern):
     folder = None
     app_server = "uwsgi"
     url_prefix = "/image"
+    servers = ("uwsgi", "apache2")
     reloaded_servers = (APACHE_SERVER_NAME, "uwsgi")
     # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
     sigterm = "drain"

@@ -572,6 +572,8 @@ class Pattern:
     * ``files``: the examples/ files it uses, as (repo path, operator path)
       pairs, in the order :meth:`install_files` installs them (``examples``
       lists the repo paths);
+    * ``servers``: the kinds of server it starts (names in
+      :data:`lab.servers.KINDS`: what provisioning installs for it);
     * ``app_server``: name of the server (as given to ``Workspace.spawn``)
       that runs glancelet; SIGTERM scenarios signal it;
     * ``url_prefix``: path under which the front door serves the API ("" or
@@ -599,6 +601,7 @@ class Pattern:
     name = None
     title = None
     files = ()
+    servers = ()
     app_server = None
     url_prefix = ""
     sigterm = "drain"

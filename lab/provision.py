@@ -8,7 +8,7 @@
   printing the exact command to run;
 * the binaries those packages provide, and the Python servers (uWSGI,
   gunicorn) in the environment running it (tox installs them; here we only
-  check);
+  check); the servers are those of :mod:`lab.servers`;
 * for ``examples``, then the Apache patterns' own provisioning,
   ``lab.apache.provision()`` (the mod_wsgi venv).
 
@@ -31,7 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab import apache
+from lab import apache, servers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,15 +48,15 @@ class Profile:
     apache: bool
 
 
+SYSTEM_SERVERS = {name: kind.binary for name, kind in servers.KINDS.items() if kind.apt}
 PROFILES = {
     "examples": Profile("test", frozenset({"chromium"}),
-                        {"apache2": "/usr/sbin/apache2", "nginx": "/usr/sbin/nginx",
-                         "curl": "/usr/bin/curl"}, apache=True),
-    "docs": Profile("docs", frozenset(),
-                    {"apache2": "/usr/sbin/apache2", "nginx": "/usr/sbin/nginx",
-                     "chromium": "chromium"}, apache=False),
+                        {**SYSTEM_SERVERS, "curl": "/usr/bin/curl"}, apache=True),
+    "docs": Profile("docs", frozenset(), {**SYSTEM_SERVERS, "chromium": "chromium"},
+                    apache=False),
 }
-PYTHON_TOOLS = ("uwsgi", "gunicorn")
+# The pip-installed servers (tox installs them into the environment).
+PYTHON_TOOLS = tuple(kind.binary for kind in servers.KINDS.values() if kind.pip)
 
 
 def bindep_packages(profile, path=REPO_ROOT / "bindep.txt"):

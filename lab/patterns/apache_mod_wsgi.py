@@ -31,6 +31,7 @@ class ApacheModWsgi(Pattern):
              (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
     # glancelet runs in mod_wsgi daemon processes, children of Apache's parent.
     app_server = "apache"
+    servers = ("apache2",)
     url_prefix = "/image"
     # Apache children and the mod_wsgi daemon processes are both its children.
     reloaded_servers = (apache.APACHE_SERVER_NAME,)

@@ -16,6 +16,7 @@ class Gunicorn(Pattern):
     files = ((DIR + "gunicorn.conf.py", GUNICORN_CONF),
              (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
     app_server = "gunicorn"
+    servers = ("gunicorn",)
     # SIGTERM: workers finish in-flight requests for up to graceful_timeout.
     sigterm = "drain"
     reloaded_servers = ("gunicorn",)
@@ -40,6 +41,7 @@ class NginxGunicorn(Gunicorn):
              (DIR + "nginx-gunicorn.conf", NGINX_CONF))
     url_prefix = "/image"
     reloaded_servers = ("nginx", "gunicorn")
+    servers = ("gunicorn", "nginx")
     spools = {"content-length": False, "chunked": False}
     proxy = "nginx"
 

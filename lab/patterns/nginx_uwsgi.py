@@ -15,6 +15,7 @@ DIR = "examples/nginx-uwsgi/"
 class _NginxUwsgi(Pattern):
     nginx_conf = None
     app_server = "uwsgi"
+    servers = ("uwsgi", "nginx")
     # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
     sigterm = "drain"
     reloaded_servers = ("nginx", "uwsgi")

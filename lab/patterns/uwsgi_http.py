@@ -13,6 +13,7 @@ class UwsgiHttp(Pattern):
     files = ((DIR + "glancelet-uwsgi.ini", INI),
              (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
     app_server = "uwsgi"
+    servers = ("uwsgi",)
     # hook-master-start = unix_signal:15 gracefully_kill_them_all
     sigterm = "drain"
     # SIGHUP (uwsgi --reload): the master waits for busy workers, then re-execs.

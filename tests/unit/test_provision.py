@@ -2,7 +2,7 @@
 
 import io
 
-from lab import provision
+from lab import patterns, provision, servers
 
 
 def _run_recorder():
@@ -48,3 +48,21 @@ def test_nothing_missing_runs_nothing():
     assert provision.install_packages(provision.PROFILES["examples"], installed=lambda p: True,
                                       is_root=True, run=run)
     assert calls == []
+
+
+def test_every_server_kind_is_provisioned():
+    """The apt packages of each server kind are in bindep.txt (the examples
+    profile installs them), its pip packages in test-requirements.txt (tox
+    installs them), and every pattern starts only registered kinds."""
+    test_profile = set(provision.bindep_packages("test"))
+    requirements = (provision.REPO_ROOT / "test-requirements.txt").read_text()
+    for kind in servers.KINDS.values():
+        assert set(kind.apt) <= test_profile, kind.name
+        for pip in kind.pip:
+            assert any(line.startswith(pip) for line in requirements.splitlines()), pip
+        if kind.apt:
+            assert provision.PROFILES["examples"].binaries[kind.name] == kind.binary
+        else:
+            assert kind.binary in provision.PYTHON_TOOLS
+    for pattern in patterns.all_patterns():
+        assert pattern.servers and set(pattern.servers) <= set(servers.KINDS), pattern.name
