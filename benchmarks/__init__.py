@@ -1,7 +1,7 @@
 """Benchmarks of glancelet under the documented deployment patterns.
 
 ``python -m benchmarks.run`` (``tox -e bench``) starts each pattern with the
-real ``examples/`` files through ``tests/examples/patterns`` and measures
+real ``examples/`` files through ``lab/patterns`` and measures
 image upload and download throughput, metadata request latency and worker
 memory, next to baselines measured in the same run on the same machine (the
 single-core md5+sha512 ceiling, ``cat``, a disk write with fsync, nginx

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks import client
-from tests.examples.harness import Server, free_port
+from lab.harness import Server, free_port
 
 BLOCK = 1024 * 1024
 NGINX = "/usr/sbin/nginx"

@@ -5,9 +5,10 @@ import os
 import platform
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from lab import servers
 
 
 def _run(argv):
@@ -38,16 +39,10 @@ def _first_match(pattern, text):
 
 
 def versions():
-    bindir = Path(sys.prefix) / "bin"
+    """The servers' versions (lab.servers), Python's and mod_wsgi's."""
     mod_wsgi_venv = Path("/opt/glancelet-mod-wsgi-venv/bin/python")
-    out = {
-        "python": platform.python_version(),
-        "uwsgi": _run([str(bindir / "uwsgi"), "--version"]),
-        "gunicorn": _first_match(r"version ([\w.]+)",
-                                 _run([str(bindir / "gunicorn"), "--version"])),
-        "nginx": _first_match(r"nginx/([\w.]+)", _run(["/usr/sbin/nginx", "-v"])),
-        "apache": _first_match(r"Apache/([\w.]+)", _run(["/usr/sbin/apache2", "-v"])),
-    }
+    out = {name: kind.version() or "unavailable" for name, kind in servers.KINDS.items()}
+    out["python"] = platform.python_version()
     if mod_wsgi_venv.exists():
         out["mod_wsgi"] = _run([str(mod_wsgi_venv), "-c",
                                 "import importlib.metadata as m; print(m.version('mod_wsgi'))"])

@@ -1,6 +1,6 @@
 """``python -m benchmarks.pyspy_upload PATTERN {cl,chunked}``: where an upload spends its time.
 
-Starts PATTERN from tests/examples/patterns, runs py-spy (``pip install
+Starts PATTERN from lab/patterns, runs py-spy (``pip install
 py-spy``; not a dependency of the project) on the process running glancelet
 and its children while one image uploads, then prints the busiest
 (thread, innermost two frames) pairs. Idle threads without Python frames are
@@ -47,7 +47,7 @@ def main(argv=None):
     pyspy = shutil.which("py-spy")
     if not pyspy:
         raise SystemExit("py-spy not found; run: %s -m pip install py-spy" % sys.executable)
-    from tests.examples import patterns
+    from lab import patterns
     os.environ.pop("GLANCELET_CONFIG_FILE", None)
     pattern = patterns.get(args.pattern)
     work = Path(tempfile.mkdtemp(prefix="pyspy-upload-"))

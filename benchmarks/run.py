@@ -12,7 +12,7 @@ is wrong), never because of the numbers.
 ``--only rss-1gib``: only the uploads (Content-Length and chunked) with the
 worker RSS sampled every 50 ms; prints idle, peak and growth per worker.
 
-Each pattern is started through ``tests/examples/patterns`` with the real
+Each pattern is started through ``lab/patterns`` with the real
 ``examples/`` files; nothing here configures a glancelet server.
 """
 
@@ -102,11 +102,11 @@ def parse_args(argv):
 
 
 def load_patterns(names):
-    from tests.examples import patterns as registry
+    from lab import patterns as registry
     known = {p.name: p for p in registry.all_patterns()}
     missing = [n for n in names if n not in known]
     if missing:
-        raise SystemExit("benchmarks: no pattern named %s in tests/examples/patterns "
+        raise SystemExit("benchmarks: no pattern named %s in lab/patterns "
                          "(registered: %s)" % (", ".join(missing), ", ".join(sorted(known))))
     return [known[n] for n in names]
 
@@ -131,9 +131,9 @@ def provision(selected):
     ensure_nginx()
     if not any(p.name.startswith("apache") for p in selected):
         return
-    from tests.examples import provision as prov
-    log("provisioning (python -m tests.examples.provision) for the Apache patterns")
-    rc = prov.main()
+    from lab import provision as prov
+    log("provisioning (python -m lab.provision) for the Apache patterns")
+    rc = prov.main([])
     if rc:
         raise SystemExit("benchmarks: provisioning failed (exit %s), see above" % rc)
 

@@ -53,8 +53,8 @@ def test_digest_matches_contract(tmp_path):
 
 
 def test_digest_same_as_harness():
-    """The fallback and tests/examples/results.py agree on this checkout."""
-    from tests.examples.results import source_digest
+    """The fallback and lab/results.py agree on this checkout."""
+    from lab.results import source_digest
     assert examples_results._fallback_source_digest(str(REPO_ROOT)) == \
         source_digest(str(REPO_ROOT))
 

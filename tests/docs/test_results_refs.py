@@ -3,8 +3,8 @@
 Pages cite results as ``:result:`PATTERN/SCENARIO``` and
 ``.. support-matrix:: :pattern: PATTERN`` (or ``:scenarios: ID ...``).
 A typo would render as "not yet tested" forever, so every pattern must be
-registered in tests/examples/patterns and every scenario listed in
-tests/examples/scenarios.py.
+registered in lab/patterns and every scenario listed in
+lab/scenarios.py.
 """
 
 import ast
@@ -20,7 +20,7 @@ def _known():
     """Pattern names and scenario ids, read from the sources without importing
     them (the docs environment does not install the examples suite's deps)."""
     patterns = set()
-    for path in (REPO_ROOT / "tests" / "examples" / "patterns").glob("*.py"):
+    for path in (REPO_ROOT / "lab" / "patterns").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef):
                 for stmt in node.body:
@@ -29,13 +29,13 @@ def _known():
                             and isinstance(stmt.value, ast.Constant)
                             and isinstance(stmt.value.value, str)):
                         patterns.add(stmt.value.value)
-    tree = ast.parse((REPO_ROOT / "tests" / "examples" / "scenarios.py").read_text())
+    tree = ast.parse((REPO_ROOT / "lab" / "scenarios.py").read_text())
     scenarios = set()
     for node in tree.body:
         if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
                 and any(getattr(t, "id", None) == "SCENARIOS" for t in node.targets)):
             scenarios = {k.value for k in node.value.keys}
-    assert patterns and scenarios, "cannot read tests/examples ids"
+    assert patterns and scenarios, "cannot read the lab's ids"
     return patterns, scenarios
 
 

@@ -1,6 +1,6 @@
 """pytest wiring for the examples suite.
 
-* ``pattern``: every registered pattern (tests/examples/patterns/), module
+* ``pattern``: every registered pattern (lab/patterns/), module
   scoped, so a module's tests for one pattern share its deployment.
 * ``deployment``: the pattern started once per test module.
 * ``record``: lets a test record an expected failure (the exact status and
@@ -14,10 +14,10 @@
 
 import pytest
 
-from tests.examples import results as results_mod
-from tests.examples.harness import REPO_ROOT
-from tests.examples.patterns import all_patterns
-from tests.examples.scenarios import SCENARIOS
+from lab import results as results_mod
+from lab.harness import REPO_ROOT
+from lab.patterns import all_patterns
+from lab.scenarios import SCENARIOS
 
 PATTERNS = all_patterns()
 

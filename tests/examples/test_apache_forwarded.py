@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.examples.client import Api
-from tests.examples.patterns import get
+from lab.client import Api
+from lab.harness import LineEdit
+from lab.patterns import get
 
 PATTERNS = ["apache-proxy-http", "apache-proxy-uwsgi", "apache-tls", "apache-mod-wsgi"]
 SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
@@ -40,11 +41,10 @@ def test_without_the_unset_lines(name, tmp_path):
     RequestHeader unset lines. uWSGI does not ignore X-Forwarded-Proto (it
     sets the scheme from it), and with parsing on the client's headers end
     up in every link, so the examples drop them in Apache."""
-    from tests.examples import apache
     pattern = get(name)
     conf = [f for f in pattern.examples if f.endswith("/glancelet-apache.conf")][0]
     ini = [f for f in pattern.examples if f.endswith("/glancelet.conf")][0]
-    no_unset = [apache.drop_line("RequestHeader unset %s" % h) for h in SPOOFED]
+    no_unset = [LineEdit(r"^\s*RequestHeader unset %s$" % h, remove=True) for h in SPOOFED]
     with pattern.variant({conf: no_unset}).start(tmp_path / "off") as dep:
         own = _hrefs(dep, {})
         spoofed = _hrefs(dep, SPOOFED)
@@ -56,7 +56,7 @@ def test_without_the_unset_lines(name, tmp_path):
         assert {h.split("://", 1)[0] for h in spoofed} == {"gopher"}
     else:
         assert spoofed == own
-    parsing = apache.add_after("hashing_algorithm = sha512",
-                               "[oslo_middleware]\nenable_proxy_headers_parsing = true")
+    parsing = LineEdit(r"^hashing_algorithm = sha512$",
+                       add_after="[oslo_middleware]\nenable_proxy_headers_parsing = true")
     with pattern.variant({conf: no_unset, ini: parsing}).start(tmp_path / "on") as dep:
         assert _hrefs(dep, SPOOFED) == {"gopher://evil.example/elsewhere/image/v2/"}

@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from tests.examples import apache
-from tests.examples.client import MiB, Api, Source
-from tests.examples.patterns import get
+from lab import apache
+from lab.client import MiB, Api, Source
+from lab.patterns import get
 
 PATTERNS = ["apache-proxy-http", "apache-proxy-uwsgi", "apache-tls", "apache-mod-wsgi"]
 

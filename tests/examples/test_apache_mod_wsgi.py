@@ -1,18 +1,16 @@
 """Why the lines of examples/apache-mod-wsgi/ are there, on live servers."""
 
 import contextlib
-import http.client
 import os
 import re
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.examples import apache
-from tests.examples.client import MiB, Api, HalfRequest, Source
-from tests.examples.harness import Workspace, data_files
-from tests.examples.patterns import apache_mod_wsgi
+from lab import apache
+from lab.client import MiB, Api, HalfRequest, Source
+from lab.harness import LineEdit, Workspace, data_files
+from lab.patterns import apache_mod_wsgi
 
 PATTERN = apache_mod_wsgi.PATTERNS[0]
 CONF = apache_mod_wsgi.DIR + "glancelet-apache.conf"
@@ -38,21 +36,17 @@ def test_example_loads_the_module_config_of_the_venv():
     assert libpython and all("/root/" not in line for line in libpython), libpython
 
 
-def _proc_children(pid):
+def _proc_children(server):
+    """(pid, uid, command line) of each child of ``server``'s main process."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in server.children():
         try:
-            with open("/proc/%s/stat" % entry) as fp:
-                fields = fp.read().rsplit(")", 1)[1].split()
-            with open("/proc/%s/cmdline" % entry, "rb") as fp:
+            with open("/proc/%d/cmdline" % pid, "rb") as fp:
                 cmdline = fp.read().replace(b"\0", b" ").decode(errors="replace")
-            uid = os.stat("/proc/%s" % entry).st_uid
+            uid = os.stat("/proc/%d" % pid).st_uid
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            found.append((int(entry), uid, cmdline))
+        found.append((pid, uid, cmdline))
     return found
 
 
@@ -61,7 +55,7 @@ def test_daemon_processes_run_as_www_data(shipped):
     files are written by that user."""
     import pwd
     www = pwd.getpwnam("www-data").pw_uid
-    children = _proc_children(shipped.servers[apache.APACHE_SERVER_NAME].pid)
+    children = _proc_children(shipped.servers[apache.APACHE_SERVER_NAME])
     daemons = [c for c in children if c[2].startswith("(wsgi:glancelet)")]
     assert len(daemons) == 2, children
     assert {uid for _, uid, _ in daemons} == {www}
@@ -78,7 +72,7 @@ def test_chunked_request(which, tmp_path, record):
     glancelet; without ``WSGIChunkedRequest On`` mod_wsgi answers 411."""
     pattern = PATTERN
     if which != "shipped":
-        pattern = PATTERN.variant({CONF: apache.drop_line("WSGIChunkedRequest On")})
+        pattern = PATTERN.variant({CONF: LineEdit(r"^\s*WSGIChunkedRequest On$", remove=True)})
     with pattern.start(tmp_path) as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="chunked")
@@ -101,49 +95,6 @@ def test_chunked_request(which, tmp_path, record):
         logged = lines[0].split("] ", 3)[-1].replace(str(dep.workspace.root), "")
         record.symptom("chunked-411-mod-wsgi", PATTERN.name,
                        "%s\n%s\nerror log: %s" % (resp.status_line, resp.text.strip(), logged))
-
-
-def _put_headers_only(base_url, image_id, length):
-    parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
-    try:
-        conn.putrequest("PUT", parts.path + "/v2/images/%s/file" % image_id)
-        conn.putheader("Content-Type", "application/octet-stream")
-        conn.putheader("Content-Length", str(length))
-        conn.endheaders()
-        conn.send(b"\0" * 65536)
-        try:
-            resp = conn.getresponse()
-        except TimeoutError:
-            return None
-        return resp.status, resp.reason, resp.read().decode("utf-8", "replace")
-    finally:
-        conn.close()
-
-
-@pytest.mark.parametrize("which", ["shipped", "without-LimitRequestBody-0"])
-def test_limit_request_body(which, tmp_path, record):
-    """Without ``LimitRequestBody 0``, Apache's 1 GiB default refuses an
-    upload announcing more with 413 before glancelet sees it. As shipped it
-    is passed on (the 2 GiB scenario proves the whole upload)."""
-    pattern = PATTERN
-    if which != "shipped":
-        pattern = PATTERN.variant({CONF: apache.drop_line("LimitRequestBody 0")})
-    with pattern.start(tmp_path) as dep:
-        api = Api(dep.base_url)
-        image = api.create_image(name="limit")
-        answer = _put_headers_only(dep.base_url, image["id"], GIB + 1)
-        if which == "shipped":
-            assert answer is None, answer
-            api.wait_status(image["id"], "queued", deadline=90)
-            return
-        assert answer is not None
-        status, reason, body = answer
-        assert (status, reason) == (413, "Request Entity Too Large"), answer
-        assert "exceeds the capacity limit." in body, body
-        record.symptom("apache-413-limitrequestbody", PATTERN.name,
-                       "%d %s (Content-Length: %d)\n%s" % (status, reason, GIB + 1,
-                                                           body.strip()))
 
 
 @contextlib.contextmanager
@@ -179,8 +130,8 @@ def test_without_wsgi_socket_prefix(tmp_path, record):
     build's default, /var/run/apache2/wsgi.*: the daemons start only if that
     directory exists (Debian's apache2ctl creates it); otherwise Apache runs
     but every request to glancelet gets 503."""
-    with _broken_variant(tmp_path, apache.drop_line("WSGISocketPrefix /run/glancelet/wsgi")) \
-            as (server, api, root):
+    without = LineEdit(r"^WSGISocketPrefix /run/glancelet/wsgi$", remove=True)
+    with _broken_variant(tmp_path, without) as (server, api, root):
         resp = api.request("GET", "/image/v2/images", timeout=60)
         log = server.log_text()
         if os.path.isdir("/var/run/apache2"):
@@ -204,7 +155,7 @@ def test_without_the_directory_grant(tmp_path, record):
     """Debian's apache2.conf denies the whole filesystem (``<Directory />
     Require all denied``; the test scaffolding does the same): without the
     example's ``<Directory /etc/glancelet>`` grant every request is 403."""
-    with _broken_variant(tmp_path, apache.drop_line("Require all granted")) as (
+    with _broken_variant(tmp_path, LineEdit(r"^\s*Require all granted$", remove=True)) as (
             server, api, root):
         resp = api.request("GET", "/image/", timeout=30)
         assert resp.status == 403, resp
@@ -222,8 +173,8 @@ def test_socket_rotation_off_gives_502(tmp_path, record):
     but the daemon refuses it (its origin token is made per generation), and
     the client gets 502 instead of the 503 of
     ``test_lifecycle.py::test_graceful_reload[apache-mod-wsgi]``."""
-    pattern = PATTERN.variant({CONF: apache.add_after("WSGISocketPrefix /run/glancelet/wsgi",
-                                                      "WSGISocketRotation Off")})
+    pattern = PATTERN.variant({CONF: LineEdit(r"^WSGISocketPrefix /run/glancelet/wsgi$",
+                                              add_after="WSGISocketRotation Off")})
     with pattern.start(tmp_path) as dep:
         in_flight = HalfRequest(Api(dep.base_url), "/v2/images").start()
         time.sleep(1)   # accepted by an Apache child of this generation

@@ -16,15 +16,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.examples import apache
-from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import REPO_ROOT, Server, wait_ready
-from tests.examples.patterns import apache_proxy_http
+from lab import apache
+from lab.client import MiB, Api, Source
+from lab.harness import LineEdit, REPO_ROOT, Server, wait_ready
+from lab.patterns import apache_proxy_http
 
 PATTERN = apache_proxy_http.PATTERNS[0]
 CONF = apache_proxy_http.DIR + "glancelet-apache.conf"
 INI = apache_proxy_http.DIR + "glancelet-uwsgi.ini"
-PROXYPASS = 'ProxyPass "http://127.0.0.1:60999" disablereuse=On retry=0 timeout=120'
+PROXYPASS = r'^\s*ProxyPass "http://127\.0\.0\.1:60999" disablereuse=On retry=0 timeout=120$'
+SENDCHUNKED = r"^\s*SetEnv proxy-sendchunked 1$"
+MODULE_LINE = r"^module = glancelet\.wsgi\.api:application$"
+WITHOUT_CONNECTION_CLOSE = LineEdit(r"^add-header = Connection: close$", remove=True)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,7 @@ def test_expect_100_continue_without_proxy100continue_off(tmp_path, record):
     glancelet waits for the body, giving glancelet's 400 for a body that
     never came (seen after 60 s and after 120 s). Either way the image stays
     queued and nothing is stored."""
-    variant = PATTERN.variant({CONF: apache.drop_line("Proxy100Continue Off")})
+    variant = PATTERN.variant({CONF: LineEdit(r"^\s*Proxy100Continue Off$", remove=True)})
     with variant.start(tmp_path) as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="expect")
@@ -132,24 +135,22 @@ def test_expect_100_continue_without_proxy100continue_off(tmp_path, record):
 
 # -- disablereuse=On / add-header = Connection: close -------------------------
 
-# Every variant runs glancelet behind tests/examples/slow_close.py, which
+# Every variant runs glancelet behind lab/slow_close.py, which
 # delays uWSGI's close of each connection so that the reuse race happens on
 # every run, not once in thousands of requests.
 SLOW_CLOSE = [
-    apache.add_after("module = glancelet.wsgi.api:application",
-                     "pythonpath = %s" % REPO_ROOT),
-    apache.replace_line("module = glancelet.wsgi.api:application",
-                        "module = tests.examples.slow_close:application"),
+    LineEdit(MODULE_LINE, add_after="pythonpath = %s" % REPO_ROOT),
+    LineEdit(MODULE_LINE, replace="module = lab.slow_close:application"),
 ]
 NO_REUSE_FIX = 'ProxyPass "http://127.0.0.1:60999" retry=0 timeout=120'
 REUSE_VARIANTS = {
     "shipped": {INI: SLOW_CLOSE},
     "disablereuse-only": {INI: SLOW_CLOSE + [
-        apache.drop_line("add-header = Connection: close")]},
+        WITHOUT_CONNECTION_CLOSE]},
     "connection-close-only": {INI: SLOW_CLOSE,
-                              CONF: apache.replace_line(PROXYPASS, NO_REUSE_FIX)},
-    "neither": {INI: SLOW_CLOSE + [apache.drop_line("add-header = Connection: close")],
-                CONF: apache.replace_line(PROXYPASS, NO_REUSE_FIX)},
+                              CONF: LineEdit(PROXYPASS, replace=NO_REUSE_FIX)},
+    "neither": {INI: SLOW_CLOSE + [WITHOUT_CONNECTION_CLOSE],
+                CONF: LineEdit(PROXYPASS, replace=NO_REUSE_FIX)},
 }
 
 
@@ -191,8 +192,8 @@ def test_retry_after_uwsgi_restart(retry, tmp_path):
     (60 by default); retry=0 keeps the example safe there."""
     pattern = PATTERN
     if retry == "default":
-        pattern = PATTERN.variant({CONF: apache.replace_line(
-            PROXYPASS, 'ProxyPass "http://127.0.0.1:60999" disablereuse=On timeout=120')})
+        pattern = PATTERN.variant({CONF: LineEdit(
+            PROXYPASS, replace='ProxyPass "http://127.0.0.1:60999" disablereuse=On timeout=120')})
     with pattern.start(tmp_path) as dep:
         api = Api(dep.base_url)
         old = dep.servers["uwsgi"]
@@ -224,8 +225,8 @@ def test_limit_request_body_does_not_apply_to_mod_proxy_http(tmp_path):
     mod_proxy_http (Content-Length or chunked), so the example has none and
     2 GiB passes (scenario upload-2gib); glancelet's image_size_cap is the
     limit."""
-    variant = PATTERN.variant({CONF: apache.add_after("Proxy100Continue Off",
-                                                      "LimitRequestBody 1048576")})
+    variant = PATTERN.variant({CONF: LineEdit(r"^\s*Proxy100Continue Off$",
+                                              add_after="LimitRequestBody 1048576")})
     with variant.start(tmp_path) as dep:
         api = Api(dep.base_url)
         for upload in ("cl", "chunked"):
@@ -270,16 +271,15 @@ def _alive(pid):
 
 STREAM_VARIANTS = {
     "shipped": {},
-    "without-proxy-sendchunked": {CONF: apache.drop_line("SetEnv proxy-sendchunked 1")},
-    "proxy-sendcl": {CONF: apache.replace_line("SetEnv proxy-sendchunked 1",
-                                               "SetEnv proxy-sendcl 1")},
+    "without-proxy-sendchunked": {CONF: LineEdit(SENDCHUNKED, remove=True)},
+    "proxy-sendcl": {CONF: LineEdit(SENDCHUNKED, replace="SetEnv proxy-sendcl 1")},
 }
 
 
 def _partial_upload_reaches_store(dep, api, image_id):
     """Send 24 MiB of a chunked upload and pause: does glancelet already
     write it (a .tmp- file growing in the store)? Then finish the upload."""
-    from tests.examples.client import MiB as _MiB
+    from lab.client import MiB as _MiB
     source = Source(32 * _MiB, seed=23)
     seen = {}
 

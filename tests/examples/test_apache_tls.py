@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.examples.client import Api
-from tests.examples.patterns import apache_tls
+from lab.client import Api
+from lab.patterns import apache_tls
 
 PATTERN = apache_tls.PATTERNS[0]
 # Variables through which requests (python-glanceclient) picks a CA bundle.
@@ -171,7 +171,7 @@ def _served_certificate(dep):
 def test_graceful_loads_a_renewed_certificate(tmp_path):
     """Replace the certificate and key files (a renewal), run
     ``apache2ctl graceful``: new connections get the new certificate."""
-    from tests.examples import apache
+    from lab import apache
     with PATTERN.start(tmp_path) as dep:
         before = _served_certificate(dep)
         ws = dep.workspace

@@ -9,8 +9,8 @@ pattern declares which uploads it spools; both directions are asserted.
 
 import pytest
 
-from tests.examples.client import MiB, Api, Source
-from tests.examples.patterns import all_patterns
+from lab.client import MiB, Api, Source
+from lab.patterns import all_patterns
 
 SPOOL_MESSAGE = "a client request body is buffered to a temporary file"
 NGINX_PATTERNS = [p for p in all_patterns() if p.spools is not None]

@@ -6,8 +6,8 @@ show is dead weight. This check fails for either.
 
 import re
 
-from tests.examples.harness import IMPORT_EXAMPLES, REPO_ROOT
-from tests.examples.patterns import all_patterns
+from lab.harness import IMPORT_EXAMPLES, REPO_ROOT
+from lab.patterns import all_patterns
 
 DOC_SOURCE = REPO_ROOT / "doc" / "source"
 

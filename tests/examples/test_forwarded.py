@@ -10,10 +10,9 @@ and that the servers clients reach directly ignore the headers.
 
 import pytest
 
-from tests.examples.client import Api
-from tests.examples.patterns import all_patterns, get
-from tests.examples.test_symptoms import nginx_proxy_http_without
-from tests.examples.harness import Workspace
+from lab.client import Api
+from lab.patterns import all_patterns, get
+from lab.harness import LineEdit
 
 SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
            "X-Forwarded-Prefix": "/elsewhere"}
@@ -58,8 +57,10 @@ def test_direct_servers_ignore_forwarded_headers(pattern, tmp_path):
 
 
 def test_without_x_forwarded_host_line_a_client_can_change_links(tmp_path, record):
-    ws = Workspace(tmp_path)
-    with nginx_proxy_http_without(ws, r"^\s*proxy_set_header X-Forwarded-Host ") as dep:
+    conf = "examples/nginx-uwsgi/nginx-proxy-http.conf"
+    variant = get("nginx-proxy-http").variant(
+        {conf: LineEdit(r"^\s*proxy_set_header X-Forwarded-Host ", remove=True)})
+    with variant.start(tmp_path) as dep:
         links = hrefs(Api(dep.base_url))
         assert all(h.startswith("http://evil.example/image/v2") for h in links), links
         record.symptom("forwarded-host-spoofed", "nginx-proxy-http",

@@ -3,7 +3,7 @@
 Each pattern is started with its own files plus
 ``examples/import/internal-mirror.conf`` (``harness.IMPORT_EXAMPLES``), which
 allows ``web-download`` from the test's mirror on 127.0.0.1
-(:mod:`tests.examples.mirror`). The first four scenarios share one
+(:mod:`lab.mirror`). The first four scenarios share one
 deployment per pattern; the SIGTERM and kill -9 scenarios start their own,
 because they stop or kill its processes.
 
@@ -20,9 +20,9 @@ import time
 import pytest
 
 from glancelet.store import TEMP_PREFIX
-from tests.examples.client import MiB, Api, Source, cli_field, glance_cli
-from tests.examples.harness import IMPORT_EXAMPLES, data_files
-from tests.examples.mirror import Mirror
+from lab.client import MiB, Api, Source, cli_field, glance_cli
+from lab.harness import IMPORT_EXAMPLES, data_files
+from lab.mirror import Mirror
 
 MIRROR_PORT_TOKEN = "60990"   # the port examples/import/internal-mirror.conf allows
 IMPORT_DEADLINE = 120         # seconds for an import to become active

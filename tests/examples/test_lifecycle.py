@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.examples.client import MiB, Api, HalfRequest, Response, Source
+from lab.client import MiB, Api, HalfRequest, Response, Source
 
 
 class Abort(Exception):

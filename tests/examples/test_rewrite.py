@@ -9,8 +9,9 @@ import re
 
 import pytest
 
-from tests.examples import rewrite
-from tests.examples.harness import REPO_ROOT
+from lab import rewrite
+from lab.harness import REPO_ROOT, LineEdit, Workspace
+from lab.patterns import get
 
 EXAMPLE_FILES = sorted(p for p in (REPO_ROOT / "examples").rglob("*")
                        if p.is_file() and "__pycache__" not in p.parts)
@@ -81,3 +82,58 @@ def test_missing_value_is_an_error():
         rewrite.rewrite_text("bind = 127.0.0.1:60999", {})
     with pytest.raises(ValueError):
         rewrite.rewrite_text("x", {"8080": "1"})
+
+
+# -- variants (lab.harness.LineEdit): the only other way a file may differ,
+# used by the symptom and line-proof tests, never by the scenarios.
+
+TEXT = "[a]\n  keep = 1\n  drop = 2\nlast = 3\n"
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (LineEdit(r"^\s*drop =", remove=True), "[a]\n  keep = 1\nlast = 3\n"),
+    (LineEdit(r"^\s*drop =", replace="drop = 9"), "[a]\n  keep = 1\n  drop = 9\nlast = 3\n"),
+    (LineEdit(r"^\s*keep =", add_after="new = 0"),
+     "[a]\n  keep = 1\n  new = 0\n  drop = 2\nlast = 3\n"),
+    (LineEdit(r"^last", add_after="x = 1"), TEXT + "x = 1\n"),
+])
+def test_line_edit(edit, expected):
+    assert edit.apply(TEXT) == expected
+
+
+@pytest.mark.parametrize("regex", [r"^nothing", r"= \d$"])
+def test_line_edit_must_match_exactly_one_line(regex):
+    with pytest.raises(AssertionError, match="not one"):
+        LineEdit(regex, remove=True).apply(TEXT)
+
+
+def test_line_edit_takes_one_change():
+    with pytest.raises(AssertionError):
+        LineEdit(r"^last", remove=True, replace="x")
+    with pytest.raises(AssertionError):
+        LineEdit(r"^last")
+
+
+def test_install_variant_edits_before_the_rewrite(tmp_path):
+    """The edit applies to the file as shipped, then the usual rewrite."""
+    ws = Workspace(tmp_path)
+    try:
+        path = ws.install_variant("examples/uwsgi-http/glancelet-uwsgi.ini",
+                                  "/etc/glancelet/glancelet-uwsgi.ini", r"^master\s*=",
+                                  add_after="hook-post-fork = exec:sleep 3")
+        lines = path.read_text().splitlines()
+        assert lines[lines.index("master = true") + 1] == "hook-post-fork = exec:sleep 3"
+        assert "http-socket = 127.0.0.1:%d" % ws.port("60999") in lines
+    finally:
+        ws.remove()
+
+
+def test_pattern_variant_names_its_edits():
+    pattern = get("uwsgi-http")
+    ini = "examples/uwsgi-http/glancelet-uwsgi.ini"
+    variant = pattern.variant({ini: LineEdit(r"^need-app\s*=", remove=True)})
+    assert variant.name == r"uwsgi-http (glancelet-uwsgi.ini without /^need-app\s*=/)"
+    assert pattern.edits == {} and variant.edits == {ini: [LineEdit(r"^need-app\s*=",
+                                                                    remove=True)]}
+    with pytest.raises(AssertionError, match="not files of"):
+        pattern.variant({"examples/gunicorn/gunicorn.conf.py": []})

@@ -10,9 +10,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from tests.examples.client import (CA_BUNDLE_VARIABLES, MiB, Api, Response, Source,
-                                   glance_cli)
-from tests.examples.harness import data_files
+from lab.client import CA_BUNDLE_VARIABLES, MiB, Api, Response, Source, glance_cli
+from lab.harness import data_files
 
 
 @pytest.fixture(scope="module")

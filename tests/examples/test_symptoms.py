@@ -7,73 +7,32 @@ These are not scenarios: the shipped examples do not fail this way; these
 runs show why the line is there.
 """
 
-import contextlib
 import io
 import os
-import re
 import signal
 import time
 
-from tests.examples import launchers
-from tests.examples.client import MiB, Api, Source
-from tests.examples.harness import (REPO_ROOT, Deployment, Workspace, assert_refused,
-                                    signal_dispositions)
-from tests.examples.patterns import get
+from lab import launchers
+from lab.client import MiB, Api, Source
+from lab.harness import LineEdit, Workspace, assert_refused, signal_dispositions
+from lab.patterns import get
 
 
-def install_variant(ws, example, operator_path, line_regex, new_line=None):
-    """Install ``example`` with the one line matching ``line_regex`` removed
-    (or replaced by ``new_line``, which may keep it and add lines after it)."""
-    lines = (REPO_ROOT / example).read_text().split("\n")
-    hits = [i for i, line in enumerate(lines) if re.search(line_regex, line)]
-    assert len(hits) == 1, (example, line_regex, hits)
-    if new_line is None:
-        del lines[hits[0]]
-    else:
-        lines[hits[0]] = new_line
-    return ws.install_text("\n".join(lines), operator_path)
+UWSGI_HTTP = "examples/uwsgi-http/"
+NGINX_PROXY_HTTP_CONF = "examples/nginx-uwsgi/nginx-proxy-http.conf"
 
 
-def uwsgi_http_without(ws, line_regex):
-    """Start examples/uwsgi-http/ with one line of its uWSGI ini removed."""
-    d = "examples/uwsgi-http/"
-    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
-                    line_regex)
-    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
-    return running(ws, get("uwsgi-http"), "http://127.0.0.1:%d" % ws.port("60999"))
-
-
-def nginx_proxy_http_without(ws, line_regex):
-    """Start the nginx proxy_pass example with one line of its nginx file removed."""
-    d = "examples/nginx-uwsgi/"
-    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
-    install_variant(ws, d + "nginx-proxy-http.conf", "/etc/glancelet/nginx-proxy-http.conf",
-                    line_regex)
-    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
-    launchers.start_nginx(ws, "/etc/glancelet/nginx-proxy-http.conf")
-    return running(ws, get("nginx-proxy-http"), "http://127.0.0.1:%d" % ws.port("9292"),
-                   "/image")
-
-
-@contextlib.contextmanager
-def running(ws, pattern, base_url, prefix=""):
-    dep = Deployment(pattern, ws, base_url + prefix, *pattern.glancelet_paths(ws))
-    try:
-        dep.wait_ready()
-        yield dep
-    finally:
-        errors = ws.stop_all()
-    assert not errors, errors
-    ws.remove()
+def without(pattern_name, example, line_regex):
+    """Pattern ``pattern_name`` with the one line of ``example`` that
+    matches ``line_regex`` removed."""
+    return get(pattern_name).variant({example: LineEdit(line_regex, remove=True)})
 
 
 def test_uwsgi_chunk_over_chunked_input_limit(tmp_path, record):
     """Without chunked-input-limit, uWSGI's 1 MiB default (framing included)
     cannot take the exactly-1-MiB chunks python-glanceclient sends."""
-    ws = Workspace(tmp_path)
-    with uwsgi_http_without(ws, r"^chunked-input-limit\s*=") as dep:
+    variant = without("uwsgi-http", UWSGI_HTTP + "glancelet-uwsgi.ini", r"^chunked-input-limit\s*=")
+    with variant.start(tmp_path) as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="too-big-chunks")
         resp = api.upload_chunked(image["id"], Source(3 * MiB, seed=12), MiB)
@@ -83,13 +42,13 @@ def test_uwsgi_chunk_over_chunked_input_limit(tmp_path, record):
         assert api.get_image(image["id"])["status"] == "queued"
         line = [ln for ln in log.splitlines() if "unable to receive chunked part" in ln][0]
         record.symptom("uwsgi-chunked-part", "uwsgi-http", "%s\n%s\n(uWSGI log) %s" % (
-            resp.status_line, resp.text, ws.operator_view(line.strip())))
+            resp.status_line, resp.text, dep.workspace.operator_view(line.strip())))
 
 
 def test_nginx_default_client_max_body_size(tmp_path, record):
     """Without client_max_body_size, nginx's 1m default refuses any image."""
-    ws = Workspace(tmp_path)
-    with nginx_proxy_http_without(ws, r"^\s*client_max_body_size\s") as dep:
+    variant = without("nginx-proxy-http", NGINX_PROXY_HTTP_CONF, r"^\s*client_max_body_size\s")
+    with variant.start(tmp_path) as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="too-big-for-nginx")
         resp = api.upload_cl(image["id"], Source(2 * MiB, seed=13))
@@ -101,13 +60,9 @@ def test_nginx_default_client_max_body_size(tmp_path, record):
 
 def test_image_size_cap(tmp_path, record):
     """glancelet's own limit: image_size_cap set to 1 MiB, a 2 MiB upload."""
-    ws = Workspace(tmp_path)
-    d = "examples/uwsgi-http/"
-    install_variant(ws, d + "glancelet.conf", "/etc/glancelet/glancelet.conf",
-                    r"^image_size_cap\s*=", "image_size_cap = 1048576")
-    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
-    launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
-    with running(ws, get("uwsgi-http"), "http://127.0.0.1:%d" % ws.port("60999")) as dep:
+    variant = get("uwsgi-http").variant({UWSGI_HTTP + "glancelet.conf": LineEdit(
+        r"^image_size_cap\s*=", replace="image_size_cap = 1048576")})
+    with variant.start(tmp_path) as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="over-the-cap")
         resp = api.upload_cl(image["id"], Source(2 * MiB, seed=14))
@@ -120,8 +75,8 @@ def test_image_size_cap(tmp_path, record):
 
 def _start_with_bad_config(tmp_path, folder, server_file, start):
     ws = Workspace(tmp_path)
-    install_variant(ws, folder + "glancelet.conf", "/etc/glancelet/glancelet.conf",
-                    r"^image_size_cap\s*=", "image_size_cap = one terabyte")
+    ws.install_variant(folder + "glancelet.conf", "/etc/glancelet/glancelet.conf",
+                       r"^image_size_cap\s*=", replace="image_size_cap = one terabyte")
     ws.install(folder + server_file, "/etc/glancelet/" + server_file)
     server = start(ws, "/etc/glancelet/" + server_file)
     code = server.wait(60)
@@ -162,12 +117,10 @@ def test_uwsgi_without_need_app_serves_500s(tmp_path, record):
     ws = Workspace(tmp_path)
     d = "examples/uwsgi-http/"
     ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-    text = (REPO_ROOT / d / "glancelet-uwsgi.ini").read_text()
-    text, dropped = re.subn(r"(?m)^need-app\s*=.*\n", "", text)
-    text, typos = re.subn(r"(?m)^module = glancelet\.wsgi\.api:application$",
-                          "module = glancelet.wsgi.app:application", text)
-    assert dropped == typos == 1
-    ws.install_text(text, "/etc/glancelet/glancelet-uwsgi.ini")
+    ws.install(d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini", [
+        LineEdit(r"^need-app\s*=", remove=True),
+        LineEdit(r"^module = glancelet\.wsgi\.api:application$",
+                 replace="module = glancelet.wsgi.app:application")])
     server = launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
     try:
         api = Api("http://127.0.0.1:%d" % ws.port("60999"), timeout=5)
@@ -198,8 +151,9 @@ def test_uwsgi_http_socket_without_connection_close(tmp_path, record, monkeypatc
     from glanceclient import exc as gexc
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
-    ws = Workspace(tmp_path)
-    with uwsgi_http_without(ws, r"^add-header\s*=\s*Connection: close") as dep:
+    variant = without("uwsgi-http", UWSGI_HTTP + "glancelet-uwsgi.ini",
+                      r"^add-header\s*=\s*Connection: close")
+    with variant.start(tmp_path) as dep:
         client = glanceclient.Client("2", endpoint=dep.base_url, token="x")
         error = None
         # Uploads then reads on one client, as `glance image-create --file`
@@ -219,7 +173,7 @@ def test_uwsgi_http_socket_without_connection_close(tmp_path, record, monkeypatc
         assert error is not None, "%d rounds succeeded without Connection: close" % tries
         text = str(error)
         assert "Connection reset by peer" in text or "Remote end closed connection" in text, text
-        record.symptom("uwsgi-connection-reset", "uwsgi-http", ws.operator_view(text))
+        record.symptom("uwsgi-connection-reset", "uwsgi-http", dep.workspace.operator_view(text))
 
 
 def _uwsgi_with_slow_worker_start(tmp_path):
@@ -227,10 +181,9 @@ def _uwsgi_with_slow_worker_start(tmp_path):
     returned once its master handles SIGTERM and its 4 workers are forked
     but still starting (they ignore SIGHUP)."""
     ws = Workspace(tmp_path)
-    d = "examples/uwsgi-http/"
-    ws.install(d + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-    install_variant(ws, d + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
-                    r"^master\s*=", "master = true\nhook-post-fork = exec:sleep 3")
+    ws.install(UWSGI_HTTP + "glancelet.conf", "/etc/glancelet/glancelet.conf")
+    ws.install_variant(UWSGI_HTTP + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini",
+                       r"^master\s*=", add_after="hook-post-fork = exec:sleep 3")
     server = launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ import requests
 from glancelet import app as app_mod
 from glancelet import conf as conf_mod
 from glancelet.store import TEMP_PREFIX
-from tests.examples.client import cli_field, glance_cli
+from lab.client import cli_field, glance_cli
 
 
 class Response:

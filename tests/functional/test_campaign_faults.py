@@ -27,7 +27,7 @@ import pytest
 
 from glancelet import app as app_mod
 from glancelet.store import TEMP_PREFIX
-from tests.examples.harness import Server, assert_refused, free_port
+from lab.harness import Server, assert_refused, free_port
 
 from .conftest import CampaignClient, RemoteClient, make_conf
 from .test_import import Node, server_argv, wait_for

@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from tests.examples.harness import Server, data_files, free_port, wait_ready
-from tests.examples.launchers import uwsgi_signal_ready
+from lab.harness import Server, data_files, free_port, wait_ready
+from lab.launchers import uwsgi_signal_ready
 
 from .conftest import field, which
 from .conftest import glance as run_glance

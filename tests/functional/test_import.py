@@ -29,8 +29,8 @@ import requests
 
 from glancelet import app as app_mod
 from glancelet.store import TEMP_PREFIX
-from tests.examples.harness import Server, free_port, wait_ready
-from tests.examples.launchers import uwsgi_signal_ready
+from lab.harness import Server, free_port, wait_ready
+from lab.launchers import uwsgi_signal_ready
 from tests.unit.test_webdownload import DataServer
 
 from .conftest import Client, field, identity, make_conf, which

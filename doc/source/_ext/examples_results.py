@@ -25,7 +25,6 @@ Missing or stale results are never a Sphinx warning (the build runs with
 """
 
 import hashlib
-import importlib.util
 import json
 import os
 
@@ -53,7 +52,7 @@ OUTCOME_MARK = {
 # --- source digest -----------------------------------------------------------
 
 def _fallback_source_digest(repo_root):
-    """The contract's algorithm, for when tests/examples/results.py is absent.
+    """The contract's algorithm, for when the lab is not installed.
 
     sha256 over every file under examples/ and glancelet/ (sorted by POSIX
     relative path, skipping __pycache__ and *.pyc): the relative path, a NUL,
@@ -81,19 +80,13 @@ def _fallback_source_digest(repo_root):
 
 
 def source_digest(repo_root):
-    """Use the harness's function when it exists, else the same algorithm.
-
-    tests/examples/results.py is loaded from its file, so that the build
-    neither needs ``tests`` importable nor changes ``sys.path``.
-    """
-    harness = os.path.join(repo_root, "tests", "examples", "results.py")
-    if os.path.isfile(harness):
-        spec = importlib.util.spec_from_file_location(
-            "_glancelet_examples_results", harness)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.source_digest(repo_root), "tests/examples/results.py"
-    return _fallback_source_digest(repo_root), "doc/source/_ext (fallback)"
+    """The lab's function (``lab.results``, installed in the docs env from
+    ``labdist/``) when it is importable, else the same algorithm."""
+    try:
+        from lab.results import source_digest as lab_digest
+    except ImportError:
+        return _fallback_source_digest(repo_root), "doc/source/_ext (fallback)"
+    return lab_digest(repo_root), "lab/results.py"
 
 
 # --- loading -------------------------------------------------------------------
@@ -358,7 +351,7 @@ class SupportMatrix(SphinxDirective):
         if only is not None:
             # An id the results file does not know yet shows as "not run"
             # (status_nodes says the results are stale); tests/docs checks
-            # the ids against tests/examples/scenarios.py.
+            # the ids against lab/scenarios.py.
             scenarios = list(only)
         else:
             scenarios = list(res.scenarios)

@@ -1,16 +1,19 @@
 """uWSGI alone, serving HTTP on an ``http-socket`` (examples/uwsgi-http/)."""
 
-from tests.examples import launchers
-from tests.examples.harness import ExpectedFailure, Pattern
+from lab import launchers
+from lab.harness import ExpectedFailure, Pattern
 
 DIR = "examples/uwsgi-http/"
+INI = "/etc/glancelet/glancelet-uwsgi.ini"
 
 
 class UwsgiHttp(Pattern):
     name = "uwsgi-http"
     title = "uWSGI, HTTP mode (http-socket), no proxy"
-    examples = (DIR + "glancelet-uwsgi.ini", DIR + "glancelet.conf")
+    files = ((DIR + "glancelet-uwsgi.ini", INI),
+             (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
     app_server = "uwsgi"
+    servers = ("uwsgi",)
     # hook-master-start = unix_signal:15 gracefully_kill_them_all
     sigterm = "drain"
     # SIGHUP (uwsgi --reload): the master waits for busy workers, then re-execs.
@@ -28,9 +31,8 @@ class UwsgiHttp(Pattern):
     }
 
     def launch(self, ws):
-        ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-        ws.install(DIR + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
-        launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
+        self.install_files(ws)
+        launchers.start_uwsgi(ws, INI)
         return "http://127.0.0.1:%d" % ws.port("60999")
 
     def reload(self, deployment):

@@ -6,8 +6,8 @@
   Content-Length uploads stream, chunked uploads are spooled to disk first.
 """
 
-from tests.examples import launchers
-from tests.examples.harness import Pattern
+from lab import launchers
+from lab.harness import Pattern
 
 DIR = "examples/nginx-uwsgi/"
 
@@ -15,6 +15,7 @@ DIR = "examples/nginx-uwsgi/"
 class _NginxUwsgi(Pattern):
     nginx_conf = None
     app_server = "uwsgi"
+    servers = ("uwsgi", "nginx")
     # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
     sigterm = "drain"
     reloaded_servers = ("nginx", "uwsgi")
@@ -24,13 +25,13 @@ class _NginxUwsgi(Pattern):
     proxy = "nginx"
 
     @property
-    def examples(self):
-        return (DIR + "glancelet.conf", DIR + "glancelet-uwsgi.ini", DIR + self.nginx_conf)
+    def files(self):
+        return ((DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"),
+                (DIR + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini"),
+                (DIR + self.nginx_conf, "/etc/glancelet/" + self.nginx_conf))
 
     def launch(self, ws):
-        ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-        ws.install(DIR + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
-        ws.install(DIR + self.nginx_conf, "/etc/glancelet/" + self.nginx_conf)
+        self.install_files(ws)
         launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
         launchers.start_nginx(ws, "/etc/glancelet/" + self.nginx_conf)
         return "http://127.0.0.1:%d" % ws.port("9292")

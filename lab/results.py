@@ -10,10 +10,9 @@ import hashlib
 import json
 import os
 import platform
-import re
-import subprocess
-import sys
 from pathlib import Path, PurePosixPath
+
+from lab import servers
 
 RESULTS_PATH = Path("doc/source/_data/examples-results.json")
 # Where a partial run's results go (see conftest.py); doc/build/ is not committed.
@@ -49,32 +48,17 @@ def source_digest(repo_root):
     return digest.hexdigest()
 
 
-def _first_match(argv, regex):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(regex, out.stdout + out.stderr)
-    return m.group(1) if m else None
-
-
 def versions():
     """Versions of everything the examples ran under."""
-    bindir = Path(sys.prefix) / "bin"
-    found = {
-        "uwsgi": _first_match([str(bindir / "uwsgi"), "--version"], r"^(\S+)"),
-        "gunicorn": _first_match([str(bindir / "gunicorn"), "--version"], r"(\d+\.\d+[\w.]*)"),
-        "nginx": _first_match(["/usr/sbin/nginx", "-v"], r"nginx/(\S+)"),
-        "apache2": _first_match(["/usr/sbin/apache2", "-v"], r"Apache/(\S+)"),
-        "python": platform.python_version(),
-    }
+    found = {name: kind.version() for name, kind in servers.KINDS.items()}
+    found["python"] = platform.python_version()
     try:
         import glancelet
         found["glancelet"] = glancelet.__version__
     except ImportError:
         found["glancelet"] = None
     try:
-        from tests.examples import apache
+        from lab import apache
         found["mod_wsgi"] = apache.mod_wsgi_version()
     except Exception:  # the Apache module may not provide it (or not yet)
         found["mod_wsgi"] = None

@@ -3,8 +3,8 @@
 import os
 import re
 
-from tests.examples import apache
-from tests.examples.harness import ExpectedFailure, Pattern
+from lab import apache
+from lab.harness import ExpectedFailure, Pattern
 
 DIR = "examples/apache-mod-wsgi/"
 
@@ -23,12 +23,15 @@ def check_module_config(conf_text):
             % (DIR, apache.MOD_WSGI_VENV, found, expected))
 
 
-class ApacheModWsgi(apache.ApachePatternBase, Pattern):
+class ApacheModWsgi(Pattern):
     name = "apache-mod-wsgi"
     title = "Apache httpd, mod_wsgi daemon mode under /image"
-    examples = (DIR + "glancelet-apache.conf", DIR + "glancelet.wsgi", DIR + "glancelet.conf")
+    files = ((DIR + "glancelet-apache.conf", apache.APACHE_CONF),
+             (DIR + "glancelet.wsgi", "/etc/glancelet/glancelet.wsgi"),
+             (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
     # glancelet runs in mod_wsgi daemon processes, children of Apache's parent.
     app_server = "apache"
+    servers = ("apache2",)
     url_prefix = "/image"
     # Apache children and the mod_wsgi daemon processes are both its children.
     reloaded_servers = (apache.APACHE_SERVER_NAME,)
@@ -49,23 +52,15 @@ class ApacheModWsgi(apache.ApachePatternBase, Pattern):
             "daemon processes", log=(apache.APACHE_SERVER_NAME, "WSGI0117")),
     }
 
-    def install(self, ws):
-        self.install_file(ws, DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-        self.install_file(ws, DIR + "glancelet.wsgi", "/etc/glancelet/glancelet.wsgi")
-        conf = self.install_file(ws, DIR + "glancelet-apache.conf",
-                                 "/etc/glancelet/glancelet-apache.conf")
-        check_module_config(conf.read_text())
-        # The operator's `install -d -o www-data -g www-data /var/lib/glancelet`.
-        apache.make_www_data_writable(ws.path("/var/lib/glancelet"))
-        return conf
-
     def launch(self, ws):
         if "GLANCELET_CONFIG_FILE" in os.environ:
             # The daemon would inherit it and ignore the .wsgi file's default.
             raise AssertionError("unset GLANCELET_CONFIG_FILE before running the examples suite")
-        conf = self.install(ws)
-        port = apache.start(ws, [conf])
-        return "http://127.0.0.1:%d" % port
+        conf = self.install_files(ws)[apache.APACHE_CONF]
+        check_module_config(conf.read_text())
+        # The operator's `install -d -o www-data -g www-data /var/lib/glancelet`.
+        apache.make_www_data_writable(ws.path("/var/lib/glancelet"))
+        return "http://127.0.0.1:%d" % apache.start(ws, [conf])
 
     def reload(self, deployment):
         apache.graceful(deployment.workspace)

@@ -4,20 +4,24 @@ How to add a pattern
 --------------------
 1. Put its config files under ``examples/<folder>/``, written as an operator
    installs them (real ports such as 60999, real paths such as
-   ``/var/lib/glancelet``); only the tokens in ``tests/examples/rewrite.py``
+   ``/var/lib/glancelet``); only the tokens in ``lab/rewrite.py``
    may differ at test time. Include the folder's ``glancelet.conf``.
-2. Create ``tests/examples/patterns/<module>.py`` with a subclass of
-   :class:`tests.examples.harness.Pattern` and a module-level
-   ``PATTERNS = [YourPattern(), ...]`` (one module may hold variants).
-   Implement ``launch(ws)``: ``ws.install(example, operator_path)`` each file,
-   ``ws.spawn(name, argv, stop_timeout=...)`` each server, return the front
-   door's ``http://127.0.0.1:<port>`` (and a CA file for https); and
+2. Create ``lab/patterns/<module>.py`` with a subclass of
+   :class:`lab.harness.Pattern` and a module-level
+   ``PATTERNS = [YourPattern(), ...]`` (one module may hold several).
+   Declare ``files`` ((example, operator path) pairs) and ``servers`` (kinds
+   from :data:`lab.servers.KINDS`; a new kind goes there, with its apt or
+   pip packages, and its apt packages in bindep.txt). Implement
+   ``launch(ws)``: ``self.install_files(ws)``, start each server (the
+   starters in :mod:`lab.launchers` and :mod:`lab.apache`, or
+   ``ws.spawn(name, argv, stop_timeout=...)``), return the front door's
+   ``http://127.0.0.1:<port>`` (and a CA file for https); and
    ``reload(deployment)`` the way the example documents a graceful reload.
 3. Declare what it cannot do in ``expected_failures`` (scenario id ->
    ``ExpectedFailure(status, body, reason)``). Scenario ids are listed in
-   ``tests/examples/scenarios.py``. The suite then asserts that exact failure
+   ``lab/scenarios.py``. The suite then asserts that exact failure
    instead of success; nothing is skipped.
-4. Every file in ``examples/`` must be in some pattern's ``examples`` and be
+4. Every file in ``examples/`` must be in some pattern's ``files`` and be
    literalincluded by a page under ``doc/source`` (``test_examples_used.py``).
 
 Modules are discovered automatically; ``all_patterns()`` is sorted by name.

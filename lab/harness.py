@@ -12,10 +12,10 @@ What this module gives a test:
   with a deadline. A server that dies while starting fails at once, with its log.
 * :class:`Workspace`: a per-test directory that mirrors the operator's
   filesystem (``<root>/etc/glancelet``, ``<root>/var/lib/glancelet``, ...),
-  installs ``examples/`` files into it through :mod:`tests.examples.rewrite`,
+  installs ``examples/`` files into it through :mod:`lab.rewrite`,
   and hands out the free port behind each port token.
 * :class:`Pattern` and :class:`Deployment`: what every deployment pattern
-  provides (see ``tests/examples/patterns/__init__.py`` for how to add one).
+  provides (see ``lab/patterns/__init__.py`` for how to add one).
 * :class:`ExpectedFailure`: how a pattern declares what it cannot do, with the
   exact status and body the scenario must observe.
 
@@ -24,6 +24,7 @@ module created.
 """
 
 import contextlib
+import copy
 import dataclasses
 import http.client
 import json
@@ -39,9 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.examples import rewrite
+from lab import rewrite
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # Where workspaces are created (see Workspace).
 WORKSPACE_BASE = "/var/tmp"
 
@@ -399,31 +400,45 @@ class Workspace:
 
     def path(self, operator_path):
         """Where operator path ``/var/lib/glancelet/x`` lives in this workspace."""
-        return Path(rewrite.rewrite_text(str(operator_path), self._values_for(str(operator_path))))
+        return Path(self.rewrite(str(operator_path)))
 
-    def _values_for(self, text):
+    def rewrite(self, text):
+        """``text`` with its ports and paths rewritten for this workspace
+        (:func:`rewrite.rewrite_text`; a port token gets its free port)."""
         for token in rewrite.tokens_in(text):
             if token in rewrite.TOKENS["ports"]:
                 self.port(token)
-        return self.values
+        return rewrite.rewrite_text(text, self.values)
 
-    def install(self, example, operator_path):
-        """Install repo file ``example`` at ``operator_path`` (rewritten); return the path."""
-        return self.install_text((REPO_ROOT / example).read_text(encoding="utf-8"),
-                                 operator_path)
+    def install(self, example, operator_path, edits=()):
+        """Install repo file ``example`` at ``operator_path`` (rewritten); return the path.
+
+        ``edits`` (:class:`LineEdit`, for a variant) are applied to the file
+        as shipped, before the rewrite."""
+        text = (REPO_ROOT / example).read_text(encoding="utf-8")
+        for edit in edits:
+            text = edit.apply(text, example)
+        return self.install_text(text, operator_path)
+
+    def install_variant(self, example, operator_path, line_regex, *, remove=False,
+                        replace=None, add_after=None):
+        """Install ``example`` with the one line matching ``line_regex`` removed,
+        replaced by ``replace`` or followed by ``add_after`` (see :class:`LineEdit`)."""
+        return self.install(example, operator_path,
+                            [LineEdit(line_regex, remove=remove, replace=replace,
+                                      add_after=add_after)])
 
     def install_text(self, text, operator_path):
         """Write ``text`` at ``operator_path``, rewritten like an example; return the path."""
         dst = self.path(operator_path)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_text(rewrite.rewrite_text(text, self._values_for(text)), encoding="utf-8")
+        dst.write_text(self.rewrite(text), encoding="utf-8")
         return dst
 
     def operator_view(self, text):
         """``text`` (a log line, an error page) as the operator would see it:
         workspace paths and free ports turned back into the tokens of
         examples/ (the inverse of the rewrite, for captured symptoms)."""
-        import re
         for token, value in sorted(self.values.items(), key=lambda kv: -len(kv[1])):
             if token in rewrite.TOKENS["paths"]:
                 text = text.replace(value, token)
@@ -454,6 +469,49 @@ class Workspace:
             except AssertionError as exc:
                 errors.append(str(exc))
         return errors
+
+
+@dataclasses.dataclass(frozen=True)
+class LineEdit:
+    """A variant's one change to an examples/ file: the one line that
+    ``line_regex`` matches (``re.search``; it must match exactly one line)
+    is removed, replaced by ``replace``, or followed by ``add_after``. The
+    new text takes the matched line's indentation.
+
+    Only the symptom and line-proof tests use variants (to show why a line
+    is in an example); the scenarios run the examples as shipped, and the
+    rewrite (:mod:`lab.rewrite`) changes only ports, addresses and paths.
+    """
+    line_regex: str
+    remove: bool = False
+    replace: str = None
+    add_after: str = None
+
+    def __post_init__(self):
+        chosen = [self.remove, self.replace is not None, self.add_after is not None]
+        assert sum(chosen) == 1, "LineEdit needs one of remove, replace, add_after: %r" % (self,)
+
+    def apply(self, text, example="<text>"):
+        lines = text.splitlines(keepends=True)
+        hits = [i for i, line in enumerate(lines) if re.search(self.line_regex, line.rstrip("\n"))]
+        assert len(hits) == 1, "%s: %r matches %d lines, not one" % (
+            example, self.line_regex, len(hits))
+        i = hits[0]
+        indent = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
+        if self.remove:
+            del lines[i]
+        elif self.replace is not None:
+            lines[i] = indent + self.replace + "\n"
+        else:
+            lines.insert(i + 1, indent + self.add_after + "\n")
+        return "".join(lines)
+
+    def __str__(self):
+        if self.remove:
+            return "without /%s/" % self.line_regex
+        if self.replace is not None:
+            return "%r instead of /%s/" % (self.replace, self.line_regex)
+        return "%r after /%s/" % (self.add_after, self.line_regex)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -532,7 +590,11 @@ class Pattern:
 
     * ``name``: short id, used in test ids and the results file;
     * ``title``: a human title for the docs' results table;
-    * ``examples``: repo-relative paths of the examples/ files it uses;
+    * ``files``: the examples/ files it uses, as (repo path, operator path)
+      pairs, in the order :meth:`install_files` installs them (``examples``
+      lists the repo paths);
+    * ``servers``: the kinds of server it starts (names in
+      :data:`lab.servers.KINDS`: what provisioning installs for it);
     * ``app_server``: name of the server (as given to ``Workspace.spawn``)
       that runs glancelet; SIGTERM scenarios signal it;
     * ``url_prefix``: path under which the front door serves the API ("" or
@@ -544,18 +606,23 @@ class Pattern:
       gone before it finishes; the next start fails the task and releases
       the image for a retry);
     * ``expected_failures``: {scenario id: ExpectedFailure} for what it cannot do;
-    * ``launch(ws)``: install the files, spawn the servers, return the base URL
-      (scheme://127.0.0.1:port) and optionally a CA file;
+    * ``launch(ws)``: install the files (:meth:`install_files`), spawn the
+      servers, return the base URL (scheme://127.0.0.1:port) and optionally
+      a CA file;
     * ``reload(deployment)``: the documented graceful reload;
     * ``reloaded_servers``: names of the servers whose worker processes a
       reload replaces; the reload test checks that new worker PIDs appeared;
     * ``spools``: for a pattern with nginx in front, which uploads nginx
       writes to disk first, {"content-length": bool, "chunked": bool};
     * ``proxy``: the web server in front of the WSGI server ("nginx"), if any.
+
+    :meth:`variant` gives a copy that installs its files with single-line
+    edits (:class:`LineEdit`), for the tests that show why a line is there.
     """
     name = None
     title = None
-    examples = ()
+    files = ()
+    servers = ()
     app_server = None
     url_prefix = ""
     sigterm = "drain"
@@ -566,11 +633,37 @@ class Pattern:
     proxy = None
     ready_deadline = 60.0
 
+    # {example: [LineEdit, ...]}: empty except in a variant (see variant()).
+    edits = {}
+
     def launch(self, ws):
         raise NotImplementedError
 
     def reload(self, deployment):
         raise NotImplementedError
+
+    @property
+    def examples(self):
+        return tuple(example for example, _ in self.files)
+
+    def install_files(self, ws):
+        """Install :attr:`files` into ``ws`` (with a variant's edits); return
+        {operator path: installed path}."""
+        return {operator_path: ws.install(example, operator_path, self.edits.get(example, ()))
+                for example, operator_path in self.files}
+
+    def variant(self, edits):
+        """A copy of this pattern that installs its files with ``edits``:
+        {example: LineEdit or [LineEdit, ...]}. Never registered as a pattern."""
+        unknown = set(edits) - set(self.examples)
+        assert not unknown, "not files of %s: %s" % (self.name, unknown)
+        clone = copy.copy(self)
+        clone.edits = {k: list(v) if isinstance(v, (list, tuple)) else [v]
+                       for k, v in edits.items()}
+        clone.name = "%s (%s)" % (self.name, "; ".join(
+            "%s %s" % (k.rsplit("/", 1)[-1], ", ".join(map(str, v)))
+            for k, v in clone.edits.items()))
+        return clone
 
     def expected_failure(self, scenario):
         return self.expected_failures.get(scenario)

@@ -1,8 +1,8 @@
 """Apache httpd + mod_proxy_uwsgi under /image -> uWSGI ``socket =``
 (examples/apache-proxy-uwsgi/)."""
 
-from tests.examples import apache, launchers
-from tests.examples.harness import ExpectedFailure, Pattern
+from lab import apache
+from lab.harness import ExpectedFailure
 
 DIR = "examples/apache-proxy-uwsgi/"
 
@@ -16,15 +16,10 @@ _CHUNKED = ExpectedFailure(
            "mod_wsgi for clients that upload chunked.")
 
 
-class ApacheProxyUwsgi(apache.ApachePatternBase, Pattern):
+class ApacheProxyUwsgi(apache.ApacheToUwsgi):
     name = "apache-proxy-uwsgi"
     title = "Apache httpd, mod_proxy_uwsgi under /image, to uWSGI socket (uwsgi protocol)"
-    examples = (DIR + "glancelet-apache.conf", DIR + "glancelet-uwsgi.ini",
-                DIR + "glancelet.conf")
-    app_server = "uwsgi"
-    url_prefix = "/image"
-    reloaded_servers = (apache.APACHE_SERVER_NAME, "uwsgi")
-    sigterm = "drain"
+    folder = DIR
     expected_failures = {
         "upload-chunked-1mib": _CHUNKED,
         "upload-chunked-16mib": _CHUNKED,
@@ -34,22 +29,6 @@ class ApacheProxyUwsgi(apache.ApachePatternBase, Pattern):
         # image-create-via-import stages the file the same way.
         "import-cli-glance-direct": _CHUNKED,
     }
-
-    def install(self, ws):
-        self.install_file(ws, DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-        self.install_file(ws, DIR + "glancelet-uwsgi.ini", "/etc/glancelet/glancelet-uwsgi.ini")
-        return self.install_file(ws, DIR + "glancelet-apache.conf",
-                                 "/etc/glancelet/glancelet-apache.conf")
-
-    def launch(self, ws):
-        conf = self.install(ws)
-        launchers.start_uwsgi(ws, "/etc/glancelet/glancelet-uwsgi.ini")
-        port = apache.start(ws, [conf])
-        return "http://127.0.0.1:%d" % port
-
-    def reload(self, deployment):
-        apache.graceful(deployment.workspace)
-        launchers.uwsgi_reload(deployment.workspace, "/run/glancelet/uwsgi.pid")
 
 
 PATTERNS = [ApacheProxyUwsgi()]

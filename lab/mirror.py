@@ -2,7 +2,7 @@
 
 A threaded ``http.server`` on 127.0.0.1, on the port that stands in for port
 token 60990 (the one ``examples/import/internal-mirror.conf`` allows). Every
-path serves generated data (:class:`tests.examples.client.Source`) with a
+path serves generated data (:class:`lab.client.Source`) with a
 Content-Length; the query says what to send:
 
 ``/<any name>?size=N&seed=S[&rate=R]``
@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.parse
 
-from tests.examples.client import MiB, Source
+from lab.client import MiB, Source
 
 
 class Mirror:

@@ -200,6 +200,20 @@ class Api:
         finally:
             conn.close()
 
+    def put_announced(self, image_id, length, wait=5.0):
+        """Send a PUT's headers announcing ``length`` bytes and 64 KiB of it;
+        return the Response if the server answers within ``wait`` seconds
+        (a front door refusing the size), else None (it is reading on)."""
+        conn = self._start_put(image_id, {"Content-Length": str(length)}, timeout=wait)
+        try:
+            conn.send(b"\0" * 65536)
+            resp = conn.getresponse()
+            return Response(resp.status, resp.reason, resp.getheaders(), resp.read())
+        except TimeoutError:
+            return None
+        finally:
+            conn.close()
+
     def upload_cl(self, image_id, source, piece=MiB, pace=None, on_progress=None,
                   timeout=None, target="file"):
         """PUT with Content-Length. ``pace`` (bytes/s) slows the sender down;

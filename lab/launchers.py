@@ -1,6 +1,6 @@
 """Start uWSGI, nginx and gunicorn the way the examples/ files document it.
 
-Each function takes a :class:`~tests.examples.harness.Workspace` in which the
+Each function takes a :class:`~lab.harness.Workspace` in which the
 files are already installed, and starts the server with the command line the
 docs show (``/opt/glancelet/bin/...`` is the Python environment running the
 tests). Each *_STOP_TIMEOUT is how long the tests let that server take to
@@ -10,7 +10,7 @@ exit after SIGTERM.
 import signal
 import subprocess
 
-from tests.examples.harness import signal_dispositions
+from lab.harness import signal_dispositions
 
 # uWSGI: how long the tests allow for a graceful stop. uWSGI itself does not
 # bound it (it waits for running requests); the uploads the tests run while

@@ -4,7 +4,7 @@ What lives here, and what does not:
 
 * The files an operator installs are in ``examples/apache-*/``. They are
   used exactly as shipped, except for the ports and filesystem paths that the
-  harness's rewrite mechanism (``tests/examples/rewrite.py``) changes.
+  harness's rewrite mechanism (``lab/rewrite.py``) changes.
 * What an operator already has on a Debian host is **not** in examples/:
   ``/etc/apache2/apache2.conf`` with ``ServerRoot``, ``PidFile``, logs,
   ``User``/``Group``, the MPM and the modules ``a2enmod`` turned on. The test
@@ -19,7 +19,7 @@ What lives here, and what does not:
   from that line makes the test fail on the directive that needs it.
 
 Provisioning (:func:`provision`) is called by the harness's provision step
-(``python -m tests.examples.provision``) before pytest runs. It checks the
+(``python -m lab.provision``) before pytest runs. It checks the
 apt packages, builds the mod_wsgi virtualenv and installs glancelet into it.
 
 mod_wsgi daemon processes run as ``www-data`` (mod_wsgi refuses root), so the
@@ -42,15 +42,17 @@ import sys
 import tempfile
 import time
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+from lab import launchers, servers
+from lab.harness import Pattern, free_port
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
 
-APACHE2 = "/usr/sbin/apache2"
+APACHE2 = servers.KINDS["apache2"].binary
 MODULE_DIR = "/usr/lib/apache2/modules"
 # Debian's python3 and the headers mod_wsgi is built with.
 SYSTEM_PYTHON = "/usr/bin/python3"
-APT_PACKAGES = ("apache2", "apache2-dev", "openssl", "python3-venv", "python3-dev",
-                "build-essential", "curl")
+APT_PACKAGES = servers.KINDS["apache2"].apt
 
 # The mod_wsgi example's LoadModule/WSGIPythonHome lines name this venv.
 MOD_WSGI_VENV = pathlib.Path("/opt/glancelet-mod-wsgi-venv")
@@ -175,7 +177,7 @@ def build_mod_wsgi_venv(log=print):
     try:
         MOD_WSGI_VENV.parent.mkdir(parents=True, exist_ok=True)
     except PermissionError:
-        raise ProvisionError("cannot create %s; run as root: python -m tests.examples.provision"
+        raise ProvisionError("cannot create %s; run as root: python -m lab.provision"
                              % MOD_WSGI_VENV) from None
     if not _venv_is_from_system_python():
         if MOD_WSGI_VENV.exists():
@@ -306,7 +308,7 @@ def scaffold_config(run_dir, includes, modules, listen=None):
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = [
-        "# Test scaffolding written by tests/examples/apache.py: a stand-in for",
+        "# Test scaffolding written by lab/apache.py: a stand-in for",
         "# Debian's /etc/apache2/apache2.conf. Not operator configuration.",
         'ServerRoot "%s"' % run_dir,
         'DefaultRuntimeDir "%s"' % run_dir,
@@ -392,7 +394,6 @@ def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_
     stands in for Debian's ports.conf: on ``listen_port`` (a free port if
     None) with the optional ``listen_protocol`` ("https"). Returns the port.
     """
-    from tests.examples.harness import free_port
     modules = []
     for conf in confs:
         for mod in declared_modules(pathlib.Path(conf).read_text()):
@@ -456,7 +457,7 @@ def graceful(ws, name=APACHE_SERVER_NAME, deadline=30.0):
 
 
 def provision(log=print):
-    """Called by tests/examples/provision.py before the suite runs; 0 = ok."""
+    """Called by lab/provision.py before the suite runs; 0 = ok."""
     try:
         if not sys.platform.startswith("linux"):
             raise ProvisionError("the Apache examples run on Linux (Debian layout) only")
@@ -475,82 +476,38 @@ if __name__ == "__main__":
 
 
 # --------------------------------------------------------------------------
-# Pattern base and variants (proof that an example's line is needed)
+# The patterns with Apache in front of uWSGI
 # --------------------------------------------------------------------------
 
-def drop_line(line):
-    """An edit that removes ``line`` (exactly one occurrence, stripped match)."""
-    def edit(text):
-        lines = text.splitlines(keepends=True)
-        hits = [i for i, current in enumerate(lines) if current.strip() == line.strip()]
-        assert len(hits) == 1, "expected exactly one line %r, found %d" % (line, len(hits))
-        del lines[hits[0]]
-        return "".join(lines)
-    edit.description = "without %r" % line.strip()
-    return edit
+APACHE_CONF = "/etc/glancelet/glancelet-apache.conf"
+UWSGI_INI = "/etc/glancelet/glancelet-uwsgi.ini"
 
 
-def replace_line(line, new):
-    """An edit that replaces ``line`` (exactly one occurrence) by ``new``."""
-    def edit(text):
-        lines = text.splitlines(keepends=True)
-        hits = [i for i, current in enumerate(lines) if current.strip() == line.strip()]
-        assert len(hits) == 1, "expected exactly one line %r, found %d" % (line, len(hits))
-        indent = lines[hits[0]][:len(lines[hits[0]]) - len(lines[hits[0]].lstrip())]
-        lines[hits[0]] = indent + new + "\n"
-        return "".join(lines)
-    edit.description = "%r instead of %r" % (new, line.strip())
-    return edit
+class ApacheToUwsgi(Pattern):
+    """Apache httpd under /image in front of uWSGI: ``folder`` holds
+    glancelet-apache.conf (on Debian: /etc/apache2/conf-available/), the
+    uWSGI ini and glancelet.conf."""
+    folder = None
+    app_server = "uwsgi"
+    url_prefix = "/image"
+    servers = ("uwsgi", "apache2")
+    reloaded_servers = (APACHE_SERVER_NAME, "uwsgi")
+    # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
+    sigterm = "drain"
 
+    @property
+    def files(self):
+        return ((self.folder + "glancelet-apache.conf", APACHE_CONF),
+                (self.folder + "glancelet-uwsgi.ini", UWSGI_INI),
+                (self.folder + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
 
-def add_after(anchor, new):
-    """An edit that inserts ``new`` after the one line equal to ``anchor``."""
-    def edit(text):
-        lines = text.splitlines(keepends=True)
-        hits = [i for i, current in enumerate(lines) if current.strip() == anchor.strip()]
-        assert len(hits) == 1, "expected exactly one line %r, found %d" % (anchor, len(hits))
-        indent = lines[hits[0]][:len(lines[hits[0]]) - len(lines[hits[0]].lstrip())]
-        lines.insert(hits[0] + 1, indent + new + "\n")
-        return "".join(lines)
-    edit.description = "with %r added" % new
-    return edit
+    def launch(self, ws):
+        self.install_files(ws)
+        launchers.start_uwsgi(ws, UWSGI_INI)
+        return "http://127.0.0.1:%d" % start(ws, [ws.path(APACHE_CONF)])
 
-
-class ApachePatternBase:
-    """Mixin for the Apache patterns: installs examples/ files through
-    :meth:`install_file`, which applies the edits of a *variant*.
-
-    The patterns registered in the scenario suite have no edits: they run the
-    examples as shipped. ``pattern.variant({example: edit, ...})`` returns a
-    copy that runs the same files with single, named edits (a line dropped,
-    say), which the Apache-specific tests use to show what goes wrong
-    without that line. Variants are never registered as patterns.
-    """
-    edits = {}
-
-    def install_file(self, ws, example, operator_path):
-        path = ws.install(example, operator_path)
-        edits = self.edits.get(example)
-        if edits:
-            # Edit the file as shipped, then rewrite it the same way.
-            from tests.examples import rewrite
-            from tests.examples.harness import REPO_ROOT
-            text = (REPO_ROOT / example).read_text(encoding="utf-8")
-            for edit in edits:
-                text = edit(text)
-            path.write_text(rewrite.rewrite_text(text, ws.values), encoding="utf-8")
-        return path
-
-    def variant(self, edits):
-        """A copy running with ``edits``: {example: edit or [edits]}."""
-        import copy
-        unknown = set(edits) - set(self.examples)
-        assert not unknown, "not files of %s: %s" % (self.name, unknown)
-        clone = copy.copy(self)
-        clone.edits = {k: (list(v) if isinstance(v, (list, tuple)) else [v])
-                       for k, v in edits.items()}
-        clone.name = "%s (%s)" % (self.name, "; ".join(
-            "%s %s" % (k.rsplit("/", 1)[-1],
-                       ", ".join(getattr(e, "description", "edited") for e in v))
-            for k, v in clone.edits.items()))
-        return clone
+    def reload(self, deployment):
+        # What the examples document: `apachectl graceful` for Apache and
+        # `uwsgi --reload` for uWSGI, one after the other.
+        graceful(deployment.workspace)
+        launchers.uwsgi_reload(deployment.workspace, "/run/glancelet/uwsgi.pid")

@@ -2,25 +2,28 @@
 
 import signal
 
-from tests.examples import launchers
-from tests.examples.harness import Pattern
+from lab import launchers
+from lab.harness import Pattern
 
 DIR = "examples/gunicorn/"
+GUNICORN_CONF = "/etc/glancelet/gunicorn.conf.py"
+NGINX_CONF = "/etc/glancelet/nginx-gunicorn.conf"
 
 
 class Gunicorn(Pattern):
     name = "gunicorn"
     title = "gunicorn, gthread workers, no proxy"
-    examples = (DIR + "gunicorn.conf.py", DIR + "glancelet.conf")
+    files = ((DIR + "gunicorn.conf.py", GUNICORN_CONF),
+             (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
     app_server = "gunicorn"
+    servers = ("gunicorn",)
     # SIGTERM: workers finish in-flight requests for up to graceful_timeout.
     sigterm = "drain"
     reloaded_servers = ("gunicorn",)
 
     def launch(self, ws):
-        ws.install(DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")
-        ws.install(DIR + "gunicorn.conf.py", "/etc/glancelet/gunicorn.conf.py")
-        launchers.start_gunicorn(ws, "/etc/glancelet/gunicorn.conf.py")
+        self.install_files(ws)
+        launchers.start_gunicorn(ws, GUNICORN_CONF)
         return "http://127.0.0.1:%d" % ws.port("60997")
 
     def reload(self, deployment):
@@ -33,23 +36,22 @@ class Gunicorn(Pattern):
 class NginxGunicorn(Gunicorn):
     name = "nginx-gunicorn"
     title = "nginx proxy_pass (unbuffered) to gunicorn, under /image"
-    examples = (DIR + "gunicorn.conf.py", DIR + "glancelet-behind-nginx.conf",
-                DIR + "nginx-gunicorn.conf")
+    files = ((DIR + "gunicorn.conf.py", GUNICORN_CONF),
+             (DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf"),
+             (DIR + "nginx-gunicorn.conf", NGINX_CONF))
     url_prefix = "/image"
     reloaded_servers = ("nginx", "gunicorn")
+    servers = ("gunicorn", "nginx")
     spools = {"content-length": False, "chunked": False}
     proxy = "nginx"
 
     def launch(self, ws):
-        ws.install(DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf")
-        ws.install(DIR + "gunicorn.conf.py", "/etc/glancelet/gunicorn.conf.py")
-        launchers.start_gunicorn(ws, "/etc/glancelet/gunicorn.conf.py")
-        ws.install(DIR + "nginx-gunicorn.conf", "/etc/glancelet/nginx-gunicorn.conf")
-        launchers.start_nginx(ws, "/etc/glancelet/nginx-gunicorn.conf")
+        super().launch(ws)
+        launchers.start_nginx(ws, NGINX_CONF)
         return "http://127.0.0.1:%d" % ws.port("9292")
 
     def reload(self, deployment):
-        launchers.nginx_reload(deployment.workspace, "/etc/glancelet/nginx-gunicorn.conf")
+        launchers.nginx_reload(deployment.workspace, NGINX_CONF)
         super().reload(deployment)
 
 

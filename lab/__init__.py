@@ -1,0 +1,37 @@
+"""The lab: runs the files of ``examples/`` under real servers on 127.0.0.x.
+
+Tests (``tests/examples``, ``tests/functional``), ``benchmarks/`` and the docs
+build (``doc/source/_ext/examples_results.py``) import it as ``lab``.
+
+Map:
+
+* ``lab.harness``: free ports, :class:`~lab.harness.Server` (one process
+  group, stop with a deadline), readiness, the per-test ``Workspace`` (with
+  ``install``, and ``install_variant`` for one-line variants), and the
+  ``Pattern``/``Deployment``/``ExpectedFailure`` base types.
+* ``lab.rewrite``: the only changes made to an examples/ file at test time
+  (its ports, addresses and paths).
+* ``lab.patterns``: the registry of deployment patterns, one module each.
+* ``lab.servers``: the registry of server kinds (uWSGI, gunicorn, nginx,
+  Apache httpd): where each comes from (apt, pip), its binary, its version.
+* ``lab.launchers``: how uWSGI, gunicorn and nginx are started and reloaded.
+* ``lab.apache``: Apache httpd: provisioning, the apache2.conf stand-in,
+  start and graceful restart.
+* ``lab.provision``: ``python -m lab.provision [--profile examples|docs]``,
+  installs (as root) or names the system packages a tox env needs.
+* ``lab.scenarios``: the scenario ids and titles of the support matrix.
+* ``lab.client``: HTTP client, python-glanceclient and CLI helpers, and the
+  generated image data (``Source``).
+* ``lab.mirror``: the local HTTP server the web-download import fetches from.
+* ``lab.slow_close``: a WSGI wrapper used to make a proxy race reproducible.
+* ``lab.results``: the results file the docs render, and the digest of the
+  sources it was made from.
+
+Packaging: ``lab`` is not part of the ``glancelet`` distribution
+(``pip install glancelet`` ships only ``glancelet``). ``labdist/pyproject.toml``
+is a second, small distribution (``glancelet-lab``) whose only package is this
+folder; the tox environments that need the lab list ``-e {toxinidir}/labdist``
+in their ``deps``, and by hand it is ``pip install -e labdist``. Install it
+editable only: the lab reads ``examples/`` and ``glancelet/`` from the
+checkout it lives in (``harness.REPO_ROOT``).
+"""

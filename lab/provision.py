@@ -1,0 +1,144 @@
+"""Check (and, as root, install) what a tox environment needs from the system.
+
+``python -m lab.provision [--profile examples|docs]``, the first command of
+``tox -e examples`` (default profile) and ``tox -e docs``:
+
+* the system packages of the profile, read from ``bindep.txt``: as root,
+  missing ones are installed with apt-get; otherwise it exits non-zero
+  printing the exact command to run;
+* the binaries those packages provide, and the Python servers (uWSGI,
+  gunicorn) in the environment running it (tox installs them; here we only
+  check); the servers are those of :mod:`lab.servers`;
+* for ``examples``, then the Apache patterns' own provisioning,
+  ``lab.apache.provision()`` (the mod_wsgi venv).
+
+Profiles:
+
+``examples``
+    bindep's ``test`` profile, except chromium (only the docs' browser test
+    uses it).
+``docs``
+    bindep's ``docs`` profile: apache2 and nginx (the "Tested versions" page
+    runs ``apache2 -v`` and ``nginx -v``) and chromium (the browser test).
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from lab import apache, servers
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    bindep_profile: str
+    # bindep packages of that profile this environment does not need.
+    not_needed: frozenset
+    # Binaries that must exist once the packages are installed: name -> path
+    # (absolute) or command name (looked up on PATH).
+    binaries: dict
+    # With the examples, the Apache patterns' mod_wsgi venv.
+    apache: bool
+
+
+SYSTEM_SERVERS = {name: kind.binary for name, kind in servers.KINDS.items() if kind.apt}
+PROFILES = {
+    "examples": Profile("test", frozenset({"chromium"}),
+                        {**SYSTEM_SERVERS, "curl": "/usr/bin/curl"}, apache=True),
+    "docs": Profile("docs", frozenset(), {**SYSTEM_SERVERS, "chromium": "chromium"},
+                    apache=False),
+}
+# The pip-installed servers (tox installs them into the environment).
+PYTHON_TOOLS = tuple(kind.binary for kind in servers.KINDS.values() if kind.pip)
+
+
+def bindep_packages(profile, path=REPO_ROOT / "bindep.txt"):
+    """Package names of bindep.txt's dpkg lines in bindep profile ``profile``."""
+    pkgs = []
+    for line in Path(path).read_text().splitlines():
+        m = re.match(r"^([a-z0-9][a-z0-9.+-]*)\s+\[(.*)\]", line)
+        if m and {profile, "platform:dpkg"} <= set(m.group(2).split()):
+            pkgs.append(m.group(1))
+    return pkgs
+
+
+def dpkg_installed(pkg):
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True,
+                             text=True, check=False).stdout
+    except FileNotFoundError:
+        return False
+    return out.strip().endswith("install ok installed")
+
+
+def apt_install_command(missing):
+    return ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+
+
+def install_packages(profile, installed=dpkg_installed, is_root=None, run=subprocess.run,
+                     err=sys.stderr):
+    """Install the profile's missing packages (as root, with apt-get), or
+    print the exact command to run; True when nothing is missing any more."""
+    missing = [p for p in bindep_packages(profile.bindep_profile)
+               if p not in profile.not_needed and not installed(p)]
+    if not missing:
+        return True
+    cmd = apt_install_command(missing)
+    root = os.geteuid() == 0 if is_root is None else is_root
+    if root and shutil.which("apt-get"):
+        print("provision: installing %s" % " ".join(missing), flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run(["apt-get", "update", "-q"], check=True, env=env)
+        run(cmd, check=True, env=env)
+        return True
+    print("provision: missing system packages: %s\nRun as root:\n  %s"
+          % (" ".join(missing), " ".join(cmd)), file=err)
+    return False
+
+
+def binary_missing(path_or_name):
+    if os.path.isabs(path_or_name):
+        return not os.access(path_or_name, os.X_OK)
+    return shutil.which(path_or_name) is None
+
+
+def python_tools_missing():
+    bindir = Path(sys.prefix) / "bin"
+    return [tool for tool in PYTHON_TOOLS if not (bindir / tool).exists()]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lab.provision", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="examples")
+    profile = PROFILES[parser.parse_args(argv).profile]
+    if not install_packages(profile):
+        return 1
+    for name, path in profile.binaries.items():
+        if binary_missing(path):
+            print("provision: %s not found at %s after installing packages" % (name, path),
+                  file=sys.stderr)
+            return 1
+    tools = python_tools_missing()
+    if tools:
+        print("provision: missing in %s: %s\nRun:\n  %s -m pip install %s"
+              % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
+        return 1
+    if profile.apache:
+        # The Apache patterns' own provisioning (the mod_wsgi venv), owned by lab.apache.
+        rc = apache.provision()
+        if rc:
+            return rc
+    print("provision: ok (system packages, %s)" % ", ".join([*profile.binaries, *PYTHON_TOOLS]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

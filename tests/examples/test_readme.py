@@ -1,0 +1,182 @@
+"""The README's and the tutorial's shell commands, run as written.
+
+The commands are read from the RST (README.rst's "Serve glancelet yourself"
+blocks, the ``console`` blocks of doc/source/tutorial/first-image.rst) and
+run one by one with bash, after the lab's rewrite (:mod:`lab.rewrite`, the
+same as for every examples/ file) has changed their ports and paths: the
+operator paths become the workspace's, ``/opt/glancelet`` the environment
+running the tests, port 60999 a free port. Nothing else is changed.
+
+What the test environment provides in place of the user's machine:
+
+* the directory the commands run in stands for the checkout: its
+  ``examples/`` holds the examples/ files, rewritten the same way;
+* ``python3 -m venv /opt/glancelet`` and ``pip install . uwsgi
+  python-glanceclient`` are not run: ``/opt/glancelet`` is the environment
+  running the tests (re-creating it would replace the tests' own install),
+  so the test checks that it has what those two commands install;
+* ``sudo`` runs its command as the test's user, who owns the workspace;
+* the uWSGI start command runs in the background (the docs start it in a
+  terminal of its own), and the test waits until it answers.
+
+The upload must round-trip: the downloaded copy equals the file
+(``cmp``), and the image is active with the file's size and SHA-512.
+"""
+
+import hashlib
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import launchers
+from lab.client import CA_BUNDLE_VARIABLES, Api
+from lab.harness import REPO_ROOT, Workspace, wait_ready
+
+IMAGE_ID = "c0ffee00-1111-4a2b-8c3d-0123456789ab"
+INSTALL_COMMANDS = ("python3 -m venv /opt/glancelet",
+                    "/opt/glancelet/bin/pip install . uwsgi python-glanceclient")
+START = "/opt/glancelet/bin/uwsgi --ini /etc/glancelet/glancelet-uwsgi.ini"
+
+
+def _blocks(rst):
+    """The literal blocks of ``rst`` (after ``::`` or ``.. code-block::
+    console``), each as its list of lines, indentation removed."""
+    lines = rst.splitlines()
+    blocks = []
+    for i, line in enumerate(lines):
+        if not (line.rstrip().endswith("::") and not line.lstrip().startswith(".. ")
+                or line.strip() == ".. code-block:: console"):
+            continue
+        block = []
+        for following in lines[i + 1:]:
+            if following.strip() and not following.startswith(" "):
+                break
+            block.append(following)
+        body = [b for b in block if b.strip()]
+        indent = min(len(b) - len(b.lstrip()) for b in body)
+        blocks.append([b[indent:] for b in body])
+    return blocks
+
+
+def commands(block):
+    """(command, expected output lines) for each command of a block.
+
+    With ``$`` prompts, the other lines are the command's output; without,
+    every line is a command. A line ending in ``\\`` continues on the next."""
+    prompted = any(line.startswith("$ ") for line in block)
+    found = []
+    continued = False
+    for line in block:
+        if continued:
+            found[-1][0] += "\n" + line
+        elif prompted and line.startswith("$ "):
+            found.append([line[2:], []])
+        elif prompted:
+            found[-1][1].append(line)
+        else:
+            found.append([line, []])
+        continued = line.endswith("\\")
+    return [(cmd, output) for cmd, output in found]
+
+
+def readme_commands():
+    text = (REPO_ROOT / "README.rst").read_text()
+    section = text[text.index("Serve glancelet yourself"):]
+    return [c for block in _blocks(section) for c in commands(block)]
+
+
+def tutorial_commands():
+    text = (REPO_ROOT / "doc/source/tutorial/first-image.rst").read_text()
+    return [c for block in _blocks(text) for c in commands(block)]
+
+
+def test_the_commands_are_found():
+    """The parser sees the blocks this test is about (a broken parser would
+    otherwise run nothing and pass)."""
+    for found in (readme_commands(), tutorial_commands()):
+        cmds = [c for c, _ in found]
+        assert cmds[0].startswith('sudo install -d -o "$(id -un)" /opt/glancelet '), cmds
+        assert tuple(cmds[1:3]) == INSTALL_COMMANDS, cmds
+        assert START in cmds
+        assert any("image-create" in c and "--file test.img" in c for c in cmds), cmds
+        assert "cmp test.img copy.img && echo same" in cmds
+
+
+def _sudo_as_the_user(bindir):
+    """A ``sudo`` that runs its command as the test's user."""
+    sudo = bindir / "sudo"
+    sudo.write_text('#!/bin/sh\nexec "$@"\n')
+    sudo.chmod(0o755)
+
+
+def _checkout(ws, root):
+    """A stand-in for the checkout: examples/, rewritten like every run."""
+    for path in (REPO_ROOT / "examples").rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            dst = root / path.relative_to(REPO_ROOT)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(ws.rewrite(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def _run(command, cwd, env):
+    primary, secondary = os.openpty()
+    try:
+        return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", command], cwd=cwd,
+                              env=env, stdin=secondary, capture_output=True, text=True,
+                              timeout=300)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+
+
+@pytest.mark.parametrize("source", [readme_commands, tutorial_commands],
+                         ids=["README", "tutorial"])
+def test_commands_as_written(source, tmp_path):
+    ws = Workspace(tmp_path)
+    checkout = tmp_path / "checkout"
+    bindir = tmp_path / "bin"
+    checkout.mkdir()
+    bindir.mkdir()
+    _checkout(ws, checkout)
+    _sudo_as_the_user(bindir)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OS_") and k not in CA_BUNDLE_VARIABLES
+           and k != "GLANCELET_CONFIG_FILE"}
+    env["PATH"] = "%s:%s" % (bindir, env.get("PATH", "/usr/bin:/bin"))
+    base_url = "http://127.0.0.1:%d" % ws.port("60999")
+    uwsgi = None
+    try:
+        for command, output in source():
+            if command in INSTALL_COMMANDS:
+                for tool in ("uwsgi", "glance"):
+                    assert (Path(sys.prefix) / "bin" / tool).exists(), tool
+                continue
+            command = ws.rewrite(command)
+            if command == ws.rewrite(START):
+                uwsgi = ws.spawn("uwsgi", shlex.split(command), cwd=checkout, env=env,
+                                 stop_timeout=launchers.UWSGI_STOP_TIMEOUT,
+                                 signal_ready=launchers.uwsgi_signal_ready)
+                wait_ready(base_url + "/", [uwsgi], deadline=60)
+                continue
+            if command.startswith("kill -TERM "):
+                uwsgi.wait_signal_ready()
+            done = _run(command, checkout, env)
+            assert done.returncode == 0, (command, done.stdout, done.stderr)
+            if command.startswith("kill -TERM "):
+                assert uwsgi.wait(launchers.UWSGI_STOP_TIMEOUT) == 0, uwsgi.log_text()
+            if output:
+                assert done.stdout.splitlines() == output, (command, done.stdout)
+            if command.startswith("cmp test.img copy.img"):
+                data = (checkout / "test.img").read_bytes()
+                image = Api(base_url).get_image(IMAGE_ID)
+                assert (image["status"], image["size"]) == ("active", len(data))
+                assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
+        assert uwsgi is not None, "no uWSGI start command"
+    finally:
+        errors = ws.stop_all()
+    assert not errors, errors
+    ws.remove()

@@ -1,0 +1,68 @@
+"""lab.provision: what it installs, or tells the user to install, per profile."""
+
+import io
+
+from lab import patterns, provision, servers
+
+
+def _run_recorder():
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append(cmd)
+    return calls, run
+
+
+def test_docs_profile_is_apache2_nginx_and_chromium():
+    docs = provision.PROFILES["docs"]
+    assert provision.bindep_packages(docs.bindep_profile) == ["apache2", "nginx", "chromium"]
+    examples = provision.PROFILES["examples"]
+    packages = provision.bindep_packages(examples.bindep_profile)
+    assert {"apache2", "apache2-dev", "nginx", "python3-venv", "curl"} <= set(packages)
+    assert "chromium" in examples.not_needed
+
+
+def test_docs_as_root_installs_a_missing_package_with_apt(monkeypatch):
+    monkeypatch.setattr(provision.shutil, "which", lambda name: "/usr/bin/" + name)
+    calls, run = _run_recorder()
+    ok = provision.install_packages(provision.PROFILES["docs"],
+                                    installed=lambda pkg: pkg != "nginx", is_root=True, run=run)
+    assert ok
+    assert calls == [["apt-get", "update", "-q"],
+                     ["apt-get", "install", "-y", "--no-install-recommends", "nginx"]]
+
+
+def test_docs_not_root_prints_the_exact_command_and_installs_nothing():
+    calls, run = _run_recorder()
+    err = io.StringIO()
+    ok = provision.install_packages(provision.PROFILES["docs"],
+                                    installed=lambda pkg: pkg == "apache2", is_root=False,
+                                    run=run, err=err)
+    assert not ok and calls == []
+    assert err.getvalue().endswith(
+        "Run as root:\n  apt-get install -y --no-install-recommends nginx chromium\n")
+
+
+def test_nothing_missing_runs_nothing():
+    calls, run = _run_recorder()
+    assert provision.install_packages(provision.PROFILES["examples"], installed=lambda p: True,
+                                      is_root=True, run=run)
+    assert calls == []
+
+
+def test_every_server_kind_is_provisioned():
+    """The apt packages of each server kind are in bindep.txt (the examples
+    profile installs them), its pip packages in test-requirements.txt (tox
+    installs them), and every pattern starts only registered kinds."""
+    test_profile = set(provision.bindep_packages("test"))
+    requirements = (provision.REPO_ROOT / "test-requirements.txt").read_text()
+    for kind in servers.KINDS.values():
+        assert set(kind.apt) <= test_profile, kind.name
+        for pip in kind.pip:
+            assert any(line.startswith(pip) for line in requirements.splitlines()), pip
+        if kind.apt:
+            assert provision.PROFILES["examples"].binaries[kind.name] == kind.binary
+        else:
+            assert kind.binary in provision.PYTHON_TOOLS
+    for pattern in patterns.all_patterns():
+        assert pattern.servers and set(pattern.servers) <= set(servers.KINDS), pattern.name
