@@ -720,3 +720,15 @@ def data_files(directory, image_id):
     """The files holding ``image_id``'s data in a store or staging ``directory``
     (each write has a name of its own: the image id and a suffix)."""
     return sorted(directory.glob(image_id + ".*"))
+
+
+def stray_files(directory, keep=()):
+    """The names in a store ``directory`` other than one data file for each
+    image in ``keep``: temp files, partial or superseded data."""
+    names = sorted(p.name for p in directory.iterdir())
+    stray = list(names)
+    for image_id in keep:
+        own = [name for name in names if name.startswith(image_id + ".")]
+        if len(own) == 1:
+            stray.remove(own[0])
+    return stray

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from glancelet.store import TEMP_PREFIX
+from glancelet.store import NEW_PREFIX, TEMP_PREFIX
 from lab.client import MiB, Api, Source, cli_field, glance_cli
 from lab.harness import IMPORT_EXAMPLES, data_files
 from lab.mirror import Mirror
@@ -38,7 +38,8 @@ def import_deployment(pattern, tmp_path_factory):
 
 def temp_files(directory):
     """Temp files (an upload or import in progress, or left behind) in ``directory``."""
-    return sorted(p.name for p in directory.iterdir() if p.name.startswith(TEMP_PREFIX))
+    return sorted(p.name for p in directory.iterdir()
+                  if p.name.startswith((TEMP_PREFIX, NEW_PREFIX)))
 
 
 def assert_imported(api, image_id, source):

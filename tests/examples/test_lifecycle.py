@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from lab import harness
 from lab.client import MiB, Api, HalfRequest, Response, Source
 
 
@@ -19,7 +20,7 @@ class Abort(Exception):
 
 def stray_files(deployment, keep=()):
     """Files in the image store that are not the data of an image in ``keep``."""
-    return sorted(p.name for p in deployment.store_dir.iterdir() if p.name not in keep)
+    return harness.stray_files(deployment.store_dir, keep)
 
 
 @pytest.mark.scenario("client-abort")

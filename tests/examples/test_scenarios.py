@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from lab.client import CA_BUNDLE_VARIABLES, MiB, Api, Response, Source, glance_cli
-from lab.harness import data_files
+from lab.harness import data_files, stray_files
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,7 @@ def expect(deployment, scenario, resp, record):
 def assert_no_stray_files(deployment, keep=()):
     """The store holds only the data of the images in ``keep``: no temp file,
     no partial upload."""
-    names = sorted(p.name for p in deployment.store_dir.iterdir())
-    assert names == sorted(keep), names
+    assert stray_files(deployment.store_dir, keep) == []
 
 
 def assert_download(api, image_id, source):

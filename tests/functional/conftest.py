@@ -15,7 +15,7 @@ import requests
 
 from glancelet import app as app_mod
 from glancelet import conf as conf_mod
-from glancelet.store import TEMP_PREFIX
+from glancelet.store import NEW_PREFIX, TEMP_PREFIX
 from lab.client import cli_field, glance_cli
 
 
@@ -240,7 +240,7 @@ class Campaign:
                     bad.append(image["id"])
             url = doc.get("next")
         temps = [os.path.join(d, n) for d in directories if os.path.isdir(d)
-                 for n in os.listdir(d) if n.startswith(TEMP_PREFIX)]
+                 for n in os.listdir(d) if n.startswith((TEMP_PREFIX, NEW_PREFIX))]
         self.mismatched += len(bad)
         self.tempfiles += len(temps)
         return bad, temps
