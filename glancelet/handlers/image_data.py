@@ -79,7 +79,7 @@ def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
     size = expected_size(req, reader)
     me = domain.claim_id()
     claimed = app.images.update(image_id, {"status": busy_status, "worker": me,
-                                           "updated_at": domain.utcnow()},
+                                           "updated_at": req.app.clock()},
                                 expect_status="queued")
     if claimed is None:
         raise conflict(image_id)
@@ -87,10 +87,10 @@ def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
         result = write_body(req, image_id, target_store, reader, size)
     except BaseException:
         app.images.update(image_id, {"status": "queued", "worker": None,
-                                     "updated_at": domain.utcnow()},
+                                     "updated_at": req.app.clock()},
                           expect_status=busy_status, expect_worker=me)
         raise
-    changes = dict(finished(result), worker=None, updated_at=domain.utcnow())
+    changes = dict(finished(result), worker=None, updated_at=req.app.clock())
     if not target_store.keep(result, lambda: app.images.update(
             image_id, changes, expect_status=busy_status, expect_worker=me)):
         if app.images.get(image_id) is None:

@@ -4,7 +4,7 @@ import re
 import urllib.parse
 import uuid
 
-from glancelet import domain, errors, schemas
+from glancelet import domain, errors, recovery, schemas
 from glancelet.http import empty_response, json_response
 
 DEFAULT_LIMIT = 25
@@ -81,7 +81,7 @@ def parse_image_id(req):
 def load_image(req, for_update=False):
     """The image named in the route, if the caller may see it (404 otherwise)."""
     image_id = parse_image_id(req)
-    record = req.app.reap(req.app.images.get(image_id))
+    record = recovery.reap_image(req.app, req.app.images.get(image_id))
     if record is None or not req.context.can_see(record):
         raise errors.NotFound("No image found with ID %s" % image_id)
     if for_update and not req.context.can_modify(record):
@@ -103,7 +103,7 @@ def modify(req, record, changes_of):
         changes = changes_of(record)
         if not changes:
             return record
-        changes["updated_at"] = domain.utcnow()
+        changes["updated_at"] = req.app.clock()
         updated = req.app.images.update(record["id"], changes,
                                         expect_version=record["version"])
         if updated is not None:
@@ -133,7 +133,7 @@ def create(req, start_response):
             raise errors.BadRequest("Invalid value for 'id': must be a UUID")
     else:
         image_id = str(uuid.uuid4())
-    record = domain.new_record(image_id, ctx.owner, {})
+    record = domain.new_record(image_id, ctx.owner, {}, now=req.app.clock())
     for name, value in body.items():
         _apply(ctx, record, name, value)
     if not req.app.images.add(record):  # taken, by a live or a deleted image
@@ -229,7 +229,7 @@ def delete(req, start_response):
     record = load_image(req, for_update=True)
     if record["protected"]:
         raise errors.Forbidden("Image %s is protected and cannot be deleted." % record["id"])
-    req.app.delete_image(record)
+    recovery.delete_image(req.app, record)
     return empty_response(start_response)
 
 
@@ -332,7 +332,7 @@ def index(req, start_response):
         if marker is None or not ctx.can_see(marker):
             raise errors.BadRequest("marker not found: %s" % marker_id)
     rows = req.app.images.list(ctx, visibility, filters, keys, marker, limit)
-    rows = [req.app.reap(row) for row in rows]
+    rows = [recovery.reap_image(req.app, row) for row in rows]
     body = {
         "images": [domain.view(row) for row in rows],
         "schema": "/v2/schemas/images",

@@ -10,7 +10,7 @@
   ``GET /v2/tasks/{id}``, ``GET /v2/schemas/task``.
 """
 
-from glancelet import domain, errors, tasks, webdownload
+from glancelet import domain, errors, recovery, tasks, webdownload
 from glancelet.handlers import image_data
 from glancelet.handlers.images import load_image
 from glancelet.http import empty_response, json_response
@@ -32,7 +32,7 @@ def stage(req, start_response):
     record = load_image(req, for_update=True)
 
     def conflict(image_id):
-        current = req.app.reap(req.app.images.get(image_id))
+        current = recovery.reap_image(req.app, req.app.images.get(image_id))
         if current is None:
             return errors.NotFound("No image found with ID %s" % image_id)
         if current["status"] == "uploading":
@@ -112,15 +112,15 @@ def import_image(req, start_response):
                                     % (uri, exc))
 
     me = domain.claim_id()
-    task = tasks.new_task(image_id, req.context.owner, body, me)
+    task = tasks.new_task(image_id, req.context.owner, body, me, now=app.clock())
     # Claim the image first: of two imports racing, one gets 409 here.
     if method == GLANCE_DIRECT:
         claimed = app.images.update(image_id, {"status": "importing", "worker": me,
-                                               "updated_at": domain.utcnow()},
+                                               "updated_at": req.app.clock()},
                                     expect_status="uploading", expect_idle=True)
     else:
         claimed = app.images.update(image_id, {"status": "importing", "worker": me,
-                                               "updated_at": domain.utcnow()},
+                                               "updated_at": req.app.clock()},
                                     expect_status="queued")
     if claimed is None:
         current = app.images.get(image_id)
@@ -131,12 +131,12 @@ def import_image(req, start_response):
     try:
         app.tasks.add(task)
     except BaseException:
-        tasks.release_image(app, image_id, me, method)
+        recovery.release_import(app, image_id, me, method)
         raise
     try:
         app.task_pool.submit(task["id"], tasks.run_import, app, task["id"])
     except tasks.PoolClosed:
-        tasks.interrupt(app, task, "the server is shutting down; import again")
+        recovery.fail_left_task(app, task, "the server is shutting down; import again")
         raise errors.HTTPError(503, "The server is shutting down; retry the import.",
                                headers=[("Retry-After", "5")])
     return empty_response(start_response, "202 Accepted")
@@ -179,7 +179,7 @@ def image_tasks(req, start_response):
     # As in Glance: seeing the image is not enough (a public image's tasks hold
     # its owner's web-download URI); only the task's project and admins see it.
     record = load_image(req)
-    found = [tasks.reap_task(req.app, t) for t in req.app.tasks.for_image(record["id"])
+    found = [recovery.reap_task(req.app, t) for t in req.app.tasks.for_image(record["id"])
              if _can_see_task(req.context, t)]
     return json_response(start_response, "200 OK",
                          {"tasks": [_image_task_view(t) for t in found]})
@@ -191,7 +191,7 @@ def _can_see_task(ctx, task):
 
 def show_task(req, start_response):
     task_id = req.route_args["task_id"]
-    task = tasks.reap_task(req.app, req.app.tasks.get(task_id))
+    task = recovery.reap_task(req.app, req.app.tasks.get(task_id))
     if task is None or not _can_see_task(req.context, task):
         raise errors.NotFound("Task with the given id %s not found" % task_id)
     return json_response(start_response, "200 OK", task_view(task))

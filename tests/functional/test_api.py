@@ -6,7 +6,7 @@ import os
 import pytest
 
 from glancelet import app as app_mod
-from glancelet import domain
+from glancelet import domain, recovery
 
 from .conftest import Client, identity, make_conf
 
@@ -498,7 +498,7 @@ def test_image_deleted_during_upload_is_410_and_data_removed(client, app):
         def read(self, n):
             if not self.sent:
                 self.sent = True
-                app.delete_image(app.images.get(image["id"]))
+                recovery.delete_image(app, app.images.get(image["id"]))
                 return b"x" * 10
             return b""
 
