@@ -27,8 +27,14 @@ class InvalidTransition(Exception):
 
 
 def check_transition(current, target):
+    """Raise InvalidTransition unless an image may move from ``current`` to ``target``."""
     if target not in TRANSITIONS.get(current, ()):
         raise InvalidTransition(current, target)
+
+
+def sources_of(target):
+    """The statuses an image may move to ``target`` from."""
+    return tuple(status for status in STATUSES if target in TRANSITIONS[status])
 
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",

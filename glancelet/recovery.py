@@ -43,10 +43,9 @@ def _release_saving(app, record):
     """Release an image a dead ``PUT .../file`` claimed."""
     LOG.warning("image %s was left %s by %s, which is gone; returning it to %s",
                 record["id"], record["status"], record["worker"], "queued")
-    released = app.images.update(record["id"], {"status": "queued", "worker": None,
-                                                "updated_at": app.clock()},
-                                 expect_status=record["status"],
-                                 expect_worker=record["worker"])
+    released = app.images.transition(record["id"], record["status"], "queued",
+                                     {"worker": None, "updated_at": app.clock()},
+                                     worker=record["worker"])
     return released or app.images.get(record["id"])
 
 
@@ -63,9 +62,9 @@ def _release_uploading(app, record):
         return record
     LOG.warning("image %s was left uploading by %s, which is gone; now queued",
                 record["id"], worker)
-    released = app.images.update(record["id"], {"status": "queued", "worker": None,
-                                                "size": None, "updated_at": app.clock()},
-                                 expect_status="uploading", expect_worker=worker)
+    released = app.images.transition(record["id"], "uploading", "queued",
+                                     {"worker": None, "size": None,
+                                      "updated_at": app.clock()}, worker=worker)
     return released or app.images.get(record["id"])
 
 
@@ -124,8 +123,9 @@ def _import_release(app, image_id, method):
 
 def release_import(app, image_id, worker, method):
     """Release an image ``worker`` claimed for an import; None if it no longer held it."""
-    return app.images.update(image_id, _import_release(app, image_id, method),
-                             expect_status="importing", expect_worker=worker)
+    changes = _import_release(app, image_id, method)
+    return app.images.transition(image_id, "importing", changes.pop("status"), changes,
+                                 worker=worker)
 
 
 # -- Tasks ------------------------------------------------------------------------------

@@ -60,13 +60,15 @@ def write_body(req, image_id, target_store, reader, size):
                                headers=[("Retry-After", "30")])
 
 
-def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
+def receive(req, image_id, target_store, busy_status, done_status, finished, verb,
+            conflict):
     """Take the request body into ``target_store`` for a ``queued`` image.
 
     The one data path of ``PUT .../file`` (``busy_status`` "saving") and
     ``PUT .../stage`` ("uploading"): claim the image for this request, stream
-    the body into a file of its own, then record ``finished(result)`` (a
-    dict of image changes naming that file) only if the claim still holds.
+    the body into a file of its own, then move the image to ``done_status``
+    with ``finished(result)`` (a dict of image changes naming that file) only
+    if the claim still holds.
     Whatever fails, the image goes back to ``queued``; if the image changed
     or went away meanwhile, this request's file is removed and the client
     gets 409 or 410. ``conflict(image_id)`` returns the error for an image that was not
@@ -78,21 +80,19 @@ def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
                                                                   "image_size_cap"))
     size = expected_size(req, reader)
     me = domain.claim_id()
-    claimed = app.images.update(image_id, {"status": busy_status, "worker": me,
-                                           "updated_at": req.app.clock()},
-                                expect_status="queued")
+    claimed = app.images.transition(image_id, "queued", busy_status,
+                                    {"worker": me, "updated_at": app.clock()})
     if claimed is None:
         raise conflict(image_id)
     try:
         result = write_body(req, image_id, target_store, reader, size)
     except BaseException:
-        app.images.update(image_id, {"status": "queued", "worker": None,
-                                     "updated_at": req.app.clock()},
-                          expect_status=busy_status, expect_worker=me)
+        app.images.transition(image_id, busy_status, "queued",
+                              {"worker": None, "updated_at": app.clock()}, worker=me)
         raise
-    changes = dict(finished(result), worker=None, updated_at=req.app.clock())
-    if not target_store.keep(result, lambda: app.images.update(
-            image_id, changes, expect_status=busy_status, expect_worker=me)):
+    changes = dict(finished(result), worker=None, updated_at=app.clock())
+    if not target_store.keep(result, lambda: app.images.transition(
+            image_id, busy_status, done_status, changes, worker=me)):
         if app.images.get(image_id) is None:
             raise errors.Gone("Image %s was deleted while its data was being %s."
                               % (image_id, verb))
@@ -112,11 +112,12 @@ def upload(req, start_response):
                                % current["status"])
 
     def finished(result):
-        return {"status": "active", "size": result.size, "checksum": result.checksum,
+        return {"size": result.size, "checksum": result.checksum,
                 "os_hash_algo": result.os_hash_algo, "os_hash_value": result.os_hash_value,
                 "data_file": result.name}
 
-    receive(req, record["id"], req.app.store, "saving", finished, "uploaded", conflict)
+    receive(req, record["id"], req.app.store, "saving", "active", finished, "uploaded",
+            conflict)
     return empty_response(start_response)
 
 

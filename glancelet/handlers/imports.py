@@ -40,7 +40,7 @@ def stage(req, start_response):
         return errors.Conflict("Image status transition from %s to uploading is not allowed"
                                % current["status"])
 
-    image_data.receive(req, record["id"], req.app.staging, "uploading",
+    image_data.receive(req, record["id"], req.app.staging, "uploading", "uploading",
                        lambda result: {"size": result.size, "staged_file": result.name},
                        "staged", conflict)
     return empty_response(start_response)
@@ -114,14 +114,9 @@ def import_image(req, start_response):
     me = domain.claim_id()
     task = tasks.new_task(image_id, req.context.owner, body, me, now=app.clock())
     # Claim the image first: of two imports racing, one gets 409 here.
-    if method == GLANCE_DIRECT:
-        claimed = app.images.update(image_id, {"status": "importing", "worker": me,
-                                               "updated_at": req.app.clock()},
-                                    expect_status="uploading", expect_idle=True)
-    else:
-        claimed = app.images.update(image_id, {"status": "importing", "worker": me,
-                                               "updated_at": req.app.clock()},
-                                    expect_status="queued")
+    claimed = app.images.transition(
+        image_id, "uploading" if method == GLANCE_DIRECT else "queued", "importing",
+        {"worker": me, "updated_at": app.clock()}, idle=method == GLANCE_DIRECT)
     if claimed is None:
         current = app.images.get(image_id)
         if current is None:

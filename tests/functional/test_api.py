@@ -522,8 +522,8 @@ def test_image_deleted_during_upload_is_410_and_data_removed(client, app):
 
 def test_upload_left_saving_by_a_dead_worker_is_recovered(client, app):
     image = client.create()
-    app.images.update(image["id"], {"status": "saving",
-                                    "worker": "%s|999999999|1" % domain._HOST})
+    app.images.transition(image["id"], "queued", "saving",
+                          {"worker": "%s|999999999|1" % domain._HOST})
     # any read notices the dead worker
     assert client.get("/v2/images/%s" % image["id"]).json()["status"] == "queued"
     assert client.upload(image["id"], b"retry").status == 204
@@ -531,7 +531,7 @@ def test_upload_left_saving_by_a_dead_worker_is_recovered(client, app):
 
 def test_upload_by_a_live_worker_is_not_stolen(client, app):
     image = client.create()
-    app.images.update(image["id"], {"status": "saving", "worker": domain.worker_id()})
+    app.images.transition(image["id"], "queued", "saving", {"worker": domain.worker_id()})
     assert client.get("/v2/images/%s" % image["id"]).json()["status"] == "saving"
     assert client.upload(image["id"], b"x").status == 409
 
@@ -540,8 +540,8 @@ def test_startup_recovery_removes_residue(tmp_path):
     conf = make_conf(tmp_path)
     app = app_mod.create_app(conf)
     image = Client(app).create()
-    app.images.update(image["id"], {"status": "saving",
-                                    "worker": "%s|999999999|1" % domain._HOST})
+    app.images.transition(image["id"], "queued", "saving",
+                          {"worker": "%s|999999999|1" % domain._HOST})
     residue = os.path.join(app.store.directory, ".tmp-%s-1-ab" % image["id"])
     with open(residue, "wb") as fp:
         fp.write(b"partial")

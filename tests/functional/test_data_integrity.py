@@ -90,8 +90,7 @@ def test_upload_that_lost_its_claim_leaves_the_winners_data_alone(client, app):
     active and its download answered 503."""
     image_id = client.create()["id"]
     slow = SlowUpload(client, image_id, os.urandom(6 * MiB))
-    assert app.images.update(image_id, {"status": "queued", "worker": None},
-                             expect_status="saving")
+    assert app.images.transition(image_id, "saving", "queued", {"worker": None})
     winner = os.urandom(300_000)
     assert client.upload(image_id, winner).status == 204
     assert slow.finish() == 409

@@ -293,7 +293,7 @@ def import_conf(tmp_path, server, **extra):
 
 def start_import(app, image_id, req):
     me = domain.worker_id()
-    assert app.images.update(image_id, {"status": "importing", "worker": me})
+    assert app.images.transition(image_id, "queued", "importing", {"worker": me})
     task = tasks.new_task(image_id, None, req, me)
     app.tasks.add(task)
     app.task_pool.submit(task["id"], tasks.run_import, app, task["id"])
