@@ -6,7 +6,7 @@ import sys
 
 from glancelet import conf as conf_mod
 from glancelet import context, db as db_mod, domain, errors, recovery, router
-from glancelet import store as store_mod, tasks
+from glancelet import store as store_mod, tasks, uwsgi_support
 from glancelet.handlers import image_data, images, imports, schemas, tags, versions
 from glancelet.http import Request
 
@@ -139,7 +139,7 @@ def init_application(environ=None):
     environ = os.environ if environ is None else environ
     try:
         conf = conf_mod.load(environ=environ)
-        check_server()
+        uwsgi_support.check_server()
     except conf_mod.ConfigError as exc:
         sys.stderr.write("glancelet: configuration error: %s\n" % exc)
         sys.stderr.flush()
@@ -150,26 +150,3 @@ def init_application(environ=None):
     LOG.info("glancelet ready: config %s, images in %s",
              ", ".join(conf.files) or "(built-in defaults)", app.store.directory)
     return app
-
-
-def check_server():
-    """Refuse to run where background work cannot: uWSGI without threads."""
-    try:
-        import uwsgi
-    except ImportError:
-        return
-    opt = getattr(uwsgi, "opt", {}) or {}
-
-    def on(name):
-        value = opt.get(name)
-        if isinstance(value, bytes):
-            value = value.decode()
-        return value not in (None, False, "", "0", "false", "no", "off")
-
-    threads = opt.get("threads")
-    if isinstance(threads, bytes):
-        threads = threads.decode()
-    if not on("enable-threads") and not (threads and str(threads) not in ("0", "1")):
-        raise conf_mod.ConfigError(
-            "uWSGI runs this app without Python threads; glancelet needs them for hashing "
-            "and import tasks: set 'enable-threads = true' in the [uwsgi] section")

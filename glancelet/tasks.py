@@ -38,7 +38,7 @@ import threading
 import time
 import uuid
 
-from glancelet import domain, recovery, store as store_mod, webdownload
+from glancelet import domain, recovery, store as store_mod, uwsgi_support, webdownload
 from glancelet.threads import block_server_signals
 
 LOG = logging.getLogger(__name__)
@@ -285,19 +285,8 @@ def register_drain(app, timeout=None):
         except Exception:
             LOG.exception("draining import tasks failed")
 
-    try:
-        import uwsgi
-    except ImportError:
+    how = uwsgi_support.at_exit(hook)
+    if how is None:
         atexit.register(hook)
-        return "atexit"
-    previous = getattr(uwsgi, "atexit", None)
-
-    def uwsgi_hook():
-        try:
-            hook()
-        finally:
-            if previous is not None:
-                previous()
-
-    uwsgi.atexit = uwsgi_hook
-    return "uwsgi.atexit"
+        how = "atexit"
+    return how
