@@ -11,8 +11,7 @@
 """
 
 from glancelet import domain, errors, recovery, tasks, webdownload
-from glancelet.handlers import image_data
-from glancelet.handlers.images import load_image
+from glancelet.handlers.util import load_image, receive, require_octet_stream
 from glancelet.http import empty_response, json_response
 
 GLANCE_DIRECT = "glance-direct"
@@ -26,9 +25,10 @@ def _enabled(req):
 # -- glance-direct: stage -----------------------------------------------------------
 
 def stage(req, start_response):
+    """Stage a queued image's data for a glance-direct import."""
     if GLANCE_DIRECT not in _enabled(req):
         raise errors.NotFound("'glance-direct' method is not available at this site.")
-    image_data.require_octet_stream(req)
+    require_octet_stream(req)
     record = load_image(req, for_update=True)
 
     def conflict(image_id):
@@ -40,9 +40,9 @@ def stage(req, start_response):
         return errors.Conflict("Image status transition from %s to uploading is not allowed"
                                % current["status"])
 
-    image_data.receive(req, record["id"], req.app.staging, "uploading", "uploading",
-                       lambda result: {"size": result.size, "staged_file": result.name},
-                       "staged", conflict)
+    receive(req, record["id"], req.app.staging, "uploading", "uploading",
+            lambda result: {"size": result.size, "staged_file": result.name},
+            "staged", conflict)
     return empty_response(start_response)
 
 
@@ -93,6 +93,7 @@ def _state_conflict(record, method):
 
 
 def import_image(req, start_response):
+    """Start an import task (202): glance-direct or web-download."""
     if not _enabled(req):
         raise errors.NotFound("Image import is not enabled at this site "
                               "([DEFAULT] enabled_import_methods is empty).")
@@ -140,6 +141,7 @@ def import_image(req, start_response):
 # -- Discovery and tasks --------------------------------------------------------------
 
 def info_import(req, start_response):
+    """The import methods this site has enabled."""
     return json_response(start_response, "200 OK", {"import-methods": {
         "description": "Import methods available.", "type": "array",
         "value": list(_enabled(req))}})
@@ -170,7 +172,7 @@ def _image_task_view(task):
 
 
 def image_tasks(req, start_response):
-    """GET /v2/images/{id}/tasks: the image's tasks that the caller may see."""
+    """The image's import tasks that the caller may see."""
     # As in Glance: seeing the image is not enough (a public image's tasks hold
     # its owner's web-download URI); only the task's project and admins see it.
     record = load_image(req)
@@ -185,6 +187,7 @@ def _can_see_task(ctx, task):
 
 
 def show_task(req, start_response):
+    """Show a task of the caller's project."""
     task_id = req.route_args["task_id"]
     task = recovery.reap_task(req.app, req.app.tasks.get(task_id))
     if task is None or not _can_see_task(req.context, task):
@@ -223,4 +226,5 @@ TASK_SCHEMA = {
 
 
 def task_schema(req, start_response):
+    """The JSON schema of a task."""
     return json_response(start_response, "200 OK", TASK_SCHEMA)
