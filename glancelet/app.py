@@ -1,8 +1,10 @@
 """The application factory: ``create_app(conf)`` builds the services and routes
 requests to the handlers."""
 
+import dataclasses
 import logging
 import sys
+import typing
 
 from glancelet import conf as conf_mod
 from glancelet import context, db as db_mod, domain, errors, recovery, router
@@ -37,25 +39,26 @@ ROUTES = {
 ANONYMOUS = (versions.multiple_choices, versions.versions)
 
 
+@dataclasses.dataclass(eq=False, kw_only=True)
 class Application:
     """The WSGI application: routes a request to its handler. One per process;
     thread-safe.
 
     It holds the services :func:`create_app` built, which handlers reach as
-    ``req.app``: ``conf``, ``images`` and ``tasks`` (the repositories),
-    ``store`` and ``staging`` (image data), ``task_pool`` and ``clock``.
+    ``req.app``.
     """
 
-    def __init__(self, conf, *, images, tasks, store, staging, task_pool, clock,
-                 routes=None):
-        self.conf = conf
-        self.images = images
-        self.tasks = tasks
-        self.store = store
-        self.staging = staging
-        self.task_pool = task_pool
-        self.clock = clock
-        self.router = router.Router(routes or ROUTES)
+    conf: conf_mod.Config
+    images: db_mod.ImageRepo
+    tasks: db_mod.TaskRepo
+    store: store_mod.FilesystemStore  # image data
+    staging: store_mod.FilesystemStore  # data staged for glance-direct imports
+    task_pool: tasks.TaskPool
+    clock: typing.Callable[[], str]  # the time, as Glance writes it
+    routes: dict = dataclasses.field(default_factory=lambda: ROUTES)
+
+    def __post_init__(self):
+        self.router = router.Router(self.routes)
 
     def __call__(self, environ, start_response):
         try:
@@ -110,13 +113,13 @@ def create_app(conf, *, store=None, staging=None, db=None, clock=None, task_pool
     algorithm = conf.get("DEFAULT", "hashing_algorithm")
     database = db_mod.Database(db_path) if db is None else db
     app = Application(
-        conf, images=db_mod.ImageRepo(database), tasks=db_mod.TaskRepo(database),
+        conf=conf, images=db_mod.ImageRepo(database), tasks=db_mod.TaskRepo(database),
         store=store_mod.FilesystemStore(image_dir, algorithm) if store is None else store,
         staging=(store_mod.FilesystemStore(staging_dir, algorithm) if staging is None
                  else staging),
         task_pool=(tasks.TaskPool(conf.get("wsgi", "task_pool_threads"))
                    if task_pool is None else task_pool),
-        clock=domain.utcnow if clock is None else clock, routes=routes)
+        clock=domain.utcnow if clock is None else clock, routes=routes or ROUTES)
     recovery.reap_all(app)
     return app
 

@@ -187,7 +187,7 @@ def _can_see_task(ctx, task):
 
 
 def show_task(req, start_response):
-    """Show a task of the caller's project."""
+    """Show a task the caller may see (its project's, or any to an admin)."""
     task_id = req.route_args["task_id"]
     task = recovery.reap_task(req.app, req.app.tasks.get(task_id))
     if task is None or not _can_see_task(req.context, task):
