@@ -41,8 +41,8 @@ def _directories(app):
 
 def _release_saving(app, record):
     """Release an image a dead ``PUT .../file`` claimed."""
-    LOG.warning("image %s was left %s by %s, which is gone; returning it to %s",
-                record["id"], record["status"], record["worker"], "queued")
+    LOG.warning("image %s was left %s by %s, which is gone; returning it to queued",
+                record["id"], record["status"], record["worker"])
     released = app.images.transition(record["id"], record["status"], "queued",
                                      {"worker": None, "updated_at": app.clock()},
                                      worker=record["worker"])
