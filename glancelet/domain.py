@@ -1,4 +1,4 @@
-"""The image model: statuses, transitions, properties, and the API view."""
+"""The model: image statuses, transitions, properties, the API view, and task records."""
 
 import datetime
 import os
