@@ -1,10 +1,14 @@
-"""The application factory: ``create_app(conf)`` wires config, storage and routes."""
+"""The application factory: ``create_app(conf)`` builds the services and routes
+requests to the handlers."""
 
+import dataclasses
 import logging
 import sys
+import typing
 
 from glancelet import conf as conf_mod
-from glancelet import context, db, domain, errors, router, store, tasks
+from glancelet import context, db as db_mod, domain, errors, recovery, router
+from glancelet import store as store_mod, tasks, uwsgi_support
 from glancelet.handlers import image_data, images, imports, schemas, tags, versions
 from glancelet.http import Request
 
@@ -34,30 +38,27 @@ ROUTES = {
 # answers before authentication: a client finds the API before it has a token.
 ANONYMOUS = (versions.multiple_choices, versions.versions)
 
-# Image states in which a live process is working on the image. If that
-# process is gone, the image goes back to the state a retry starts from
-# (a callable works that out, and does the clean-up, itself).
-TRANSIENT = {"saving": "queued", "uploading": tasks.recover_stage,
-             "importing": tasks.recover_import}
 
-
+@dataclasses.dataclass(eq=False, kw_only=True)
 class Application:
-    """The WSGI application. One per process; thread-safe."""
+    """The WSGI application: routes a request to its handler. One per process;
+    thread-safe.
 
-    def __init__(self, conf, routes=None):
-        self.conf = conf
-        db_path, image_dir, staging_dir = conf.data_paths
-        self.db = db.Database(db_path)
-        self.images = db.ImageRepo(self.db)
-        self.tasks = db.TaskRepo(self.db)
-        self.store = store.FilesystemStore(image_dir,
-                                           conf.get("DEFAULT", "hashing_algorithm"))
-        self.staging = store.FilesystemStore(staging_dir,
-                                             conf.get("DEFAULT", "hashing_algorithm"))
-        self.router = router.Router(routes or ROUTES)
-        self.task_pool = tasks.TaskPool(conf.get("wsgi", "task_pool_threads"))
+    It holds the services :func:`create_app` built, which handlers reach as
+    ``req.app``.
+    """
 
-    # -- WSGI ----------------------------------------------------------------
+    conf: conf_mod.Config
+    images: db_mod.ImageRepo
+    tasks: db_mod.TaskRepo
+    store: store_mod.FilesystemStore  # image data
+    staging: store_mod.FilesystemStore  # data staged for glance-direct imports
+    task_pool: tasks.TaskPool
+    clock: typing.Callable[[], str]  # the time, as Glance writes it
+    routes: dict = dataclasses.field(default_factory=lambda: ROUTES)
+
+    def __post_init__(self):
+        self.router = router.Router(self.routes)
 
     def __call__(self, environ, start_response):
         try:
@@ -75,84 +76,6 @@ class Application:
                           environ.get("PATH_INFO"))
             return errors.HTTPError(500, "The server failed to handle the request; see "
                                     "its log.")(environ, start_response)
-
-    # -- Lifecycle shared by handlers ------------------------------------------
-
-    def reap(self, record):
-        """Return ``record``, first recovering it if its worker died mid-operation."""
-        if record is None or record["status"] not in TRANSIENT:
-            return record
-        if domain.worker_alive(record["worker"]):
-            return record
-        target = TRANSIENT[record["status"]]
-        if callable(target):
-            recovered = target(self, record)
-        else:
-            recovered = self._release(record, target)
-        if record["worker"]:
-            # The dead process may have left files; nothing else would
-            # remove them before the next start (a respawned worker is forked
-            # from a master that loaded the app long ago).
-            self.remove_residue()
-        return recovered
-
-    def _release(self, record, target):
-        LOG.warning("image %s was left %s by %s, which is gone; returning it to %s",
-                    record["id"], record["status"], record["worker"], target)
-        recovered = self.images.update(record["id"], {"status": target, "worker": None,
-                                                      "updated_at": domain.utcnow()},
-                                       expect_status=record["status"],
-                                       expect_worker=record["worker"])
-        return recovered or self.images.get(record["id"])
-
-    def recover(self):
-        """At start-up: release work and remove files that dead processes left."""
-        for record in self.images.in_states(tuple(TRANSIENT)):
-            self.reap(record)
-        tasks.recover_tasks(self)
-        self.remove_deleted_files()
-        self.remove_residue()
-
-    def remove_residue(self):
-        """Remove what no live process holds and no image refers to: temp files
-        of dead writes, and the data files of writes that never were kept."""
-        for directory, column in ((self.store, "data_file"), (self.staging, "staged_file")):
-            removed = directory.remove_stale_temp_files()
-            referenced = self.images.files_in_use(column)
-            removed += directory.remove_unreferenced(
-                referenced, lambda name, column=column: self.images.file_in_use(column, name))
-            for name in removed:
-                LOG.warning("removed %s/%s, which no image refers to", directory.directory,
-                            name)
-
-    def delete_image(self, record):
-        """Delete an image: its row first (a tombstone), then its files.
-
-        A file that cannot be removed now (a read-only or failing store) stays
-        named in the tombstone; every later delete, and every start, retries.
-        """
-        deleted = self.images.delete(record["id"], domain.utcnow())
-        if deleted is not None:
-            self._remove_files(deleted)
-        self.remove_deleted_files()
-
-    def remove_deleted_files(self):
-        """Retry removing the files of deleted images that are still there."""
-        for record in self.images.deleted_with_files():
-            self._remove_files(record)
-
-    def _remove_files(self, record):
-        for directory, column in ((self.store, "data_file"), (self.staging, "staged_file")):
-            name = record[column]
-            if name is None:
-                continue
-            try:
-                directory.delete(name)
-            except OSError as exc:
-                LOG.warning("could not remove %s/%s of deleted image %s (%s); it will be "
-                            "retried", directory.directory, name, record["id"], exc.strerror)
-                continue
-            self.images.files_removed(record["id"], column, name)
 
 
 # An error answered before the request body was all read (409, 415, 413...)
@@ -176,9 +99,28 @@ def _drain_unread_body(environ, exc):
         pass
 
 
-def create_app(conf):
-    app = Application(conf)
-    app.recover()
+def create_app(conf, *, store=None, staging=None, db=None, clock=None, task_pool=None,
+               routes=None):
+    """The WSGI application ``conf`` describes, with work dead processes left reaped.
+
+    Each service is built from ``conf`` unless given: ``store`` and
+    ``staging`` (:class:`glancelet.store.FilesystemStore`), ``db``
+    (:class:`glancelet.db.Database`), ``clock`` (returns the time as
+    Glance writes it; :func:`glancelet.domain.utcnow`), ``task_pool``
+    (:class:`glancelet.tasks.TaskPool`).
+    """
+    db_path, image_dir, staging_dir = conf.data_paths
+    algorithm = conf.get("DEFAULT", "hashing_algorithm")
+    database = db_mod.Database(db_path) if db is None else db
+    app = Application(
+        conf=conf, images=db_mod.ImageRepo(database), tasks=db_mod.TaskRepo(database),
+        store=store_mod.FilesystemStore(image_dir, algorithm) if store is None else store,
+        staging=(store_mod.FilesystemStore(staging_dir, algorithm) if staging is None
+                 else staging),
+        task_pool=(tasks.TaskPool(conf.get("wsgi", "task_pool_threads"))
+                   if task_pool is None else task_pool),
+        clock=domain.utcnow if clock is None else clock, routes=routes or ROUTES)
+    recovery.reap_all(app)
     return app
 
 
@@ -214,37 +156,14 @@ def init_application(environ=None):
     environ = os.environ if environ is None else environ
     try:
         conf = conf_mod.load(environ=environ)
-        check_server()
+        uwsgi_support.check_server()
         setup_logging(conf)
         app = create_app(conf)
     except conf_mod.ConfigError as exc:
         refuse("configuration error: %s" % exc)
-    except db.UnusableDatabase as exc:
+    except db_mod.UnusableDatabase as exc:
         refuse("cannot use the database %s" % exc)
     tasks.register_drain(app)
     LOG.info("glancelet ready: config %s, images in %s",
              ", ".join(conf.files) or "(built-in defaults)", app.store.directory)
     return app
-
-
-def check_server():
-    """Refuse to run where background work cannot: uWSGI without threads."""
-    try:
-        import uwsgi
-    except ImportError:
-        return
-    opt = getattr(uwsgi, "opt", {}) or {}
-
-    def on(name):
-        value = opt.get(name)
-        if isinstance(value, bytes):
-            value = value.decode()
-        return value not in (None, False, "", "0", "false", "no", "off")
-
-    threads = opt.get("threads")
-    if isinstance(threads, bytes):
-        threads = threads.decode()
-    if not on("enable-threads") and not (threads and str(threads) not in ("0", "1")):
-        raise conf_mod.ConfigError(
-            "uWSGI runs this app without Python threads; glancelet needs them for hashing "
-            "and import tasks: set 'enable-threads = true' in the [uwsgi] section")

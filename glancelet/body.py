@@ -13,8 +13,9 @@ WSGI servers hand a request body to the application in three ways:
 
 uWSGI with a chunked body
     uWSGI passes the chunked body through undecoded: ``wsgi.input`` reads
-    nothing, and the app must call ``uwsgi.chunked_read()`` once per chunk.
-    Each chunk must fit ``chunked-input-limit``.
+    nothing, and the app must call ``uwsgi.chunked_read()`` once per chunk
+    (:func:`glancelet.uwsgi_support.chunked_input`). Each chunk must fit
+    ``chunked-input-limit``.
 
 A chunked body that reaches the app any other way cannot be read; the
 request is refused with 411 and a message naming the server option to turn
@@ -25,7 +26,7 @@ reader that returned whole chunks made Glance's swift driver issue negative
 reads and buffer whole images (Glance bug LP#2127521).
 """
 
-from glancelet import errors
+from glancelet import errors, uwsgi_support
 
 DEFAULT_READ_SIZE = 1024 * 1024
 
@@ -37,14 +38,6 @@ class BodyIncomplete(Exception):
 def _chunked_requested(environ):
     te = environ.get("HTTP_TRANSFER_ENCODING", "")
     return "chunked" in te.lower()
-
-
-def _uwsgi_module():
-    try:
-        import uwsgi  # only importable inside a uWSGI worker
-    except ImportError:
-        return None
-    return uwsgi if hasattr(uwsgi, "chunked_read") else None
 
 
 def _server_hint(environ):
@@ -74,10 +67,8 @@ class RequestBody:
         self._input = environ.get("wsgi.input")
         self._limit = limit
         self._consumed = 0
-        self._pending = memoryview(b"")
-        self._pending_at = 0
         self._eof = False
-        self._uwsgi = None
+        self._chunks = None
         self.length = None  # declared length, when there is one
 
         raw_length = environ.get("CONTENT_LENGTH", "")
@@ -96,15 +87,12 @@ class RequestBody:
         elif environ.get("wsgi.input_terminated"):
             self.mode = "eof"
         elif _chunked_requested(environ):
-            module = uwsgi_module
-            if module is None and "uwsgi.version" in environ:
-                module = _uwsgi_module()
-            if module is None:
+            self._chunks = uwsgi_support.chunked_input(environ, uwsgi_module)
+            if self._chunks is None:
                 raise errors.LengthRequired(
                     "The request body is chunked (Transfer-Encoding: chunked) but this "
                     "server does not deliver chunked bodies to the application. Turn it on "
                     "in the server (%s)." % _server_hint(environ))
-            self._uwsgi = module
             self.mode = "uwsgi-chunked"
         else:
             self.length = 0
@@ -130,7 +118,7 @@ class RequestBody:
         elif self.mode == "eof":
             data = self._read_input(size)
         else:
-            data = self._read_uwsgi(size)
+            data = self._read_chunked(size)
         if not data:
             self._eof = True
             return b""
@@ -162,21 +150,8 @@ class RequestBody:
                                  % (self._consumed, self.length))
         return data
 
-    def _read_uwsgi(self, size):
-        if self._pending_at >= len(self._pending):
-            try:
-                chunk = self._uwsgi.chunked_read()
-            except (OSError, IOError) as exc:
-                raise BodyIncomplete(
-                    "uWSGI could not read the next chunk of the request body (%s): a chunk "
-                    "larger than chunked-input-limit, no data within chunked-input-timeout, "
-                    "or the client went away" % exc) from exc
-            if not chunk:
-                return b""
-            if len(chunk) <= size:
-                return chunk
-            self._pending = memoryview(chunk)
-            self._pending_at = 0
-        start = self._pending_at
-        self._pending_at = min(start + size, len(self._pending))
-        return self._pending[start:self._pending_at].tobytes()
+    def _read_chunked(self, size):
+        try:
+            return self._chunks.read(size)
+        except OSError as exc:
+            raise BodyIncomplete(str(exc)) from exc

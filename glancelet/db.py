@@ -17,6 +17,8 @@ import os
 import sqlite3
 import threading
 
+from glancelet import domain
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,
@@ -218,38 +220,54 @@ class ImageRepo:
                              % (", ".join(COLUMNS), _LIVE), (image_id,))
         return _decode(rows[0]) if rows else None
 
-    def update(self, image_id, changes, expect_status=None, expect_worker=None,
-               expect_idle=False, expect_version=None):
-        """Apply ``changes``; return the new record, or None if it did not match.
+    def update(self, image_id, changes, expect_version=None):
+        """Apply ``changes`` (not ``status``: see :meth:`transition`); return the
+        new record, or None if it did not match.
 
-        ``expect_status`` (a str or a tuple of str) makes the update conditional
-        on the current status, so a state transition is atomic across processes.
-        ``expect_idle`` requires that no process is working on the image
-        (``worker`` is NULL). Every update adds one to ``version``;
-        ``expect_version`` makes it a compare-and-swap on a record read before.
-        A deleted image never matches.
+        Every update adds one to ``version``; ``expect_version`` makes it a
+        compare-and-swap on a record read before. A deleted image never matches.
         """
+        if "status" in changes:
+            raise ValueError("an image's status changes only by ImageRepo.transition")
         if not changes:
             return self.get(image_id)
-        assignments = ", ".join("%s = ?" % c for c in changes) + ", version = version + 1"
-        params = [_encode(c, v) for c, v in changes.items()]
-        where = "id = ? AND " + _LIVE
-        params.append(image_id)
-        if expect_status is not None:
-            statuses = (expect_status,) if isinstance(expect_status, str) else expect_status
-            where += " AND status IN (%s)" % ", ".join("?" for _ in statuses)
-            params.extend(statuses)
-        if expect_worker is not None:
-            where += " AND worker = ?"
-            params.append(expect_worker)
-        if expect_idle:
-            where += " AND worker IS NULL"
+        where, params = [], []
         if expect_version is not None:
-            where += " AND version = ?"
+            where.append("version = ?")
             params.append(expect_version)
+        return self._update(image_id, changes, where, params)
+
+    def transition(self, image_id, source, target, changes=None, worker=None,
+                   idle=False):
+        """Move the image from ``source`` to ``target`` status, with ``changes``;
+        return the new record, or None if it was not in ``source`` (or not held
+        as asked).
+
+        The one way an image's status changes: ``source`` (a status or a
+        tuple of them) to ``target`` must be allowed by
+        :data:`glancelet.domain.TRANSITIONS`, or
+        :class:`glancelet.domain.InvalidTransition` is raised before anything
+        is written, and the update is conditional on the current status, so
+        of two processes moving an image out of one status only one can. A
+        ``source`` equal to ``target`` changes no status: the update is made
+        only while the image is still in it. ``worker`` requires that the
+        image is claimed by that worker, ``idle`` that no worker claims it.
+        """
+        where, params = _status_condition(source, target)
+        if worker is not None:
+            where.append("worker = ?")
+            params.append(worker)
+        if idle:
+            where.append("worker IS NULL")
+        return self._update(image_id, dict(changes or {}, status=target), where, params)
+
+    def _update(self, image_id, changes, where, params):
+        assignments = ", ".join("%s = ?" % _column(c) for c in changes)
         with self.db.write() as conn:
-            cursor = conn.execute("UPDATE images SET %s WHERE %s" % (assignments, where),
-                                  params)
+            cursor = conn.execute(
+                "UPDATE images SET %s, version = version + 1 WHERE %s"
+                % (assignments, " AND ".join(["id = ?", _LIVE] + where)),
+                [_encode(c, v) for c, v in changes.items()] + [image_id] + params)
             if cursor.rowcount != 1:
                 return None
         return self.get(image_id)
@@ -260,9 +278,11 @@ class ImageRepo:
         The tombstone keeps the names of its files until :meth:`files_removed`
         says they are gone, so a reaper can retry what a delete could not do.
         """
+        where, params = _status_condition(None, DELETED)
         with self.db.write() as conn:
-            rows = conn.execute("SELECT %s FROM images WHERE id = ? AND %s"
-                                % (", ".join(COLUMNS), _LIVE), (image_id,)).fetchall()
+            rows = conn.execute("SELECT %s FROM images WHERE id = ? AND %s AND %s"
+                                % (", ".join(COLUMNS), _LIVE, " AND ".join(where)),
+                                [image_id] + params).fetchall()
             if not rows:
                 return None
             conn.execute("UPDATE images SET status = ?, worker = NULL, deleted_at = ?, "
@@ -337,6 +357,20 @@ class ImageRepo:
         sql = "SELECT %s FROM images WHERE status IN (%s)" % (
             ", ".join(COLUMNS), ", ".join("?" for _ in statuses))
         return [_decode(row) for row in self.db.query(sql, tuple(statuses))]
+
+
+def _status_condition(source, target):
+    """(SQL conditions, parameters) that an image may move from ``source`` to
+    ``target`` now; ``source`` None means every status TRANSITIONS lets reach
+    ``target``. Raises InvalidTransition for a move TRANSITIONS forbids."""
+    if source is None:
+        sources = domain.sources_of(target)
+    else:
+        sources = (source,) if isinstance(source, str) else tuple(source)
+        for status in sources:
+            if status != target:
+                domain.check_transition(status, target)
+    return ["status IN (%s)" % ", ".join("?" for _ in sources)], list(sources)
 
 
 def _column(name):
@@ -437,18 +471,22 @@ class TaskRepo:
         """End a running task and, in the same transaction, update its image.
 
         The task is updated if it is still ``pending`` or ``processing``. The
-        image is updated only if it is in ``image_status`` and held by
+        image moves from ``image_status`` to ``image_changes["status"]`` (a
+        transition TRANSITIONS must allow, as in
+        :meth:`ImageRepo.transition`), only if it is held by
         ``image_worker``; if not, nothing changes and the result is False.
         One transaction, so no reader sees the image settled while its task
         still runs.
         """
         with self.db.write() as conn:
             if image_id is not None:
-                params = [_encode(c, v) for c, v in image_changes.items()]
-                params += [image_id, image_status, image_worker]
+                where, params = _status_condition(image_status, image_changes["status"])
+                params = ([_encode(c, v) for c, v in image_changes.items()]
+                          + [image_id, image_worker] + params)
                 cursor = conn.execute(
-                    "UPDATE images SET %s, version = version + 1 WHERE id = ? AND status = ? "
-                    "AND worker = ?" % ", ".join("%s = ?" % c for c in image_changes), params)
+                    "UPDATE images SET %s, version = version + 1 WHERE id = ? AND worker = ? "
+                    "AND %s" % (", ".join("%s = ?" % _column(c) for c in image_changes),
+                                " AND ".join(where)), params)
                 if cursor.rowcount != 1:
                     return False
             params = [_encode(c, v) for c, v in changes.items()] + [task_id]

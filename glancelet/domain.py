@@ -1,4 +1,4 @@
-"""The image model: statuses, transitions, properties, and the API view."""
+"""The model: image statuses, transitions, properties, the API view, and task records."""
 
 import datetime
 import os
@@ -27,8 +27,14 @@ class InvalidTransition(Exception):
 
 
 def check_transition(current, target):
+    """Raise InvalidTransition unless an image may move from ``current`` to ``target``."""
     if target not in TRANSITIONS.get(current, ()):
         raise InvalidTransition(current, target)
+
+
+def sources_of(target):
+    """The statuses an image may move to ``target`` from."""
+    return tuple(status for status in STATUSES if target in TRANSITIONS[status])
 
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",
@@ -52,13 +58,35 @@ RESERVED_PREFIX = "os_glance"
 BASE_PROPERTIES = MUTABLE + READ_ONLY + ADMIN_SETTABLE
 
 
+# -- Import tasks (Glance's ``api_image_import``) --------------------------
+
+TASK_RUNNING = ("pending", "processing")
+TASK_TIME_TO_LIVE = datetime.timedelta(hours=48)  # Glance's task_time_to_live
+
+
+def method_of(task):
+    """The import method a task runs."""
+    try:
+        return task["input"]["import_req"]["method"]["name"]
+    except (KeyError, TypeError):
+        return None
+
+
+def final_task(now, status, message="", result=None):
+    """The changes that end a task at ``now``; it expires TASK_TIME_TO_LIVE later."""
+    then = datetime.datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ")
+    expires = (then + TASK_TIME_TO_LIVE).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"status": status, "message": message, "result": result, "worker": None,
+            "updated_at": now, "expires_at": expires}
+
+
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def new_record(image_id, owner, values):
-    """A fresh ``queued`` image row with defaults applied."""
-    now = utcnow()
+def new_record(image_id, owner, values, now=None):
+    """A fresh ``queued`` image row with defaults applied, created ``now``."""
+    now = utcnow() if now is None else now
     record = {
         "id": image_id, "name": None, "status": "queued", "visibility": "shared",
         "protected": False, "os_hidden": False, "checksum": None, "os_hash_algo": None,

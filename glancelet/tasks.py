@@ -1,4 +1,4 @@
-"""Import tasks: the thread pool that runs them, draining it, and recovery.
+"""Import tasks: the thread pool that runs them, and draining it.
 
 An import (``POST /v2/images/{id}/import``) answers 202 at once; the copy
 runs afterwards in a native thread of the process that accepted the
@@ -25,13 +25,12 @@ Three ways a task can stop early, and what happens:
   failed and their images released before the process goes.
 * The process is killed (SIGKILL, OOM, a server's mercy timeout): nothing
   runs. The next process to look, a peer serving a request for the image or
-  task (``Application.reap``) or a new process starting
-  (``Application.recover``), sees that the recorded worker is gone and does
-  the same clean-up, with a message naming the dead process.
+  task, or a new process starting, reaps it (:mod:`glancelet.recovery`):
+  it sees that the recorded worker is gone and does the same clean-up, with
+  a message naming the dead process.
 """
 
 import atexit
-import datetime
 import logging
 import os
 import queue
@@ -39,15 +38,13 @@ import threading
 import time
 import uuid
 
-from glancelet import domain, store as store_mod, webdownload
+from glancelet import domain, recovery, store as store_mod, uwsgi_support, webdownload
 from glancelet.threads import block_server_signals
 
 LOG = logging.getLogger(__name__)
 
 TASK_TYPE = "api_image_import"
-RUNNING = ("pending", "processing")
 DRAIN_TIMEOUT = 25.0  # seconds; keep it below the server's own shutdown mercy
-TASK_TIME_TO_LIVE = datetime.timedelta(hours=48)  # Glance's task_time_to_live
 
 
 _FORK_LOCK = threading.Lock()
@@ -152,77 +149,14 @@ class TaskPool:
 
 # -- Task records ---------------------------------------------------------------
 
-def new_task(image_id, owner, import_req, worker):
-    now = domain.utcnow()
+def new_task(image_id, owner, import_req, worker, now=None):
+    """A fresh ``pending`` task row, created ``now``."""
+    now = domain.utcnow() if now is None else now
     return {"id": str(uuid.uuid4()), "type": TASK_TYPE, "status": "pending",
             "image_id": image_id, "owner": owner,
             "input": {"image_id": image_id, "import_req": import_req},
             "result": None, "message": "", "worker": worker,
             "created_at": now, "updated_at": now, "expires_at": None}
-
-
-def method_of(task):
-    try:
-        return task["input"]["import_req"]["method"]["name"]
-    except (KeyError, TypeError):
-        return None
-
-
-def _expires(now):
-    then = datetime.datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ")
-    return (then + TASK_TIME_TO_LIVE).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _final(status, message="", result=None):
-    now = domain.utcnow()
-    return {"status": status, "message": message, "result": result, "worker": None,
-            "updated_at": now, "expires_at": _expires(now)}
-
-
-def finish_task(app, task_id, status, message="", result=None):
-    """End a running task (a no-op if it has ended already)."""
-    app.tasks.finish(task_id, _final(status, message, result))
-
-
-def release_changes(app, image_id, method):
-    """The update that returns an image being imported to where a retry starts.
-
-    glance-direct keeps its staged data: the image goes back to ``uploading``
-    while the staged file exists, else to ``queued``. web-download goes back
-    to ``queued``.
-    """
-    record = app.images.get(image_id)
-    staged = (method != "web-download" and record is not None
-              and record["staged_file"] is not None
-              and app.staging.exists(record["staged_file"]))
-    changes = {"status": "uploading" if staged else "queued", "worker": None,
-               "updated_at": domain.utcnow()}
-    if not staged:
-        changes.update({"size": None, "checksum": None, "os_hash_algo": None,
-                        "os_hash_value": None, "staged_file": None})
-    return changes
-
-
-def release_image(app, image_id, worker, method):
-    """Release an image that ``worker`` was importing; None if it no longer was."""
-    return app.images.update(image_id, release_changes(app, image_id, method),
-                             expect_status="importing", expect_worker=worker)
-
-
-def fail_and_release(app, task_id, image_id, worker, method, reason):
-    """Fail the task and release its image, in one transaction.
-
-    Returns the status the image went back to, or None when the image was
-    not ``importing`` by ``worker`` any more (deleted, or released already);
-    the task is failed with ``reason`` either way.
-    """
-    changes = release_changes(app, image_id, method)
-    message = "%s; image %s is %s again" % (reason, image_id, changes["status"])
-    if app.tasks.finish(task_id, _final("failure", message), image_id, changes,
-                        "importing", worker):
-        return changes["status"]
-    finish_task(app, task_id, "failure", reason)
-    return None
 
 
 # -- Running an import ----------------------------------------------------------
@@ -273,12 +207,11 @@ def _download(app, image_id, uri, worker):
 
 def run_import(app, task_id):
     """The body of an ``api_image_import`` task, run in a pool thread."""
-    task = app.tasks.update(task_id, {"status": "processing",
-                                      "updated_at": domain.utcnow()},
+    task = app.tasks.update(task_id, {"status": "processing", "updated_at": app.clock()},
                             expect_status="pending")
     if task is None:
         return  # already failed by a drain or a reaper
-    image_id, worker, method = task["image_id"], task["worker"], method_of(task)
+    image_id, worker, method = task["image_id"], task["worker"], domain.method_of(task)
     LOG.info("task %s: importing image %s with %s", task_id, image_id, method)
     image = app.images.get(image_id)
     staged_file = image and image["staged_file"]
@@ -297,34 +230,26 @@ def run_import(app, task_id):
             LOG.exception("task %s: import of image %s failed", task_id, image_id)
             message = "the import failed: %s: %s" % (type(exc).__name__, exc)
         LOG.warning("task %s: import of image %s failed: %s", task_id, image_id, message)
-        fail_and_release(app, task_id, image_id, worker, method, message)
+        recovery.fail_task(app, task, message)
         return
 
     active = {"status": "active", "worker": None, "size": result.size,
               "checksum": result.checksum, "os_hash_algo": result.os_hash_algo,
               "os_hash_value": result.os_hash_value, "data_file": result.name,
-              "staged_file": None, "updated_at": domain.utcnow()}
+              "staged_file": None, "updated_at": app.clock()}
     if not app.store.keep(result, lambda: app.tasks.finish(
-            task_id, _final("success", result={"image_id": image_id}), image_id, active,
-            "importing", worker)):
+            task_id, domain.final_task(app.clock(), "success", result={"image_id": image_id}),
+            image_id, active, "importing", worker)):
         # Deleted meanwhile, or released by a drain that gave up on this task:
         # the data written is nobody's, and keep() has removed it.
         LOG.warning("task %s: image %s was deleted during its import", task_id, image_id)
-        finish_task(app, task_id, "failure",
-                    "image %s was deleted while it was being imported" % image_id)
+        app.tasks.finish(task_id, domain.final_task(
+            app.clock(), "failure", "image %s was deleted while it was being imported"
+            % image_id))
         return
     if method == "glance-direct":
-        _remove_quietly(app.staging, staged_file)
+        recovery.remove_unused(app.staging, staged_file)
     LOG.info("task %s: image %s is active (%d bytes)", task_id, image_id, result.size)
-
-
-def _remove_quietly(directory, name):
-    """Remove a file no image refers to any more; if that fails, the start-up
-    scan removes it (it is unreferenced)."""
-    try:
-        directory.delete(name)
-    except OSError as exc:
-        LOG.warning("could not remove %s/%s: %s", directory.directory, name, exc.strerror)
 
 
 # -- Drain on graceful shutdown --------------------------------------------------
@@ -339,11 +264,11 @@ def drain(app, timeout=None):
     unfinished = app.task_pool.drain(timeout)
     for task_id in unfinished:
         task = app.tasks.get(task_id)
-        if task is None or task["status"] not in RUNNING:
+        if task is None or task["status"] not in domain.TASK_RUNNING:
             continue
         reason = ("the import was interrupted: the server process %s stopped before it "
                   "finished (it waited %.0f s)" % (task["worker"], timeout))
-        interrupt(app, task, reason)
+        recovery.fail_left_task(app, task, reason)
     return unfinished
 
 
@@ -360,84 +285,8 @@ def register_drain(app, timeout=None):
         except Exception:
             LOG.exception("draining import tasks failed")
 
-    try:
-        import uwsgi
-    except ImportError:
+    how = uwsgi_support.at_exit(hook)
+    if how is None:
         atexit.register(hook)
-        return "atexit"
-    previous = getattr(uwsgi, "atexit", None)
-
-    def uwsgi_hook():
-        try:
-            hook()
-        finally:
-            if previous is not None:
-                previous()
-
-    uwsgi.atexit = uwsgi_hook
-    return "uwsgi.atexit"
-
-
-# -- Recovery: work left behind by a process that is gone --------------------------
-
-def interrupt(app, task, reason):
-    """Fail ``task`` with ``reason`` and release its image, if still held by it."""
-    status = fail_and_release(app, task["id"], task["image_id"], task["worker"],
-                              method_of(task), reason)
-    if status is not None:
-        LOG.warning("image %s was left importing by %s; returned it to %s: %s",
-                    task["image_id"], task["worker"], status, reason)
-
-
-def _gone(worker):
-    return ("the import was interrupted: the process that ran it (%s) is gone"
-            % (worker or "unknown"))
-
-
-def recover_import(app, record):
-    """``Application.reap`` for an image left ``importing`` by a dead process."""
-    worker = record["worker"]
-    tasks = [t for t in app.tasks.for_image(record["id"])
-             if t["status"] in RUNNING and t["worker"] == worker]
-    if tasks:
-        for task in tasks:
-            interrupt(app, task, _gone(worker))
-    else:  # the process died between claiming the image and recording its task
-        release_image(app, record["id"], worker, None)
-    return app.images.get(record["id"])
-
-
-def recover_stage(app, record):
-    """``Application.reap`` for an ``uploading`` image.
-
-    ``uploading`` with no worker is data at rest on staging: nothing to do.
-    With a dead worker, the stage was cut off before it was recorded (the
-    row names the staged file and drops the worker in one update), so the
-    image goes back to ``queued``; a file it left is nobody's, and
-    ``Application.remove_residue`` removes it.
-    """
-    worker = record["worker"]
-    if worker is None:
-        return record
-    LOG.warning("image %s was left uploading by %s, which is gone; now queued",
-                record["id"], worker)
-    recovered = app.images.update(record["id"], {"status": "queued", "worker": None,
-                                                 "size": None,
-                                                 "updated_at": domain.utcnow()},
-                                  expect_status="uploading", expect_worker=worker)
-    return recovered or app.images.get(record["id"])
-
-
-def reap_task(app, task):
-    """Return ``task``, first failing it if the process running it is gone."""
-    if task is None or task["status"] not in RUNNING or domain.worker_alive(task["worker"]):
-        return task
-    interrupt(app, task, _gone(task["worker"]))
-    app.remove_residue()
-    return app.tasks.get(task["id"])
-
-
-def recover_tasks(app):
-    """At start-up: fail tasks of dead processes."""
-    for task in app.tasks.in_states(RUNNING):
-        reap_task(app, task)
+        how = "atexit"
+    return how

@@ -1,106 +1,14 @@
 """/v2/images/{image_id}/file: upload and download image data."""
 
-import errno
-import logging
-
-from glancelet import body as body_mod
-from glancelet import domain, errors, store as store_mod
-from glancelet.handlers.images import load_image
+from glancelet import errors
+from glancelet.handlers.util import load_image, receive, require_octet_stream
 from glancelet.http import empty_response
 
-LOG = logging.getLogger(__name__)
 DOWNLOAD_BLOCK = 1024 * 1024
 
 
-def require_octet_stream(req):
-    if req.content_type != "application/octet-stream":
-        raise errors.UnsupportedMediaType(
-            "Image data must be sent with Content-Type: application/octet-stream, not %r"
-            % (req.header("Content-Type") or ""))
-
-
-def expected_size(req, reader):
-    """The size the client promised: x-openstack-image-size, checked against CL."""
-    raw = req.header("x-openstack-image-size")
-    if raw is None:
-        return None
-    try:
-        size = int(raw)
-        if size < 0:
-            raise ValueError
-    except ValueError:
-        raise errors.BadRequest("x-openstack-image-size %r is not a non-negative integer"
-                                % raw)
-    if reader.mode == "length" and reader.length != size:
-        raise errors.BadRequest("x-openstack-image-size (%d) does not match Content-Length "
-                                "(%d)" % (size, reader.length))
-    return size
-
-
-def write_body(req, image_id, target_store, reader, size):
-    """Stream ``reader`` into ``target_store``, turning failures into HTTP errors.
-
-    Whatever happens, no partial data is left behind (the store guarantees
-    it); the caller returns the image to a retryable state.
-    """
-    try:
-        return target_store.write(image_id, reader, expected_size=size)
-    except body_mod.BodyIncomplete as exc:
-        LOG.warning("upload of image %s failed: %s", image_id, exc)
-        raise errors.BadRequest("The image data could not be read: %s" % exc)
-    except store_mod.SizeMismatch as exc:
-        raise errors.BadRequest("The image data has %d bytes but x-openstack-image-size "
-                                "said %d" % (exc.actual, exc.expected))
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise errors.RequestTooLarge("Image storage media is full: %s" % exc.strerror)
-        LOG.exception("writing image %s failed", image_id)
-        raise errors.HTTPError(503, "The image store cannot take the data now (%s); the "
-                               "image is queued again, retry later." % exc.strerror,
-                               headers=[("Retry-After", "30")])
-
-
-def receive(req, image_id, target_store, busy_status, finished, verb, conflict):
-    """Take the request body into ``target_store`` for a ``queued`` image.
-
-    The one data path of ``PUT .../file`` (``busy_status`` "saving") and
-    ``PUT .../stage`` ("uploading"): claim the image for this request, stream
-    the body into a file of its own, then record ``finished(result)`` (a
-    dict of image changes naming that file) only if the claim still holds.
-    Whatever fails, the image goes back to ``queued``; if the image changed
-    or went away meanwhile, this request's file is removed and the client
-    gets 409 or 410. ``conflict(image_id)`` returns the error for an image that was not
-    ``queued`` when the request came; ``verb`` ("uploaded", "staged") words
-    the other errors.
-    """
-    app = req.app
-    reader = body_mod.RequestBody(req.environ, limit=req.conf.get("DEFAULT",
-                                                                  "image_size_cap"))
-    size = expected_size(req, reader)
-    me = domain.claim_id()
-    claimed = app.images.update(image_id, {"status": busy_status, "worker": me,
-                                           "updated_at": domain.utcnow()},
-                                expect_status="queued")
-    if claimed is None:
-        raise conflict(image_id)
-    try:
-        result = write_body(req, image_id, target_store, reader, size)
-    except BaseException:
-        app.images.update(image_id, {"status": "queued", "worker": None,
-                                     "updated_at": domain.utcnow()},
-                          expect_status=busy_status, expect_worker=me)
-        raise
-    changes = dict(finished(result), worker=None, updated_at=domain.utcnow())
-    if not target_store.keep(result, lambda: app.images.update(
-            image_id, changes, expect_status=busy_status, expect_worker=me)):
-        if app.images.get(image_id) is None:
-            raise errors.Gone("Image %s was deleted while its data was being %s."
-                              % (image_id, verb))
-        raise errors.Conflict("Image %s changed state while its data was being %s; the "
-                              "data was discarded." % (image_id, verb))
-
-
 def upload(req, start_response):
+    """Upload a queued image's data; it becomes active only once whole."""
     record = load_image(req, for_update=True)
     require_octet_stream(req)
 
@@ -112,11 +20,12 @@ def upload(req, start_response):
                                % current["status"])
 
     def finished(result):
-        return {"status": "active", "size": result.size, "checksum": result.checksum,
+        return {"size": result.size, "checksum": result.checksum,
                 "os_hash_algo": result.os_hash_algo, "os_hash_value": result.os_hash_value,
                 "data_file": result.name}
 
-    receive(req, record["id"], req.app.store, "saving", finished, "uploaded", conflict)
+    receive(req, record["id"], req.app.store, "saving", "active", finished, "uploaded",
+            conflict)
     return empty_response(start_response)
 
 
@@ -162,6 +71,7 @@ def _read_range(fp, start, end):
 
 
 def download(req, start_response):
+    """Download the image's data, whole or one byte range."""
     record = load_image(req)
     image_id = record["id"]
     if record["status"] == "deactivated" and not req.context.is_admin:

@@ -4,7 +4,8 @@ import re
 import urllib.parse
 import uuid
 
-from glancelet import domain, errors, schemas
+from glancelet import domain, errors, recovery, schemas
+from glancelet.handlers.util import image_response, load_image, modify
 from glancelet.http import empty_response, json_response
 
 DEFAULT_LIMIT = 25
@@ -65,62 +66,10 @@ def _apply(ctx, record, name, value):
         record["properties"][name] = value
 
 
-# -- Helpers shared with the other image handlers ------------------------------
-
-def parse_image_id(req):
-    image_id = req.route_args["image_id"]
-    try:
-        canonical = str(uuid.UUID(image_id))
-    except ValueError:
-        raise errors.NotFound("No image found with ID %s" % image_id)
-    if canonical != image_id.lower():
-        raise errors.NotFound("No image found with ID %s" % image_id)
-    return canonical
-
-
-def load_image(req, for_update=False):
-    """The image named in the route, if the caller may see it (404 otherwise)."""
-    image_id = parse_image_id(req)
-    record = req.app.reap(req.app.images.get(image_id))
-    if record is None or not req.context.can_see(record):
-        raise errors.NotFound("No image found with ID %s" % image_id)
-    if for_update and not req.context.can_modify(record):
-        raise errors.Forbidden("You are not authorized to modify image %s." % image_id)
-    return record
-
-
-MODIFY_TRIES = 1000
-
-
-def modify(req, record, changes_of):
-    """Apply ``changes_of(record)`` to the route's image, as a compare-and-swap.
-
-    If another change came between the read and the write, read the image
-    again and recompute, so that every change answered with 2xx is kept.
-    Returns the image as written.
-    """
-    for _ in range(MODIFY_TRIES):
-        changes = changes_of(record)
-        if not changes:
-            return record
-        changes["updated_at"] = domain.utcnow()
-        updated = req.app.images.update(record["id"], changes,
-                                        expect_version=record["version"])
-        if updated is not None:
-            return updated
-        record = load_image(req, for_update=True)
-    raise errors.Conflict("Image %s changed too often while this change was being made; "
-                          "retry it." % record["id"])
-
-
-def image_response(req, start_response, record, status="200 OK", headers=()):
-    return json_response(start_response, status, domain.view(record),
-                         headers)
-
-
 # -- Handlers -------------------------------------------------------------------
 
 def create(req, start_response):
+    """Create a queued image (201), with the properties given."""
     body = req.json_body()
     if not isinstance(body, dict):
         raise errors.BadRequest("The request body must be a JSON object.")
@@ -133,7 +82,7 @@ def create(req, start_response):
             raise errors.BadRequest("Invalid value for 'id': must be a UUID")
     else:
         image_id = str(uuid.uuid4())
-    record = domain.new_record(image_id, ctx.owner, {})
+    record = domain.new_record(image_id, ctx.owner, {}, now=req.app.clock())
     for name, value in body.items():
         _apply(ctx, record, name, value)
     if not req.app.images.add(record):  # taken, by a live or a deleted image
@@ -147,6 +96,7 @@ def create(req, start_response):
 
 
 def show(req, start_response):
+    """Show an image the caller may see."""
     return image_response(req, start_response, load_image(req))
 
 
@@ -195,6 +145,7 @@ def _patch_ops(req):
 
 
 def update(req, start_response):
+    """Change an image's properties with a JSON-patch; no 2xx change is lost."""
     record = load_image(req, for_update=True)
     ops = list(_patch_ops(req))
     record = modify(req, record, lambda current: _patched(req.context, current, ops))
@@ -226,10 +177,11 @@ def _patched(ctx, record, ops):
 
 
 def delete(req, start_response):
+    """Delete an image; its id stays taken (a tombstone)."""
     record = load_image(req, for_update=True)
     if record["protected"]:
         raise errors.Forbidden("Image %s is protected and cannot be deleted." % record["id"])
-    req.app.delete_image(record)
+    recovery.delete_image(req.app, record)
     return empty_response(start_response)
 
 
@@ -317,7 +269,7 @@ def _filters(req):
 
 
 def index(req, start_response):
-    """``GET /v2/images``: the images the caller may list, filtered, sorted, paged."""
+    """List the images the caller may see, filtered, sorted and paged."""
     ctx = req.context
     limit = min(_int_param(req, "limit", DEFAULT_LIMIT, maximum=None), MAX_LIMIT)
     keys = _parse_sort(req)
@@ -332,7 +284,7 @@ def index(req, start_response):
         if marker is None or not ctx.can_see(marker):
             raise errors.BadRequest("marker not found: %s" % marker_id)
     rows = req.app.images.list(ctx, visibility, filters, keys, marker, limit)
-    rows = [req.app.reap(row) for row in rows]
+    rows = [recovery.reap_image(req.app, row) for row in rows]
     body = {
         "images": [domain.view(row) for row in rows],
         "schema": "/v2/schemas/images",

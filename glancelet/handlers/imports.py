@@ -10,9 +10,8 @@
   ``GET /v2/tasks/{id}``, ``GET /v2/schemas/task``.
 """
 
-from glancelet import domain, errors, tasks, webdownload
-from glancelet.handlers import image_data
-from glancelet.handlers.images import load_image
+from glancelet import domain, errors, recovery, tasks, webdownload
+from glancelet.handlers.util import load_image, receive, require_octet_stream
 from glancelet.http import empty_response, json_response
 
 GLANCE_DIRECT = "glance-direct"
@@ -26,13 +25,14 @@ def _enabled(req):
 # -- glance-direct: stage -----------------------------------------------------------
 
 def stage(req, start_response):
+    """Stage a queued image's data for a glance-direct import."""
     if GLANCE_DIRECT not in _enabled(req):
         raise errors.NotFound("'glance-direct' method is not available at this site.")
-    image_data.require_octet_stream(req)
+    require_octet_stream(req)
     record = load_image(req, for_update=True)
 
     def conflict(image_id):
-        current = req.app.reap(req.app.images.get(image_id))
+        current = recovery.reap_image(req.app, req.app.images.get(image_id))
         if current is None:
             return errors.NotFound("No image found with ID %s" % image_id)
         if current["status"] == "uploading":
@@ -40,9 +40,9 @@ def stage(req, start_response):
         return errors.Conflict("Image status transition from %s to uploading is not allowed"
                                % current["status"])
 
-    image_data.receive(req, record["id"], req.app.staging, "uploading",
-                       lambda result: {"size": result.size, "staged_file": result.name},
-                       "staged", conflict)
+    receive(req, record["id"], req.app.staging, "uploading", "uploading",
+            lambda result: {"size": result.size, "staged_file": result.name},
+            "staged", conflict)
     return empty_response(start_response)
 
 
@@ -93,6 +93,7 @@ def _state_conflict(record, method):
 
 
 def import_image(req, start_response):
+    """Start an import task (202): glance-direct or web-download."""
     if not _enabled(req):
         raise errors.NotFound("Image import is not enabled at this site "
                               "([DEFAULT] enabled_import_methods is empty).")
@@ -112,16 +113,11 @@ def import_image(req, start_response):
                                     % (uri, exc))
 
     me = domain.claim_id()
-    task = tasks.new_task(image_id, req.context.owner, body, me)
+    task = tasks.new_task(image_id, req.context.owner, body, me, now=app.clock())
     # Claim the image first: of two imports racing, one gets 409 here.
-    if method == GLANCE_DIRECT:
-        claimed = app.images.update(image_id, {"status": "importing", "worker": me,
-                                               "updated_at": domain.utcnow()},
-                                    expect_status="uploading", expect_idle=True)
-    else:
-        claimed = app.images.update(image_id, {"status": "importing", "worker": me,
-                                               "updated_at": domain.utcnow()},
-                                    expect_status="queued")
+    claimed = app.images.transition(
+        image_id, "uploading" if method == GLANCE_DIRECT else "queued", "importing",
+        {"worker": me, "updated_at": app.clock()}, idle=method == GLANCE_DIRECT)
     if claimed is None:
         current = app.images.get(image_id)
         if current is None:
@@ -131,12 +127,12 @@ def import_image(req, start_response):
     try:
         app.tasks.add(task)
     except BaseException:
-        tasks.release_image(app, image_id, me, method)
+        recovery.release_import(app, image_id, me, method)
         raise
     try:
         app.task_pool.submit(task["id"], tasks.run_import, app, task["id"])
     except tasks.PoolClosed:
-        tasks.interrupt(app, task, "the server is shutting down; import again")
+        recovery.fail_left_task(app, task, "the server is shutting down; import again")
         raise errors.HTTPError(503, "The server is shutting down; retry the import.",
                                headers=[("Retry-After", "5")])
     return empty_response(start_response, "202 Accepted")
@@ -145,6 +141,7 @@ def import_image(req, start_response):
 # -- Discovery and tasks --------------------------------------------------------------
 
 def info_import(req, start_response):
+    """The import methods this site has enabled."""
     return json_response(start_response, "200 OK", {"import-methods": {
         "description": "Import methods available.", "type": "array",
         "value": list(_enabled(req))}})
@@ -175,11 +172,11 @@ def _image_task_view(task):
 
 
 def image_tasks(req, start_response):
-    """GET /v2/images/{id}/tasks: the image's tasks that the caller may see."""
+    """The image's import tasks that the caller may see."""
     # As in Glance: seeing the image is not enough (a public image's tasks hold
     # its owner's web-download URI); only the task's project and admins see it.
     record = load_image(req)
-    found = [tasks.reap_task(req.app, t) for t in req.app.tasks.for_image(record["id"])
+    found = [recovery.reap_task(req.app, t) for t in req.app.tasks.for_image(record["id"])
              if _can_see_task(req.context, t)]
     return json_response(start_response, "200 OK",
                          {"tasks": [_image_task_view(t) for t in found]})
@@ -190,8 +187,9 @@ def _can_see_task(ctx, task):
 
 
 def show_task(req, start_response):
+    """Show a task the caller may see (its project's, or any to an admin)."""
     task_id = req.route_args["task_id"]
-    task = tasks.reap_task(req.app, req.app.tasks.get(task_id))
+    task = recovery.reap_task(req.app, req.app.tasks.get(task_id))
     if task is None or not _can_see_task(req.context, task):
         raise errors.NotFound("Task with the given id %s not found" % task_id)
     return json_response(start_response, "200 OK", task_view(task))
@@ -228,4 +226,5 @@ TASK_SCHEMA = {
 
 
 def task_schema(req, start_response):
+    """The JSON schema of a task."""
     return json_response(start_response, "200 OK", TASK_SCHEMA)

@@ -5,8 +5,10 @@ from glancelet.http import json_response
 
 
 def image(req, start_response):
+    """The JSON schema of an image, as requests are validated against it."""
     return json_response(start_response, "200 OK", schemas.image_schema())
 
 
 def images(req, start_response):
+    """The JSON schema of an image list."""
     return json_response(start_response, "200 OK", schemas.images_schema())

@@ -1,7 +1,7 @@
 """PUT/DELETE /v2/images/{image_id}/tags/{tag}."""
 
 from glancelet import errors
-from glancelet.handlers.images import load_image, modify
+from glancelet.handlers.util import load_image, modify
 from glancelet.http import empty_response
 
 
@@ -13,7 +13,7 @@ def _tag(req):
 
 
 def add(req, start_response):
-    """PUT: add a tag (adding one the image has is a no-op)."""
+    """Add a tag (adding one the image has is a no-op)."""
     record = load_image(req, for_update=True)
     tag = _tag(req)
 
@@ -25,7 +25,7 @@ def add(req, start_response):
 
 
 def remove(req, start_response):
-    """DELETE: remove a tag; 404 if the image does not have it."""
+    """Remove a tag; 404 if the image does not have it."""
     record = load_image(req, for_update=True)
     tag = _tag(req)
 

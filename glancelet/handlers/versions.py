@@ -20,8 +20,10 @@ def document(req):
 
 
 def multiple_choices(req, start_response):
+    """300 Multiple Choices: the API versions, for a client that asked for none."""
     return json_response(start_response, "300 Multiple Choices", document(req))
 
 
 def versions(req, start_response):
+    """The API versions this service implements, newest first."""
     return json_response(start_response, "200 OK", document(req))

@@ -1,12 +1,14 @@
 """The Images API v2 contract, in process: what python-glanceclient and openstacksdk rely on."""
 
+import errno
 import hashlib
 import os
+import types
 
 import pytest
 
 from glancelet import app as app_mod
-from glancelet import domain
+from glancelet import domain, recovery, store as store_mod
 
 from .conftest import Client, identity, make_conf
 
@@ -474,17 +476,27 @@ def test_unreadable_chunked_body_is_411_and_changes_nothing(client, app):
     _assert_retryable(client, app, image["id"])
 
 
-def test_disk_error_is_clean_and_retryable(client, app, monkeypatch):
+class FullStore(store_mod.FilesystemStore):
+    """A store whose disk fills up once the data has arrived."""
+
+    def write(self, image_id, body, expected_size=None):
+        def read(size):
+            data = body.read(size)
+            if not data:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return data
+
+        return super().write(image_id, types.SimpleNamespace(read=read), expected_size)
+
+
+def test_disk_error_is_clean_and_retryable(tmp_path):
+    app = app_mod.create_app(make_conf(tmp_path),
+                             store=FullStore(str(tmp_path / "images")))
+    client = Client(app)
     image = client.create()
-
-    def full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", full)
     resp = client.upload(image["id"], b"x" * 10)
     assert resp.status == 413
     assert "storage media is full" in resp.error
-    monkeypatch.undo()
     _assert_retryable(client, app, image["id"])
 
 
@@ -498,7 +510,7 @@ def test_image_deleted_during_upload_is_410_and_data_removed(client, app):
         def read(self, n):
             if not self.sent:
                 self.sent = True
-                app.delete_image(app.images.get(image["id"]))
+                recovery.delete_image(app, app.images.get(image["id"]))
                 return b"x" * 10
             return b""
 
@@ -510,8 +522,8 @@ def test_image_deleted_during_upload_is_410_and_data_removed(client, app):
 
 def test_upload_left_saving_by_a_dead_worker_is_recovered(client, app):
     image = client.create()
-    app.images.update(image["id"], {"status": "saving",
-                                    "worker": "%s|999999999|1" % domain._HOST})
+    app.images.transition(image["id"], "queued", "saving",
+                          {"worker": "%s|999999999|1" % domain._HOST})
     # any read notices the dead worker
     assert client.get("/v2/images/%s" % image["id"]).json()["status"] == "queued"
     assert client.upload(image["id"], b"retry").status == 204
@@ -519,7 +531,7 @@ def test_upload_left_saving_by_a_dead_worker_is_recovered(client, app):
 
 def test_upload_by_a_live_worker_is_not_stolen(client, app):
     image = client.create()
-    app.images.update(image["id"], {"status": "saving", "worker": domain.worker_id()})
+    app.images.transition(image["id"], "queued", "saving", {"worker": domain.worker_id()})
     assert client.get("/v2/images/%s" % image["id"]).json()["status"] == "saving"
     assert client.upload(image["id"], b"x").status == 409
 
@@ -528,11 +540,24 @@ def test_startup_recovery_removes_residue(tmp_path):
     conf = make_conf(tmp_path)
     app = app_mod.create_app(conf)
     image = Client(app).create()
-    app.images.update(image["id"], {"status": "saving",
-                                    "worker": "%s|999999999|1" % domain._HOST})
+    app.images.transition(image["id"], "queued", "saving",
+                          {"worker": "%s|999999999|1" % domain._HOST})
     residue = os.path.join(app.store.directory, ".tmp-%s-1-ab" % image["id"])
     with open(residue, "wb") as fp:
         fp.write(b"partial")
     restarted = app_mod.create_app(conf)
     assert restarted.images.get(image["id"])["status"] == "queued"
     assert not os.path.exists(residue)
+
+
+def test_create_app_uses_the_services_it_is_given(tmp_path):
+    """create_app builds each service from the config unless one is injected."""
+    conf = make_conf(tmp_path)
+    store = store_mod.FilesystemStore(str(tmp_path / "injected"))
+    app = app_mod.create_app(conf, store=store, clock=lambda: "2001-02-03T04:05:06Z")
+    client = Client(app)
+    image = client.create()
+    assert (image["created_at"], image["updated_at"]) == ("2001-02-03T04:05:06Z",) * 2
+    assert client.upload(image["id"], b"abc").status == 204
+    assert os.listdir(store.directory) == [app.images.get(image["id"])["data_file"]]
+    assert not (tmp_path / "images").exists()  # the default store was never built

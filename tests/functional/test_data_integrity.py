@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from glancelet import app as app_mod
-from glancelet import tasks
+from glancelet import recovery
 from tests.unit.test_webdownload import DataServer
 
 from .conftest import Client, make_conf
@@ -90,8 +90,7 @@ def test_upload_that_lost_its_claim_leaves_the_winners_data_alone(client, app):
     active and its download answered 503."""
     image_id = client.create()["id"]
     slow = SlowUpload(client, image_id, os.urandom(6 * MiB))
-    assert app.images.update(image_id, {"status": "queued", "worker": None},
-                             expect_status="saving")
+    assert app.images.transition(image_id, "saving", "queued", {"worker": None})
     winner = os.urandom(300_000)
     assert client.upload(image_id, winner).status == 204
     assert slow.finish() == 409
@@ -100,7 +99,7 @@ def test_upload_that_lost_its_claim_leaves_the_winners_data_alone(client, app):
 
 def test_import_that_lost_its_claim_leaves_the_winners_data_alone(tmp_path):
     """A web-download import stalls; the drain gives up on it and releases the
-    image (tasks.interrupt, as at a graceful stop), and an upload then makes it
+    image (recovery.fail_left_task, as at a graceful stop), and an upload then makes it
     active. Before the fix, the import's late rename put its bytes under the
     upload's checksum."""
     with DataServer(payload=os.urandom(2 * MiB)) as server:
@@ -114,7 +113,7 @@ def test_import_that_lost_its_claim_leaves_the_winners_data_alone(tmp_path):
         assert resp.status == 202
         assert server.stalled.wait(20)
         [task] = app.tasks.for_image(image_id)
-        tasks.interrupt(app, task, "the drain gave up on it")
+        recovery.fail_left_task(app, task, "the drain gave up on it")
         winner = os.urandom(300_000)
         assert client.upload(image_id, winner).status == 204
         server.release()

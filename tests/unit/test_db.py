@@ -4,7 +4,9 @@ import multiprocessing
 import sqlite3
 import threading
 
-from glancelet import db
+import pytest
+
+from glancelet import db, domain, tasks
 
 PROCESSES = 6
 FILES = 120
@@ -67,3 +69,50 @@ def test_a_new_connection_does_not_ask_for_wal(tmp_path, monkeypatch):
     assert statements[0] == "PRAGMA busy_timeout=30000"
     assert not any("journal_mode" in s for s in statements)
     assert statements[-1] == "SELECT 1"
+
+
+# -- The image state machine (issue 10, where the fixes live) ---------------------------
+
+def _repos(tmp_path):
+    database = db.Database(str(tmp_path / "glancelet.sqlite"))
+    images = db.ImageRepo(database)
+    images.add(domain.new_record("0b6b3c40-3c1f-4b4e-9d3f-000000000001", "p", {}))
+    return images, db.TaskRepo(database), "0b6b3c40-3c1f-4b4e-9d3f-000000000001"
+
+
+def test_a_status_changes_only_by_a_transition_that_transitions_allows(tmp_path):
+    images, _, image_id = _repos(tmp_path)
+    with pytest.raises(ValueError):
+        images.update(image_id, {"status": "active"})
+    with pytest.raises(domain.InvalidTransition):
+        images.transition(image_id, "queued", "deactivated")
+    with pytest.raises(domain.InvalidTransition):   # one forbidden source is enough
+        images.transition(image_id, ("queued", "killed"), "active")
+    assert images.get(image_id)["status"] == "queued"
+    assert images.transition(image_id, "saving", "queued") is None  # not in the source
+    assert images.transition(image_id, "queued", "saving", {"worker": "w"})["status"] \
+        == "saving"
+    assert images.transition(image_id, "saving", "active", worker="other") is None
+    assert images.transition(image_id, "saving", "saving", {"size": 1}, worker="w")["size"] \
+        == 1
+    assert images.transition(image_id, "saving", "active", {"worker": None},
+                             worker="w")["status"] == "active"
+
+
+def test_a_task_cannot_move_its_image_where_transitions_forbid(tmp_path):
+    images, task_repo, image_id = _repos(tmp_path)
+    images.transition(image_id, "queued", "importing", {"worker": "w"})
+    task = tasks.new_task(image_id, "p", {"method": {"name": "web-download"}}, "w")
+    task_repo.add(task)
+    with pytest.raises(domain.InvalidTransition):
+        task_repo.finish(task["id"], domain.final_task(domain.utcnow(), "failure"),
+                         image_id, {"status": "saving", "worker": None}, "importing", "w")
+    assert images.get(image_id)["status"] == "importing"
+    assert task_repo.get(task["id"])["status"] == "pending"
+    assert task_repo.finish(task["id"], domain.final_task(domain.utcnow(), "success"),
+                            image_id, {"status": "active", "worker": None}, "importing", "w")
+    assert images.get(image_id)["status"] == "active"
+
+
+def test_every_live_status_can_be_deleted(tmp_path):
+    assert set(domain.sources_of(db.DELETED)) == set(domain.STATUSES)

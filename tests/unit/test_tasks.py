@@ -16,7 +16,7 @@ import types
 import pytest
 
 from glancelet import app as app_mod
-from glancelet import domain, tasks
+from glancelet import domain, recovery, tasks
 from tests.functional.conftest import make_conf
 from tests.unit.test_webdownload import DataServer
 
@@ -201,7 +201,7 @@ def test_reap_returns_a_glance_direct_import_to_uploading_with_its_data(app, dea
     image_id = add_image(app, "importing", dead_worker, size=12)
     staged = stage_file(app, image_id)
     task_id = add_task(app, image_id, "glance-direct", dead_worker)
-    record = app.reap(app.images.get(image_id))
+    record = recovery.reap_image(app, app.images.get(image_id))
     assert (record["status"], record["worker"], record["size"]) == ("uploading", None, 12)
     assert record["staged_file"] == staged and app.staging.exists(staged)
     task = app.tasks.get(task_id)
@@ -214,14 +214,14 @@ def test_reap_returns_a_glance_direct_import_to_uploading_with_its_data(app, dea
 def test_reap_without_staged_data_returns_the_image_to_queued(app, dead_worker):
     image_id = add_image(app, "importing", dead_worker, size=12)
     add_task(app, image_id, "glance-direct", dead_worker, status="pending")
-    record = app.reap(app.images.get(image_id))
+    record = recovery.reap_image(app, app.images.get(image_id))
     assert (record["status"], record["size"]) == ("queued", None)
 
 
 def test_reap_returns_a_web_download_to_queued(app, dead_worker):
     image_id = add_image(app, "importing", dead_worker)
     task_id = add_task(app, image_id, "web-download", dead_worker)
-    assert app.reap(app.images.get(image_id))["status"] == "queued"
+    assert recovery.reap_image(app, app.images.get(image_id))["status"] == "queued"
     assert "queued again" in app.tasks.get(task_id)["message"]
 
 
@@ -229,14 +229,14 @@ def test_reap_leaves_live_work_alone(app):
     me = domain.worker_id()
     image_id = add_image(app, "importing", me)
     task_id = add_task(app, image_id, "web-download", me)
-    assert app.reap(app.images.get(image_id))["status"] == "importing"
-    assert tasks.reap_task(app, app.tasks.get(task_id))["status"] == "processing"
+    assert recovery.reap_image(app, app.images.get(image_id))["status"] == "importing"
+    assert recovery.reap_task(app, app.tasks.get(task_id))["status"] == "processing"
 
 
 def test_reap_of_an_image_claimed_before_its_task_was_recorded(app, dead_worker):
     image_id = add_image(app, "importing", dead_worker)
     stage_file(app, image_id)
-    assert app.reap(app.images.get(image_id))["status"] == "uploading"
+    assert recovery.reap_image(app, app.images.get(image_id))["status"] == "uploading"
 
 
 def test_an_interrupted_stage_is_recovered(app, dead_worker):
@@ -245,10 +245,10 @@ def test_an_interrupted_stage_is_recovered(app, dead_worker):
     unrecorded = stage_file(app, renamed, b"x" * 42, recorded=False)
     staged = add_image(app, "uploading", None, size=3)      # data at rest: untouched
     kept = stage_file(app, staged, b"abc")
-    assert app.reap(app.images.get(cut))["status"] == "queued"
-    record = app.reap(app.images.get(renamed))
+    assert recovery.reap_image(app, app.images.get(cut))["status"] == "queued"
+    record = recovery.reap_image(app, app.images.get(renamed))
     assert (record["status"], record["worker"], record["size"]) == ("queued", None, None)
-    assert app.reap(app.images.get(staged)) == app.images.get(staged)
+    assert recovery.reap_image(app, app.images.get(staged)) == app.images.get(staged)
     assert os.listdir(app.staging.directory) == [kept]  # the unrecorded file is removed
     assert not app.staging.exists(unrecorded)
 
@@ -256,14 +256,14 @@ def test_an_interrupted_stage_is_recovered(app, dead_worker):
 def test_reap_task_fails_a_task_whose_process_is_gone(app, dead_worker):
     image_id = add_image(app, "active")
     task_id = add_task(app, image_id, "web-download", dead_worker)
-    task = tasks.reap_task(app, app.tasks.get(task_id))
+    task = recovery.reap_task(app, app.tasks.get(task_id))
     assert task["status"] == "failure" and dead_worker in task["message"]
     assert app.images.get(image_id)["status"] == "active"
 
 
 def test_recover_at_start_fails_dead_tasks_and_removes_staging_residue(tmp_path, dead_worker):
     conf = make_conf(tmp_path)
-    first = app_mod.Application(conf)
+    first = app_mod.create_app(conf)
     importing = add_image(first, "importing", dead_worker)
     importing_file = stage_file(first, importing)
     task_id = add_task(first, importing, "glance-direct", dead_worker)
@@ -293,7 +293,7 @@ def import_conf(tmp_path, server, **extra):
 
 def start_import(app, image_id, req):
     me = domain.worker_id()
-    assert app.images.update(image_id, {"status": "importing", "worker": me})
+    assert app.images.transition(image_id, "queued", "importing", {"worker": me})
     task = tasks.new_task(image_id, None, req, me)
     app.tasks.add(task)
     app.task_pool.submit(task["id"], tasks.run_import, app, task["id"])
@@ -371,7 +371,7 @@ def test_image_deleted_during_import_leaves_no_data(tmp_path):
         task_id = start_import(app, image_id, {"method": {"name": "web-download",
                                                           "uri": server.url("/stall")}})
         assert server.stalled.wait(10)
-        app.delete_image(app.images.get(image_id))
+        recovery.delete_image(app, app.images.get(image_id))
         server.release()
         task = wait_for(lambda: finished(app, task_id))
     assert task["status"] == "failure" and "deleted" in task["message"]
