@@ -182,7 +182,7 @@ def test_an_upload_that_lost_its_claim_leaves_the_winners_data(local, campaign):
     rename over, or delete, the winner's file."""
     image_id = local.create()
     body, future, pool = _start_held_upload(local, image_id)
-    local.app.images.update(image_id, {"status": "queued", "worker": None})
+    assert local.app.images.transition(image_id, "saving", "queued", {"worker": None})
     winner = os.urandom(300 * KB)
     assert local.upload(image_id, winner) == 204
     body.release.set()
