@@ -4,8 +4,8 @@ import logging
 import sys
 
 from glancelet import conf as conf_mod
-from glancelet import context, db, domain, errors, router, store, tasks
-from glancelet.handlers import image_data, images, imports, schemas, tags, versions
+from glancelet import context, db, domain, errors, pipeline, router, store, tasks
+from glancelet.handlers import healthcheck, image_data, images, imports, schemas, tags, versions
 from glancelet.http import Request
 
 LOG = logging.getLogger("glancelet")
@@ -15,6 +15,7 @@ LOG = logging.getLogger("glancelet")
 ROUTES = {
     "/": {"GET": versions.multiple_choices},
     "/versions": {"GET": versions.versions},
+    "/healthcheck": {"GET": healthcheck.check},
     "/v2/schemas/image": {"GET": schemas.image},
     "/v2/schemas/images": {"GET": schemas.images},
     "/v2/images": {"GET": images.index, "POST": images.create},
@@ -32,7 +33,7 @@ ROUTES = {
 
 # Served whatever the identity headers say, as Glance's version negotiation
 # answers before authentication: a client finds the API before it has a token.
-ANONYMOUS = (versions.multiple_choices, versions.versions)
+ANONYMOUS = (versions.multiple_choices, versions.versions, healthcheck.check)
 
 # Image states in which a live process is working on the image. If that
 # process is gone, the image goes back to the state a retry starts from
@@ -201,6 +202,7 @@ def init_application(environ=None):
     try:
         conf = conf_mod.load(environ=environ)
         check_server()
+        front = pipeline.build(conf)
     except conf_mod.ConfigError as exc:
         sys.stderr.write("glancelet: configuration error: %s\n" % exc)
         sys.stderr.flush()
@@ -210,7 +212,7 @@ def init_application(environ=None):
     tasks.register_drain(app)
     LOG.info("glancelet ready: config %s, images in %s",
              ", ".join(conf.files) or "(built-in defaults)", app.store.directory)
-    return app
+    return pipeline.attach(front, app)
 
 
 def check_server():
