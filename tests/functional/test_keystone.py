@@ -3,8 +3,9 @@
 One Keystone for the session, from PyPI (tests/keystone-requirements.txt;
 ``tox -e keystone``), served by uWSGI from examples/keystone/, and glancelet
 under uWSGI from examples/uwsgi-http/ plus the examples/keystone/authtoken.conf
-drop-in. Nothing is installed at test time: without keystone this module
-fails at once with the command to run.
+drop-in. Collected only with GLANCELET_KEYSTONE_TESTS=1 (conftest.py), which
+tox -e keystone sets. Nothing is installed at test time: without keystone
+the session fixture fails at once with the command to run.
 """
 
 import getpass
