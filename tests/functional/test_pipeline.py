@@ -73,6 +73,14 @@ def test_version_discovery_and_healthcheck_need_no_token(guarded, path, status):
     assert guarded.get(path).status == status
 
 
+def test_delay_auth_decision_without_a_token_is_still_401(tmp_path):
+    """auth_token then passes the request on marked Invalid: glancelet refuses it,
+    rather than treating it as the no-identity (full access) mode."""
+    resp = keystone_front(tmp_path, delay_auth_decision="true").get("/v2/images")
+    assert resp.status == 401
+    assert "X-Identity-Status is 'Invalid'" in resp.error
+
+
 def test_keystone_unreachable_is_503_not_500(guarded):
     resp = guarded.get("/v2/images", headers={"X-Auth-Token": "a-token"})
     assert resp.status == 503, resp.body
