@@ -152,9 +152,9 @@ def deployment(tmp_path_factory):
             "%s %.1f" % kv for kv in keystone.timings.items()))
         yield {"keystone": keystone, "url": glance_url, "projects": projects, "ws": ws}
     finally:
-        for server in reversed(list(ws.servers.values())):
-            if server.alive():
-                server.stop()
+        errors = ws.stop_all()
+        assert not errors, errors
+        ws.remove()
 
 
 def token(deployment, user):
