@@ -7,9 +7,10 @@ import sys
 import typing
 
 from glancelet import conf as conf_mod
-from glancelet import context, db as db_mod, domain, errors, recovery, router
+from glancelet import context, db as db_mod, domain, errors, pipeline, recovery, router
 from glancelet import store as store_mod, tasks, uwsgi_support
-from glancelet.handlers import image_data, images, imports, schemas, tags, versions
+from glancelet.handlers import (healthcheck, image_data, images, imports, schemas, tags,
+                                versions)
 from glancelet.http import Request
 
 LOG = logging.getLogger("glancelet")
@@ -19,6 +20,7 @@ LOG = logging.getLogger("glancelet")
 ROUTES = {
     "/": {"GET": versions.multiple_choices},
     "/versions": {"GET": versions.versions},
+    "/healthcheck": {"GET": healthcheck.check},
     "/v2/schemas/image": {"GET": schemas.image},
     "/v2/schemas/images": {"GET": schemas.images},
     "/v2/images": {"GET": images.index, "POST": images.create},
@@ -36,7 +38,7 @@ ROUTES = {
 
 # Served whatever the identity headers say, as Glance's version negotiation
 # answers before authentication: a client finds the API before it has a token.
-ANONYMOUS = (versions.multiple_choices, versions.versions)
+ANONYMOUS = (versions.multiple_choices, versions.versions, healthcheck.check)
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -157,6 +159,7 @@ def init_application(environ=None):
     try:
         conf = conf_mod.load(environ=environ)
         uwsgi_support.check_server()
+        front = pipeline.build(conf)
         setup_logging(conf)
         app = create_app(conf)
     except conf_mod.ConfigError as exc:
@@ -166,4 +169,4 @@ def init_application(environ=None):
     tasks.register_drain(app)
     LOG.info("glancelet ready: config %s, images in %s",
              ", ".join(conf.files) or "(built-in defaults)", app.store.directory)
-    return app
+    return pipeline.attach(front, app)

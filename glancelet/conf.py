@@ -72,6 +72,10 @@ _PARSERS = {
 }
 
 
+def _show(choices):
+    return ", ".join(choice or "(empty)" for choice in choices)
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     section: str
@@ -91,11 +95,20 @@ class Option:
             values = value if isinstance(value, list) else [value]
             for item in values:
                 if item not in self.choices:
-                    raise ValueError("%r is not one of: %s" % (item, ", ".join(self.choices)))
+                    raise ValueError("%r is not one of: %s" % (item, _show(self.choices)))
         return value
 
 
 IMPORT_METHODS = ("glance-direct", "web-download")
+FLAVORS = ("", "keystone")
+
+# Sections whose options glancelet does not check but hands, as text, to the
+# middleware that owns them (``conf[section]`` is a dict of name -> text).
+PASSTHROUGH = {
+    "keystone_authtoken": "Options for keystonemiddleware's auth_token, with its own names "
+                          "(www_authenticate_uri, auth_url, auth_type, username, password, "
+                          "memcached_servers...), used when [paste_deploy] flavor = keystone.",
+}
 
 OPTIONS = (
     Option("DEFAULT", "image_size_cap", "int", 1099511627776,
@@ -134,6 +147,18 @@ OPTIONS = (
            "or removes these headers itself: otherwise any client can choose the "
            "host that the version document sends other clients to. Glance's name "
            "and default."),
+    Option("paste_deploy", "flavor", "str", "",
+           "The pipeline in front of the API, as Glance names it. Empty: no "
+           "authentication; the identity headers are trusted as sent, which is "
+           "for a private network or development only. keystone: "
+           "keystonemiddleware's auth_token checks each request's token first, "
+           "configured by the [keystone_authtoken] section (needs pip install "
+           "'glancelet[keystone]'). Version discovery and /healthcheck stay "
+           "outside authentication.", choices=FLAVORS),
+    Option("healthcheck", "disable_by_file_path", "str", "",
+           "While a file exists at this path, GET /healthcheck answers 503 "
+           "DISABLED BY FILE instead of 200 OK, so that a load balancer drains "
+           "this node. oslo.middleware's name; empty turns the check off."),
     Option("database", "connection", "str", "",
            "Where image metadata lives, as a URL: sqlite:////absolute/path.sqlite. "
            "SQLite runs in WAL mode and is safe for several processes and threads "
@@ -165,7 +190,7 @@ OPTIONS = (
            "Ports web-download refuses (used when allowed_ports is empty)."),
 )
 
-SECTIONS = tuple(dict.fromkeys(opt.section for opt in OPTIONS))
+SECTIONS = tuple(dict.fromkeys(opt.section for opt in OPTIONS)) + tuple(PASSTHROUGH)
 
 
 class Config:
@@ -262,7 +287,9 @@ def load(path=None, overrides=None, environ=os.environ):
     known = {(opt.section, opt.name): opt for opt in OPTIONS}
     values = {section: {} for section in SECTIONS}
     for key, (text, where) in raw.items():
-        if key not in known:
+        if key[0] in PASSTHROUGH:
+            values[key[0]][key[1]] = text
+        elif key not in known:
             raise ConfigError("%s: unknown option [%s] %s" % (where, key[0], key[1]))
     for opt in OPTIONS:
         key = (opt.section, opt.name)
@@ -322,9 +349,11 @@ def sample_config():
         for para in _wrap(opt.help, 76):
             lines.append("# " + para)
         if opt.choices and len(opt.choices) < 8:
-            lines.append("# Allowed values: %s" % ", ".join(opt.choices))
+            lines.append("# Allowed values: %s" % _show(opt.choices))
         lines.append("# (%s) default: %s" % (opt.kind, _format_default(opt)))
         lines.append("#%s = %s" % (opt.name, _format_default(opt)))
+    for section, text in PASSTHROUGH.items():
+        lines += ["", "[%s]" % section, ""] + ["# " + para for para in _wrap(text, 76)]
     return "\n".join(lines) + "\n"
 
 

@@ -46,6 +46,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Where workspaces are created (see Workspace).
 WORKSPACE_BASE = "/var/tmp"
 
+# Path tokens that stand for a Python environment: they map to the one
+# running the tests (sys.prefix), not into the workspace.
+PYTHON_ENVS = ("/opt/glancelet", "/opt/keystone")
+
+# The Keystone that tests/functional/test_keystone.py runs, and the drop-in
+# that puts glancelet behind it (example, operator path).
+KEYSTONE_EXAMPLES = (
+    ("examples/keystone/keystone.conf", "/etc/keystone/keystone.conf"),
+    ("examples/keystone/keystone-uwsgi.ini", "/etc/keystone/keystone-uwsgi.ini"),
+    ("examples/keystone/authtoken.conf", "/etc/glancelet/glancelet.conf.d/authtoken.conf"),
+)
+
 # Files from examples/ that the import scenarios install next to every
 # pattern's own files (example, operator path); see examples/README.rst.
 IMPORT_EXAMPLES = (
@@ -383,9 +395,11 @@ class Workspace:
         self.values = {}
         for token in rewrite.TOKENS["paths"]:
             self.values[token] = str(self.root) + token
-        self.values["/opt/glancelet"] = sys.prefix
+        # The Python environments: the one running the tests has both.
+        for env in PYTHON_ENVS:
+            self.values[env] = sys.prefix
         for token in rewrite.TOKENS["paths"]:
-            if token != "/opt/glancelet":
+            if token not in PYTHON_ENVS:
                 Path(self.values[token]).mkdir(parents=True, exist_ok=True)
                 _make_traversable(self.values[token])
         self.servers = {}

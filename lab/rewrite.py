@@ -35,6 +35,7 @@ TOKENS = {
         "60998",   # uWSGI's uwsgi-protocol socket (nginx uwsgi_pass, mod_proxy_uwsgi)
         "60997",   # a second backend (gunicorn behind nginx)
         "60990",   # an internal HTTP mirror web-download fetches from (examples/import/)
+        "5000",    # Keystone's public API (examples/keystone/)
     ),
     "paths": (
         "/etc/glancelet",       # configuration
@@ -42,6 +43,10 @@ TOKENS = {
         "/var/log/glancelet",   # server logs
         "/run/glancelet",       # pid files, unix sockets
         "/opt/glancelet",       # the Python environment glancelet is installed in
+        "/etc/keystone",        # Keystone's configuration and keys (examples/keystone/)
+        "/var/lib/keystone",    # Keystone's database
+        "/var/log/keystone",    # Keystone's logs
+        "/opt/keystone",        # the Python environment Keystone is installed in
     ),
 }
 

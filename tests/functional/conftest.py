@@ -18,6 +18,11 @@ from glancelet import conf as conf_mod
 from glancelet.store import NEW_PREFIX, TEMP_PREFIX
 from lab.client import cli_field, glance_cli
 
+# test_keystone.py needs a real Keystone (tests/keystone-requirements.txt):
+# `tox -e keystone` sets this; the py3 run leaves the module out.
+if not os.environ.get("GLANCELET_KEYSTONE_TESTS"):
+    collect_ignore = ["test_keystone.py"]
+
 
 class Response:
     def __init__(self, status, headers, body):

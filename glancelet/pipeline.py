@@ -1,0 +1,61 @@
+"""What stands in front of the app: ``[paste_deploy] flavor``, in Glance's terms.
+
+No flavor: the app alone, trusting identity headers (a private network or
+development only). ``keystone``: keystonemiddleware's ``auth_token``
+checks the token of every request but version discovery (``/``,
+``/versions``) and ``/healthcheck``, which Glance's paste composite also
+serves before ``authtoken``. auth_token takes the ``[keystone_authtoken]``
+options as its paste ``conf`` dict: the same names, as text, with no
+oslo.config file of glancelet's.
+"""
+
+from glancelet import conf as conf_mod
+
+# PATH_INFO, without its slashes, of what is served without a token.
+PUBLIC_PATHS = ("", "versions", "healthcheck")
+
+INSTALL_HINT = "pip install 'glancelet[keystone]'"
+
+
+class Pipeline:
+    """Sends public paths to the app and every other one through ``auth_token``."""
+
+    def __init__(self, filter_factory):
+        self.app = None
+        self.guarded = filter_factory(self._app)
+
+    def _app(self, environ, start_response):
+        return self.app(environ, start_response)
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").strip("/") in PUBLIC_PATHS:
+            return self.app(environ, start_response)
+        return self.guarded(environ, start_response)
+
+
+def build(conf):
+    """The Pipeline the flavor names, its app not yet attached; None for none.
+
+    Raises ConfigError when keystonemiddleware is missing or refuses its options.
+    """
+    if conf.get("paste_deploy", "flavor") != "keystone":
+        return None
+    try:
+        from keystonemiddleware import auth_token
+    except ImportError as exc:
+        raise conf_mod.ConfigError(
+            "[paste_deploy] flavor = keystone needs keystonemiddleware, which cannot be "
+            "imported (%s): %s" % (exc, INSTALL_HINT)) from None
+    options = dict(conf["keystone_authtoken"])
+    try:
+        return Pipeline(auth_token.filter_factory({}, **options))
+    except auth_token.ConfigurationError as exc:
+        raise conf_mod.ConfigError("[keystone_authtoken]: %s" % exc) from None
+
+
+def attach(front, app):
+    """The WSGI callable to serve: ``front`` around ``app``, or ``app`` alone."""
+    if front is None:
+        return app
+    front.app = app
+    return front
