@@ -20,6 +20,8 @@ UWSGI_STOP_TIMEOUT = 75
 GUNICORN_STOP_TIMEOUT = 75
 # nginx: SIGTERM is a fast shutdown; it does not wait for requests.
 NGINX_STOP_TIMEOUT = 10
+# HAProxy: SIGTERM to the master stops every worker at once.
+HAPROXY_STOP_TIMEOUT = 10
 
 
 def uwsgi_signal_ready(server):
@@ -83,3 +85,17 @@ def start_gunicorn(ws, conf, name="gunicorn"):
     """``/opt/glancelet/bin/gunicorn -c <conf>``."""
     return ws.spawn(name, [ws.path("/opt/glancelet/bin/gunicorn"), "-c", ws.path(conf)],
                     stop_timeout=GUNICORN_STOP_TIMEOUT)
+
+
+def start_haproxy(ws, cfg, name="haproxy"):
+    """``haproxy -W -db -f <cfg>``: master-worker mode, in the foreground."""
+    return ws.spawn(name, ["/usr/sbin/haproxy", "-W", "-db", "-f", ws.path(cfg)],
+                    stop_timeout=HAPROXY_STOP_TIMEOUT)
+
+
+def haproxy_reload(ws, pidfile, name="haproxy"):
+    """``kill -USR2 $(cat <pidfile>)``: the master starts new workers with the
+    configuration read again; the old ones finish their connections."""
+    pid = int(ws.path(pidfile).read_text().split()[0])
+    assert pid == ws.servers[name].pid, (pid, ws.servers[name].pid)
+    ws.servers[name].send_signal(signal.SIGUSR2)

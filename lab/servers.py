@@ -49,6 +49,8 @@ KINDS = {kind.name: kind for kind in (
     ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)", apt=("nginx",)),
     # apache2-dev builds mod_wsgi; the mod_wsgi venv is made from Debian's
     # python3 (see lab.apache); ssl-cert and openssl for mod_ssl.
+    ServerKind("haproxy", "/usr/sbin/haproxy", ("-v",), r"HAProxy version (\S+)",
+               apt=("haproxy",)),
     ServerKind("apache2", "/usr/sbin/apache2", ("-v",), r"Apache/(\S+)",
                apt=("apache2", "apache2-dev", "ssl-cert", "openssl", "python3", "python3-venv",
                     "python3-dev", "build-essential")),

@@ -72,4 +72,5 @@ examples_pattern_docs = {
     "nginx-uwsgi-pass": "howto/nginx-uwsgi",
     "gunicorn": "howto/gunicorn",
     "nginx-gunicorn": "howto/gunicorn",
+    "haproxy-uwsgi": "howto/haproxy-uwsgi",
 }

@@ -2,10 +2,11 @@
 
 glancelet builds links (version document, ``Location``) from
 X-Forwarded-Host/-Proto/-Prefix when ``[oslo_middleware]
-enable_proxy_headers_parsing`` is on, as in the examples behind nginx. There,
-nginx sets each of these headers itself, which replaces a client's. This
-checks it through every nginx pattern, shows what happens without the line,
-and that the servers clients reach directly ignore the headers.
+enable_proxy_headers_parsing`` is on, as in the examples behind nginx and
+HAProxy. There, the proxy sets each of these headers itself (or removes it),
+which replaces a client's. This checks it through every nginx and HAProxy
+pattern (Apache's: test_apache_forwarded.py), shows what happens without the
+line, and that the servers clients reach directly ignore the headers.
 """
 
 import pytest
@@ -16,7 +17,7 @@ from lab.harness import LineEdit
 
 SPOOFED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher",
            "X-Forwarded-Prefix": "/elsewhere"}
-NGINX_PATTERNS = [p for p in all_patterns() if p.proxy == "nginx"]
+PROXIED_PATTERNS = [p for p in all_patterns() if p.proxy in ("nginx", "haproxy")]
 DIRECT_PATTERNS = [get("uwsgi-http"), get("gunicorn")]
 
 
@@ -26,7 +27,7 @@ def hrefs(api):
     return [link["href"] for v in resp.json()["versions"] for link in v["links"]]
 
 
-@pytest.mark.parametrize("pattern", NGINX_PATTERNS, ids=[p.name for p in NGINX_PATTERNS])
+@pytest.mark.parametrize("pattern", PROXIED_PATTERNS, ids=[p.name for p in PROXIED_PATTERNS])
 def test_client_cannot_change_links(pattern, tmp_path):
     with pattern.start(tmp_path) as dep:
         api = Api(dep.base_url)
