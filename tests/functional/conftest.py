@@ -1,5 +1,6 @@
 """In-process fixtures: glancelet built by create_app with a temp config."""
 
+import concurrent.futures
 import contextlib
 import hashlib
 import io
@@ -8,6 +9,7 @@ import os
 import shutil
 import socket
 import sys
+import threading
 import urllib.parse
 
 import pytest
@@ -299,3 +301,17 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("campaign")
         for line in _CAMPAIGN_LINES:
             terminalreporter.write_line(line)
+
+
+def race(count, threads, func):
+    """Run ``func(i)`` for i in range(count) on ``threads`` threads, the first
+    ``threads`` calls released at once by a barrier; the results in order."""
+    barrier = threading.Barrier(min(count, threads), timeout=30)
+
+    def one(i):
+        if i < threads:
+            barrier.wait()
+        return func(i)
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count), timeout=120))

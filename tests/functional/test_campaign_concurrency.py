@@ -21,7 +21,7 @@ import pytest
 
 from glancelet import app as app_mod
 
-from .conftest import CampaignClient, RemoteClient, make_conf
+from .conftest import CampaignClient, RemoteClient, make_conf, race
 from .test_import import Node
 
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
@@ -88,20 +88,6 @@ def target(request, tmp_path, campaign):
         assert server.stop() == 0, server.log_text()
     finally:
         node.stop_all()
-
-
-def race(count, threads, func):
-    """Run ``func(i)`` for i in range(count) on ``threads`` threads, all released
-    at once by a barrier; return the results in order."""
-    barrier = threading.Barrier(min(count, threads), timeout=30)
-
-    def one(i):
-        if i < threads:
-            barrier.wait()
-        return func(i)
-
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, range(count), timeout=120))
 
 
 # -- Finding 1 (and 2): an upload held mid-body while its image changes hands ---------

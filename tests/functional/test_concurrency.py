@@ -13,7 +13,7 @@ import threading
 
 from glancelet import app as app_mod
 
-from .conftest import Client, make_conf
+from .conftest import Client, make_conf, race
 
 PROCESSES = 4
 THREADS = 15
@@ -97,29 +97,15 @@ def test_concurrent_uploads_to_one_image_have_one_winner(tmp_path):
 
 # -- Finding 5 of issue 10: no lost update answered with 2xx ------------------------------
 
-def _parallel(count, fn, threads=None):
-    """``fn(i)`` for i in range(count), from ``threads`` threads released at once."""
-    threads = threads or count
-    barrier = threading.Barrier(threads, timeout=20)
-
-    def run(i):
-        if i < threads:
-            barrier.wait()
-        return fn(i)
-
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(run, range(count), timeout=120))
-
-
 def test_parallel_tag_changes_are_all_kept(client):
     image_id = client.create()["id"]
     tags = ["t%d" % i for i in range(100)]
-    statuses = _parallel(100, lambda i: client.request(
-        "PUT", "/v2/images/%s/tags/%s" % (image_id, tags[i])).status, threads=16)
+    statuses = race(100, 16, lambda i: client.request(
+        "PUT", "/v2/images/%s/tags/%s" % (image_id, tags[i])).status)
     assert statuses == [204] * 100
     assert sorted(client.get("/v2/images/%s" % image_id).json()["tags"]) == sorted(tags)
-    statuses = _parallel(100, lambda i: client.request(
-        "DELETE", "/v2/images/%s/tags/%s" % (image_id, tags[i])).status, threads=16)
+    statuses = race(100, 16, lambda i: client.request(
+        "DELETE", "/v2/images/%s/tags/%s" % (image_id, tags[i])).status)
     assert statuses == [204] * 100
     assert client.get("/v2/images/%s" % image_id).json()["tags"] == []
 
@@ -129,21 +115,11 @@ def _add_property(client, image_id, name):
                         [{"op": "add", "path": "/" + name, "value": "v"}]).status
 
 
-def test_parallel_patches_are_all_kept(client):
-    image_id = client.create()["id"]
-    statuses = _parallel(200, lambda i: _add_property(client, image_id, "x%d" % i),
-                         threads=16)
-    assert statuses == [200] * 200
-    image = client.get("/v2/images/%s" % image_id).json()
-    assert sorted(k for k in image if k.startswith("x")) == sorted(
-        "x%d" % i for i in range(200))
-
-
 def _patch_worker(tmp_path, image_id, worker_no, results):
     client = Client(app_mod.create_app(make_conf(tmp_path)))
     try:
-        statuses = _parallel(40, lambda i: _add_property(
-            client, image_id, "x%d_%d" % (worker_no, i)), threads=8)
+        statuses = race(40, 8, lambda i: _add_property(
+            client, image_id, "x%d_%d" % (worker_no, i)))
         results.put(statuses)
     except BaseException as exc:  # report it to the parent, which asserts
         results.put(repr(exc))
