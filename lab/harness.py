@@ -453,7 +453,10 @@ class Workspace:
         """``text`` (a log line, an error page) as the operator would see it:
         workspace paths and free ports turned back into the tokens of
         examples/ (the inverse of the rewrite, for captured symptoms)."""
-        for token, value in sorted(self.values.items(), key=lambda kv: -len(kv[1])):
+        # Longest values first; the Python environment shows as /opt/glancelet
+        # (every entry of PYTHON_ENVS stands for the same one).
+        for token, value in sorted(self.values.items(),
+                                   key=lambda kv: (-len(kv[1]), kv[0] != PYTHON_ENVS[0])):
             if token in rewrite.TOKENS["paths"]:
                 text = text.replace(value, token)
             else:
