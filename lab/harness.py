@@ -749,3 +749,20 @@ def stray_files(directory, keep=()):
         if len(own) == 1:
             stray.remove(own[0])
     return stray
+
+
+def settled_stray_files(directory, keep=(), deadline=30.0):
+    """:func:`stray_files`, once a request glancelet may still be handling
+    has ended, or whatever is left after ``deadline`` seconds.
+
+    A proxy can answer the client before glancelet has even claimed the
+    image (nginx refusing a malformed chunk, a client abort): glancelet then
+    creates and removes its temp file after the client's last look. Such a
+    file is not a leak; one that outlives the deadline is.
+    """
+    end = time.monotonic() + deadline
+    stray = stray_files(directory, keep)
+    while stray and time.monotonic() < end:
+        time.sleep(0.2)
+        stray = stray_files(directory, keep)
+    return stray

@@ -40,10 +40,7 @@ def test_client_abort(pattern, tmp_path, record):
         # upload_cl's connection is closed by the exception unwinding through
         # http.client; the server sees a short body.
         api.wait_status(image["id"], "queued", deadline=90)
-        deadline = time.monotonic() + 30
-        while stray_files(dep) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert stray_files(dep) == []
+        assert harness.settled_stray_files(dep.store_dir) == []
         # The image can still be uploaded afterwards.
         retry = Source(2 * MiB, seed=8)
         resp = api.upload_cl(image["id"], retry)

@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from lab.client import CA_BUNDLE_VARIABLES, MiB, Api, Response, Source, glance_cli
-from lab.harness import data_files, stray_files
+from lab.harness import data_files, settled_stray_files, stray_files
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,10 @@ def test_upload_chunked_malformed(deployment, api, record):
             # end: the image is saving until it does.
             api.wait_status(image["id"], "queued", deadline=30)
     if deployment.pattern.expected_failure("upload-chunked-malformed") is None:
-        assert_no_stray_files(deployment)
+        # ...and glancelet may claim the image only after the client's last
+        # look, so its temp file can still come and go (ci, nginx-gunicorn:
+        # a ".new-" file listed between its creation and its rename).
+        assert settled_stray_files(deployment.store_dir) == []
     for image_id in images:
         api.delete_image(image_id)
 
