@@ -7,9 +7,21 @@ checks the token of every request but version discovery (``/``,
 serves before ``authtoken``. auth_token takes the ``[keystone_authtoken]``
 options as its paste ``conf`` dict: the same names, as text, with no
 oslo.config file of glancelet's.
+
+Where Keystone accepts the connection but does not answer in
+``http_connect_timeout`` (overloaded, stopped), auth_token lets keystoneauth's
+ConnectTimeout escape, which the WSGI server turns into a bare 500 or a
+closed connection. glancelet answers 503 with ``Retry-After`` instead, as
+auth_token itself does when Keystone refuses the connection (glancelet only:
+Glance's pipeline gives the 500).
 """
 
+import logging
+
 from glancelet import conf as conf_mod
+from glancelet import errors
+
+LOG = logging.getLogger(__name__)
 
 # PATH_INFO, without its slashes, of what is served without a token.
 PUBLIC_PATHS = ("", "versions", "healthcheck")
@@ -20,9 +32,10 @@ INSTALL_HINT = "pip install 'glancelet[keystone]'"
 class Pipeline:
     """Sends public paths to the app and every other one through ``auth_token``."""
 
-    def __init__(self, filter_factory):
+    def __init__(self, filter_factory, unreachable):
         self.app = None
         self.guarded = filter_factory(self._app)
+        self.unreachable = unreachable
 
     def _app(self, environ, start_response):
         return self.app(environ, start_response)
@@ -30,7 +43,16 @@ class Pipeline:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").strip("/") in PUBLIC_PATHS:
             return self.app(environ, start_response)
-        return self.guarded(environ, start_response)
+        try:
+            return self.guarded(environ, start_response)
+        except self.unreachable as exc:
+            # Raised while auth_token validates the token, before the app runs:
+            # nothing has been started or changed.
+            LOG.warning("Keystone did not answer auth_token: %s", exc)
+            return errors.HTTPError(
+                503, "The Keystone service is temporarily unavailable: validating the "
+                     "token did not complete (%s). Retry later." % exc,
+                headers=[("Retry-After", "30")])(environ, start_response)
 
 
 def build(conf):
@@ -41,6 +63,7 @@ def build(conf):
     if conf.get("paste_deploy", "flavor") != "keystone":
         return None
     try:
+        from keystoneauth1 import exceptions as ksa_exceptions
         from keystonemiddleware import auth_token
     except ImportError as exc:
         raise conf_mod.ConfigError(
@@ -48,7 +71,8 @@ def build(conf):
             "imported (%s): %s" % (exc, INSTALL_HINT)) from None
     options = dict(conf["keystone_authtoken"])
     try:
-        return Pipeline(auth_token.filter_factory({}, **options))
+        return Pipeline(auth_token.filter_factory({}, **options),
+                        unreachable=ksa_exceptions.ConnectionError)
     except auth_token.ConfigurationError as exc:
         raise conf_mod.ConfigError("[keystone_authtoken]: %s" % exc) from None
 

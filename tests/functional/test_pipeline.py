@@ -6,6 +6,7 @@ and the stdlib-only core without keystonemiddleware.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -85,6 +86,21 @@ def test_keystone_unreachable_is_503_not_500(guarded):
     resp = guarded.get("/v2/images", headers={"X-Auth-Token": "a-token"})
     assert resp.status == 503, resp.body
     assert b"temporarily unavailable" in resp.body
+
+
+def test_keystone_not_answering_is_503_not_500(tmp_path):
+    """Keystone accepts the connection and never answers (overloaded, stopped
+    with SIGSTOP): auth_token lets keystoneauth's ConnectTimeout escape;
+    glancelet answers 503 (glancelet only: Glance gives a 500)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshakes; nobody reads
+        url = "http://127.0.0.1:%d/v3" % silent.getsockname()[1]
+        front = keystone_front(tmp_path, auth_url=url, http_connect_timeout="1")
+        resp = front.get("/v2/images", headers={"X-Auth-Token": "a-token"})
+    assert resp.status == 503, resp.body
+    assert resp.headers["retry-after"] == "30"
+    assert "temporarily unavailable" in resp.error
 
 
 def test_authtoken_option_of_the_wrong_type_is_a_config_error(tmp_path):
