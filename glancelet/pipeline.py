@@ -9,7 +9,7 @@ options as its paste ``conf`` dict: the same names, as text, with no
 oslo.config file of glancelet's.
 """
 
-from glancelet import conf as conf_mod
+from glancelet import conf as conf_mod, request_id
 
 # PATH_INFO, without its slashes, of what is served without a token.
 PUBLIC_PATHS = ("", "versions", "healthcheck")
@@ -28,6 +28,8 @@ class Pipeline:
         return self.app(environ, start_response)
 
     def __call__(self, environ, start_response):
+        # The request's id is chosen here, so auth_token's own answers carry it too.
+        start_response = request_id.tagging(environ, start_response)
         if environ.get("PATH_INFO", "").strip("/") in PUBLIC_PATHS:
             return self.app(environ, start_response)
         return self.guarded(environ, start_response)
