@@ -7,10 +7,11 @@ import sys
 import typing
 
 from glancelet import conf as conf_mod
-from glancelet import context, db as db_mod, domain, errors, pipeline, recovery, router
+from glancelet import context, db as db_mod, domain, errors, pipeline, recovery, request_id
+from glancelet import router
 from glancelet import store as store_mod, tasks, uwsgi_support
-from glancelet.handlers import (healthcheck, image_data, images, imports, schemas, tags,
-                                versions)
+from glancelet.handlers import (actions, healthcheck, image_data, images, imports, schemas,
+                                tags, versions)
 from glancelet.http import Request
 
 LOG = logging.getLogger("glancelet")
@@ -20,7 +21,9 @@ LOG = logging.getLogger("glancelet")
 ROUTES = {
     "/": {"GET": versions.multiple_choices},
     "/versions": {"GET": versions.versions},
+    "/versions/": {"GET": versions.versions},
     "/healthcheck": {"GET": healthcheck.check},
+    "/healthcheck/": {"GET": healthcheck.check},
     "/v2/schemas/image": {"GET": schemas.image},
     "/v2/schemas/images": {"GET": schemas.images},
     "/v2/images": {"GET": images.index, "POST": images.create},
@@ -28,6 +31,8 @@ ROUTES = {
                               "DELETE": images.delete},
     "/v2/images/{image_id}/file": {"GET": image_data.download, "PUT": image_data.upload},
     "/v2/images/{image_id}/tags/{tag}": {"PUT": tags.add, "DELETE": tags.remove},
+    "/v2/images/{image_id}/actions/deactivate": {"POST": actions.deactivate},
+    "/v2/images/{image_id}/actions/reactivate": {"POST": actions.reactivate},
     "/v2/images/{image_id}/stage": {"PUT": imports.stage},
     "/v2/images/{image_id}/import": {"POST": imports.import_image},
     "/v2/images/{image_id}/tasks": {"GET": imports.image_tasks},
@@ -63,6 +68,11 @@ class Application:
         self.router = router.Router(self.routes)
 
     def __call__(self, environ, start_response):
+        start_response = request_id.tagging(environ, start_response)
+        with request_id.bound(request_id.of(environ)):
+            return self._serve(environ, start_response)
+
+    def _serve(self, environ, start_response):
         try:
             req = Request(environ, self.conf)
             req.app = self
@@ -131,8 +141,9 @@ def setup_logging(conf):
     logger = logging.getLogger("glancelet")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(request_id.LogFilter())
         handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+            "%(asctime)s %(process)d %(levelname)s %(name)s [%(request_id)s]: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(logging.DEBUG if conf.get("DEFAULT", "debug") else logging.INFO)

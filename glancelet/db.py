@@ -61,7 +61,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     worker TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    expires_at TEXT
+    expires_at TEXT,
+    request_id TEXT,
+    user_id TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_image ON tasks (image_id);
 """
@@ -70,15 +72,17 @@ COLUMNS = ("id", "name", "status", "visibility", "protected", "os_hidden", "chec
            "os_hash_algo", "os_hash_value", "size", "virtual_size", "min_disk", "min_ram",
            "disk_format", "container_format", "owner", "tags", "properties", "worker",
            "created_at", "updated_at", "data_file", "staged_file", "version", "deleted_at")
-# Columns added after the first release, with the statement that fills them
-# in for rows written before: data was then stored under the image id.
+# Columns added after the first release, by table, with the statement that
+# fills them in for rows written before: data was then stored under the image id.
 _ADDED_COLUMNS = (
-    ("data_file", "TEXT", "UPDATE images SET data_file = id WHERE status IN "
-                          "('active', 'deactivated')"),
-    ("staged_file", "TEXT", "UPDATE images SET staged_file = id WHERE status IN "
-                            "('uploading', 'importing')"),
-    ("version", "INTEGER NOT NULL DEFAULT 0", None),
-    ("deleted_at", "TEXT", None),
+    ("images", "data_file", "TEXT", "UPDATE images SET data_file = id WHERE status IN "
+                                    "('active', 'deactivated')"),
+    ("images", "staged_file", "TEXT", "UPDATE images SET staged_file = id WHERE status IN "
+                                      "('uploading', 'importing')"),
+    ("images", "version", "INTEGER NOT NULL DEFAULT 0", None),
+    ("images", "deleted_at", "TEXT", None),
+    ("tasks", "request_id", "TEXT", None),
+    ("tasks", "user_id", "TEXT", None),
 )
 # A deleted image keeps its row (a tombstone, as in Glance), so that its id
 # can never be taken again; every read below leaves tombstones out.
@@ -88,7 +92,7 @@ _JSON_COLUMNS = ("tags", "properties")
 _BOOL_COLUMNS = ("protected", "os_hidden")
 
 TASK_COLUMNS = ("id", "type", "status", "image_id", "owner", "input", "result", "message",
-                "worker", "created_at", "updated_at", "expires_at")
+                "worker", "created_at", "updated_at", "expires_at", "request_id", "user_id")
 
 
 def _decode(row, columns=COLUMNS):
@@ -171,10 +175,11 @@ class Database:
 
 def _add_columns(conn):
     """Bring a database made by an earlier release up to date."""
-    present = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
-    for column, declaration, fill in _ADDED_COLUMNS:
-        if column not in present:
-            conn.execute("ALTER TABLE images ADD COLUMN %s %s" % (column, declaration))
+    present = {table: {row[1] for row in conn.execute("PRAGMA table_info(%s)" % table)}
+               for table in ("images", "tasks")}
+    for table, column, declaration, fill in _ADDED_COLUMNS:
+        if column not in present[table]:
+            conn.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, declaration))
             if fill:
                 conn.execute(fill)
 

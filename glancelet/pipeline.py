@@ -19,7 +19,7 @@ Glance's pipeline gives the 500).
 import logging
 
 from glancelet import conf as conf_mod
-from glancelet import errors
+from glancelet import errors, request_id
 
 LOG = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class Pipeline:
         return self.app(environ, start_response)
 
     def __call__(self, environ, start_response):
+        # The request's id is chosen here, so auth_token's own answers carry it too.
+        start_response = request_id.tagging(environ, start_response)
         if environ.get("PATH_INFO", "").strip("/") in PUBLIC_PATHS:
             return self.app(environ, start_response)
         try:

@@ -38,7 +38,8 @@ import threading
 import time
 import uuid
 
-from glancelet import domain, recovery, store as store_mod, uwsgi_support, webdownload
+from glancelet import domain, recovery, request_id, store as store_mod, uwsgi_support
+from glancelet import webdownload
 from glancelet.threads import block_server_signals
 
 LOG = logging.getLogger(__name__)
@@ -149,14 +150,17 @@ class TaskPool:
 
 # -- Task records ---------------------------------------------------------------
 
-def new_task(image_id, owner, import_req, worker, now=None):
-    """A fresh ``pending`` task row, created ``now``."""
+def new_task(image_id, owner, import_req, worker, now=None, request_id=None,
+             user_id=None):
+    """A fresh ``pending`` task row, created ``now`` by the request ``request_id``
+    of user ``user_id``."""
     now = domain.utcnow() if now is None else now
     return {"id": str(uuid.uuid4()), "type": TASK_TYPE, "status": "pending",
             "image_id": image_id, "owner": owner,
             "input": {"image_id": image_id, "import_req": import_req},
             "result": None, "message": "", "worker": worker,
-            "created_at": now, "updated_at": now, "expires_at": None}
+            "created_at": now, "updated_at": now, "expires_at": None,
+            "request_id": request_id, "user_id": user_id}
 
 
 # -- Running an import ----------------------------------------------------------
@@ -206,7 +210,14 @@ def _download(app, image_id, uri, worker):
 
 
 def run_import(app, task_id):
-    """The body of an ``api_image_import`` task, run in a pool thread."""
+    """The body of an ``api_image_import`` task, run in a pool thread; its log
+    lines name the request that created the task."""
+    task = app.tasks.get(task_id)
+    with request_id.bound(task and task["request_id"]):
+        _run_import(app, task_id)
+
+
+def _run_import(app, task_id):
     task = app.tasks.update(task_id, {"status": "processing", "updated_at": app.clock()},
                             expect_status="pending")
     if task is None:

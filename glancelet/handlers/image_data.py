@@ -71,13 +71,13 @@ def _read_range(fp, start, end):
 
 
 def download(req, start_response):
-    """Download the image's data, whole or one byte range."""
+    """Download the image's data, whole or one byte range (deactivated: admins only)."""
     record = load_image(req)
     image_id = record["id"]
     if record["status"] == "deactivated" and not req.context.is_admin:
         raise errors.Forbidden("The requested image has been deactivated. Image data "
                                "download is forbidden.")
-    if record["status"] != "active":
+    if record["status"] not in ("active", "deactivated"):  # no data yet: Glance's 204
         return empty_response(start_response)
     try:
         if record["data_file"] is None:

@@ -218,10 +218,15 @@ def _int_param(req, name, default=None, minimum=0, maximum=schemas.MAX_INTEGER):
     raw = req.param(name)
     if raw is None:
         return default
+    return _int_value(name, raw, minimum, maximum)
+
+
+def _int_value(name, raw, minimum=0, maximum=schemas.MAX_INTEGER,
+               not_integer="%s param must be an integer"):
     try:
         value = int(raw)
     except ValueError:
-        raise errors.BadRequest("%s param must be an integer" % name)
+        raise errors.BadRequest(not_integer % name)
     if value < minimum:
         raise errors.BadRequest("%s param must be at least %d" % (name, minimum))
     if maximum is not None and value > maximum:
@@ -236,6 +241,18 @@ def _bool_param(name, raw):
     if value in ("false", "0", "no", "off"):
         return False
     raise errors.BadRequest("%s param must be a boolean" % name)
+
+
+# Glance compares the size column with any integer, negative ones included:
+# ``size`` is equality, and every size filter given must hold.
+SIZE_FILTERS = {"size": "eq", "size_min": "ge", "size_max": "le"}
+
+
+def _size_value(name, raw):
+    """The integer a size filter compares with; 400 for anything else."""
+    return _int_value(name, raw, minimum=-schemas.MAX_INTEGER - 1, not_integer=(
+        "%s param must be an integer" if name == "size" else
+        "Unable to filter on a range with a non-numeric value (%s)."))
 
 
 def _filters(req):
@@ -257,10 +274,10 @@ def _filters(req):
                 filters.append(("eq", name, raw))
         elif name == "protected":
             filters.append(("eq", name, _bool_param(name, raw)))
-        elif name in ("size_min", "size_max"):
-            filters.append(("ge" if name == "size_min" else "le", "size", _int_param(req, name)))
+        elif name in SIZE_FILTERS:
+            filters.append((SIZE_FILTERS[name], "size", _size_value(name, raw)))
         elif name in ("min_disk", "min_ram"):
-            filters.append(("eq", name, _int_param(req, name)))
+            filters.append(("eq", name, _int_value(name, raw)))
         elif name in domain.BASE_PROPERTIES:
             raise errors.BadRequest("Filtering on %s is not supported" % name)
         else:

@@ -10,7 +10,7 @@
   ``GET /v2/tasks/{id}``, ``GET /v2/schemas/task``.
 """
 
-from glancelet import domain, errors, recovery, tasks, webdownload
+from glancelet import domain, errors, recovery, request_id, tasks, webdownload
 from glancelet.handlers.util import load_image, receive, require_octet_stream
 from glancelet.http import empty_response, json_response
 
@@ -113,7 +113,9 @@ def import_image(req, start_response):
                                     % (uri, exc))
 
     me = domain.claim_id()
-    task = tasks.new_task(image_id, req.context.owner, body, me, now=app.clock())
+    task = tasks.new_task(image_id, req.context.owner, body, me, now=app.clock(),
+                          request_id=request_id.of(req.environ),
+                          user_id=req.context.user_id)
     # Claim the image first: of two imports racing, one gets 409 here.
     claimed = app.images.transition(
         image_id, "uploading" if method == GLANCE_DIRECT else "queued", "importing",
@@ -154,10 +156,9 @@ def task_view(task):
             "message": task["message"], "created_at": task["created_at"],
             "updated_at": task["updated_at"], "self": "/v2/tasks/%s" % task["id"],
             "schema": "/v2/schemas/task"}
-    if task["image_id"]:
-        view["image_id"] = task["image_id"]
-    if task["expires_at"]:
-        view["expires_at"] = task["expires_at"]
+    for key in ("image_id", "request_id", "user_id", "expires_at"):
+        if task[key]:
+            view[key] = task[key]
     return view
 
 
@@ -167,7 +168,8 @@ def _image_task_view(task):
             "owner": task["owner"], "expires_at": task["expires_at"],
             "created_at": task["created_at"], "updated_at": task["updated_at"],
             "deleted_at": None, "deleted": False, "image_id": task["image_id"],
-            "request_id": None, "user_id": None, "input": task["input"],
+            "request_id": task["request_id"], "user_id": task["user_id"],
+            "input": task["input"],
             "result": task["result"], "message": task["message"]}
 
 

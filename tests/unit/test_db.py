@@ -116,3 +116,21 @@ def test_a_task_cannot_move_its_image_where_transitions_forbid(tmp_path):
 
 def test_every_live_status_can_be_deleted(tmp_path):
     assert set(domain.sources_of(db.DELETED)) == set(domain.STATUSES)
+
+
+def test_a_database_from_before_task_request_ids_gains_them(tmp_path):
+    """Tasks written before keep no request id; new ones record theirs."""
+    path = str(tmp_path / "old.sqlite")
+    conn = sqlite3.connect(path)
+    conn.executescript(db.SCHEMA.replace("    request_id TEXT,\n    user_id TEXT\n", "")
+                       .replace("expires_at TEXT,\n", "expires_at TEXT\n"))
+    conn.execute("INSERT INTO tasks (id, type, status, created_at, updated_at) "
+                 "VALUES ('old', 'api_image_import', 'success', 't', 't')")
+    conn.commit()
+    conn.close()
+    task_repo = db.TaskRepo(db.Database(path))
+    assert (task_repo.get("old")["request_id"], task_repo.get("old")["user_id"]) == (None, None)
+    task = tasks.new_task("i", "p", {}, "w", request_id="req-1", user_id="u")
+    task_repo.add(task)
+    assert (task_repo.get(task["id"])["request_id"], task_repo.get(task["id"])["user_id"]) \
+        == ("req-1", "u")

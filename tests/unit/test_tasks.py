@@ -17,6 +17,7 @@ import pytest
 
 from glancelet import app as app_mod
 from glancelet import domain, recovery, tasks
+from glancelet.store import TEMP_PREFIX
 from tests.functional.conftest import make_conf
 from tests.unit.test_webdownload import DataServer
 
@@ -403,6 +404,12 @@ def test_a_killed_process_is_recovered_by_the_next_one(tmp_path):
         try:
             image_id, task_id = child.stdout.readline().split()
             assert server.stalled.wait(20)
+            # The server has sent half the data, but the child may not have
+            # its temp file yet: killed between creating it (.new-) and
+            # locking and renaming it (.tmp-), it leaves a .new- file that
+            # the scans keep for NEW_GRACE. Kill it once it is writing.
+            wait_for(lambda: any(n.startswith(TEMP_PREFIX)
+                                 for n in os.listdir(tmp_path / "images")), timeout=20)
         finally:
             child.send_signal(signal.SIGKILL)
             child.wait(10)
