@@ -6,6 +6,7 @@ text; an expected failure links to its symptom entry.
 """
 
 import ast
+import html
 import re
 
 from tests.docs.conftest import DOC_SOURCE
@@ -53,3 +54,23 @@ def test_cells_are_short_and_expected_failures_link_to_symptoms(built_html):
     unlinked = [cell for cell in failures
                 if not re.search(r'href="symptoms\.html#symptom-[\w-]+"', cell)]
     assert not unlinked, unlinked
+
+
+def test_a_pattern_page_lists_scenarios_in_group_order(built_html):
+    """The per-pattern list on a how-to page follows the same order (it used
+    to be alphabetical: "16mib" before "1mib")."""
+    page = html.unescape((built_html / "howto" / "uwsgi-http.html").read_text(encoding="utf-8"))
+    # As Sphinx's smartquotes render them.
+    titles = {sid: title.replace("--", "\u2013") for sid, title in _known_titles().items()}
+    order = [sid for _, ids in _groups() for sid in ids]
+    positions = [page.index(titles[sid]) for sid in order if titles[sid] in page]
+    assert len(positions) == len(order)
+    assert positions == sorted(positions)
+
+
+def _known_titles():
+    tree = ast.parse((DOC_SOURCE.parents[1] / "lab" / "scenarios.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SCENARIOS":
+            return ast.literal_eval(node.value)
+    raise AssertionError("no SCENARIOS in lab/scenarios.py")
