@@ -62,6 +62,18 @@ programoutput_use_ansi = False
 linkcheck_ignore = [r"https?://"]
 
 # The how-to page of each pattern of the examples suite (support matrix links).
+# The rows of the support matrix, grouped and in this order (every scenario
+# of lab/scenarios.py is in one group: tests/docs/test_results_refs.py).
+examples_scenario_groups = [
+    ("Basics", ["version-discovery", "image-crud"]),
+    ("Uploads", ["upload-content-length", "upload-chunked-1mib", "upload-chunked-16mib",
+                 "upload-chunked-malformed", "upload-2gib", "client-abort"]),
+    ("Clients", ["glanceclient-library", "glanceclient-cli", "openstacksdk"]),
+    ("Stop and reload", ["sigterm-during-upload", "graceful-reload"]),
+    ("Image import", ["import-glance-direct", "import-web-download",
+                      "import-cli-glance-direct", "import-cli-web-download",
+                      "import-sigterm", "import-kill-9"]),
+]
 examples_pattern_docs = {
     "uwsgi-http": "howto/uwsgi-http",
     "apache-proxy-http": "howto/apache-proxy-http",
@@ -73,4 +85,13 @@ examples_pattern_docs = {
     "gunicorn": "howto/gunicorn",
     "nginx-gunicorn": "howto/gunicorn",
     "haproxy-uwsgi": "howto/haproxy-uwsgi",
+}
+
+# The performance page's targets table (doc/source/_ext/bench_results.py).
+bench_direct_patterns = ["uwsgi-http", "gunicorn"]
+bench_miss_reasons = {
+    "download": "the server in front relays the response through small "
+                "buffers, on the two cores the client and glancelet also use",
+    "upload": "the server in front uses CPU time of its own, on the two cores "
+              "the client and glancelet also use",
 }

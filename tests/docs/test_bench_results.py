@@ -6,6 +6,7 @@ Neither case is a Sphinx warning.
 """
 
 import json
+import re
 import struct
 import zlib
 
@@ -66,3 +67,15 @@ def test_bench_page_with_and_without_results(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     page = (out2 / "reference" / "performance.html").read_text()
     assert "No benchmark results" in page
+
+
+def test_every_missed_target_says_why(built_html):
+    """The targets table never reads a bare "no": each miss gives the reason
+    the page explains (bench_miss_reasons in conf.py), linked to it."""
+    page = (built_html / "reference" / "performance.html").read_text(encoding="utf-8")
+    table = page[page.index(">Targets<"):]
+    table = table[:table.index("</table>")]
+    cells = re.findall(r"<td><p>(no\b.*?)</p></td>", table, re.S)
+    assert cells, "no missed target in the committed run"
+    for cell in cells:
+        assert cell.startswith("no: ") and 'href="#bench-proxied-loss"' in cell, cell

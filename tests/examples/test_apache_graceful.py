@@ -7,8 +7,8 @@ upload runs for ~8 s (256 MiB at 32 MiB/s) and the reload comes 1.5 s in:
 * behind mod_proxy_http / mod_proxy_uwsgi the old Apache child finishes the
   request it is proxying: the upload completes;
 * with mod_wsgi, Apache's restart also replaces the daemon processes, and its
-  parent kills the old ones after a few seconds, whatever mod_wsgi's
-  shutdown-timeout or graceful-timeout say: the client gets 502 Bad Gateway
+  parent kills the old ones after a few seconds (mod_wsgi's shutdown-timeout
+  and graceful-timeout at their defaults): the client gets 502 Bad Gateway
   and the image goes back to queued (glancelet removes the partial file).
 """
 

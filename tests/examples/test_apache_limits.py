@@ -10,10 +10,13 @@ not apply it), so glancelet's ``[DEFAULT] image_size_cap`` is the one limit.
   chunked bodies) chunked.
 * ``test_limit_request_body``: without ``LimitRequestBody 0`` Apache's 1 GiB
   default refuses an upload announcing more, before glancelet sees it.
+* ``test_limit_request_body_cuts_a_chunked_upload``: under mod_wsgi a
+  chunked upload is cut off with 413 once it passes the limit.
 """
 
 import pytest
 
+from lab import apache, harness
 from lab.client import MiB, Api, Source
 from lab.harness import LineEdit
 from lab.patterns import get
@@ -82,3 +85,24 @@ def test_limit_request_body(name, which, tmp_path, record):
             answer.status_line, GIB + 1, answer.text.strip()))
         # Exactly at the limit it is passed on.
         assert api.put_announced(image["id"], GIB) is None
+
+
+def test_limit_request_body_cuts_a_chunked_upload(tmp_path):
+    """mod_wsgi: a chunked upload has no length to check up front, so Apache
+    passes it on and cuts it off once it passes ``LimitRequestBody`` (4 MiB
+    here instead of the example's 0; the default is 1 GiB, see
+    test_limit_request_body): the client gets Apache's 413, glancelet's read
+    of the body fails, the image is queued again and nothing is stored."""
+    pattern = get("apache-mod-wsgi")
+    conf = [f for f in pattern.examples if f.endswith("/glancelet-apache.conf")][0]
+    variant = pattern.variant({conf: LineEdit(r"^\s*LimitRequestBody 0$",
+                                              replace="LimitRequestBody %d" % (4 * MiB))})
+    with variant.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="cut")
+        resp = api.upload_chunked(image["id"], Source(8 * MiB, seed=63), MiB, timeout=60)
+        assert (resp.status, resp.reason) == (413, "Request Entity Too Large"), resp
+        assert "<title>413 Request Entity Too Large</title>" in resp.text, resp
+        api.wait_status(image["id"], "queued", deadline=30)
+        assert harness.settled_stray_files(dep.store_dir) == []
+        assert "mod_wsgi request data read error" in dep.log_text(apache.APACHE_SERVER_NAME)

@@ -1,5 +1,8 @@
 """Configuration loading, validation and the generated sample."""
 
+import pathlib
+import re
+
 import pytest
 
 from glancelet import conf
@@ -97,3 +100,28 @@ def test_sample_is_a_loadable_config(tmp_path):
     # Uncommenting nothing: the sample parses as INI with only known sections.
     path = write(tmp_path, conf.sample_config())
     conf.load(environ={conf.ENV_CONFIG_FILE: path})
+
+
+@pytest.mark.parametrize("hosts,ports,schemes", [
+    ("[127.0.0.1, 10.0.0.5]", "[60990,8080]", "[http]"),   # Glance's form (bounds=True)
+    ("127.0.0.1, 10.0.0.5", "60990,8080", "http"),         # the bare form
+])
+def test_import_filtering_lists_with_or_without_brackets(tmp_path, hosts, ports, schemes):
+    path = write(tmp_path, "[import_filtering_opts]\nallowed_hosts = %s\n"
+                           "allowed_ports = %s\nallowed_schemes = %s\n" % (hosts, ports, schemes))
+    c = conf.load(environ={conf.ENV_CONFIG_FILE: path})
+    assert c.get("import_filtering_opts", "allowed_hosts") == ["127.0.0.1", "10.0.0.5"]
+    assert c.get("import_filtering_opts", "allowed_ports") == [60990, 8080]
+    assert c.get("import_filtering_opts", "allowed_schemes") == ["http"]
+
+
+def test_the_import_example_writes_lists_as_glance_reads_them():
+    """Glance declares the [import_filtering_opts] lists with bounds=True: a
+    value without brackets is a config error there, and every web-download
+    fails with 400. The example must work with Glance too."""
+    text = (pathlib.Path(__file__).resolve().parents[2]
+            / "examples" / "import" / "internal-mirror.conf").read_text()
+    values = re.findall(r"^(allowed_\w+|disallowed_\w+)\s*=\s*(.*)$", text, re.M)
+    assert values
+    for name, value in values:
+        assert value.startswith("[") and value.endswith("]"), (name, value)

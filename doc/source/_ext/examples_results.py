@@ -9,8 +9,11 @@ and provides:
     are missing, unreadable, incomplete or stale (``source_digest`` differs
     from the digest of the current ``examples/`` and ``glancelet/`` files).
 ``.. support-matrix::``
-    The pattern x scenario table. Each cell names the test that decides it.
-    With ``:pattern: NAME`` it renders one pattern's results as a list.
+    The pattern x scenario table, its rows grouped and ordered by the
+    ``examples_scenario_groups`` setting. Each row names the test that decides
+    it; a cell is the outcome, and an expected failure links to the symptom
+    entry that shows it (a ``symptom-text`` with ``:results:`` naming the
+    cell). With ``:pattern: NAME`` it renders one pattern's results as a list.
 ``.. tested-versions::``
     The server versions recorded by the run.
 ``.. symptom-text:: ID``
@@ -287,8 +290,30 @@ class ResultsStatus(SphinxDirective):
         return status_nodes(self.env, always=True)
 
 
-def _cell_target_id(index):
-    return "examples-test-%d" % index
+def _ordered_scenarios(config, ids):
+    """(group title, [scenario id]) in the configured order; ids in no group
+    come last, under "Other"."""
+    groups, seen = [], set()
+    for title, members in config.examples_scenario_groups:
+        chosen = [sid for sid in members if sid in ids]
+        seen.update(chosen)
+        if chosen:
+            groups.append((title, chosen))
+    rest = [sid for sid in ids if sid not in seen]
+    if rest:
+        groups.append(("Other", rest))
+    return groups
+
+
+def _test_function(results):
+    """The test id without its parameter, when every result shares it."""
+    names = {(r.get("test") or "").split("[")[0] for r in results}
+    return names.pop() if len(names) == 1 else None
+
+
+class symptom_link(nodes.inline):
+    """A cell whose link to its symptom entry is resolved once every page is
+    read (:func:`_resolve_symptom_links`)."""
 
 
 class SupportMatrix(SphinxDirective):
@@ -311,6 +336,10 @@ class SupportMatrix(SphinxDirective):
 
     def _one_pattern(self, res, pattern):
         rows = [r for r in res.results if r.get("pattern") == pattern]
+        order = [sid for _, ids in _ordered_scenarios(
+            self.config, list(res.scenarios)) for sid in ids]
+        rows.sort(key=lambda r: (order.index(r.get("scenario"))
+                                 if r.get("scenario") in order else len(order)))
         if not rows:
             note = nodes.important()
             note += _para(nodes.Text(
@@ -376,31 +405,14 @@ class SupportMatrix(SphinxDirective):
         tbody = nodes.tbody()
         tgroup += tbody
 
-        tests = []  # (index, result) in table order
-        for scenario in scenarios:
-            row = nodes.row()
-            title = res.scenarios.get(scenario, {}).get("title", scenario)
-            first = nodes.entry()
-            first += _para(nodes.Text(title))
-            first += _para(nodes.literal(scenario, scenario))
-            row += first
-            for pattern in patterns:
-                entry = nodes.entry()
-                result = res.lookup(pattern, scenario)
-                if result is None:
-                    entry += _para(nodes.inline(
-                        "", "not run", classes=["examples-outcome-none"]))
-                else:
-                    tests.append(result)
-                    index = len(tests)
-                    ref = nodes.reference(
-                        "", "", refid=_cell_target_id(index),
-                        classes=["examples-cell-link"])
-                    ref += _outcome_nodes(result)
-                    ref += nodes.Text(" [T%d]" % index)
-                    entry += _para(ref)
-                row += entry
+        for group, ids in _ordered_scenarios(self.config, scenarios):
+            row = nodes.row(classes=["examples-group"])
+            head_entry = nodes.entry(morecols=len(patterns))
+            head_entry += _para(nodes.strong("", group))
+            row += head_entry
             tbody += row
+            for scenario in ids:
+                tbody += self._matrix_row(res, scenario, patterns)
 
         legend = nodes.bullet_list(classes=["examples-pattern-legend"])
         for pattern in patterns:
@@ -408,22 +420,51 @@ class SupportMatrix(SphinxDirective):
             item = nodes.list_item()
             item += _para(self._pattern_ref(pattern), nodes.Text(": " + title))
             legend += item
-        out = [_para(nodes.Text("Patterns (columns):")), legend, table]
-        if tests:
-            out.append(_para(nodes.Text(
-                "Each cell links to the test that decides it:")))
-            enum = nodes.bullet_list(classes=["examples-test-list"])
-            for index, result in enumerate(tests, 1):
-                item = nodes.list_item(ids=[_cell_target_id(index)])
-                item += _para(
-                    nodes.strong("", "T%d" % index), nodes.Text(" "),
-                    _outcome_nodes(result), nodes.Text(" "),
-                    _test_literal(result))
-                if result.get("detail"):
-                    item += _captured(result["detail"])
-                enum += item
-            out.append(enum)
-        return out
+        return [_para(nodes.Text("Patterns (columns):")), legend, table]
+
+    def _matrix_row(self, res, scenario, patterns):
+        row = nodes.row()
+        title = res.scenarios.get(scenario, {}).get("title", scenario)
+        found = [r for r in (res.lookup(p, scenario) for p in patterns) if r]
+        first = nodes.entry()
+        first += _para(nodes.Text(title))
+        first += _para(nodes.literal(scenario, scenario))
+        test = _test_function(found)
+        if test:
+            first += _para(nodes.Text("Test: "),
+                           nodes.literal(test, test, classes=["examples-test"]))
+        row += first
+        for pattern in patterns:
+            entry = nodes.entry()
+            result = res.lookup(pattern, scenario)
+            if result is None:
+                entry += _para(nodes.inline(
+                    "", "not run", classes=["examples-outcome-none"]))
+            elif result.get("outcome") == "expected-failure":
+                cell = symptom_link("", "", key="%s/%s" % (pattern, scenario))
+                cell += _outcome_nodes(result)
+                entry += _para(cell)
+            else:
+                entry += _para(_outcome_nodes(result))
+            row += entry
+        return row
+
+
+def _resolve_symptom_links(app, doctree, fromdocname):
+    """Link each expected-failure cell to the symptom entry that names it."""
+    targets = getattr(app.env, "examples_symptom_targets", {})
+    for node in list(doctree.findall(symptom_link)):
+        target = targets.get(node["key"])
+        if target is None:
+            node.replace_self(node.children)
+            continue
+        docname, anchor = target
+        ref = nodes.reference("", "", internal=True,
+                              refuri=app.builder.get_relative_uri(
+                                  fromdocname, docname) + "#" + anchor,
+                              classes=["examples-cell-link"])
+        ref.extend(node.children)
+        node.replace_self(ref)
 
 
 class TestedVersions(SphinxDirective):
@@ -465,6 +506,10 @@ class SymptomText(SphinxDirective):
     def run(self):
         _mark_uses_results(self.env)
         symptom_id = self.arguments[0]
+        targets = self.env.__dict__.setdefault("examples_symptom_targets", {})
+        for ref in self.options.get("results", "").split(","):
+            if ref.strip():
+                targets[ref.strip()] = (self.env.docname, "symptom-" + symptom_id)
         shown = self.env.temp_data.setdefault("examples_symptoms_shown", set())
         shown.add(symptom_id)
         res = _results(self.env)
@@ -560,12 +605,18 @@ def _purge(app, env, docname):
     docs = getattr(env, "examples_results_docs", None)
     if docs:
         docs.discard(docname)
+    targets = getattr(env, "examples_symptom_targets", {})
+    for key in [k for k, (doc, _) in targets.items() if doc == docname]:
+        del targets[key]
 
 
 def _merge(app, env, docnames, other):
     docs = getattr(env, "examples_results_docs", set())
     docs |= getattr(other, "examples_results_docs", set())
     env.examples_results_docs = docs
+    targets = getattr(env, "examples_symptom_targets", {})
+    targets.update(getattr(other, "examples_symptom_targets", {}))
+    env.examples_symptom_targets = targets
 
 
 def _outdated(app, env, added, changed, removed):
@@ -577,6 +628,8 @@ def _outdated(app, env, added, changed, removed):
 def setup(app):
     app.add_config_value("examples_results_file", RESULTS_RELPATH, "env")
     app.add_config_value("examples_pattern_docs", {}, "env")
+    app.add_config_value("examples_scenario_groups", [], "env")
+    app.add_node(symptom_link, html=(lambda self, node: None, lambda self, node: None))
     app.add_directive("results-status", ResultsStatus)
     app.add_directive("support-matrix", SupportMatrix)
     app.add_directive("tested-versions", TestedVersions)
@@ -586,5 +639,6 @@ def setup(app):
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("env-get-outdated", _outdated)
+    app.connect("doctree-resolved", _resolve_symptom_links)
     return {"version": "1", "parallel_read_safe": True,
             "parallel_write_safe": True, "env_version": 1}

@@ -1,0 +1,76 @@
+"""The support matrix reads well: grouped rows, short cells.
+
+Rows follow ``examples_scenario_groups`` (conf.py), which holds every
+scenario of lab/scenarios.py once; cells are an outcome, never captured
+text; an expected failure links to its symptom entry.
+"""
+
+import ast
+import html
+import re
+
+from tests.docs.conftest import DOC_SOURCE
+from tests.docs.test_results_refs import _known
+
+
+def _groups():
+    tree = ast.parse((DOC_SOURCE / "conf.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if (isinstance(node, ast.Assign)
+                and getattr(node.targets[0], "id", None) == "examples_scenario_groups"):
+            return ast.literal_eval(node.value)
+    raise AssertionError("conf.py sets no examples_scenario_groups")
+
+
+def _matrix(built_html):
+    page = (built_html / "reference" / "support-matrix.html").read_text(encoding="utf-8")
+    start = page.index('<table class="examples-support-matrix')
+    return page[start:page.index("</table>", start)]
+
+
+def test_every_scenario_is_in_exactly_one_group():
+    _, scenarios = _known()
+    grouped = [sid for _, ids in _groups() for sid in ids]
+    assert sorted(grouped) == sorted(scenarios)
+
+
+def test_rows_follow_the_groups(built_html):
+    table = _matrix(built_html)
+    order = [sid for _, ids in _groups() for sid in ids]
+    shown = [sid for sid in re.findall(r'<span class="pre">([\w-]+)</span></code></p>', table)
+             if sid in order]
+    assert shown == order
+    groups = re.findall(r'<tr class="examples-group[^"]*"><td colspan="\d+"><p><strong>'
+                        r'([^<]+)</strong>', table)
+    assert groups == [title for title, _ in _groups()]
+
+
+def test_cells_are_short_and_expected_failures_link_to_symptoms(built_html):
+    table = _matrix(built_html)
+    assert "DOCTYPE" not in table and "&lt;html" not in table
+    assert not re.search(r"\[T\d+\]", table)
+    failures = re.findall(r'<td><p>(.*?examples-outcome-expected-failure.*?)</p></td>', table)
+    assert failures, "no expected failure in the matrix"
+    unlinked = [cell for cell in failures
+                if not re.search(r'href="symptoms\.html#symptom-[\w-]+"', cell)]
+    assert not unlinked, unlinked
+
+
+def test_a_pattern_page_lists_scenarios_in_group_order(built_html):
+    """The per-pattern list on a how-to page follows the same order (it used
+    to be alphabetical: "16mib" before "1mib")."""
+    page = html.unescape((built_html / "howto" / "uwsgi-http.html").read_text(encoding="utf-8"))
+    # As Sphinx's smartquotes render them.
+    titles = {sid: title.replace("--", "\u2013") for sid, title in _known_titles().items()}
+    order = [sid for _, ids in _groups() for sid in ids]
+    positions = [page.index(titles[sid]) for sid in order if titles[sid] in page]
+    assert len(positions) == len(order)
+    assert positions == sorted(positions)
+
+
+def _known_titles():
+    tree = ast.parse((DOC_SOURCE.parents[1] / "lab" / "scenarios.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SCENARIOS":
+            return ast.literal_eval(node.value)
+    raise AssertionError("no SCENARIOS in lab/scenarios.py")
