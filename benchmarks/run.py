@@ -214,7 +214,7 @@ def measure_uploads(dep, args, image, md5, paired, download=True):
     out["paired"]["disk_mib_s"] = paired("disk")
     for mode, chunked in MODES:
         image_id = client.create_image(base, "bench-%s" % mode)
-        failure = dep.pattern.expected_failure(MODE_SCENARIOS[mode])
+        failure = dep.expected_failure(MODE_SCENARIOS[mode])
         if failure is not None:
             out.setdefault("unsupported", {})[mode] = _check_unsupported(
                 base, image_id, image, chunked, failure)

@@ -2,10 +2,15 @@
 
 Each :class:`ServerKind` says where the server comes from (Debian packages,
 listed in ``bindep.txt``, or pip packages installed into the environment
-running the tests), which binary runs it, and how it reports its version.
+running the tests), which binary runs it, how it reports its version, and
+its life cycle in a workspace: ``start`` (the command line the docs show;
+the server's stop timeout and signal-readiness guard are set there, and
+:meth:`lab.harness.Server.stop` is the one stop for every kind) and
+``reload`` (the graceful reload the examples document).
+
 ``lab.provision`` checks and installs from it, ``lab.results`` and
-``benchmarks.machine`` record versions from it, and each pattern names the
-kinds it starts (``Pattern.servers``).
+``benchmarks.machine`` record versions from it, and each pattern declares the
+servers it starts as :class:`Run` entries naming a kind.
 """
 
 import dataclasses
@@ -13,6 +18,46 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+from lab import apache, launchers
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One server a pattern starts, as data.
+
+    ``conf`` is the operator path of the file it starts from, ``pidfile``
+    the one its reload reads (uWSGI, gunicorn, HAProxy), ``port`` the port
+    token it listens on when it is the front door (None: Apache's scaffold
+    picks a free port), ``tls`` the operator paths of the certificate and
+    key a throwaway CA signs (the front door is then https).
+    """
+    kind: str
+    conf: str
+    pidfile: str = None
+    port: str = None
+    tls: tuple = None
+
+    @property
+    def name(self):
+        """The server's name in the workspace (``Workspace.servers``)."""
+        return KINDS[self.kind].server_name
+
+    def start(self, ws):
+        """Start it in ``ws``; return the port it listens on (or None)."""
+        return KINDS[self.kind].start(ws, self)
+
+    def reload(self, ws):
+        KINDS[self.kind].reload(ws, self)
+
+
+def _started_by(launcher):
+    """start(ws, run) for a kind that ``launcher(ws, conf)`` starts; the port
+    is the one of the run's token (its config file names it)."""
+    def start(ws, run):
+        launcher(ws, run.conf)
+        return ws.port(run.port) if run.port else None
+    return start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,10 +68,25 @@ class ServerKind:
     version_args: tuple
     # The version is group 1 of the first match in the command's output.
     version_regex: str
+    # start(ws, run) -> port or None; reload(ws, run).
+    starter: object
+    reloader: object
     # Debian packages it needs (each must be in bindep.txt's test profile).
     apt: tuple = ()
     # pip packages installed into the environment running the tests.
     pip: tuple = ()
+    # Its name in a workspace, if not the kind's.
+    spawn_name: str = None
+
+    @property
+    def server_name(self):
+        return self.spawn_name or self.name
+
+    def start(self, ws, run):
+        return self.starter(ws, run)
+
+    def reload(self, ws, run):
+        self.reloader(ws, run)
 
     def path(self):
         binary = Path(self.binary)
@@ -44,16 +104,33 @@ class ServerKind:
 
 
 KINDS = {kind.name: kind for kind in (
-    ServerKind("uwsgi", "uwsgi", ("--version",), r"^(\S+)", pip=("uwsgi",)),
-    ServerKind("gunicorn", "gunicorn", ("--version",), r"(\d+\.\d+[\w.]*)", pip=("gunicorn",)),
-    ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)", apt=("nginx",)),
-    # apache2-dev builds mod_wsgi; the mod_wsgi venv is made from Debian's
-    # python3 (see lab.apache); ssl-cert and openssl for mod_ssl.
+    ServerKind("uwsgi", "uwsgi", ("--version",), r"^(\S+)",
+               starter=_started_by(launchers.start_uwsgi),
+               # uwsgi --reload <pidfile>, once its processes handle signals.
+               reloader=lambda ws, run: launchers.uwsgi_reload(ws, run.pidfile),
+               pip=("uwsgi",)),
+    ServerKind("gunicorn", "gunicorn", ("--version",), r"(\d+\.\d+[\w.]*)",
+               starter=_started_by(launchers.start_gunicorn),
+               # kill -HUP $(cat <pidfile>)
+               reloader=lambda ws, run: launchers.gunicorn_reload(ws, run.pidfile),
+               pip=("gunicorn",)),
+    ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)",
+               starter=_started_by(launchers.start_nginx),
+               # nginx -c <conf> -s reload
+               reloader=lambda ws, run: launchers.nginx_reload(ws, run.conf),
+               apt=("nginx",)),
     ServerKind("haproxy", "/usr/sbin/haproxy", ("-v",), r"HAProxy version (\S+)",
+               starter=_started_by(launchers.start_haproxy),
+               # kill -USR2 $(cat <pidfile>)
+               reloader=lambda ws, run: launchers.haproxy_reload(ws, run.pidfile),
                apt=("haproxy",)),
-    ServerKind("apache2", "/usr/sbin/apache2", ("-v",), r"Apache/(\S+)",
-               apt=("apache2", "apache2-dev", "ssl-cert", "openssl", "python3", "python3-venv",
-                    "python3-dev", "build-essential")),
+    # Its packages are lab.apache's (mod_wsgi, mod_ssl); its start prepares
+    # mod_wsgi and TLS first (lab.apache.start_pattern).
+    ServerKind("apache2", apache.APACHE2, ("-v",), r"Apache/(\S+)",
+               starter=lambda ws, run: apache.start_pattern(ws, run.conf, run.port, run.tls),
+               # apache2 -k graceful
+               reloader=lambda ws, run: apache.graceful(ws),
+               apt=apache.APT_PACKAGES, spawn_name=apache.APACHE_SERVER_NAME),
 )}
 
 
