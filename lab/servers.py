@@ -51,13 +51,18 @@ class Run:
         KINDS[self.kind].reload(ws, self)
 
 
-def _started_by(launcher):
+def _by_conf(launcher):
     """start(ws, run) for a kind that ``launcher(ws, conf)`` starts; the port
     is the one of the run's token (its config file names it)."""
     def start(ws, run):
         launcher(ws, run.conf)
         return ws.port(run.port) if run.port else None
     return start
+
+
+def _by(reload, attribute):
+    """reload(ws, run) that calls ``reload(ws, <the run's attribute>)``."""
+    return lambda ws, run: reload(ws, getattr(run, attribute))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,33 +108,26 @@ class ServerKind:
         return match.group(1) if match else None
 
 
+# Start and reload, as the docs show them: uwsgi --ini, then uwsgi --reload
+# <pidfile> (once its processes handle signals); gunicorn -c, then kill -HUP
+# $(cat <pidfile>); nginx -c, then nginx -s reload; haproxy -W -f, then kill
+# -USR2 $(cat <pidfile>); apache2 -f, then apache2 -k graceful. Apache's
+# packages are lab.apache's (mod_wsgi, mod_ssl), and its start prepares
+# mod_wsgi and TLS first (lab.apache.start_pattern).
 KINDS = {kind.name: kind for kind in (
-    ServerKind("uwsgi", "uwsgi", ("--version",), r"^(\S+)",
-               starter=_started_by(launchers.start_uwsgi),
-               # uwsgi --reload <pidfile>, once its processes handle signals.
-               reloader=lambda ws, run: launchers.uwsgi_reload(ws, run.pidfile),
-               pip=("uwsgi",)),
+    ServerKind("uwsgi", "uwsgi", ("--version",), r"^(\S+)", _by_conf(launchers.start_uwsgi),
+               _by(launchers.uwsgi_reload, "pidfile"), pip=("uwsgi",)),
     ServerKind("gunicorn", "gunicorn", ("--version",), r"(\d+\.\d+[\w.]*)",
-               starter=_started_by(launchers.start_gunicorn),
-               # kill -HUP $(cat <pidfile>)
-               reloader=lambda ws, run: launchers.gunicorn_reload(ws, run.pidfile),
+               _by_conf(launchers.start_gunicorn), _by(launchers.gunicorn_reload, "pidfile"),
                pip=("gunicorn",)),
-    ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)",
-               starter=_started_by(launchers.start_nginx),
-               # nginx -c <conf> -s reload
-               reloader=lambda ws, run: launchers.nginx_reload(ws, run.conf),
-               apt=("nginx",)),
+    ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)", _by_conf(launchers.start_nginx),
+               _by(launchers.nginx_reload, "conf"), apt=("nginx",)),
     ServerKind("haproxy", "/usr/sbin/haproxy", ("-v",), r"HAProxy version (\S+)",
-               starter=_started_by(launchers.start_haproxy),
-               # kill -USR2 $(cat <pidfile>)
-               reloader=lambda ws, run: launchers.haproxy_reload(ws, run.pidfile),
+               _by_conf(launchers.start_haproxy), _by(launchers.haproxy_reload, "pidfile"),
                apt=("haproxy",)),
-    # Its packages are lab.apache's (mod_wsgi, mod_ssl); its start prepares
-    # mod_wsgi and TLS first (lab.apache.start_pattern).
     ServerKind("apache2", apache.APACHE2, ("-v",), r"Apache/(\S+)",
-               starter=lambda ws, run: apache.start_pattern(ws, run.conf, run.port, run.tls),
-               # apache2 -k graceful
-               reloader=lambda ws, run: apache.graceful(ws),
+               lambda ws, run: apache.start_pattern(ws, run.conf, run.port, run.tls),
+               lambda ws, run: apache.graceful(ws),
                apt=apache.APT_PACKAGES, spawn_name=apache.APACHE_SERVER_NAME),
 )}
 

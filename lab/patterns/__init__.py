@@ -29,6 +29,15 @@ Modules are discovered automatically; ``all_patterns()`` is sorted by name.
 import importlib
 import pkgutil
 
+ETC = "/etc/glancelet/"
+
+
+def in_etc(folder, *names):
+    """``files`` pairs for examples an operator installs in /etc/glancelet
+    under the same name: ``in_etc(DIR, "glancelet.conf")`` is
+    ``((DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"),)``."""
+    return tuple((folder + name, ETC + name) for name in names)
+
 
 def all_patterns():
     """Every registered pattern, sorted by name (names must be unique)."""

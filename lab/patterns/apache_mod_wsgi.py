@@ -2,6 +2,7 @@
 
 from lab import apache
 from lab.harness import ExpectedFailure, Pattern
+from lab.patterns import in_etc
 from lab.patterns.apache_uwsgi import APACHE_CONF
 from lab.servers import Run
 
@@ -11,9 +12,7 @@ PATTERNS = [Pattern(
     name="apache-mod-wsgi",
     title="Apache httpd, mod_wsgi daemon mode under /image",
     doc="howto/apache-mod-wsgi",
-    files=((DIR + "glancelet-apache.conf", APACHE_CONF),
-           (DIR + "glancelet.wsgi", "/etc/glancelet/glancelet.wsgi"),
-           (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")),
+    files=in_etc(DIR, "glancelet-apache.conf", "glancelet.wsgi", "glancelet.conf"),
     # glancelet runs in mod_wsgi daemon processes, children of Apache's
     # parent, as the Apache children are. The apache2 kind does what the
     # operator does for mod_wsgi first (lab.apache.start_pattern).

@@ -1,6 +1,7 @@
 """gunicorn (gthread workers), alone and behind nginx (examples/gunicorn/)."""
 
 from lab.harness import Pattern
+from lab.patterns import in_etc
 from lab.servers import Run
 
 DIR = "examples/gunicorn/"
@@ -18,8 +19,7 @@ PATTERNS = [
         name="gunicorn",
         title="gunicorn, gthread workers, no proxy",
         doc="howto/gunicorn",
-        files=((DIR + "gunicorn.conf.py", GUNICORN_CONF),
-               (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf")),
+        files=in_etc(DIR, "gunicorn.conf.py", "glancelet.conf"),
         servers=(_gunicorn(port="60997"),),
         # SIGTERM: workers finish in-flight requests for up to graceful_timeout.
         sigterm="drain",
@@ -28,9 +28,9 @@ PATTERNS = [
         name="nginx-gunicorn",
         title="nginx proxy_pass (unbuffered) to gunicorn, under /image",
         doc="howto/gunicorn",
-        files=((DIR + "gunicorn.conf.py", GUNICORN_CONF),
-               (DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf"),
-               (DIR + "nginx-gunicorn.conf", NGINX_CONF)),
+        files=(in_etc(DIR, "gunicorn.conf.py")
+               + ((DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf"),)
+               + in_etc(DIR, "nginx-gunicorn.conf")),
         # nginx -s reload, then gunicorn's.
         servers=(_gunicorn(), Run("nginx", NGINX_CONF, port="9292")),
         url_prefix="/image",

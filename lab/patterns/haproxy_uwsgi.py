@@ -2,6 +2,7 @@
 uwsgi-http example's files)."""
 
 from lab.harness import Pattern
+from lab.patterns import in_etc
 from lab.servers import Run
 
 DIR = "examples/haproxy-uwsgi/"
@@ -13,11 +14,9 @@ PATTERNS = [Pattern(
     name="haproxy-uwsgi",
     title="HAProxy in front of uWSGI's http-socket",
     doc="howto/haproxy-uwsgi",
-    files=((UWSGI_DIR + "glancelet-uwsgi.ini", INI),
-           (UWSGI_DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"),
-           (DIR + "behind-haproxy.conf",
-            "/etc/glancelet/glancelet.conf.d/behind-haproxy.conf"),
-           (DIR + "haproxy.cfg", CFG)),
+    files=in_etc(UWSGI_DIR, "glancelet-uwsgi.ini", "glancelet.conf") + (
+        (DIR + "behind-haproxy.conf", "/etc/glancelet/glancelet.conf.d/behind-haproxy.conf"),
+        (DIR + "haproxy.cfg", CFG)),
     # Both reload: HAProxy's master starts new workers (kill -USR2), uWSGI
     # re-execs after its busy workers finish (uwsgi --reload).
     servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid"),

@@ -7,6 +7,7 @@
 """
 
 from lab.harness import Pattern
+from lab.patterns import in_etc
 from lab.servers import Run
 
 DIR = "examples/nginx-uwsgi/"
@@ -18,9 +19,7 @@ def nginx_to_uwsgi(nginx_conf, **fields):
     conf = "/etc/glancelet/" + nginx_conf
     return Pattern(
         doc="howto/nginx-uwsgi",
-        files=((DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"),
-               (DIR + "glancelet-uwsgi.ini", INI),
-               (DIR + nginx_conf, conf)),
+        files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf),
         # A reload does both, as a configuration change would: nginx first,
         # then uWSGI.
         servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid"),
