@@ -64,3 +64,12 @@ def test_reload_goes_from_the_front_door_back_and_glancelet_runs_in_the_first():
 def test_every_benchmark_exclusion_says_why():
     for pattern in PATTERNS:
         assert pattern.not_benchmarked is None or len(pattern.not_benchmarked) > 20
+
+
+def test_the_benchmarks_take_their_patterns_from_the_registry():
+    from benchmarks import run
+    assert run.full_patterns() == [p.name for p in PATTERNS if p.not_benchmarked is None]
+    assert "haproxy-uwsgi" in run.full_patterns()
+    assert "apache-tls" not in run.full_patterns()
+    with pytest.raises(SystemExit, match="apache-tls .*plain HTTP"):
+        run.load_patterns(["uwsgi-http", "apache-tls"])
