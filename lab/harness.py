@@ -670,7 +670,9 @@ class Pattern:
 
     def __init__(self, **fields):
         for key, value in fields.items():
-            if key.startswith("_") or not hasattr(Pattern, key) or callable(getattr(Pattern, key)):
+            field = getattr(Pattern, key, None)
+            if key.startswith("_") or key == "edits" or not hasattr(Pattern, key) \
+                    or callable(field) or isinstance(field, property):
                 raise TypeError("Pattern has no field %r" % key)
             setattr(self, key, value)
         unknown = set(self.expected_failures) - set(SERVICES)

@@ -52,6 +52,8 @@ def test_a_declaration_has_only_known_fields():
         harness.Pattern(name="p", lanuch=None)
     with pytest.raises(TypeError):
         harness.Pattern(name="p", launch=None)
+    with pytest.raises(TypeError):
+        harness.Pattern(name="p", app_server="derived from servers")
 
 
 def test_reload_goes_from_the_front_door_back_and_glancelet_runs_in_the_first():

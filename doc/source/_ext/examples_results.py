@@ -20,6 +20,9 @@ and provides:
 ``:result:`PATTERN/SCENARIO```
     Inline outcome plus test node id, or "not yet tested".
 
+Each result row names its service, pattern and scenario; the pages show
+the rows of :data:`SERVICE` (a row without a service is glancelet's).
+
 Missing or stale results are never a Sphinx warning (the build runs with
 ``-W``): they are shown on the page.
 """
