@@ -342,6 +342,8 @@ def local_filter(server, **overrides):
 
 
 def read_all(download, block=64 * 1024):
+    """Everything ``download.read(block)`` gives (test_body.py's readers
+    too), checking that no read returns more than asked for."""
     parts = []
     while True:
         part = download.read(block)
