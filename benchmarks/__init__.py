@@ -16,5 +16,9 @@ Modules:
 * :mod:`benchmarks.machine`: machine description and server versions.
 * :mod:`benchmarks.stats`: median/min/max and percentiles.
 * :mod:`benchmarks.plots`: the PNG plots (matplotlib, Agg backend).
-* :mod:`benchmarks.run`: the command line.
+* :mod:`benchmarks.measure`: one run of the baselines and of each pattern.
+* :mod:`benchmarks.aggregate`: summaries, ratios to the baselines, targets.
+* :mod:`benchmarks.report`: the printed tables, results.json and the plots.
+* :mod:`benchmarks.run`: the command line; its pattern list is the lab's
+  registry (``lab.patterns``) less the patterns declared ``not_benchmarked``.
 """

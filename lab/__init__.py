@@ -8,13 +8,19 @@ Map:
 * ``lab.harness``: free ports, :class:`~lab.harness.Server` (one process
   group, stop with a deadline), readiness, the per-test ``Workspace`` (with
   ``install``, and ``install_variant`` for one-line variants), and the
-  ``Pattern``/``Deployment``/``ExpectedFailure`` base types.
+  ``Pattern`` (a declaration: data, with generic launch and reload),
+  ``Deployment`` and ``ExpectedFailure`` types; ``SERVICES``, the services
+  a deployment can run (expected failures are keyed by service, pattern
+  and scenario).
 * ``lab.rewrite``: the only changes made to an examples/ file at test time
   (its ports, addresses and paths).
-* ``lab.patterns``: the registry of deployment patterns, one module each.
+* ``lab.patterns``: the registry of deployment patterns, one module each
+  (``apache_uwsgi`` holds the shape three Apache declarations share).
 * ``lab.servers``: the registry of server kinds (uWSGI, gunicorn, nginx,
-  Apache httpd): where each comes from (apt, pip), its binary, its version.
-* ``lab.launchers``: how uWSGI, gunicorn and nginx are started and reloaded.
+  HAProxy, Apache httpd): where each comes from (apt, pip), its binary, its
+  version, how it starts and reloads; ``Run``, one server of a pattern.
+* ``lab.launchers``: how uWSGI, gunicorn, nginx and HAProxy are started and
+  reloaded (the kinds call these; the signal-readiness guard of uWSGI).
 * ``lab.apache``: Apache httpd: provisioning, the apache2.conf stand-in,
   start and graceful restart.
 * ``lab.provision``: ``python -m lab.provision [--profile examples|docs]``,

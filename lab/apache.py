@@ -42,17 +42,20 @@ import sys
 import tempfile
 import time
 
-from lab import launchers, servers
-from lab.harness import Pattern, free_port
+from lab.harness import CLIENT_CA, free_port
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
 
-APACHE2 = servers.KINDS["apache2"].binary
+APACHE2 = "/usr/sbin/apache2"
 MODULE_DIR = "/usr/lib/apache2/modules"
 # Debian's python3 and the headers mod_wsgi is built with.
 SYSTEM_PYTHON = "/usr/bin/python3"
-APT_PACKAGES = servers.KINDS["apache2"].apt
+# The apache2 server kind's Debian packages (lab.servers): apache2-dev builds
+# mod_wsgi; the mod_wsgi venv is made from Debian's python3; ssl-cert and
+# openssl for mod_ssl.
+APT_PACKAGES = ("apache2", "apache2-dev", "ssl-cert", "openssl", "python3", "python3-venv",
+                "python3-dev", "build-essential")
 
 # The mod_wsgi example's LoadModule/WSGIPythonHome lines name this venv.
 MOD_WSGI_VENV = pathlib.Path("/opt/glancelet-mod-wsgi-venv")
@@ -415,6 +418,46 @@ def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_
     return port
 
 
+def check_module_config(conf_text):
+    """The example's LoadModule/WSGIPythonHome are what module-config prints."""
+    so, home = module_config()
+    expected = ['LoadModule wsgi_module "%s"' % so, 'WSGIPythonHome "%s"' % home]
+    found = [line for line in conf_text.splitlines()
+             if re.match(r"(LoadModule wsgi_module|WSGIPythonHome) ", line)]
+    if found != expected:
+        raise AssertionError(
+            "examples/apache-mod-wsgi/glancelet-apache.conf does not match "
+            "`%s/bin/mod_wsgi-express module-config` on this machine:\n  example: %r\n"
+            "  module-config: %r\nUpdate the example (and the docs) if the Python version "
+            "changed."
+            % (MOD_WSGI_VENV, found, expected))
+
+
+def start_pattern(ws, conf, listen_token=None, tls=None):
+    """Start Apache for a pattern on its installed example file ``conf``.
+
+    With mod_wsgi (the file loads ``wsgi_module``), first what the operator
+    does for it: its LoadModule lines checked against this machine, and
+    ``install -d -o www-data -g www-data /var/lib/glancelet``. With ``tls``
+    (certificate and key operator paths), a CA signs a server pair there and
+    Apache listens with ``https``. Listens on the port of ``listen_token``
+    (the example's ``Listen 9292 https``), or a free one; returns it.
+    """
+    path = ws.path(conf)
+    text = path.read_text()
+    if re.search(r"^LoadModule wsgi_module ", text, re.MULTILINE):
+        if "GLANCELET_CONFIG_FILE" in os.environ:
+            # The daemon would inherit it and ignore the .wsgi file's default.
+            raise AssertionError("unset GLANCELET_CONFIG_FILE before running the examples suite")
+        check_module_config(text)
+        make_www_data_writable(ws.path("/var/lib/glancelet"))
+    if tls:
+        make_ca_and_server_cert((ws.root / CLIENT_CA).parent, cert_path=ws.path(tls[0]),
+                                key_path=ws.path(tls[1]))
+    return start(ws, [path], listen_port=ws.port(listen_token) if listen_token else None,
+                 listen_protocol="https" if tls else None)
+
+
 def settle_uwsgi(server, workers=4, deadline=30.0):
     """Wait until uWSGI has spawned all its workers, plus a second.
 
@@ -473,41 +516,3 @@ def provision(log=print):
 
 if __name__ == "__main__":
     sys.exit(provision())
-
-
-# --------------------------------------------------------------------------
-# The patterns with Apache in front of uWSGI
-# --------------------------------------------------------------------------
-
-APACHE_CONF = "/etc/glancelet/glancelet-apache.conf"
-UWSGI_INI = "/etc/glancelet/glancelet-uwsgi.ini"
-
-
-class ApacheToUwsgi(Pattern):
-    """Apache httpd under /image in front of uWSGI: ``folder`` holds
-    glancelet-apache.conf (on Debian: /etc/apache2/conf-available/), the
-    uWSGI ini and glancelet.conf."""
-    folder = None
-    app_server = "uwsgi"
-    url_prefix = "/image"
-    servers = ("uwsgi", "apache2")
-    reloaded_servers = (APACHE_SERVER_NAME, "uwsgi")
-    # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
-    sigterm = "drain"
-
-    @property
-    def files(self):
-        return ((self.folder + "glancelet-apache.conf", APACHE_CONF),
-                (self.folder + "glancelet-uwsgi.ini", UWSGI_INI),
-                (self.folder + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
-
-    def launch(self, ws):
-        self.install_files(ws)
-        launchers.start_uwsgi(ws, UWSGI_INI)
-        return "http://127.0.0.1:%d" % start(ws, [ws.path(APACHE_CONF)])
-
-    def reload(self, deployment):
-        # What the examples document: `apachectl graceful` for Apache and
-        # `uwsgi --reload` for uWSGI, one after the other.
-        graceful(deployment.workspace)
-        launchers.uwsgi_reload(deployment.workspace, "/run/glancelet/uwsgi.pid")

@@ -65,6 +65,14 @@ IMPORT_EXAMPLES = (
      "/etc/glancelet/glancelet.conf.d/internal-mirror.conf"),
 )
 
+# The services a pattern can run (issue 13 adds Glance); a deployment runs
+# one, and expected failures are declared per service.
+SERVICES = ("glancelet",)
+
+# Where a TLS front door's throwaway CA certificate is, under a workspace's
+# root (outside the operator's tree: it is the clients' side).
+CLIENT_CA = "client-ca/ca.pem"
+
 # Ports handed out in this process, so two calls never return the same one.
 _GIVEN_PORTS = set()
 
@@ -554,6 +562,7 @@ class Deployment:
     store_dir: Path
     staging_dir: Path
     ca_file: str = None
+    service: str = SERVICES[0]
 
     @property
     def servers(self):
@@ -571,6 +580,10 @@ class Deployment:
     def app_server(self):
         """The server process that runs glancelet."""
         return self.servers[self.pattern.app_server]
+
+    def expected_failure(self, scenario):
+        """What this pattern declares for ``scenario`` with this service."""
+        return self.pattern.expected_failure(scenario, self.service)
 
     def signal(self, name, sig):
         self.servers[name].send_signal(sig)
@@ -603,17 +616,20 @@ class Deployment:
 
 
 class Pattern:
-    """Base class of a deployment pattern. Subclass it and fill in:
+    """A deployment pattern, declared as data: ``Pattern(name=..., ...)``.
 
     * ``name``: short id, used in test ids and the results file;
     * ``title``: a human title for the docs' results table;
+    * ``doc``: the docname of its how-to page (the support matrix links it);
     * ``files``: the examples/ files it uses, as (repo path, operator path)
       pairs, in the order :meth:`install_files` installs them (``examples``
       lists the repo paths);
-    * ``servers``: the kinds of server it starts (names in
-      :data:`lab.servers.KINDS`: what provisioning installs for it);
-    * ``app_server``: name of the server (as given to ``Workspace.spawn``)
-      that runs glancelet; SIGTERM scenarios signal it;
+    * ``servers``: the servers it starts, in order, as
+      :class:`lab.servers.Run` entries (a kind of :data:`lab.servers.KINDS`,
+      the file it starts from, its pid file, port token or TLS pair). The
+      first runs glancelet (``app_server``: SIGTERM scenarios signal it); the
+      last is the front door; a reload goes from the front door back
+      (``reloaded_servers``: each one's worker processes are replaced);
     * ``url_prefix``: path under which the front door serves the API ("" or
       "/image");
     * ``sigterm``: what SIGTERM does to an in-flight upload, "drain" (it
@@ -622,42 +638,76 @@ class Pattern:
       process finishes it before it exits) or "interrupt" (the process is
       gone before it finishes; the next start fails the task and releases
       the image for a retry);
-    * ``expected_failures``: {scenario id: ExpectedFailure} for what it cannot do;
-    * ``launch(ws)``: install the files (:meth:`install_files`), spawn the
-      servers, return the base URL (scheme://127.0.0.1:port) and optionally
-      a CA file;
-    * ``reload(deployment)``: the documented graceful reload;
-    * ``reloaded_servers``: names of the servers whose worker processes a
-      reload replaces; the reload test checks that new worker PIDs appeared;
+    * ``expected_failures``: {service: {scenario id: ExpectedFailure}}, what
+      the pattern cannot do with that service (:data:`SERVICES`), so that
+      each is keyed by (service, pattern, scenario);
     * ``spools``: for a pattern with nginx in front, which uploads nginx
       writes to disk first, {"content-length": bool, "chunked": bool};
-    * ``proxy``: the web server in front of the WSGI server ("nginx"), if any.
+    * ``proxy``: the web server in front of the WSGI server ("nginx"), if any;
+    * ``not_benchmarked``: why ``benchmarks/`` leaves it out, if it does.
 
-    :meth:`variant` gives a copy that installs its files with single-line
-    edits (:class:`LineEdit`), for the tests that show why a line is there.
+    Launch, reload and stop are generic (:meth:`launch`, :meth:`reload`,
+    :meth:`Server.stop`): the server kinds supply them. :meth:`variant`
+    gives a copy that installs its files with single-line edits
+    (:class:`LineEdit`), for the tests that show why a line is there.
     """
     name = None
     title = None
+    doc = None
     files = ()
     servers = ()
-    app_server = None
     url_prefix = ""
     sigterm = "drain"
     import_sigterm = "drain"
     expected_failures = {}
-    reloaded_servers = ()
     spools = None
     proxy = None
+    not_benchmarked = None
     ready_deadline = 60.0
 
     # {example: [LineEdit, ...]}: empty except in a variant (see variant()).
     edits = {}
 
+    def __init__(self, **fields):
+        for key, value in fields.items():
+            field = getattr(Pattern, key, None)
+            if key.startswith("_") or key == "edits" or not hasattr(Pattern, key) \
+                    or callable(field) or isinstance(field, property):
+                raise TypeError("Pattern has no field %r" % key)
+            setattr(self, key, value)
+        unknown = set(self.expected_failures) - set(SERVICES)
+        assert not unknown, "%s: expected failures for unknown services %s" % (self.name, unknown)
+
+    @property
+    def kinds(self):
+        """The server kinds it starts (what provisioning installs for it)."""
+        return tuple(run.kind for run in self.servers)
+
+    @property
+    def app_server(self):
+        """The name of the server that runs glancelet."""
+        return self.servers[0].name
+
+    @property
+    def reloaded_servers(self):
+        return tuple(run.name for run in reversed(self.servers))
+
     def launch(self, ws):
-        raise NotImplementedError
+        """Install the files, start the servers in order; return the front
+        door's (``scheme://127.0.0.1:port``, CA file or None)."""
+        self.install_files(ws)
+        for run in self.servers:
+            port = run.start(ws)
+        front = self.servers[-1]
+        if front.tls:
+            return "https://127.0.0.1:%d" % port, str(ws.root / CLIENT_CA)
+        return "http://127.0.0.1:%d" % port, None
 
     def reload(self, deployment):
-        raise NotImplementedError
+        """The documented graceful reload: each server's own, from the front
+        door back to the server that runs glancelet."""
+        for run in reversed(self.servers):
+            run.reload(deployment.workspace)
 
     @property
     def examples(self):
@@ -682,8 +732,10 @@ class Pattern:
             for k, v in clone.edits.items()))
         return clone
 
-    def expected_failure(self, scenario):
-        return self.expected_failures.get(scenario)
+    def expected_failure(self, scenario, service=None):
+        """The :class:`ExpectedFailure` of (``service``, this pattern,
+        ``scenario``), or None; ``service`` defaults to glancelet."""
+        return self.expected_failures.get(service or SERVICES[0], {}).get(scenario)
 
     def glancelet_paths(self, ws):
         """(image dir, staging dir) as the installed glancelet.conf names them."""
@@ -694,8 +746,9 @@ class Pattern:
                 Path(conf.get("os_glance_staging_store", "filesystem_store_datadir")))
 
     @contextlib.contextmanager
-    def start(self, tmp_path, extra=()):
-        """Start the deployment; yield a ready :class:`Deployment`; stop it.
+    def start(self, tmp_path, extra=(), service=SERVICES[0]):
+        """Start the deployment of ``service``; yield a ready
+        :class:`Deployment`; stop it.
 
         ``extra`` lists more examples/ files to install first, as (example,
         operator path) pairs: :data:`IMPORT_EXAMPLES`, and nothing else.
@@ -707,10 +760,11 @@ class Pattern:
             for example, operator_path in extra:
                 assert (example, operator_path) in IMPORT_EXAMPLES, example
                 ws.install(example, operator_path)
-            launched = self.launch(ws)
-            base, ca_file = (launched if isinstance(launched, tuple) else (launched, None))
+            assert service in SERVICES, service
+            base, ca_file = self.launch(ws)
             store, staging = self.glancelet_paths(ws)
-            dep = Deployment(self, ws, base + self.url_prefix, store, staging, ca_file)
+            dep = Deployment(self, ws, base + self.url_prefix, store, staging, ca_file,
+                             service)
             dep.wait_ready(self.ready_deadline)
         except BaseException:
             ws.stop_all()

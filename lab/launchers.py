@@ -1,4 +1,5 @@
-"""Start uWSGI, nginx and gunicorn the way the examples/ files document it.
+"""Start and reload uWSGI, gunicorn, nginx and HAProxy the way the examples/
+files document it (the server kinds of :mod:`lab.servers` call these).
 
 Each function takes a :class:`~lab.harness.Workspace` in which the
 files are already installed, and starts the server with the command line the
@@ -85,6 +86,14 @@ def start_gunicorn(ws, conf, name="gunicorn"):
     """``/opt/glancelet/bin/gunicorn -c <conf>``."""
     return ws.spawn(name, [ws.path("/opt/glancelet/bin/gunicorn"), "-c", ws.path(conf)],
                     stop_timeout=GUNICORN_STOP_TIMEOUT)
+
+
+def gunicorn_reload(ws, pidfile, name="gunicorn"):
+    """``kill -HUP $(cat <pidfile>)``: new workers with the configuration read
+    again; the old ones finish their requests."""
+    pid = int(ws.path(pidfile).read_text())
+    assert pid == ws.servers[name].pid, (pid, ws.servers[name].pid)
+    ws.servers[name].send_signal(signal.SIGHUP)
 
 
 def start_haproxy(ws, cfg, name="haproxy"):

@@ -65,17 +65,22 @@ def versions():
     return {k: v for k, v in found.items() if v is not None}
 
 
-def write(repo_root, patterns, scenarios, results, symptoms, complete, path=RESULTS_PATH):
+def write(repo_root, services, patterns, scenarios, results, symptoms, complete,
+          path=RESULTS_PATH):
+    """Write the results file: each result row names its service, pattern and
+    scenario (a pattern's expected failures are keyed the same way)."""
     data = {
         "generated_at": datetime.datetime.now(datetime.timezone.utc)
         .strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source_digest": source_digest(repo_root),
         "complete": bool(complete),
         "versions": versions(),
+        "services": list(services),
         "patterns": {p.name: {"title": p.title, "examples": list(p.examples)}
                      for p in patterns},
         "scenarios": {sid: {"title": title} for sid, title in scenarios.items()},
-        "results": sorted(results, key=lambda r: (r["pattern"], r["scenario"], r["test"])),
+        "results": sorted(results, key=lambda r: (r["service"], r["pattern"], r["scenario"],
+                                                  r["test"])),
         "symptoms": sorted(symptoms, key=lambda s: (s["id"], s["pattern"])),
     }
     path = Path(repo_root) / path

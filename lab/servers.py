@@ -2,10 +2,15 @@
 
 Each :class:`ServerKind` says where the server comes from (Debian packages,
 listed in ``bindep.txt``, or pip packages installed into the environment
-running the tests), which binary runs it, and how it reports its version.
+running the tests), which binary runs it, how it reports its version, and
+its life cycle in a workspace: ``start`` (the command line the docs show;
+the server's stop timeout and signal-readiness guard are set there, and
+:meth:`lab.harness.Server.stop` is the one stop for every kind) and
+``reload`` (the graceful reload the examples document).
+
 ``lab.provision`` checks and installs from it, ``lab.results`` and
-``benchmarks.machine`` record versions from it, and each pattern names the
-kinds it starts (``Pattern.servers``).
+``benchmarks.machine`` record versions from it, and each pattern declares the
+servers it starts as :class:`Run` entries naming a kind.
 """
 
 import dataclasses
@@ -13,6 +18,51 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+from lab import apache, launchers
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One server a pattern starts, as data.
+
+    ``conf`` is the operator path of the file it starts from, ``pidfile``
+    the one its reload reads (uWSGI, gunicorn, HAProxy), ``port`` the port
+    token it listens on when it is the front door (None: Apache's scaffold
+    picks a free port), ``tls`` the operator paths of the certificate and
+    key a throwaway CA signs (the front door is then https).
+    """
+    kind: str
+    conf: str
+    pidfile: str = None
+    port: str = None
+    tls: tuple = None
+
+    @property
+    def name(self):
+        """The server's name in the workspace (``Workspace.servers``)."""
+        return KINDS[self.kind].server_name
+
+    def start(self, ws):
+        """Start it in ``ws``; return the port it listens on (or None)."""
+        return KINDS[self.kind].start(ws, self)
+
+    def reload(self, ws):
+        KINDS[self.kind].reload(ws, self)
+
+
+def _by_conf(launcher):
+    """start(ws, run) for a kind that ``launcher(ws, conf)`` starts; the port
+    is the one of the run's token (its config file names it)."""
+    def start(ws, run):
+        launcher(ws, run.conf)
+        return ws.port(run.port) if run.port else None
+    return start
+
+
+def _by(reload, attribute):
+    """reload(ws, run) that calls ``reload(ws, <the run's attribute>)``."""
+    return lambda ws, run: reload(ws, getattr(run, attribute))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,10 +73,25 @@ class ServerKind:
     version_args: tuple
     # The version is group 1 of the first match in the command's output.
     version_regex: str
+    # start(ws, run) -> port or None; reload(ws, run).
+    starter: object
+    reloader: object
     # Debian packages it needs (each must be in bindep.txt's test profile).
     apt: tuple = ()
     # pip packages installed into the environment running the tests.
     pip: tuple = ()
+    # Its name in a workspace, if not the kind's.
+    spawn_name: str = None
+
+    @property
+    def server_name(self):
+        return self.spawn_name or self.name
+
+    def start(self, ws, run):
+        return self.starter(ws, run)
+
+    def reload(self, ws, run):
+        self.reloader(ws, run)
 
     def path(self):
         binary = Path(self.binary)
@@ -43,17 +108,27 @@ class ServerKind:
         return match.group(1) if match else None
 
 
+# Start and reload, as the docs show them: uwsgi --ini, then uwsgi --reload
+# <pidfile> (once its processes handle signals); gunicorn -c, then kill -HUP
+# $(cat <pidfile>); nginx -c, then nginx -s reload; haproxy -W -f, then kill
+# -USR2 $(cat <pidfile>); apache2 -f, then apache2 -k graceful. Apache's
+# packages are lab.apache's (mod_wsgi, mod_ssl), and its start prepares
+# mod_wsgi and TLS first (lab.apache.start_pattern).
 KINDS = {kind.name: kind for kind in (
-    ServerKind("uwsgi", "uwsgi", ("--version",), r"^(\S+)", pip=("uwsgi",)),
-    ServerKind("gunicorn", "gunicorn", ("--version",), r"(\d+\.\d+[\w.]*)", pip=("gunicorn",)),
-    ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)", apt=("nginx",)),
-    # apache2-dev builds mod_wsgi; the mod_wsgi venv is made from Debian's
-    # python3 (see lab.apache); ssl-cert and openssl for mod_ssl.
+    ServerKind("uwsgi", "uwsgi", ("--version",), r"^(\S+)", _by_conf(launchers.start_uwsgi),
+               _by(launchers.uwsgi_reload, "pidfile"), pip=("uwsgi",)),
+    ServerKind("gunicorn", "gunicorn", ("--version",), r"(\d+\.\d+[\w.]*)",
+               _by_conf(launchers.start_gunicorn), _by(launchers.gunicorn_reload, "pidfile"),
+               pip=("gunicorn",)),
+    ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)", _by_conf(launchers.start_nginx),
+               _by(launchers.nginx_reload, "conf"), apt=("nginx",)),
     ServerKind("haproxy", "/usr/sbin/haproxy", ("-v",), r"HAProxy version (\S+)",
+               _by_conf(launchers.start_haproxy), _by(launchers.haproxy_reload, "pidfile"),
                apt=("haproxy",)),
-    ServerKind("apache2", "/usr/sbin/apache2", ("-v",), r"Apache/(\S+)",
-               apt=("apache2", "apache2-dev", "ssl-cert", "openssl", "python3", "python3-venv",
-                    "python3-dev", "build-essential")),
+    ServerKind("apache2", apache.APACHE2, ("-v",), r"Apache/(\S+)",
+               lambda ws, run: apache.start_pattern(ws, run.conf, run.port, run.tls),
+               lambda ws, run: apache.graceful(ws),
+               apt=apache.APT_PACKAGES, spawn_name=apache.APACHE_SERVER_NAME),
 )}
 
 

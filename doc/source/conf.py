@@ -18,6 +18,8 @@ except ImportError:  # the build still says which version it documents
     release = "unknown"
 version = release
 
+from lab.patterns import all_patterns  # noqa: E402 (the lab: labdist/)
+
 extensions = [
     "sphinx_tabs.tabs",
     "sphinxcontrib.programoutput",
@@ -61,7 +63,6 @@ programoutput_use_ansi = False
 # anchors in the built HTML); never reach out to the network.
 linkcheck_ignore = [r"https?://"]
 
-# The how-to page of each pattern of the examples suite (support matrix links).
 # The rows of the support matrix, grouped and in this order (every scenario
 # of lab/scenarios.py is in one group: tests/docs/test_results_refs.py).
 examples_scenario_groups = [
@@ -74,18 +75,6 @@ examples_scenario_groups = [
                       "import-cli-glance-direct", "import-cli-web-download",
                       "import-sigterm", "import-kill-9"]),
 ]
-examples_pattern_docs = {
-    "uwsgi-http": "howto/uwsgi-http",
-    "apache-proxy-http": "howto/apache-proxy-http",
-    "apache-proxy-uwsgi": "howto/apache-proxy-uwsgi",
-    "apache-mod-wsgi": "howto/apache-mod-wsgi",
-    "apache-tls": "howto/apache-tls",
-    "nginx-proxy-http": "howto/nginx-uwsgi",
-    "nginx-uwsgi-pass": "howto/nginx-uwsgi",
-    "gunicorn": "howto/gunicorn",
-    "nginx-gunicorn": "howto/gunicorn",
-    "haproxy-uwsgi": "howto/haproxy-uwsgi",
-}
 
 # The performance page's targets table (doc/source/_ext/bench_results.py).
 bench_direct_patterns = ["uwsgi-http", "gunicorn"]
@@ -95,3 +84,6 @@ bench_miss_reasons = {
     "upload": "the server in front uses CPU time of its own, on the two cores "
               "the client and glancelet also use",
 }
+# The how-to page of each pattern of the examples suite (support matrix
+# links), from the patterns' declarations (lab/patterns/).
+examples_pattern_docs = {p.name: p.doc for p in all_patterns()}

@@ -6,21 +6,20 @@ How to add a pattern
    installs them (real ports such as 60999, real paths such as
    ``/var/lib/glancelet``); only the tokens in ``lab/rewrite.py``
    may differ at test time. Include the folder's ``glancelet.conf``.
-2. Create ``lab/patterns/<module>.py`` with a subclass of
-   :class:`lab.harness.Pattern` and a module-level
-   ``PATTERNS = [YourPattern(), ...]`` (one module may hold several).
-   Declare ``files`` ((example, operator path) pairs) and ``servers`` (kinds
-   from :data:`lab.servers.KINDS`; a new kind goes there, with its apt or
-   pip packages, and its apt packages in bindep.txt). Implement
-   ``launch(ws)``: ``self.install_files(ws)``, start each server (the
-   starters in :mod:`lab.launchers` and :mod:`lab.apache`, or
-   ``ws.spawn(name, argv, stop_timeout=...)``), return the front door's
-   ``http://127.0.0.1:<port>`` (and a CA file for https); and
-   ``reload(deployment)`` the way the example documents a graceful reload.
-3. Declare what it cannot do in ``expected_failures`` (scenario id ->
-   ``ExpectedFailure(status, body, reason)``). Scenario ids are listed in
-   ``lab/scenarios.py``. The suite then asserts that exact failure
-   instead of success; nothing is skipped.
+2. Declare it in ``lab/patterns/<module>.py``: a module-level
+   ``PATTERNS = [Pattern(name=..., ...), ...]`` (one module may hold
+   several; see :class:`lab.harness.Pattern` for the fields). It is data:
+   ``files`` ((example, operator path) pairs), ``servers``
+   (:class:`lab.servers.Run` entries, started in order; the last is the
+   front door, on its port token), ``doc`` (its how-to page) and
+   ``expected_failures`` ({service: {scenario id: ExpectedFailure(status,
+   body, reason)}}; scenario ids are in ``lab/scenarios.py``; the suite
+   asserts that exact failure instead of success, nothing is skipped).
+   Launch, reload and stop come from the server kinds.
+3. Only for a server no pattern runs yet: its kind in
+   :data:`lab.servers.KINDS` (packages, binary, version, start and reload,
+   the last two usually in :mod:`lab.launchers`), and its apt packages in
+   bindep.txt.
 4. Every file in ``examples/`` must be in some pattern's ``files`` and be
    literalincluded by a page under ``doc/source`` (``test_examples_used.py``).
 
@@ -29,6 +28,15 @@ Modules are discovered automatically; ``all_patterns()`` is sorted by name.
 
 import importlib
 import pkgutil
+
+ETC = "/etc/glancelet/"
+
+
+def in_etc(folder, *names):
+    """``files`` pairs for examples an operator installs in /etc/glancelet
+    under the same name: ``in_etc(DIR, "glancelet.conf")`` is
+    ``((DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"),)``."""
+    return tuple((folder + name, ETC + name) for name in names)
 
 
 def all_patterns():

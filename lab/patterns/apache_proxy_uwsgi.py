@@ -1,8 +1,8 @@
 """Apache httpd + mod_proxy_uwsgi under /image -> uWSGI ``socket =``
 (examples/apache-proxy-uwsgi/)."""
 
-from lab import apache
 from lab.harness import ExpectedFailure
+from lab.patterns.apache_uwsgi import apache_to_uwsgi
 
 DIR = "examples/apache-proxy-uwsgi/"
 
@@ -15,12 +15,11 @@ _CHUNKED = ExpectedFailure(
            "with 411 before forwarding; no setting changes it. Use mod_proxy_http or "
            "mod_wsgi for clients that upload chunked.")
 
-
-class ApacheProxyUwsgi(apache.ApacheToUwsgi):
-    name = "apache-proxy-uwsgi"
-    title = "Apache httpd, mod_proxy_uwsgi under /image, to uWSGI socket (uwsgi protocol)"
-    folder = DIR
-    expected_failures = {
+PATTERNS = [apache_to_uwsgi(
+    DIR,
+    name="apache-proxy-uwsgi",
+    title="Apache httpd, mod_proxy_uwsgi under /image, to uWSGI socket (uwsgi protocol)",
+    expected_failures={"glancelet": {
         "upload-chunked-1mib": _CHUNKED,
         "upload-chunked-16mib": _CHUNKED,
         # python-glanceclient uploads with Transfer-Encoding: chunked.
@@ -28,7 +27,5 @@ class ApacheProxyUwsgi(apache.ApacheToUwsgi):
         "glanceclient-cli": _CHUNKED,
         # image-create-via-import stages the file the same way.
         "import-cli-glance-direct": _CHUNKED,
-    }
-
-
-PATTERNS = [ApacheProxyUwsgi()]
+    }},
+)]

@@ -1,58 +1,41 @@
 """gunicorn (gthread workers), alone and behind nginx (examples/gunicorn/)."""
 
-import signal
-
-from lab import launchers
 from lab.harness import Pattern
+from lab.patterns import in_etc
+from lab.servers import Run
 
 DIR = "examples/gunicorn/"
 GUNICORN_CONF = "/etc/glancelet/gunicorn.conf.py"
 NGINX_CONF = "/etc/glancelet/nginx-gunicorn.conf"
 
 
-class Gunicorn(Pattern):
-    name = "gunicorn"
-    title = "gunicorn, gthread workers, no proxy"
-    files = ((DIR + "gunicorn.conf.py", GUNICORN_CONF),
-             (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
-    app_server = "gunicorn"
-    servers = ("gunicorn",)
-    # SIGTERM: workers finish in-flight requests for up to graceful_timeout.
-    sigterm = "drain"
-    reloaded_servers = ("gunicorn",)
-
-    def launch(self, ws):
-        self.install_files(ws)
-        launchers.start_gunicorn(ws, GUNICORN_CONF)
-        return "http://127.0.0.1:%d" % ws.port("60997")
-
-    def reload(self, deployment):
-        # kill -HUP $(cat /run/glancelet/gunicorn.pid)
-        pid = int(deployment.workspace.path("/run/glancelet/gunicorn.pid").read_text())
-        assert pid == deployment.servers["gunicorn"].pid
-        deployment.servers["gunicorn"].send_signal(signal.SIGHUP)
+def _gunicorn(port=None):
+    """gunicorn -c gunicorn.conf.py; reload: kill -HUP $(cat .../gunicorn.pid)."""
+    return Run("gunicorn", GUNICORN_CONF, pidfile="/run/glancelet/gunicorn.pid", port=port)
 
 
-class NginxGunicorn(Gunicorn):
-    name = "nginx-gunicorn"
-    title = "nginx proxy_pass (unbuffered) to gunicorn, under /image"
-    files = ((DIR + "gunicorn.conf.py", GUNICORN_CONF),
-             (DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf"),
-             (DIR + "nginx-gunicorn.conf", NGINX_CONF))
-    url_prefix = "/image"
-    reloaded_servers = ("nginx", "gunicorn")
-    servers = ("gunicorn", "nginx")
-    spools = {"content-length": False, "chunked": False}
-    proxy = "nginx"
-
-    def launch(self, ws):
-        super().launch(ws)
-        launchers.start_nginx(ws, NGINX_CONF)
-        return "http://127.0.0.1:%d" % ws.port("9292")
-
-    def reload(self, deployment):
-        launchers.nginx_reload(deployment.workspace, NGINX_CONF)
-        super().reload(deployment)
-
-
-PATTERNS = [Gunicorn(), NginxGunicorn()]
+PATTERNS = [
+    Pattern(
+        name="gunicorn",
+        title="gunicorn, gthread workers, no proxy",
+        doc="howto/gunicorn",
+        files=in_etc(DIR, "gunicorn.conf.py", "glancelet.conf"),
+        servers=(_gunicorn(port="60997"),),
+        # SIGTERM: workers finish in-flight requests for up to graceful_timeout.
+        sigterm="drain",
+    ),
+    Pattern(
+        name="nginx-gunicorn",
+        title="nginx proxy_pass (unbuffered) to gunicorn, under /image",
+        doc="howto/gunicorn",
+        files=(in_etc(DIR, "gunicorn.conf.py")
+               + ((DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf"),)
+               + in_etc(DIR, "nginx-gunicorn.conf")),
+        # nginx -s reload, then gunicorn's.
+        servers=(_gunicorn(), Run("nginx", NGINX_CONF, port="9292")),
+        url_prefix="/image",
+        sigterm="drain",
+        spools={"content-length": False, "chunked": False},
+        proxy="nginx",
+    ),
+]

@@ -1,24 +1,22 @@
 """uWSGI alone, serving HTTP on an ``http-socket`` (examples/uwsgi-http/)."""
 
-from lab import launchers
 from lab.harness import ExpectedFailure, Pattern
+from lab.patterns import in_etc
+from lab.servers import Run
 
 DIR = "examples/uwsgi-http/"
 INI = "/etc/glancelet/glancelet-uwsgi.ini"
 
-
-class UwsgiHttp(Pattern):
-    name = "uwsgi-http"
-    title = "uWSGI, HTTP mode (http-socket), no proxy"
-    files = ((DIR + "glancelet-uwsgi.ini", INI),
-             (DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"))
-    app_server = "uwsgi"
-    servers = ("uwsgi",)
-    # hook-master-start = unix_signal:15 gracefully_kill_them_all
-    sigterm = "drain"
+PATTERNS = [Pattern(
+    name="uwsgi-http",
+    title="uWSGI, HTTP mode (http-socket), no proxy",
+    doc="howto/uwsgi-http",
+    files=in_etc(DIR, "glancelet-uwsgi.ini", "glancelet.conf"),
     # SIGHUP (uwsgi --reload): the master waits for busy workers, then re-execs.
-    reloaded_servers = ("uwsgi",)
-    expected_failures = {
+    servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", port="60999"),),
+    # hook-master-start = unix_signal:15 gracefully_kill_them_all
+    sigterm="drain",
+    expected_failures={"glancelet": {
         # uwsgi.chunked_read() takes any letters in a size line, reads it with
         # strtoul (so "xyz" is 0, the last chunk, and "5zz" is 5) and skips
         # the two bytes after a chunk without checking they are CRLF. It
@@ -28,15 +26,5 @@ class UwsgiHttp(Pattern):
         "upload-chunked-malformed": ExpectedFailure(
             204, "", "uWSGI's http-socket accepts malformed chunk framing and reports a "
             "clean end of the body"),
-    }
-
-    def launch(self, ws):
-        self.install_files(ws)
-        launchers.start_uwsgi(ws, INI)
-        return "http://127.0.0.1:%d" % ws.port("60999")
-
-    def reload(self, deployment):
-        launchers.uwsgi_reload(deployment.workspace, "/run/glancelet/uwsgi.pid")
-
-
-PATTERNS = [UwsgiHttp()]
+    }},
+)]

@@ -100,6 +100,36 @@ def test_good(tmp_path):
     assert res.lookup("p", "nope") is None
 
 
+def test_each_row_names_its_service_and_the_pages_show_glancelets(tmp_path):
+    """Rows are keyed by (service, pattern, scenario): another service's row
+    for the same cell does not replace glancelet's, and a row without a
+    service (a file written before rows named one) is glancelet's."""
+    repo = _repo(tmp_path)
+    data = _data(examples_results._fallback_source_digest(str(repo)))
+    data["results"][0]["service"] = "glancelet"
+    data["results"].insert(0, dict(data["results"][0], service="glance",
+                                   outcome="expected-failure"))
+    res = _load(repo, data)
+    assert res.ok
+    assert res.lookup("p", "s")["outcome"] == "pass"
+    assert [r["service"] for r in res.results] == ["glancelet"]
+    del data["results"][1]["service"]
+    assert _load(repo, data).lookup("p", "s")["outcome"] == "pass"
+
+
+def test_the_lab_writes_the_service_of_each_row(tmp_path):
+    from lab import results as lab_results
+    from lab.patterns import get
+    row = {"service": "glancelet", "pattern": "uwsgi-http", "scenario": "image-crud",
+           "test": "t", "outcome": "pass"}
+    path = lab_results.write(str(tmp_path), ["glancelet"], [get("uwsgi-http")],
+                             {"image-crud": "CRUD"}, [row], [], True,
+                             path=tmp_path / "r.json")
+    data = json.loads(path.read_text())
+    assert data["services"] == ["glancelet"]
+    assert data["results"] == [row]
+
+
 def test_missing_results_build_clean_with_visible_warning(tmp_path):
     """No results file: the -W build passes and the page says so."""
     out = tmp_path / "html"

@@ -7,34 +7,20 @@ registered in lab/patterns and every scenario listed in
 lab/scenarios.py.
 """
 
-import ast
 import re
 
-from tests.docs.conftest import REPO_ROOT, rst_files
+from tests.docs.conftest import rst_files
 from tests.docs.rstscan import scan
 
 ROLE_RE = re.compile(r":result:`([^`]+)`")
 
 
 def _known():
-    """Pattern names and scenario ids, read from the sources without importing
-    them (the docs environment does not install the examples suite's deps)."""
-    patterns = set()
-    for path in (REPO_ROOT / "lab" / "patterns").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef):
-                for stmt in node.body:
-                    if (isinstance(stmt, ast.Assign)
-                            and any(getattr(t, "id", None) == "name" for t in stmt.targets)
-                            and isinstance(stmt.value, ast.Constant)
-                            and isinstance(stmt.value.value, str)):
-                        patterns.add(stmt.value.value)
-    tree = ast.parse((REPO_ROOT / "lab" / "scenarios.py").read_text())
-    scenarios = set()
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
-                and any(getattr(t, "id", None) == "SCENARIOS" for t in node.targets)):
-            scenarios = {k.value for k in node.value.keys}
+    """Pattern names and scenario ids, from the lab's registries (the docs
+    environment installs the lab: conf.py reads the declarations too)."""
+    from lab.patterns import all_patterns
+    from lab.scenarios import SCENARIOS
+    patterns, scenarios = {p.name for p in all_patterns()}, set(SCENARIOS)
     assert patterns and scenarios, "cannot read the lab's ids"
     return patterns, scenarios
 

@@ -15,11 +15,13 @@
 import pytest
 
 from lab import results as results_mod
-from lab.harness import REPO_ROOT
+from lab.harness import REPO_ROOT, SERVICES
 from lab.patterns import all_patterns
 from lab.scenarios import SCENARIOS
 
 PATTERNS = all_patterns()
+# The service every deployment of this run serves (issue 13 adds Glance).
+SERVICE = SERVICES[0]
 
 
 def pytest_configure(config):
@@ -35,7 +37,7 @@ def pattern(request):
 
 @pytest.fixture(scope="module")
 def deployment(pattern, tmp_path_factory):
-    with pattern.start(tmp_path_factory.mktemp(pattern.name)) as dep:
+    with pattern.start(tmp_path_factory.mktemp(pattern.name), service=SERVICE) as dep:
         yield dep
 
 
@@ -63,15 +65,15 @@ def _scenario_of(item):
     pattern = item.callspec.params.get("pattern")
     if pattern is None:
         return None
-    return pattern.name, mark.args[0]
+    return SERVICE, pattern.name, mark.args[0]
 
 
 def pytest_collection_modifyitems(session, config, items):
     for item in items:
         key = _scenario_of(item)
         if key is not None:
-            if key[1] not in SCENARIOS:
-                raise pytest.UsageError("%s: unknown scenario id %r" % (item.nodeid, key[1]))
+            if key[2] not in SCENARIOS:
+                raise pytest.UsageError("%s: unknown scenario id %r" % (item.nodeid, key[2]))
             config._examples["items"][item.nodeid] = key
 
 
@@ -106,7 +108,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not state or not state["reports"]:
         return   # no scenario ran (e.g. only test_rewrite.py): leave the file alone
     rows, symptoms, seen = [], [], set()
-    for nodeid, (pattern, scenario) in state["items"].items():
+    for nodeid, (service, pattern, scenario) in state["items"].items():
         phases = state["reports"].get(nodeid)
         if not phases:
             continue   # not run (interrupted): the run is incomplete
@@ -114,7 +116,7 @@ def pytest_sessionfinish(session, exitstatus):
         ok = all(outcome == "passed" for _, outcome in phases) and \
             any(when == "call" for when, _ in phases)
         expected = [v for k, v in props if k == "expected_failure"]
-        row = {"pattern": pattern, "scenario": scenario, "test": nodeid}
+        row = {"service": service, "pattern": pattern, "scenario": scenario, "test": nodeid}
         if not ok:
             row["outcome"] = "fail"
         elif expected:
@@ -123,18 +125,18 @@ def pytest_sessionfinish(session, exitstatus):
         else:
             row["outcome"] = "pass"
         rows.append(row)
-        seen.add((pattern, scenario))
+        seen.add((service, pattern, scenario))
     for nodeid, found in state.get("symptoms", {}).items():
         symptoms.extend(dict(value, test=nodeid) for value in found)
-    wanted = {(p.name, s) for p in PATTERNS for s in SCENARIOS}
+    wanted = {(SERVICE, p.name, s) for p in PATTERNS for s in SCENARIOS}
     complete = (not state["deselected"] and seen >= wanted
                 and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED))
     # A partial run (-k, -m, some files or node ids, an interrupted run) must
     # not replace the committed results of a full run, which other people's
     # docs builds read while they iterate: it goes to doc/build/ instead.
     target = results_mod.RESULTS_PATH if complete else results_mod.PARTIAL_RESULTS_PATH
-    path = results_mod.write(REPO_ROOT, PATTERNS, SCENARIOS, rows, symptoms, complete,
-                             path=target)
+    path = results_mod.write(REPO_ROOT, [SERVICE], PATTERNS, SCENARIOS, rows, symptoms,
+                             complete, path=target)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         counts = {}

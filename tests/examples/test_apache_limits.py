@@ -36,7 +36,7 @@ def test_image_size_cap_is_the_limit(name, tmp_path, record):
     with variant.start(tmp_path) as dep:
         api = Api(dep.base_url, dep.ca_file)
         framings = ["content-length"]
-        if pattern.expected_failure("upload-chunked-1mib") is None:
+        if dep.expected_failure("upload-chunked-1mib") is None:
             framings.append("chunked")
         for framing in framings:
             image = api.create_image(name="cap")

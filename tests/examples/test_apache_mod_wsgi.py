@@ -28,7 +28,7 @@ def test_example_loads_the_module_config_of_the_venv():
     module-config` prints for the provisioned venv, and the module links
     Debian's libpython, not pyenv's under /root."""
     text = (apache.REPO_ROOT / CONF).read_text()
-    apache_mod_wsgi.check_module_config(text)
+    apache.check_module_config(text)
     so, home = apache.module_config()
     assert home == str(apache.MOD_WSGI_VENV)
     ldd = apache._run(["ldd", so]).stdout

@@ -48,6 +48,16 @@ def curl_upload(url, path, extra=()):
     return int(status), body, float(seconds)
 
 
+def curl_new_image(base_url, tmp_path):
+    """A new image and curl's upload of 2 MiB into it (so with Expect:
+    100-continue): (Api, image, (status, body, seconds))."""
+    api = Api(base_url)
+    image = api.create_image(name="expect")
+    path = tmp_path / "two-mib"
+    path.write_bytes(Source(2 * MiB, seed=21).bytes())
+    return api, image, curl_upload(base_url + "/v2/images/%s/file" % image["id"], path)
+
+
 def hammer(base_url, count):
     """Up to ``count`` sequential requests (alternating POST /v2/images and
     GET /v2/images), each on a new client connection: ({status: n}, the
@@ -79,12 +89,7 @@ def hammer(base_url, count):
 def test_expect_100_continue_is_answered(shipped, tmp_path):
     """As shipped, curl's Expect: 100-continue upload goes straight through:
     Apache answers the 100 itself."""
-    api = Api(shipped.base_url)
-    image = api.create_image(name="expect")
-    path = tmp_path / "two-mib"
-    path.write_bytes(Source(2 * MiB, seed=21).bytes())
-    status, body, seconds = curl_upload(shipped.base_url + "/v2/images/%s/file" % image["id"],
-                                        path)
+    api, image, (status, body, seconds) = curl_new_image(shipped.base_url, tmp_path)
     assert status == 204, body
     # No 1 s wait for a 100 that never comes, no proxy timeout.
     assert seconds < 1.0, seconds
@@ -104,12 +109,7 @@ def test_expect_100_continue_without_proxy100continue_off(tmp_path, record):
     queued and nothing is stored."""
     variant = PATTERN.variant({CONF: LineEdit(r"^\s*Proxy100Continue Off$", remove=True)})
     with variant.start(tmp_path) as dep:
-        api = Api(dep.base_url)
-        image = api.create_image(name="expect")
-        path = tmp_path / "two-mib"
-        path.write_bytes(Source(2 * MiB, seed=21).bytes())
-        status, body, seconds = curl_upload(dep.base_url + "/v2/images/%s/file" % image["id"],
-                                            path)
+        api, image, (status, body, seconds) = curl_new_image(dep.base_url, tmp_path)
         log = dep.log_text("apache")
         assert api.get_image(image["id"])["status"] == "queued"
         assert list(dep.store_dir.iterdir()) == []

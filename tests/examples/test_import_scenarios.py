@@ -148,7 +148,7 @@ def test_glance_cli_image_create_via_import(import_deployment, record, tmp_path,
     api = Api(dep.base_url, dep.ca_file)
     args, source = _cli_args(method, mirror, tmp_path)
     out = glance_cli(dep.base_url, dep.ca_file, *args)
-    failure = dep.pattern.expected_failure("import-cli-" + method)
+    failure = dep.expected_failure("import-cli-" + method)
     if failure is not None:
         assert out.returncode == 1, out
         assert ("HTTP %d" % failure.status) in out.stderr, out

@@ -165,7 +165,7 @@ def test_graceful_reload(pattern, tmp_path, record):
         for t in threads:
             t.join(120)
         assert not any(t.is_alive() for t in threads)
-        failure = dep.pattern.expected_failure("graceful-reload")
+        failure = dep.expected_failure("graceful-reload")
         if failure is None:
             assert errors == [], errors
             assert probe.status == 200, probe

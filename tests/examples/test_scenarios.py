@@ -22,7 +22,7 @@ def api(deployment):
 def expect(deployment, scenario, resp, record):
     """If ``scenario`` is an expected failure of this pattern, assert it
     exactly and return True; otherwise return False (the test checks success)."""
-    failure = deployment.pattern.expected_failure(scenario)
+    failure = deployment.expected_failure(scenario)
     if failure is None:
         return False
     assert isinstance(resp, Response), resp
@@ -149,7 +149,7 @@ def test_upload_chunked_malformed(deployment, api, record):
             # A proxy answers before glancelet has seen the upstream request
             # end: the image is saving until it does.
             api.wait_status(image["id"], "queued", deadline=30)
-    if deployment.pattern.expected_failure("upload-chunked-malformed") is None:
+    if deployment.expected_failure("upload-chunked-malformed") is None:
         # ...and glancelet may claim the image only after the client's last
         # look, so its temp file can still come and go (ci, nginx-gunicorn:
         # a ".new-" file listed between its creation and its rename).
@@ -171,7 +171,7 @@ def test_glanceclient_library(deployment, api, record, tmp_path, monkeypatch):
     source = Source(5 * MiB + 3, seed=3)
     path = tmp_path / "image.raw"
     path.write_bytes(source.bytes())
-    failure = deployment.pattern.expected_failure("glanceclient-library")
+    failure = deployment.expected_failure("glanceclient-library")
     with open(path, "rb") as fp:
         if failure is not None:
             with pytest.raises(gexc.HTTPException) as info:
@@ -207,7 +207,7 @@ def test_glance_cli(deployment, api, record, tmp_path):
     path.write_bytes(source.bytes())
     out = _glance_cli(deployment, "image-create", "--name", "cli-image", "--disk-format",
                       "raw", "--container-format", "bare", "--file", str(path))
-    failure = deployment.pattern.expected_failure("glanceclient-cli")
+    failure = deployment.expected_failure("glanceclient-cli")
     if failure is not None:
         assert out.returncode == 1, out
         assert failure.body in out.stderr, out

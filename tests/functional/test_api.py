@@ -431,14 +431,18 @@ def _assert_retryable(client, app, image_id):
     assert os.listdir(app.store.directory) == []
 
 
+def _assert_413_and_retryable(client, app, image_id, body, message):
+    resp = client.upload(image_id, body)
+    assert resp.status == 413
+    assert message in resp.error
+    _assert_retryable(client, app, image_id)
+
+
 def test_upload_over_the_cap_is_413_and_retryable(tmp_path):
     app = app_mod.create_app(make_conf(tmp_path, DEFAULT__image_size_cap=1000))
     client = Client(app)
     image = client.create()
-    resp = client.upload(image["id"], b"x" * 1001)
-    assert resp.status == 413
-    assert "image_size_cap" in resp.error
-    _assert_retryable(client, app, image["id"])
+    _assert_413_and_retryable(client, app, image["id"], b"x" * 1001, "image_size_cap")
     resp = client.upload(image["id"], b"x" * 1001, chunked=True)
     assert resp.status == 413
     _assert_retryable(client, app, image["id"])
@@ -494,10 +498,7 @@ def test_disk_error_is_clean_and_retryable(tmp_path):
                              store=FullStore(str(tmp_path / "images")))
     client = Client(app)
     image = client.create()
-    resp = client.upload(image["id"], b"x" * 10)
-    assert resp.status == 413
-    assert "storage media is full" in resp.error
-    _assert_retryable(client, app, image["id"])
+    _assert_413_and_retryable(client, app, image["id"], b"x" * 10, "storage media is full")
 
 
 def test_image_deleted_during_upload_is_410_and_data_removed(client, app):

@@ -126,7 +126,7 @@ def deployment(tmp_path_factory):
         keystone.start()
         keystone.timings["total"] = time.monotonic() - started
         ws.install(*KEYSTONE_EXAMPLES[2])
-        glance_url = uwsgi_http.UwsgiHttp().launch(ws)
+        glance_url, _ = uwsgi_http.PATTERNS[0].launch(ws)
         wait_ready(glance_url + "/", list(ws.servers.values()), deadline=60)
         projects = populate(keystone, glance_url)
         sys.stderr.write("\nKeystone start (seconds): %s\n" % ", ".join(

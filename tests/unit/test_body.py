@@ -6,6 +6,7 @@ import pytest
 
 from glancelet import errors
 from glancelet.body import BodyIncomplete, RequestBody
+from tests.unit.test_webdownload import read_all
 
 
 class FakeUwsgi:
@@ -40,22 +41,12 @@ def env(data=b"", **extra):
     return environ
 
 
-def drain(reader, size):
-    parts = []
-    while True:
-        part = reader.read(size)
-        assert len(part) <= size
-        if not part:
-            return b"".join(parts)
-        parts.append(part)
-
-
 @pytest.mark.parametrize("size", [1, 7, 4096, 65536, 1 << 20])
 def test_content_length_exact_reads(size):
     data = bytes(range(256)) * 1000
     reader = RequestBody(env(data, CONTENT_LENGTH=str(len(data))))
     assert reader.mode == "length"
-    assert drain(reader, size) == data
+    assert read_all(reader, size) == data
     assert reader.bytes_read == len(data)
 
 
@@ -68,7 +59,7 @@ def test_content_length_ignores_bytes_past_the_declared_length():
 def test_short_reads_from_the_server_are_tolerated():
     data = b"x" * 10000
     reader = RequestBody({"wsgi.input": TrickleInput(data, 333), "CONTENT_LENGTH": "10000"})
-    assert drain(reader, 4096) == data
+    assert read_all(reader, 4096) == data
 
 
 def test_premature_eof_with_content_length():
@@ -99,14 +90,14 @@ def test_streamed_body_over_the_cap_is_refused_while_reading():
     data = b"y" * 1000
     reader = RequestBody(env(data, **{"wsgi.input_terminated": True}), limit=999)
     with pytest.raises(errors.HTTPError) as info:
-        drain(reader, 100)
+        read_all(reader, 100)
     assert info.value.status == 413
 
 
 def test_body_exactly_at_the_cap_is_accepted():
     data = b"z" * 1000
     reader = RequestBody(env(data, **{"wsgi.input_terminated": True}), limit=1000)
-    assert drain(reader, 64) == data
+    assert read_all(reader, 64) == data
 
 
 @pytest.mark.parametrize("value", ["abc", "-1"])
@@ -121,7 +112,7 @@ def test_input_terminated_reads_to_eof():
     reader = RequestBody(env(data, HTTP_TRANSFER_ENCODING="chunked",
                              **{"wsgi.input_terminated": True}))
     assert reader.mode == "eof"
-    assert drain(reader, 777) == data
+    assert read_all(reader, 777) == data
 
 
 def test_content_length_wins_over_transfer_encoding():
@@ -131,7 +122,7 @@ def test_content_length_wins_over_transfer_encoding():
     reader = RequestBody(env(data, CONTENT_LENGTH="100", HTTP_TRANSFER_ENCODING="chunked"),
                          uwsgi_module=fake)
     assert reader.mode == "length"
-    assert drain(reader, 64) == data
+    assert read_all(reader, 64) == data
     assert fake.calls == 0
 
 
@@ -143,7 +134,7 @@ def test_uwsgi_chunks_are_split_to_the_requested_size(read_size, big):
     fake = FakeUwsgi(chunks)
     reader = RequestBody(env(b"", HTTP_TRANSFER_ENCODING="chunked"), uwsgi_module=fake)
     assert reader.mode == "uwsgi-chunked"
-    assert drain(reader, read_size) == b"".join(chunks)
+    assert read_all(reader, read_size) == b"".join(chunks)
 
 
 def test_uwsgi_chunk_error_is_body_incomplete_naming_the_options():
@@ -161,7 +152,7 @@ def test_uwsgi_chunked_body_over_the_cap():
     reader = RequestBody(env(b"", HTTP_TRANSFER_ENCODING="chunked"), limit=1000,
                          uwsgi_module=fake)
     with pytest.raises(errors.HTTPError) as info:
-        drain(reader, 512)
+        read_all(reader, 512)
     assert info.value.status == 413
 
 

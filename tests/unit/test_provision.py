@@ -65,4 +65,4 @@ def test_every_server_kind_is_provisioned():
         else:
             assert kind.binary in provision.PYTHON_TOOLS
     for pattern in patterns.all_patterns():
-        assert pattern.servers and set(pattern.servers) <= set(servers.KINDS), pattern.name
+        assert pattern.kinds and set(pattern.kinds) <= set(servers.KINDS), pattern.name

@@ -301,6 +301,14 @@ def start_import(app, image_id, req):
     return task["id"]
 
 
+def import_from(app, server, path):
+    """A new image and the web-download import of ``server``'s ``path`` into
+    it: (image id, task id)."""
+    image_id = add_image(app)
+    return image_id, start_import(app, image_id, {"method": {"name": "web-download",
+                                                             "uri": server.url(path)}})
+
+
 def finished(app, task_id):
     task = app.tasks.get(task_id)
     return task if task["status"] in ("success", "failure") else None
@@ -309,9 +317,7 @@ def finished(app, task_id):
 def test_web_download_task_streams_into_the_store(tmp_path):
     with DataServer() as server:
         app = app_mod.create_app(import_conf(tmp_path, server))
-        image_id = add_image(app)
-        task_id = start_import(app, image_id, {"method": {"name": "web-download",
-                                                          "uri": server.url("/data")}})
+        image_id, task_id = import_from(app, server, "/data")
         task = wait_for(lambda: finished(app, task_id))
     assert task["status"] == "success", task["message"]
     assert task["result"] == {"image_id": image_id}
@@ -333,9 +339,7 @@ def test_failed_web_download_leaves_nothing_and_queues_the_image(tmp_path, path,
     with DataServer() as server:
         extra = {"DEFAULT__image_size_cap": cap} if cap else {}
         app = app_mod.create_app(import_conf(tmp_path, server, **extra))
-        image_id = add_image(app)
-        task_id = start_import(app, image_id, {"method": {"name": "web-download",
-                                                          "uri": server.url(path)}})
+        image_id, task_id = import_from(app, server, path)
         task = wait_for(lambda: finished(app, task_id))
     assert task["status"] == "failure"
     assert message in task["message"]
@@ -347,9 +351,7 @@ def test_drain_fails_and_releases_what_outlives_it(tmp_path):
     """A stuck download at shutdown: the task fails, the image can be imported again."""
     with DataServer() as server:
         app = app_mod.create_app(import_conf(tmp_path, server))
-        image_id = add_image(app)
-        task_id = start_import(app, image_id, {"method": {"name": "web-download",
-                                                          "uri": server.url("/stall")}})
+        image_id, task_id = import_from(app, server, "/stall")
         assert server.stalled.wait(10)
         start = time.monotonic()
         assert tasks.drain(app, timeout=0.3) == [task_id]
@@ -368,9 +370,7 @@ def test_drain_fails_and_releases_what_outlives_it(tmp_path):
 def test_image_deleted_during_import_leaves_no_data(tmp_path):
     with DataServer() as server:
         app = app_mod.create_app(import_conf(tmp_path, server))
-        image_id = add_image(app)
-        task_id = start_import(app, image_id, {"method": {"name": "web-download",
-                                                          "uri": server.url("/stall")}})
+        image_id, task_id = import_from(app, server, "/stall")
         assert server.stalled.wait(10)
         recovery.delete_image(app, app.images.get(image_id))
         server.release()

@@ -6,7 +6,6 @@ DNS. The fetch tests talk to a real HTTP server on 127.0.0.1
 import tests).
 """
 
-import http.server
 import ipaddress
 import os
 import shutil
@@ -20,12 +19,14 @@ import pytest
 
 from glancelet import webdownload
 from glancelet.webdownload import Refused, URIFilter
+from lab.mirror import LocalServer
 
 
 # -- A local HTTP server serving test data -------------------------------------------
 
-class DataServer:
-    """``http.server`` on 127.0.0.1:<free port>, in a thread.
+class DataServer(LocalServer):
+    """The lab's local HTTP server (:class:`lab.mirror.LocalServer`) on
+    127.0.0.1:<free port>, in a thread.
 
     Paths: ``/data`` (``self.payload`` with Content-Length), ``/nolength``
     (the payload, close-delimited), ``/short`` (announces more than it
@@ -43,95 +44,81 @@ class DataServer:
         self.requests = []
         self.stalled = threading.Event()  # set when /stall has sent its first half
         self._release = threading.Event()
-        outer = self
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def get(self, request):
+        """The paths of the class docstring."""
+        self.requests.append((request.path, request.headers.get("Host")))
+        path, _, query = request.path.partition("?")
+        args = dict(urllib.parse.parse_qsl(query))
+        body = self.payload
+        if path == "/data":
+            self._send(request, 200, body)
+        elif path == "/nolength":
+            request.send_response(200)
+            request.send_header("Connection", "close")
+            request.end_headers()
+            request.wfile.write(body)
+            request.close_connection = True
+        elif path == "/short":
+            request.send_response(200)
+            request.send_header("Content-Length", str(len(body) + 1000))
+            request.end_headers()
+            request.wfile.write(body)
+            request.close_connection = True
+        elif path == "/redirect":
+            self._redirect(request, args["to"])
+        elif path == "/loop":
+            self._redirect(request, "/loop")
+        elif path == "/stall":
+            request.send_response(200)
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body[:len(body) // 2])
+            request.wfile.flush()
+            self.stalled.set()
+            if self._release.wait(30):
+                request.wfile.write(body[len(body) // 2:])
+            request.close_connection = True
+        elif path == "/drip":
+            request.send_response(200)
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.flush()
+            give_up = time.monotonic() + 30
+            for i in range(len(body)):
+                if self._release.wait(float(args.get("every", "0.1"))) or \
+                        time.monotonic() > give_up:
+                    break
+                try:
+                    request.wfile.write(body[i:i + 1])
+                    request.wfile.flush()
+                except OSError:  # the client gave up
+                    break
+            request.close_connection = True
+        elif path == "/slow":
+            request.send_response(200)
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            step = -(-len(body) // 10)
+            for start in range(0, len(body), step):
+                request.wfile.write(body[start:start + step])
+                request.wfile.flush()
+                time.sleep(self.slow_seconds / 10)
+        else:
+            self._send(request, 404, b"not here")
 
-            def log_message(self, *args):
-                pass
+    def _send(self, request, status, body):
+        request.send_response(status)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
 
-            def do_GET(self):
-                outer.requests.append((self.path, self.headers.get("Host")))
-                path, _, query = self.path.partition("?")
-                args = dict(urllib.parse.parse_qsl(query))
-                body = outer.payload
-                if path == "/data":
-                    self._send(200, body)
-                elif path == "/nolength":
-                    self.send_response(200)
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    self.wfile.write(body)
-                    self.close_connection = True
-                elif path == "/short":
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body) + 1000))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    self.close_connection = True
-                elif path == "/redirect":
-                    self._redirect(args["to"])
-                elif path == "/loop":
-                    self._redirect("/loop")
-                elif path == "/stall":
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body[:len(body) // 2])
-                    self.wfile.flush()
-                    outer.stalled.set()
-                    if outer._release.wait(30):
-                        self.wfile.write(body[len(body) // 2:])
-                    self.close_connection = True
-                elif path == "/drip":
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.flush()
-                    give_up = time.monotonic() + 30
-                    for i in range(len(body)):
-                        if outer._release.wait(float(args.get("every", "0.1"))) or \
-                                time.monotonic() > give_up:
-                            break
-                        try:
-                            self.wfile.write(body[i:i + 1])
-                            self.wfile.flush()
-                        except OSError:  # the client gave up
-                            break
-                    self.close_connection = True
-                elif path == "/slow":
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    step = -(-len(body) // 10)
-                    for start in range(0, len(body), step):
-                        self.wfile.write(body[start:start + step])
-                        self.wfile.flush()
-                        time.sleep(outer.slow_seconds / 10)
-                else:
-                    self._send(404, b"not here")
-
-            def _send(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _redirect(self, to):
-                self.send_response(302)
-                self.send_header("Location", to)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+    def _redirect(self, request, to):
+        request.send_response(302)
+        request.send_header("Location", to)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
 
     def release(self):
         self._release.set()
@@ -141,15 +128,9 @@ class DataServer:
         self.stalled.clear()
         self._release.clear()
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
     def __exit__(self, *exc):
         self.release()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(10)
+        super().__exit__(*exc)
 
 
 @pytest.fixture
@@ -361,6 +342,8 @@ def local_filter(server, **overrides):
 
 
 def read_all(download, block=64 * 1024):
+    """Everything ``download.read(block)`` gives (test_body.py's readers
+    too), checking that no read returns more than asked for."""
     parts = []
     while True:
         part = download.read(block)

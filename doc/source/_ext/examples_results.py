@@ -23,6 +23,9 @@ and provides:
 ``:result:`PATTERN/SCENARIO```
     Inline outcome plus test node id, or "not yet tested".
 
+Each result row names its service, pattern and scenario; the pages show
+the rows of :data:`SERVICE` (a row without a service is glancelet's).
+
 Missing or stale results are never a Sphinx warning (the build runs with
 ``-W``): they are shown on the page.
 """
@@ -40,6 +43,9 @@ from sphinx.util.docutils import SphinxDirective, SphinxRole
 LOG = logging.getLogger(__name__)
 
 RESULTS_RELPATH = os.path.join("_data", "examples-results.json")
+# The service whose results the pages show. Each result row names its
+# service (rows of files written before rows did are glancelet's).
+SERVICE = "glancelet"
 OUTCOME_LABEL = {
     "pass": "pass",
     "expected-failure": "expected failure",
@@ -145,7 +151,7 @@ class Results:
                 "The results are incomplete: the last run covered only part "
                 "of the suite (``complete`` is not true). Cells without a "
                 "result say \"not run\".")
-        failed = [r for r in self.results if r.get("outcome") == "fail"]
+        failed = [r for r in self.all_results if r.get("outcome") == "fail"]
         if failed:
             self.problems.append(
                 "%d result(s) are failures (outcome ``fail``): the examples "
@@ -156,8 +162,13 @@ class Results:
         return self.data is not None and not self.problems
 
     @property
-    def results(self):
+    def all_results(self):
         return (self.data or {}).get("results", [])
+
+    @property
+    def results(self):
+        """The rows of :data:`SERVICE`."""
+        return [r for r in self.all_results if r.get("service", SERVICE) == SERVICE]
 
     @property
     def patterns(self):

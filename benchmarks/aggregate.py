@@ -1,0 +1,134 @@
+"""Aggregating: per-run figures to summaries, ratios to the baselines
+measured beside them, and the targets met or missed."""
+
+from benchmarks import client, machine, stats
+from benchmarks.measure import MODES
+
+# Targets (brief): (id, description, threshold, comparison).
+TARGETS = {
+    "upload": ("upload >= 1.0x single-core md5+sha512", 1.0),
+    "download": ("download >= 0.8x nginx static", 0.8),
+    "get_p50": ("GET /v2/images/{id} p50 <= 1 ms (uwsgi-http, sequential)", 1.0),
+    "idle_rss": ("idle worker RSS <= 40 MiB", 40.0),
+    "rss_growth": ("worker RSS growth <= 32 MiB during the upload", 32.0),
+}
+
+
+def aggregate(runs):
+    """Per-run dicts of the same shape -> the same shape with summaries at leaves."""
+    first = runs[0]
+    out = {}
+    for key, value in first.items():
+        if isinstance(value, dict):
+            out[key] = aggregate([r[key] for r in runs])
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            out[key] = value
+        else:
+            out[key] = stats.summary([r[key] for r in runs])
+    return out
+
+
+def pooled(base, paired):
+    """Add ``mib_s_all``: every measurement of a throughput baseline (the
+    once-per-run ones and those paired with a pattern). Plots use its median."""
+    for what, values in paired.values.items():
+        base[what]["mib_s_all"] = stats.summary(base[what]["mib_s"]["runs"] + values)
+    return base
+
+
+def paired_ratio(figure, reference):
+    """Run by run ``figure / reference`` (two summaries over the same runs)."""
+    return stats.summary([f / r for f, r in zip(figure["runs"], reference["runs"])])
+
+
+def add_ratios(results):
+    """Ratios of each figure to its baseline, run by run.
+
+    Throughput baselines were measured right before the figure (``paired``);
+    latency baselines once per run, before that run's patterns.
+    """
+    base = results["baselines"]
+    for name, res in results["patterns"].items():
+        paired = res["paired"]
+        for mode, _ in MODES:
+            up = res.get("upload_%s" % mode)
+            if up:
+                up["ratio_to_hash"] = paired_ratio(up["mib_s"], paired["hash_mib_s"])
+                up["ratio_to_disk"] = paired_ratio(up["mib_s"], paired["disk_mib_s"])
+        if "download" in res:
+            res["download"]["ratio_to_nginx_static"] = paired_ratio(
+                res["download"]["mib_s"], paired["nginx_static_mib_s"])
+        for key, static in (("get_image", "static_record"), ("list_images", "static_list")):
+            for kind in ("seq", "8t"):
+                fig = res.get("%s_%s" % (key, kind))
+                ref = base.get("%s_%s" % (static, kind))
+                if fig and ref:
+                    for metric in ("p50_ms", "p99_ms", "req_s"):
+                        fig["%s_ratio_to_static" % metric.split("_")[0]] = paired_ratio(
+                            fig[metric], ref[metric])
+        res["idle_rss_ratio_to_target"] = stats.ratio(res["idle_rss_mib"],
+                                                      TARGETS["idle_rss"][1])
+        for mode, _ in MODES:
+            up = res.get("upload_%s" % mode)
+            if up:
+                up["rss_growth_ratio_to_target"] = stats.ratio(up["rss_growth_mib"],
+                                                               TARGETS["rss_growth"][1])
+
+
+def evaluate_targets(results):
+    """[{target, pattern, value, threshold, met, detail}] from the medians."""
+    rows = []
+
+    def row(tid, pattern, value, met, detail):
+        desc, threshold = TARGETS[tid]
+        rows.append({"target": tid, "description": desc, "pattern": pattern,
+                     "value": round(value, 3), "threshold": threshold, "met": bool(met),
+                     "detail": detail})
+
+    for name, res in results["patterns"].items():
+        for mode, _ in MODES:
+            up = res.get("upload_%s" % mode)
+            if up:
+                r = up["ratio_to_hash"]["median"]
+                row("upload", "%s (%s)" % (name, mode), r, r >= 1.0,
+                    "medians %.0f vs %.0f MiB/s" % (
+                        up["mib_s"]["median"], res["paired"]["hash_mib_s"]["median"]))
+        if "download" in res:
+            r = res["download"]["ratio_to_nginx_static"]["median"]
+            row("download", name, r, r >= 0.8, "medians %.0f vs %.0f MiB/s" % (
+                res["download"]["mib_s"]["median"],
+                res["paired"]["nginx_static_mib_s"]["median"]))
+        if name == "uwsgi-http" and "get_image_seq" in res:
+            p50 = res["get_image_seq"]["p50_ms"]["median"]
+            row("get_p50", name, p50, p50 <= 1.0, "%.3f ms" % p50)
+        idle = res["idle_rss_mib"]["median"]
+        row("idle_rss", name, idle, idle <= 40.0, "%.1f MiB (largest of %d workers)"
+            % (idle, res["workers"]["median"]))
+        growth = max(res["upload_%s" % m]["rss_growth_mib"]["median"] for m, _ in MODES
+                     if "upload_%s" % m in res)
+        row("rss_growth", name, growth, growth <= 32.0, "%.1f MiB (worst of CL/chunked)"
+            % growth)
+    return rows
+
+
+def results(args, selected, base_runs, pattern_runs, paired, load_at_start, duration_s):
+    """The results document (``results.json``): config, summaries, ratios,
+    targets and the raw runs."""
+    out = {
+        "machine": dict(machine.describe(), loadavg_at_start=load_at_start),
+        "config": {"smoke": args.smoke, "only": args.only, "runs": args.runs,
+                   "image_size": args.image_size, "upload_chunk": client.CHUNK,
+                   "images": args.images, "sequential_requests": args.requests,
+                   "threads": args.threads, "requests_per_thread": args.per_thread,
+                   "quiet_wait_s": args.quiet_wait,
+                   "patterns": [p.name for p in selected],
+                   "titles": {p.name: p.title for p in selected},
+                   "duration_s": duration_s},
+        "baselines": pooled(aggregate(base_runs), paired),
+        "patterns": {name: aggregate(runs) for name, runs in pattern_runs.items()},
+        "runs": pattern_runs,
+        "baseline_runs": base_runs,
+    }
+    add_ratios(out)
+    out["targets"] = evaluate_targets(out)
+    return out

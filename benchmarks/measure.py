@@ -1,0 +1,280 @@
+"""Measuring: one pattern's run (uploads with RSS sampling, the download,
+metadata latency) and the baselines of the same run, on the same machine.
+
+:func:`measure` runs them all, ``args.runs`` times with the patterns
+interleaved run by run, and returns the raw per-run figures that
+:mod:`benchmarks.aggregate` summarizes.
+"""
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import baselines, client, machine, procs, stats
+
+MODES = (("cl", False), ("chunked", True))
+# The examples suite's scenario id for each upload mode (a pattern's
+# expected failures say which framings it cannot take).
+MODE_SCENARIOS = {"cl": "upload-content-length", "chunked": "upload-chunked-1mib"}
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+# --------------------------------------------------------------------------
+# One pattern, one run
+
+
+def _warm_up(base):
+    for _ in range(10):
+        client.request(base, "GET", "/v2/images?limit=5", expect=200)
+
+
+def _check_record(base, image_id, size, md5):
+    rec = client.get_image(base, image_id)
+    if rec.get("status") != "active" or rec.get("size") != size or rec.get("checksum") != md5:
+        raise client.BenchError("image %s after upload: status %r size %r checksum %r; "
+                                "expected active, %d, %s" % (image_id, rec.get("status"),
+                                                             rec.get("size"),
+                                                             rec.get("checksum"), size, md5))
+
+
+def _check_unsupported(base, image_id, image, chunked, failure):
+    """A framing the pattern documents as failing: confirm that exact failure
+    with a 1 MiB body (not measured) and return how it fails."""
+    try:
+        client.upload(base, image_id, image, client.CHUNK, chunked)
+    except client.BenchError as exc:
+        if exc.status != failure.status or failure.body.encode() not in exc.body:
+            raise client.BenchError("expected HTTP %d with %r, got: %s"
+                                    % (failure.status, failure.body, exc))
+        return "HTTP %d (%s)" % (failure.status, failure.reason)
+    raise client.BenchError("upload succeeded, but the pattern declares it fails with HTTP "
+                            "%d" % failure.status)
+
+
+def stable_workers(roots, settle=2.0, deadline=30.0):
+    """The glancelet workers once their set has not changed for ``settle`` s.
+
+    A server answers as soon as one worker is up; the others may still be
+    importing glancelet (gunicorn boots its workers one by one).
+    """
+    end = time.monotonic() + deadline
+    current, since = procs.workers(roots), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.25)
+        now = procs.workers(roots)
+        if now != current:
+            current, since = now, time.monotonic()
+        elif current and time.monotonic() - since >= settle:
+            return current
+    raise client.BenchError(
+        "the glancelet workers below the server PIDs %s did not settle within %ss "
+        "(last seen: %s; descendants: %s)" % (
+            roots, deadline, current, "; ".join("%d: %s" % (d, procs.cmdline(d))
+                                                for d in procs.descendants(roots))))
+
+
+def measure_uploads(dep, args, image, md5, paired, download=True):
+    """Uploads (both framings) with RSS sampling, and the download. One run.
+
+    ``paired`` measures the baselines right before the figure they are the
+    reference of (the machine's load changes from minute to minute).
+    """
+    base = dep.base_url
+    roots = list(dep.pids.values())
+    _warm_up(base)
+    workers = stable_workers(roots)
+    idle = procs.rss_mib(workers)
+    out = {"workers": len(workers),
+           "worker_cmdlines": sorted({procs.cmdline(w) for w in workers}),
+           "idle_rss_mib": max(idle.values()),
+           "idle_rss_per_worker_mib": sorted(round(v, 1) for v in idle.values()),
+           "idle_pss_mib": max(procs.pss_mib(w) or 0.0 for w in workers),
+           "loadavg_1min": machine.loadavg()[0],
+           "paired": {}}
+    out["paired"]["hash_mib_s"] = paired("hash")
+    out["paired"]["disk_mib_s"] = paired("disk")
+    for mode, chunked in MODES:
+        image_id = client.create_image(base, "bench-%s" % mode)
+        failure = dep.expected_failure(MODE_SCENARIOS[mode])
+        if failure is not None:
+            out.setdefault("unsupported", {})[mode] = _check_unsupported(
+                base, image_id, image, chunked, failure)
+            client.delete_image(base, image_id)
+            continue
+        sampler = procs.RssSampler(roots)
+        sampler.start()
+        try:
+            seconds = client.upload(base, image_id, image, args.image_size, chunked)
+        finally:
+            peaks = sampler.stop()
+        _check_record(base, image_id, args.image_size, md5)
+        growth = [peak - idle[pid] for pid, peak in peaks.items() if pid in idle]
+        if not growth:
+            raise client.BenchError("RSS sampler saw none of the idle workers %s (saw %s)"
+                                    % (sorted(idle), sorted(peaks)))
+        out["upload_%s" % mode] = {
+            "seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds),
+            "peak_rss_mib": max(peaks.values()), "rss_growth_mib": max(growth),
+            "rss_samples": sampler.samples}
+        if download and mode == "cl":
+            out["paired"]["nginx_static_mib_s"] = paired("nginx_static")
+            sampler = procs.RssSampler(roots)
+            sampler.start()
+            try:
+                seconds, headers = client.download(base, "/v2/images/%s/file" % image_id,
+                                                   args.image_size)
+            finally:
+                peaks = sampler.stop()
+            if headers.get("content-md5") != md5:
+                raise client.BenchError("download: Content-MD5 %r, expected %s"
+                                        % (headers.get("content-md5"), md5))
+            out["download"] = {"seconds": seconds,
+                               "mib_s": stats.mib_s(args.image_size, seconds),
+                               "peak_rss_mib": max(peaks.values())}
+        client.delete_image(base, image_id)
+    return out
+
+
+def measure_metadata(dep, args):
+    base = dep.base_url
+    ids = [client.create_image(base, "bench-meta-%03d" % i) for i in range(args.images)]
+    target = ids[len(ids) // 2]
+    out = {}
+    for key, path in (("get_image", "/v2/images/%s" % target),
+                      ("list_images", "/v2/images?limit=20")):
+        out[key + "_seq"] = client.latency(base, path, args.requests, threads=1)
+        out[key + "_8t"] = client.latency(base, path, args.per_thread, threads=args.threads)
+    return out
+
+
+def quiet(args, what):
+    """Wait (bounded) for other work on the machine to calm down; report it."""
+    if args.quiet_wait <= 0:
+        return {}
+    waited, idle = machine.wait_quiet(args.quiet_wait)
+    if waited >= 1.5:
+        log("%s: waited %.0f s for the machine to calm down (CPU idle %.0f%%)"
+            % (what, waited, idle * 100))
+    return {"quiet_wait_s": round(waited, 1), "cpu_idle_before": round(idle, 3)}
+
+
+def run_pattern(pattern, args, image, md5, workroot, paired):
+    tmp = Path(tempfile.mkdtemp(prefix="%s-" % pattern.name, dir=workroot))
+    calm = quiet(args, pattern.name)
+    try:
+        with pattern.start(tmp) as dep:
+            log("%s: up at %s (servers %s)" % (pattern.name, dep.base_url, dep.pids))
+            result = measure_uploads(dep, args, image, md5, paired,
+                                     download=args.only == "all")
+            result.update(calm)
+            log("%s: %s, idle RSS %.1f MiB%s" % (
+                pattern.name, "; ".join(
+                    "upload %s %.0f MiB/s (RSS +%.1f MiB)" % (
+                        m, result["upload_" + m]["mib_s"], result["upload_" + m]["rss_growth_mib"])
+                    if "upload_" + m in result else "upload %s: %s" % (
+                        m, result["unsupported"][m]) for m, _ in MODES),
+                result["idle_rss_mib"], ", download %.0f MiB/s" % result["download"]["mib_s"]
+                if "download" in result else ""))
+            if args.only == "all":
+                result.update(measure_metadata(dep, args))
+                log("%s: GET image p50 %.2f ms seq, %.0f req/s x8; list p50 %.2f ms" % (
+                    pattern.name, result["get_image_seq"]["p50_ms"],
+                    result["get_image_8t"]["req_s"], result["list_images_seq"]["p50_ms"]))
+        return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Baselines, one run
+
+
+RECORD_JSON_BYTES = 800      # about one image record
+LIST_JSON_BYTES = 16 * 1024  # about a page of 20 records
+
+
+class Paired:
+    """Measures one baseline on demand and keeps every value (for the pooled
+    baseline figures). Calling it returns MiB/s."""
+
+    def __init__(self, args, image, workroot, ngx):
+        self.args, self.image, self.workroot, self.ngx = args, image, workroot, ngx
+        self.values = {"hash": [], "disk": [], "nginx_static": []}
+
+    def __call__(self, what):
+        size = self.args.image_size
+        if what == "hash":
+            seconds, _ = baselines.hash_file(self.image)
+        elif what == "disk":
+            seconds = baselines.disk_write(self.image, self.workroot)[0]
+        else:
+            seconds, _ = client.download(self.ngx.base_url, "/image.bin", size)
+        value = stats.mib_s(size, seconds)
+        self.values[what].append(value)
+        return value
+
+
+def measure_baselines(args, image, workroot, ngx):
+    out = {}
+    seconds, md5 = baselines.hash_file(image)
+    out["hash"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds)}
+    seconds = baselines.cat_file(image)
+    out["cat"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds)}
+    seconds, write_s, fsync_s = baselines.disk_write(image, workroot)
+    out["disk"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds),
+                   "write_seconds": write_s, "fsync_seconds": fsync_s}
+    seconds, _ = client.download(ngx.base_url, "/image.bin", args.image_size)
+    out["nginx_static"] = {"seconds": seconds, "mib_s": stats.mib_s(args.image_size, seconds)}
+    if args.only == "all":
+        out["static_record_seq"] = client.latency(ngx.base_url, "/record.json", args.requests)
+        out["static_record_8t"] = client.latency(ngx.base_url, "/record.json",
+                                                 args.per_thread, threads=args.threads)
+        out["static_list_seq"] = client.latency(ngx.base_url, "/list.json", args.requests)
+        out["static_list_8t"] = client.latency(ngx.base_url, "/list.json",
+                                               args.per_thread, threads=args.threads)
+    return out, md5
+
+
+# --------------------------------------------------------------------------
+# Every run
+
+
+def measure(args, selected, workroot, stack):
+    """Write the image and the static files under ``workroot``, start the
+    static nginx (stopped by ``stack``), and measure ``args.runs`` runs of
+    the baselines and every pattern of ``selected``.
+
+    Returns (baseline runs, {pattern name: runs}, the :class:`Paired`
+    baselines).
+    """
+    static_dir = workroot / "static"
+    static_dir.mkdir(exist_ok=True)
+    image = static_dir / "image.bin"
+    log("writing a %d MiB random image file %s" % (args.image_size >> 20, image))
+    baselines.make_image_file(image, args.image_size)
+    (static_dir / "record.json").write_text(json.dumps({"pad": "x" * RECORD_JSON_BYTES}))
+    (static_dir / "list.json").write_text(json.dumps({"pad": "x" * LIST_JSON_BYTES}))
+    base_runs, pattern_runs = [], {p.name: [] for p in selected}
+    ngx = baselines.StaticNginx(static_dir, workroot / "nginx-static").__enter__()
+    stack.callback(ngx.__exit__)
+    paired = Paired(args, image, workroot, ngx)
+    for run in range(1, args.runs + 1):
+        log("run %d/%d: baselines" % (run, args.runs))
+        calm = quiet(args, "baselines")
+        b, md5 = measure_baselines(args, image, workroot, ngx)
+        b.update(calm)
+        base_runs.append(b)
+        log("run %d/%d: md5+sha512 %.0f MiB/s, cat %.0f MiB/s, disk+fsync %.0f MiB/s, "
+            "nginx static %.0f MiB/s" % (
+                run, args.runs, b["hash"]["mib_s"], b["cat"]["mib_s"],
+                b["disk"]["mib_s"], b["nginx_static"]["mib_s"]))
+        for pattern in selected:
+            log("run %d/%d: %s" % (run, args.runs, pattern.name))
+            pattern_runs[pattern.name].append(
+                run_pattern(pattern, args, image, md5, workroot, paired))
+    return base_runs, pattern_runs, paired

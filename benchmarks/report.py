@@ -1,0 +1,110 @@
+"""Reporting: the tables printed at the end of a run, the RSS report of
+``--only rss-1gib``, and the files written (results.json and the plots)."""
+
+import json
+
+from benchmarks.measure import MODES, log
+
+MODE_TITLES = {"cl": "Content-Length", "chunked": "chunked (1 MiB chunks)"}
+
+
+def print_tables(results, targets):
+    pats = results["patterns"]
+    base = results["baselines"]
+    print()
+    print("Baselines, median [min..max] of every measurement in this run:")
+    for key, title in (("hash", "md5+sha512, one thread"), ("cat", "cat > /dev/null"),
+                       ("disk", "write a new file + fsync"),
+                       ("nginx_static", "nginx static download")):
+        st = base[key].get("mib_s_all", base[key]["mib_s"])
+        print("  %-26s %6.0f MiB/s [%.0f..%.0f], %d measurements" % (
+            title, st["median"], st["min"], st["max"], len(st["runs"])))
+    print("Ratios are medians of run-by-run ratios against the baseline measured right before "
+          "the figure.")
+    print()
+    hdr = "%-18s %14s %14s %14s %9s %9s %9s" % (
+        "pattern", "upload CL", "upload chunk", "download", "idle RSS", "+RSS CL", "+RSS chk")
+    print(hdr)
+    print("-" * len(hdr))
+
+    def fmt(stat, ratio=None):
+        if stat is None:
+            return "-"
+        s = "%.0f" % stat["median"]
+        if ratio is not None:
+            s += " (%.2fx)" % ratio["median"]
+        return s
+
+    for name, res in pats.items():
+        ups = [res.get("upload_" + m) for m, _ in MODES]
+        dl = res.get("download")
+        print("%-18s %14s %14s %14s %9.1f %9s %9s" % (
+            name, *[fmt(u["mib_s"], u["ratio_to_hash"]) if u else "unsupported" for u in ups],
+            fmt(dl["mib_s"], dl["ratio_to_nginx_static"]) if dl else "-",
+            res["idle_rss_mib"]["median"],
+            *["%.1f" % u["rss_growth_mib"]["median"] if u else "-" for u in ups]))
+    if any("get_image_seq" in r for r in pats.values()):
+        print()
+        hdr = "%-18s %-12s %9s %9s %9s %9s %9s %9s" % (
+            "pattern", "request", "seq req/s", "seq p50", "seq p99", "8t req/s", "8t p50",
+            "8t p99")
+        print(hdr)
+        print("-" * len(hdr))
+        rows = [("nginx static", "record.json", base.get("static_record_seq"),
+                 base.get("static_record_8t")),
+                ("nginx static", "list.json", base.get("static_list_seq"),
+                 base.get("static_list_8t"))]
+        for name, res in pats.items():
+            rows.append((name, "GET image", res.get("get_image_seq"), res.get("get_image_8t")))
+            rows.append((name, "GET list", res.get("list_images_seq"),
+                         res.get("list_images_8t")))
+        for name, what, seq, par in rows:
+            if seq and par:
+                print("%-18s %-12s %9.0f %9.2f %9.2f %9.0f %9.2f %9.2f" % (
+                    name, what, seq["req_s"]["median"], seq["p50_ms"]["median"],
+                    seq["p99_ms"]["median"], par["req_s"]["median"], par["p50_ms"]["median"],
+                    par["p99_ms"]["median"]))
+        print("(ms; every request on a new connection)")
+    print()
+    smoke = results["config"]["smoke"]
+    print("Targets%s:" % (" (smoke run: sizes too small to judge, shown only)" if smoke
+                          else ""))
+    hdr = "%-7s %-58s %-26s %s" % ("", "target", "pattern", "value")
+    print(hdr)
+    print("-" * (len(hdr) + 30))
+    for t in targets:
+        print("%-7s %-58s %-26s %s" % ("MET" if t["met"] else "MISSED", t["description"],
+                                       t["pattern"], t["detail"] if t["target"] in (
+                                           "get_p50", "idle_rss", "rss_growth")
+                                       else "%.2fx (%s)" % (t["value"], t["detail"])))
+
+
+def print_rss_report(results):
+    print()
+    print("Worker RSS while a %d MiB image uploads (VmRSS every 50 ms of the processes "
+          "running glancelet; growth = peak - idle, largest over the workers):"
+          % (results["config"]["image_size"] // (1024 * 1024)))
+    for name, runs in results["runs"].items():
+        for i, run in enumerate(runs, 1):
+            print("  %s run %d: %d workers (%s), idle RSS per worker %s MiB" % (
+                name, i, run["workers"], "; ".join(run["worker_cmdlines"]),
+                run["idle_rss_per_worker_mib"]))
+            for mode, _ in MODES:
+                up = run.get("upload_%s" % mode)
+                if up is None:
+                    print("    %-24s %s" % (MODE_TITLES[mode], run["unsupported"][mode]))
+                    continue
+                print("    %-24s %6.0f MiB/s  peak %6.1f MiB  growth %+6.1f MiB  (%d samples)"
+                      % (MODE_TITLES[mode], up["mib_s"], up["peak_rss_mib"],
+                         up["rss_growth_mib"], up["rss_samples"]))
+
+
+def write_outputs(results, out_dir, plots=True):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    log("wrote %s" % path)
+    if plots:
+        from benchmarks import plots as plotting
+        for png in plotting.write_all(results, out_dir):
+            log("wrote %s" % png)

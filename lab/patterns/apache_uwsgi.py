@@ -1,0 +1,25 @@
+"""The shape the Apache-in-front-of-uWSGI declarations share
+(apache-proxy-http, apache-proxy-uwsgi, apache-tls); no pattern of its own."""
+
+from lab.harness import Pattern
+from lab.patterns import in_etc
+from lab.servers import Run
+
+APACHE_CONF = "/etc/glancelet/glancelet-apache.conf"
+UWSGI_INI = "/etc/glancelet/glancelet-uwsgi.ini"
+
+
+def apache_to_uwsgi(folder, apache_run=Run("apache2", APACHE_CONF), **fields):
+    """Apache httpd under /image in front of uWSGI: ``folder`` holds
+    glancelet-apache.conf (on Debian: /etc/apache2/conf-available/), the
+    uWSGI ini and glancelet.conf."""
+    return Pattern(
+        doc="howto/" + folder.rstrip("/").rsplit("/", 1)[-1],
+        files=in_etc(folder, "glancelet-apache.conf", "glancelet-uwsgi.ini", "glancelet.conf"),
+        # A reload is what the examples document: `apachectl graceful` for
+        # Apache and `uwsgi --reload` for uWSGI, one after the other.
+        servers=(Run("uwsgi", UWSGI_INI, pidfile="/run/glancelet/uwsgi.pid"), apache_run),
+        url_prefix="/image",
+        # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
+        sigterm="drain",
+        **fields)
