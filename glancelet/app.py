@@ -9,8 +9,8 @@ import typing
 from glancelet import conf as conf_mod
 from glancelet import context, db as db_mod, domain, errors, pipeline, recovery, router
 from glancelet import store as store_mod, tasks, uwsgi_support
-from glancelet.handlers import (healthcheck, image_data, images, imports, schemas, tags,
-                                versions)
+from glancelet.handlers import (healthcheck, image_data, images, imports, members,
+                                schemas, tags, versions)
 from glancelet.http import Request
 
 LOG = logging.getLogger("glancelet")
@@ -28,6 +28,12 @@ ROUTES = {
                               "DELETE": images.delete},
     "/v2/images/{image_id}/file": {"GET": image_data.download, "PUT": image_data.upload},
     "/v2/images/{image_id}/tags/{tag}": {"PUT": tags.add, "DELETE": tags.remove},
+    "/v2/images/{image_id}/members": {"GET": members.index, "POST": members.create},
+    "/v2/images/{image_id}/members/{member_id}": {"GET": members.show,
+                                                  "PUT": members.update,
+                                                  "DELETE": members.delete},
+    "/v2/schemas/member": {"GET": schemas.member},
+    "/v2/schemas/members": {"GET": schemas.members},
     "/v2/images/{image_id}/stage": {"PUT": imports.stage},
     "/v2/images/{image_id}/import": {"POST": imports.import_image},
     "/v2/images/{image_id}/tasks": {"GET": imports.image_tasks},
@@ -53,6 +59,7 @@ class Application:
     conf: conf_mod.Config
     images: db_mod.ImageRepo
     tasks: db_mod.TaskRepo
+    members: db_mod.MemberRepo
     store: store_mod.FilesystemStore  # image data
     staging: store_mod.FilesystemStore  # data staged for glance-direct imports
     task_pool: tasks.TaskPool
@@ -116,6 +123,7 @@ def create_app(conf, *, store=None, staging=None, db=None, clock=None, task_pool
     database = db_mod.Database(db_path) if db is None else db
     app = Application(
         conf=conf, images=db_mod.ImageRepo(database), tasks=db_mod.TaskRepo(database),
+        members=db_mod.MemberRepo(database),
         store=store_mod.FilesystemStore(image_dir, algorithm) if store is None else store,
         staging=(store_mod.FilesystemStore(staging_dir, algorithm) if staging is None
                  else staging),

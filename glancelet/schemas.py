@@ -1,4 +1,4 @@
-"""JSON schemas served at /v2/schemas/image and /v2/schemas/images.
+"""JSON schemas served at /v2/schemas/image(s) and /v2/schemas/member(s).
 
 python-glanceclient builds its image model (warlock) and its CLI arguments
 from the image schema, so every base property carries a type and a
@@ -107,6 +107,37 @@ def images_schema():
             {"rel": "next", "href": "{next}"},
             {"rel": "describedby", "href": "{schema}"},
         ],
+    }
+
+
+def member_schema():
+    uuid_pattern = image_schema()["properties"]["id"]["pattern"]
+    return {
+        "name": "member",
+        "properties": {
+            "member_id": {"type": "string",
+                          "description": "An identifier for the image member (tenantId)"},
+            "image_id": {"type": "string", "description": "An identifier for the image",
+                         "pattern": uuid_pattern},
+            "created_at": {"type": "string",
+                           "description": "Date and time of image member creation"},
+            "updated_at": {"type": "string", "description": "Date and time of last "
+                           "modification of image member"},
+            "status": {"type": "string", "description": "The status of this image member",
+                       "enum": ["pending", "accepted", "rejected"]},
+            "schema": {"readOnly": True, "type": "string"},
+        },
+    }
+
+
+def members_schema():
+    return {
+        "name": "members",
+        "properties": {
+            "members": {"type": "array", "items": member_schema()},
+            "schema": {"type": "string"},
+        },
+        "links": [{"rel": "describedby", "href": "{schema}"}],
     }
 
 
