@@ -131,10 +131,10 @@ REACHABLE = (PROJECT | IMAGE_MEMBER | Is("community", "visibility") |
 IMAGE = "/v2/images/{image_id}"
 MEMBERS = IMAGE + "/members"
 RULES = {
-    "context_is_admin": Policy(Role("admin"), scope=None),
+    "context_is_admin": Policy(Role("admin"), ("the rules that name it",), scope=None),
     "get_images": Policy(ADMIN | (READER & PROJECT), ("GET /v2/images",)),
     "get_image": Policy(ADMIN | (READER & REACHABLE), (
-        "GET " + IMAGE, "GET %s/tasks" % IMAGE, "and before every other call on an image")),
+        "GET " + IMAGE, "GET %s/tasks" % IMAGE, "first, for every other call on an image")),
     "add_image": Policy(ADMIN | (MEMBER & PROJECT & OWNER), ("POST /v2/images",)),
     "modify_image": Policy(ADMIN | (MEMBER & PROJECT), (
         "PATCH " + IMAGE, "PUT/DELETE %s/tags/{tag}" % IMAGE, "PUT %s/stage" % IMAGE,
