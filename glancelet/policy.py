@@ -82,33 +82,32 @@ class Rule(Check):
         return "rule:%s" % self.name
 
 
-class AnyOf(Check):
+class _Combined(Check):
+    """Checks joined by ``word`` ("or", "and"); nested ones of the same kind are
+    flattened, so any nested one prints in parentheses."""
+    word = None
+
     def __init__(self, *checks):
         self.checks = tuple(c for check in checks
-                            for c in (check.checks if isinstance(check, AnyOf) else (check,)))
+                            for c in (check.checks if type(check) is type(self) else (check,)))
+
+    def __str__(self):
+        return (" %s " % self.word).join(
+            "(%s)" % c if isinstance(c, _Combined) else str(c) for c in self.checks)
+
+
+class AnyOf(_Combined):
+    word = "or"
 
     def __call__(self, ctx, target):
         return any(check(ctx, target) for check in self.checks)
 
-    def __str__(self):
-        return " or ".join(_grouped(c, AllOf) for c in self.checks)
 
-
-class AllOf(Check):
-    def __init__(self, *checks):
-        self.checks = tuple(c for check in checks
-                            for c in (check.checks if isinstance(check, AllOf) else (check,)))
+class AllOf(_Combined):
+    word = "and"
 
     def __call__(self, ctx, target):
         return all(check(ctx, target) for check in self.checks)
-
-    def __str__(self):
-        return " and ".join(_grouped(c, AnyOf) for c in self.checks)
-
-
-def _grouped(check, kind):
-    """``check`` as text, in parentheses if it is a ``kind`` (and/or) of checks."""
-    return "(%s)" % check if isinstance(check, (AnyOf, AllOf)) else str(check)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +151,7 @@ RULES = {
     "add_member": Policy(ADMIN | (MEMBER & PROJECT), ("POST " + MEMBERS,)),
     "get_members": Policy(ADMIN | (READER & (PROJECT | IMAGE_MEMBER)), ("GET " + MEMBERS,)),
     "get_member": Policy(ADMIN | (READER & (PROJECT | IMAGE_MEMBER)), (
-        "GET %s/{member_id}" % MEMBERS, "each entry of GET " + MEMBERS)),
+        "GET %s/{member_id}" % MEMBERS,)),
     "modify_member": Policy(ADMIN | (MEMBER & IMAGE_MEMBER), (
         "PUT %s/{member_id}" % MEMBERS,)),
     "delete_member": Policy(ADMIN | (MEMBER & PROJECT), (

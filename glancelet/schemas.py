@@ -93,21 +93,18 @@ def image_schema():
     }
 
 
+def _collection(name, item, paged):
+    """The schema of a list of ``item``; ``paged`` adds Glance's first/next links."""
+    properties = {name: {"type": "array", "items": item}, "schema": {"type": "string"}}
+    links = [{"rel": "describedby", "href": "{schema}"}]
+    if paged:
+        properties.update(first={"type": "string"}, next={"type": "string"})
+        links[:0] = [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"}]
+    return {"name": name, "properties": properties, "links": links}
+
+
 def images_schema():
-    return {
-        "name": "images",
-        "properties": {
-            "images": {"type": "array", "items": image_schema()},
-            "schema": {"type": "string"},
-            "first": {"type": "string"},
-            "next": {"type": "string"},
-        },
-        "links": [
-            {"rel": "first", "href": "{first}"},
-            {"rel": "next", "href": "{next}"},
-            {"rel": "describedby", "href": "{schema}"},
-        ],
-    }
+    return _collection("images", image_schema(), paged=True)
 
 
 def member_schema():
@@ -131,14 +128,7 @@ def member_schema():
 
 
 def members_schema():
-    return {
-        "name": "members",
-        "properties": {
-            "members": {"type": "array", "items": member_schema()},
-            "schema": {"type": "string"},
-        },
-        "links": [{"rel": "describedby", "href": "{schema}"}],
-    }
+    return _collection("members", member_schema(), paged=False)
 
 
 # -- Validation: the subset of JSON Schema that these schemas use -------------

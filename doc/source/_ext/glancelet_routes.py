@@ -6,6 +6,7 @@ glancelet-policies::`` reads ``glancelet.policy.RULES``, so it shows the very
 checks glancelet enforces.
 """
 
+from bench_results import _table
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
@@ -21,45 +22,24 @@ def _para(*children):
     return para
 
 
-def _table(titles, widths):
-    """An empty table with a header row; returns (table, its tbody)."""
-    table = nodes.table()
-    tgroup = nodes.tgroup(cols=len(titles))
-    table += tgroup
-    for width in widths:
-        tgroup += nodes.colspec(colwidth=width)
-    thead = nodes.thead()
-    tgroup += thead
-    head = nodes.row()
-    for title in titles:
-        head += nodes.entry("", _para(nodes.Text(title)))
-    thead += head
-    tbody = nodes.tbody()
-    tgroup += tbody
-    return table, tbody
-
-
 class GlanceletRoutes(SphinxDirective):
     has_content = False
 
     def run(self):
         from glancelet import app
 
-        table, tbody = _table(("Method", "Path", "Handler"), (12, 38, 50))
+        rows = []
         for path, methods in app.ROUTES.items():
             for method, handler in methods.items():
-                row = nodes.row()
-                row += nodes.entry("", _para(nodes.literal(method, method)))
-                row += nodes.entry("", _para(nodes.literal(path, path)))
                 name = "%s.%s" % (handler.__module__, handler.__qualname__)
-                entry = nodes.entry("", _para(nodes.literal(name, name)))
+                entry = [_para(nodes.literal(name, name))]
                 summary = _first_line(handler)
                 if summary:
-                    entry += _para(nodes.Text(summary))
-                row += entry
-                tbody += row
+                    entry.append(_para(nodes.Text(summary)))
+                rows.append([_para(nodes.literal(method, method)),
+                             _para(nodes.literal(path, path)), entry])
         self.env.note_dependency(app.__file__)
-        return [table]
+        return [_table(("Method", "Path", "Handler"), rows, (12, 38, 50), classes=())]
 
 
 class GlanceletPolicies(SphinxDirective):
@@ -68,21 +48,16 @@ class GlanceletPolicies(SphinxDirective):
     def run(self):
         from glancelet import policy
 
-        table, tbody = _table(("Rule", "Default check", "Scope", "Checked for"),
-                              (18, 44, 8, 30))
+        rows = []
         for name, rule in policy.RULES.items():
-            row = nodes.row()
-            row += nodes.entry("", _para(nodes.literal(name, name)))
             check = str(rule.check)
-            row += nodes.entry("", _para(nodes.literal(check, check)))
-            row += nodes.entry("", _para(nodes.Text(rule.scope or "any")))
-            used = nodes.entry()
-            for operation in rule.operations:
-                used += _para(nodes.Text(operation))
-            row += used
-            tbody += row
+            rows.append([_para(nodes.literal(name, name)),
+                         _para(nodes.literal(check, check)),
+                         rule.scope or "any",
+                         [_para(nodes.Text(operation)) for operation in rule.operations]])
         self.env.note_dependency(policy.__file__)
-        return [table]
+        return [_table(("Rule", "Default check", "Scope", "Checked for"), rows,
+                       (18, 44, 8, 30), classes=())]
 
 
 def setup(app):
