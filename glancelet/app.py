@@ -10,8 +10,8 @@ from glancelet import conf as conf_mod
 from glancelet import context, db as db_mod, domain, errors, pipeline, recovery, request_id
 from glancelet import router
 from glancelet import store as store_mod, tasks, uwsgi_support
-from glancelet.handlers import (actions, healthcheck, image_data, images, imports, schemas,
-                                tags, versions)
+from glancelet.handlers import (actions, healthcheck, image_data, images, imports, members,
+                                schemas, tags, versions)
 from glancelet.http import Request
 
 LOG = logging.getLogger("glancelet")
@@ -33,6 +33,12 @@ ROUTES = {
     "/v2/images/{image_id}/tags/{tag}": {"PUT": tags.add, "DELETE": tags.remove},
     "/v2/images/{image_id}/actions/deactivate": {"POST": actions.deactivate},
     "/v2/images/{image_id}/actions/reactivate": {"POST": actions.reactivate},
+    "/v2/images/{image_id}/members": {"GET": members.index, "POST": members.create},
+    "/v2/images/{image_id}/members/{member_id}": {"GET": members.show,
+                                                  "PUT": members.update,
+                                                  "DELETE": members.delete},
+    "/v2/schemas/member": {"GET": schemas.member},
+    "/v2/schemas/members": {"GET": schemas.members},
     "/v2/images/{image_id}/stage": {"PUT": imports.stage},
     "/v2/images/{image_id}/import": {"POST": imports.import_image},
     "/v2/images/{image_id}/tasks": {"GET": imports.image_tasks},
@@ -58,6 +64,7 @@ class Application:
     conf: conf_mod.Config
     images: db_mod.ImageRepo
     tasks: db_mod.TaskRepo
+    members: db_mod.MemberRepo
     store: store_mod.FilesystemStore  # image data
     staging: store_mod.FilesystemStore  # data staged for glance-direct imports
     task_pool: tasks.TaskPool
@@ -126,6 +133,7 @@ def create_app(conf, *, store=None, staging=None, db=None, clock=None, task_pool
     database = db_mod.Database(db_path) if db is None else db
     app = Application(
         conf=conf, images=db_mod.ImageRepo(database), tasks=db_mod.TaskRepo(database),
+        members=db_mod.MemberRepo(database),
         store=store_mod.FilesystemStore(image_dir, algorithm) if store is None else store,
         staging=(store_mod.FilesystemStore(staging_dir, algorithm) if staging is None
                  else staging),

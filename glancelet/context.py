@@ -6,8 +6,11 @@ accepts a request in one of two shapes only:
 
 * ``X-Identity-Status: Confirmed``, with a non-blank ``X-Project-Id`` (or
   the older ``X-Tenant-Id``) and at least one role in ``X-Roles``: what
-  keystonemiddleware sends for a valid token. The caller gets that project
-  and those roles (``admin`` among them makes an admin).
+  keystonemiddleware sends for a valid project-scoped token. The caller gets
+  that project and those roles, and :mod:`glancelet.policy` decides what
+  they allow. ``OpenStack-System-Scope`` (a system-scoped token) or
+  ``X-Domain-Id`` (a domain-scoped one) in place of the project makes a
+  caller of that scope, which every image API refuses, as Glance does.
 * No identity header at all (none of ``X-Identity-Status``, ``X-Project-*``,
   ``X-Tenant*``, ``X-User*``, ``X-Roles``): the unauthenticated mode, in
   which the caller gets Glance's unauthenticated context: full access and no
@@ -31,33 +34,31 @@ from glancelet import errors
 # Headers that carry an identity (CGI names): their presence, even empty,
 # takes a request out of the unauthenticated mode.
 IDENTITY_PREFIXES = ("HTTP_X_IDENTITY_STATUS", "HTTP_X_PROJECT", "HTTP_X_TENANT",
-                     "HTTP_X_USER", "HTTP_X_ROLES")
+                     "HTTP_X_USER", "HTTP_X_ROLES", "HTTP_X_DOMAIN",
+                     "HTTP_OPENSTACK_SYSTEM_SCOPE")
 
 
 class RequestContext:
-    __slots__ = ("project_id", "user_id", "roles", "is_admin", "authenticated")
+    """The caller: its project, roles and token scope ("project", "system" or
+    "domain"; None in the unauthenticated mode)."""
 
-    def __init__(self, project_id=None, user_id=None, roles=(), authenticated=True):
+    __slots__ = ("project_id", "user_id", "roles", "is_admin", "authenticated", "scope")
+
+    def __init__(self, project_id=None, user_id=None, roles=(), authenticated=True,
+                 scope="project"):
         self.project_id = project_id
         self.user_id = user_id
         self.roles = tuple(roles)
         self.authenticated = authenticated
+        self.scope = scope if authenticated else None
+        # Glance's context_is_admin: the admin role, whatever the scope (the
+        # policy refuses a token of another scope before this counts).
         self.is_admin = (not authenticated) or "admin" in self.roles
 
     @property
     def owner(self):
         """The owner given to images this caller creates."""
         return self.project_id
-
-    def can_see(self, image):
-        if self.is_admin or image["visibility"] in ("public", "community"):
-            return True
-        return image["owner"] is not None and image["owner"] == self.project_id
-
-    def can_modify(self, image):
-        if self.is_admin:
-            return True
-        return image["owner"] is not None and image["owner"] == self.project_id
 
 
 def _header(environ, name):
@@ -83,13 +84,17 @@ def from_environ(environ):
     if status != "Confirmed":
         raise _unauthorized("X-Identity-Status is %s" % ("missing" if status is None
                                                          else repr(status)))
-    name = "X-Project-Id" if "HTTP_X_PROJECT_ID" in environ else "X-Tenant-Id"
-    project = _header(environ, name)
-    if project is None:
-        raise _unauthorized("no project in %s" % name)
     roles = [r.strip().lower() for r in (_header(environ, "X-Roles") or "").split(",")
              if r.strip()]
     if not roles:
         raise _unauthorized("no roles in X-Roles")
-    return RequestContext(project_id=project, user_id=_header(environ, "X-User-Id"),
-                          roles=roles)
+    user = _header(environ, "X-User-Id")
+    if _header(environ, "OpenStack-System-Scope") is not None:
+        return RequestContext(user_id=user, roles=roles, scope="system")
+    name = "X-Project-Id" if "HTTP_X_PROJECT_ID" in environ else "X-Tenant-Id"
+    project = _header(environ, name)
+    if project is None and _header(environ, "X-Domain-Id") is not None:
+        return RequestContext(user_id=user, roles=roles, scope="domain")
+    if project is None:
+        raise _unauthorized("no project in %s" % name)
+    return RequestContext(project_id=project, user_id=user, roles=roles)

@@ -66,6 +66,15 @@ CREATE TABLE IF NOT EXISTS tasks (
     user_id TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_image ON tasks (image_id);
+CREATE TABLE IF NOT EXISTS image_members (
+    image_id TEXT NOT NULL,
+    member TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (image_id, member)
+);
+CREATE INDEX IF NOT EXISTS image_members_member ON image_members (member, status);
 """
 
 COLUMNS = ("id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
@@ -93,6 +102,7 @@ _BOOL_COLUMNS = ("protected", "os_hidden")
 
 TASK_COLUMNS = ("id", "type", "status", "image_id", "owner", "input", "result", "message",
                 "worker", "created_at", "updated_at", "expires_at", "request_id", "user_id")
+MEMBER_COLUMNS = ("image_id", "member", "status", "created_at", "updated_at")
 
 
 def _decode(row, columns=COLUMNS):
@@ -278,7 +288,8 @@ class ImageRepo:
         return self.get(image_id)
 
     def delete(self, image_id, deleted_at):
-        """Make the image a tombstone; return it as it was, or None if already gone.
+        """Make the image a tombstone, without members; return it as it was, or
+        None if already gone.
 
         The tombstone keeps the names of its files until :meth:`files_removed`
         says they are gone, so a reaper can retry what a delete could not do.
@@ -293,6 +304,7 @@ class ImageRepo:
             conn.execute("UPDATE images SET status = ?, worker = NULL, deleted_at = ?, "
                          "updated_at = ?, version = version + 1 WHERE id = ?",
                          (DELETED, deleted_at, deleted_at, image_id))
+            conn.execute("DELETE FROM image_members WHERE image_id = ?", (image_id,))
         return _decode(rows[0])
 
     def files_removed(self, image_id, column, name):
@@ -320,26 +332,34 @@ class ImageRepo:
         return bool(self.db.query("SELECT 1 FROM images WHERE %s = ? AND %s"
                                   % (_file_column(column), _LIVE), (name,)))
 
-    def list(self, ctx, visibility, filters, sort, marker=None, limit=None):
+    def list(self, ctx, visibility, filters, sort, marker=None, limit=None,
+             member_status="accepted"):
         """The live images ``ctx`` may list, as ``GET /v2/images`` pages them.
 
         ``visibility`` is the query's ``visibility`` (None, "all" or one of
         the four); ``filters`` are ``(op, column or property, value)`` with op
         one of eq, in, ge, le, tag, property; ``sort`` is ``[(column, "asc"
         or "desc")]`` ending in ``id``; ``marker`` the image the page starts
-        after. Without a visibility filter a non-admin lists its project's
-        images and public ones; community images only when asked for (Glance's
-        rule; :meth:`glancelet.context.RequestContext.can_see` is the rule
-        for one image).
+        after. Glance's rule: a non-admin lists its project's images, public
+        and community ones, and the shared images its project is a member of
+        with ``member_status`` ("all" for any); an admin lists every image.
+        Without a visibility filter, community images are left out but for
+        the caller's own.
         """
         where, params = [_LIVE], []
         if not ctx.is_admin:
-            if visibility == "community":
-                where.append("visibility = 'community'")
-            else:
-                where.append("(owner = ? OR visibility = 'public')")
-                params.append(ctx.project_id)
-        if visibility not in (None, "all"):
+            membership = ("SELECT 1 FROM image_members WHERE image_members.image_id = "
+                          "images.id AND image_members.member = ?")
+            params.extend([ctx.project_id, ctx.project_id])
+            if member_status != "all":
+                membership += " AND image_members.status = ?"
+                params.append(member_status)
+            where.append("(visibility IN ('public', 'community') OR owner = ? OR "
+                         "(visibility = 'shared' AND EXISTS (%s)))" % membership)
+        if visibility is None:
+            where.append("(owner = ? OR visibility != 'community')")
+            params.append(ctx.project_id)
+        elif visibility != "all":
             where.append("visibility = ?")
             params.append(visibility)
         for op, name, value in filters:
@@ -509,3 +529,55 @@ class TaskRepo:
         rows = self.db.query("SELECT %s FROM tasks WHERE status IN (%s)" % (
             ", ".join(TASK_COLUMNS), ", ".join("?" for _ in statuses)), tuple(statuses))
         return [_decode(row, TASK_COLUMNS) for row in rows]
+
+
+class MemberRepo:
+    """Image members: the projects a ``shared`` image is shared with."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def add(self, record, limit):
+        """Insert ``record``, a member of a live ``shared`` image with fewer
+        than ``limit`` members; None if added, else why not: "duplicate",
+        "full", or "gone" (the image is deleted or no longer shared)."""
+        with self.db.write() as conn:
+            if not conn.execute("SELECT 1 FROM images WHERE id = ? AND visibility = "
+                                "'shared' AND %s" % _LIVE, (record["image_id"],)).fetchall():
+                return "gone"
+            if conn.execute("SELECT 1 FROM image_members WHERE image_id = ? AND member = ?",
+                            (record["image_id"], record["member"])).fetchall():
+                return "duplicate"
+            count = conn.execute("SELECT COUNT(*) FROM image_members WHERE image_id = ?",
+                                 (record["image_id"],)).fetchone()[0]
+            if count >= limit:
+                return "full"
+            conn.execute("INSERT INTO image_members (%s) VALUES (%s)"
+                         % (", ".join(MEMBER_COLUMNS), ", ".join("?" for _ in MEMBER_COLUMNS)),
+                         [record[c] for c in MEMBER_COLUMNS])
+        return None
+
+    def get(self, image_id, member):
+        rows = self.db.query("SELECT %s FROM image_members WHERE image_id = ? AND member = ?"
+                             % ", ".join(MEMBER_COLUMNS), (image_id, member))
+        return dict(zip(MEMBER_COLUMNS, rows[0])) if rows else None
+
+    def list(self, image_id):
+        """The image's members, oldest first."""
+        rows = self.db.query("SELECT %s FROM image_members WHERE image_id = ? "
+                             "ORDER BY created_at, member" % ", ".join(MEMBER_COLUMNS),
+                             (image_id,))
+        return [dict(zip(MEMBER_COLUMNS, row)) for row in rows]
+
+    def update(self, image_id, member, status, now):
+        """Set the member's status; the member as written, or None if it is gone."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE image_members SET status = ?, updated_at = ? "
+                         "WHERE image_id = ? AND member = ?", (status, now, image_id, member))
+        return self.get(image_id, member)
+
+    def delete(self, image_id, member):
+        """Remove the member; False if it was not there."""
+        with self.db.write() as conn:
+            return conn.execute("DELETE FROM image_members WHERE image_id = ? AND member = ?",
+                                (image_id, member)).rowcount == 1

@@ -1,4 +1,4 @@
-"""JSON schemas served at /v2/schemas/image and /v2/schemas/images.
+"""JSON schemas served at /v2/schemas/image(s) and /v2/schemas/member(s).
 
 python-glanceclient builds its image model (warlock) and its CLI arguments
 from the image schema, so every base property carries a type and a
@@ -93,21 +93,42 @@ def image_schema():
     }
 
 
+def _collection(name, item, paged):
+    """The schema of a list of ``item``; ``paged`` adds Glance's first/next links."""
+    properties = {name: {"type": "array", "items": item}, "schema": {"type": "string"}}
+    links = [{"rel": "describedby", "href": "{schema}"}]
+    if paged:
+        properties.update(first={"type": "string"}, next={"type": "string"})
+        links[:0] = [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"}]
+    return {"name": name, "properties": properties, "links": links}
+
+
 def images_schema():
+    return _collection("images", image_schema(), paged=True)
+
+
+def member_schema():
+    uuid_pattern = image_schema()["properties"]["id"]["pattern"]
     return {
-        "name": "images",
+        "name": "member",
         "properties": {
-            "images": {"type": "array", "items": image_schema()},
-            "schema": {"type": "string"},
-            "first": {"type": "string"},
-            "next": {"type": "string"},
+            "member_id": {"type": "string",
+                          "description": "An identifier for the image member (tenantId)"},
+            "image_id": {"type": "string", "description": "An identifier for the image",
+                         "pattern": uuid_pattern},
+            "created_at": {"type": "string",
+                           "description": "Date and time of image member creation"},
+            "updated_at": {"type": "string", "description": "Date and time of last "
+                           "modification of image member"},
+            "status": {"type": "string", "description": "The status of this image member",
+                       "enum": ["pending", "accepted", "rejected"]},
+            "schema": {"readOnly": True, "type": "string"},
         },
-        "links": [
-            {"rel": "first", "href": "{first}"},
-            {"rel": "next", "href": "{next}"},
-            {"rel": "describedby", "href": "{schema}"},
-        ],
     }
+
+
+def members_schema():
+    return _collection("members", member_schema(), paged=False)
 
 
 # -- Validation: the subset of JSON Schema that these schemas use -------------

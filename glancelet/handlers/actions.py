@@ -7,10 +7,10 @@ As in Glance:
 * Any other status is ``403`` ("Not allowed to deactivate image in status
   'queued'"), which is what Glance's image domain raises.
 * Who may: Glance's default policy for both is ``ADMIN_OR_PROJECT_MEMBER``,
-  an admin or a member of the image's project. :func:`_authorize` is that
-  rule, with glancelet's current roles (admin, or the image's project), in
-  one place. A caller who cannot see the image gets ``404``; one who can
-  see it (a public image of another project) but may not act gets ``403``.
+  an admin or a member of the image's project: the ``deactivate`` and
+  ``reactivate`` rules of :mod:`glancelet.policy`. A caller who cannot see
+  the image gets ``404``; one who can see it (a public image of another
+  project) but may not act gets ``403``.
 * While an image is ``deactivated``, downloading its data is ``403`` for
   everyone but admins (:func:`glancelet.handlers.image_data.download`).
 
@@ -24,16 +24,8 @@ from glancelet.handlers.util import MODIFY_TRIES, load_image
 from glancelet.http import empty_response
 
 
-def _authorize(ctx, record, action):
-    """403 unless ``ctx`` may ``action`` ("deactivate", "reactivate") the image."""
-    if not ctx.can_modify(record):
-        raise errors.Forbidden("You are not authorized to %s image %s."
-                               % (action, record["id"]))
-
-
 def _switch(req, start_response, action, source, target):
-    record = load_image(req)
-    _authorize(req.context, record, action)
+    record = load_image(req, action)
     for _ in range(MODIFY_TRIES):
         if record["status"] == target:
             return empty_response(start_response)
@@ -43,7 +35,7 @@ def _switch(req, start_response, action, source, target):
         if req.app.images.transition(record["id"], source, target,
                                      {"updated_at": req.app.clock()}) is not None:
             return empty_response(start_response)
-        record = load_image(req)
+        record = load_image(req, action)
     raise errors.Conflict("Image %s changed too often while this change was being made; "
                           "retry it." % record["id"])
 

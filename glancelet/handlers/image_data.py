@@ -9,7 +9,7 @@ DOWNLOAD_BLOCK = 1024 * 1024
 
 def upload(req, start_response):
     """Upload a queued image's data; it becomes active only once whole."""
-    record = load_image(req, for_update=True)
+    record = load_image(req, "upload_image")
     require_octet_stream(req)
 
     def conflict(image_id):
@@ -72,7 +72,7 @@ def _read_range(fp, start, end):
 
 def download(req, start_response):
     """Download the image's data, whole or one byte range (deactivated: admins only)."""
-    record = load_image(req)
+    record = load_image(req, "download_image")
     image_id = record["id"]
     if record["status"] == "deactivated" and not req.context.is_admin:
         raise errors.Forbidden("The requested image has been deactivated. Image data "

@@ -4,8 +4,8 @@ import re
 import urllib.parse
 import uuid
 
-from glancelet import domain, errors, recovery, schemas
-from glancelet.handlers.util import image_response, load_image, modify
+from glancelet import domain, errors, policy, recovery, schemas
+from glancelet.handlers.util import image_response, load_image, modify, visible
 from glancelet.http import empty_response, json_response
 
 DEFAULT_LIMIT = 25
@@ -53,13 +53,6 @@ def _apply(ctx, record, name, value):
     """Set property ``name`` on a row dict, validating it."""
     _check_settable(ctx, name)
     value = _validate_value(name, value)
-    if name == "owner" and not ctx.is_admin and value != ctx.project_id:
-        raise errors.Forbidden("Only an admin may set the owner of an image to another "
-                               "project.")
-    if name == "visibility" and value == "public" and not ctx.is_admin:
-        # Glance's default policy: publicize_image is admin-only, while
-        # communitize_image is open to the image's project.
-        raise errors.Forbidden("Policy doesn't allow publicize_image to be performed.")
     if name in domain.MUTABLE or name in domain.ADMIN_SETTABLE:
         record[name] = value
     else:
@@ -67,6 +60,18 @@ def _apply(ctx, record, name, value):
 
 
 # -- Handlers -------------------------------------------------------------------
+
+def _enforce_add_image(ctx, body):
+    """Glance's add_image policy, then the rule for the visibility asked for."""
+    owner = body.get("owner", ctx.project_id)
+    target = {"project_id": owner, "owner": owner,
+              "visibility": body.get("visibility", "private")}
+    if not policy.allowed(ctx, "add_image", target) and owner != ctx.project_id:
+        raise errors.Forbidden("You are not permitted to create images owned by '%s'."
+                               % (owner,))
+    policy.enforce(ctx, "add_image", target)
+    policy.enforce_visibility(ctx, target["visibility"], target)
+
 
 def create(req, start_response):
     """Create a queued image (201), with the properties given."""
@@ -82,6 +87,7 @@ def create(req, start_response):
             raise errors.BadRequest("Invalid value for 'id': must be a UUID")
     else:
         image_id = str(uuid.uuid4())
+    _enforce_add_image(ctx, body)
     record = domain.new_record(image_id, ctx.owner, {}, now=req.app.clock())
     for name, value in body.items():
         _apply(ctx, record, name, value)
@@ -146,7 +152,7 @@ def _patch_ops(req):
 
 def update(req, start_response):
     """Change an image's properties with a JSON-patch; no 2xx change is lost."""
-    record = load_image(req, for_update=True)
+    record = load_image(req, "modify_image")
     ops = list(_patch_ops(req))
     record = modify(req, record, lambda current: _patched(req.context, current, ops))
     return image_response(req, start_response, record)
@@ -164,6 +170,10 @@ def _patched(ctx, record, ops):
         if kind in ("add", "replace"):
             if "value" not in op:
                 raise errors.BadRequest("Operation %r needs a 'value'." % kind)
+            if name == "owner" and not ctx.is_admin:
+                raise errors.Forbidden("Owner can't be updated by non admin.")
+            if name == "visibility":
+                policy.enforce_visibility(ctx, op["value"], policy.image_target(ctx, record))
             if kind == "replace" and not is_base and name not in changed["properties"]:
                 raise errors.Conflict("Property %s does not exist." % name)
             _apply(ctx, changed, name, op["value"])
@@ -177,8 +187,8 @@ def _patched(ctx, record, ops):
 
 
 def delete(req, start_response):
-    """Delete an image; its id stays taken (a tombstone)."""
-    record = load_image(req, for_update=True)
+    """Delete an image and its members; its id stays taken (a tombstone)."""
+    record = load_image(req, "delete_image")
     if record["protected"]:
         raise errors.Forbidden("Image %s is protected and cannot be deleted." % record["id"])
     recovery.delete_image(req.app, record)
@@ -285,25 +295,34 @@ def _filters(req):
     return filters
 
 
+MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
+
+
 def index(req, start_response):
     """List the images the caller may see, filtered, sorted and paged."""
     ctx = req.context
+    policy.enforce(ctx, "get_images", {"project_id": ctx.project_id})
     limit = min(_int_param(req, "limit", DEFAULT_LIMIT, maximum=None), MAX_LIMIT)
     keys = _parse_sort(req)
     visibility = req.param("visibility")
     if visibility is not None and visibility not in domain.VISIBILITIES + ("all",):
         raise errors.BadRequest("Invalid visibility value: %s" % visibility)
+    member_status = req.param("member_status", "accepted")
+    if member_status not in MEMBER_STATUSES:
+        raise errors.BadRequest("Invalid status: %s" % member_status)
     filters = _filters(req)
     marker = None
     marker_id = req.param("marker")
     if marker_id is not None:
         marker = req.app.images.get(marker_id)
-        if marker is None or not ctx.can_see(marker):
+        if marker is None or not visible(req, marker):
             raise errors.BadRequest("marker not found: %s" % marker_id)
-    rows = req.app.images.list(ctx, visibility, filters, keys, marker, limit)
+    rows = req.app.images.list(ctx, visibility, filters, keys, marker, limit,
+                               member_status)
     rows = [recovery.reap_image(req.app, row) for row in rows]
     body = {
-        "images": [domain.view(row) for row in rows],
+        "images": [domain.view(row) for row in rows
+                   if policy.allowed(ctx, "get_image", policy.image_target(ctx, row))],
         "schema": "/v2/schemas/images",
         "first": _page_link(req, None),
     }

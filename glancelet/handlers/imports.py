@@ -10,7 +10,7 @@
   ``GET /v2/tasks/{id}``, ``GET /v2/schemas/task``.
 """
 
-from glancelet import domain, errors, recovery, request_id, tasks, webdownload
+from glancelet import domain, errors, policy, recovery, request_id, tasks, webdownload
 from glancelet.handlers.util import load_image, receive, require_octet_stream
 from glancelet.http import empty_response, json_response
 
@@ -29,7 +29,7 @@ def stage(req, start_response):
     if GLANCE_DIRECT not in _enabled(req):
         raise errors.NotFound("'glance-direct' method is not available at this site.")
     require_octet_stream(req)
-    record = load_image(req, for_update=True)
+    record = load_image(req, "modify_image")
 
     def conflict(image_id):
         current = recovery.reap_image(req.app, req.app.images.get(image_id))
@@ -98,7 +98,7 @@ def import_image(req, start_response):
         raise errors.NotFound("Image import is not enabled at this site "
                               "([DEFAULT] enabled_import_methods is empty).")
     body, method = _parse_import(req)
-    record = load_image(req, for_update=True)
+    record = load_image(req, "modify_image")
     app = req.app
     image_id = record["id"]
     conflict = _state_conflict(record, method)
@@ -189,10 +189,11 @@ def _can_see_task(ctx, task):
 
 
 def show_task(req, start_response):
-    """Show a task the caller may see (its project's, or any to an admin)."""
+    """Show a task (the tasks API is admin-only by Glance's default policy)."""
+    policy.enforce(req.context, "tasks_api_access", {})
     task_id = req.route_args["task_id"]
     task = recovery.reap_task(req.app, req.app.tasks.get(task_id))
-    if task is None or not _can_see_task(req.context, task):
+    if task is None:
         raise errors.NotFound("Task with the given id %s not found" % task_id)
     return json_response(start_response, "200 OK", task_view(task))
 

@@ -14,7 +14,7 @@ def _tag(req):
 
 def add(req, start_response):
     """Add a tag (adding one the image has is a no-op)."""
-    record = load_image(req, for_update=True)
+    record = load_image(req, "modify_image")
     tag = _tag(req)
 
     def changes(record):
@@ -26,7 +26,7 @@ def add(req, start_response):
 
 def remove(req, start_response):
     """Remove a tag; 404 if the image does not have it."""
-    record = load_image(req, for_update=True)
+    record = load_image(req, "modify_image")
     tag = _tag(req)
 
     def changes(record):

@@ -6,7 +6,7 @@ import logging
 import uuid
 
 from glancelet import body as body_mod
-from glancelet import domain, errors, recovery, store as store_mod
+from glancelet import domain, errors, policy, recovery, store as store_mod
 from glancelet.http import json_response
 
 LOG = logging.getLogger(__name__)
@@ -26,14 +26,32 @@ def parse_image_id(req):
     return canonical
 
 
-def load_image(req, for_update=False):
-    """The image named in the route, if the caller may see it (404 otherwise)."""
+def visible(req, image):
+    """Whether the caller reaches ``image`` at all, as Glance's database layer
+    decides before any policy: an admin any image, others their project's,
+    public and community ones, and shared ones their project is a member of
+    (whatever the member status)."""
+    ctx = req.context
+    if ctx.is_admin or image["visibility"] in ("public", "community"):
+        return True
+    if ctx.project_id is None or image["owner"] is None:
+        return False
+    if image["owner"] == ctx.project_id:
+        return True
+    return (image["visibility"] == "shared"
+            and req.app.members.get(image["id"], ctx.project_id) is not None)
+
+
+def load_image(req, rule="get_image"):
+    """The image named in the route, if the caller may see it (404 otherwise)
+    and do ``rule`` to it (403; see :func:`glancelet.policy.enforce_image`)."""
     image_id = parse_image_id(req)
     record = recovery.reap_image(req.app, req.app.images.get(image_id))
-    if record is None or not req.context.can_see(record):
+    if record is None or not visible(req, record):
         raise errors.NotFound("No image found with ID %s" % image_id)
-    if for_update and not req.context.can_modify(record):
-        raise errors.Forbidden("You are not authorized to modify image %s." % image_id)
+    policy.enforce_image(req.context, "get_image", record)
+    if rule != "get_image":
+        policy.enforce_image(req.context, rule, record)
     return record
 
 
@@ -56,7 +74,7 @@ def modify(req, record, changes_of):
                                         expect_version=record["version"])
         if updated is not None:
             return updated
-        record = load_image(req, for_update=True)
+        record = load_image(req, "modify_image")
     raise errors.Conflict("Image %s changed too often while this change was being made; "
                           "retry it." % record["id"])
 

@@ -116,8 +116,12 @@ class Client:
         return resp.json()
 
 
-def identity(project, roles="member", project_header="X-Project-Id"):
-    """The headers keystonemiddleware sends for a valid token of ``project``."""
+def identity(project, roles="member,reader", project_header="X-Project-Id"):
+    """The headers keystonemiddleware sends for a valid token of ``project``.
+
+    A member's token carries ``reader`` too: Keystone's default implied roles
+    (admin implies member implies reader) put it there, and Glance's read
+    rules ask for ``reader``."""
     return {"X-Identity-Status": "Confirmed", project_header: project, "X-Roles": roles}
 
 

@@ -276,7 +276,7 @@ def test_hostile_json_patch_documents(api, seeded, ops):
 # -- What glancelet refuses (issue 10 findings 2, 3, 4, 10; cited by the security page) --
 
 CONFIRMED = {"X-Identity-Status": "Confirmed"}
-MEMBER = dict(CONFIRMED, **{"X-Project-Id": "p1", "X-Roles": "member"})
+MEMBER = dict(CONFIRMED, **{"X-Project-Id": "p1", "X-Roles": "member,reader"})
 INVALID_IDENTITIES = [
     {"X-Identity-Status": "Invalid"},
     {"X-Identity-Status": "Invalid", "X-Project-Id": "p1", "X-Roles": "admin"},

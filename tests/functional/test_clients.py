@@ -97,6 +97,19 @@ def test_glance_cli_image_lifecycle(server, image_file, tmp_path):
     assert data_files(server["images"], image_id) == []
 
 
+def test_glance_cli_image_members(server):
+    """Sharing with glanceclient's member commands (tests/functional/test_members.py
+    has the API's rules)."""
+    image_id = field(glance(server, "image-create", "--name", "shared"), "id")
+    assert "pending" in glance(server, "member-create", image_id, "bob")
+    assert "accepted" in glance(server, "member-update", image_id, "bob", "accepted")
+    listed = glance(server, "member-list", "--image-id", image_id)
+    assert "bob" in listed and "accepted" in listed
+    glance(server, "member-delete", image_id, "bob")
+    assert "bob" not in glance(server, "member-list", "--image-id", image_id)
+    glance(server, "image-delete", image_id)
+
+
 def test_glanceclient_library(server, image_file):
     from glanceclient import Client
     from glanceclient import exc

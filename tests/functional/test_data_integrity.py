@@ -15,7 +15,7 @@ from glancelet import app as app_mod
 from glancelet import recovery
 from tests.unit.test_webdownload import DataServer
 
-from .conftest import Client, make_conf
+from .conftest import Client, identity, make_conf
 
 MiB = 1024 * 1024
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -124,10 +124,6 @@ def test_import_that_lost_its_claim_leaves_the_winners_data_alone(tmp_path):
 
 
 # -- Finding 2: deleted ids stay deleted ------------------------------------------------
-
-def identity(project, roles="member"):
-    return {"X-Identity-Status": "Confirmed", "X-Project-Id": project, "X-Roles": roles}
-
 
 def test_a_deleted_image_id_is_never_reused(app):
     """Project A deletes its public image; neither B nor an admin can create an

@@ -46,8 +46,8 @@ def _num(value, fmt="%.0f"):
     return str(value)
 
 
-def _table(header, rows, widths=None):
-    table = nodes.table(classes=["bench-table"])
+def _table(header, rows, widths=None, classes=("bench-table",)):
+    table = nodes.table(classes=list(classes))
     tgroup = nodes.tgroup(cols=len(header))
     table += tgroup
     for width in widths or [1] * len(header):
@@ -64,7 +64,7 @@ def _table(header, rows, widths=None):
         row = nodes.row()
         for cell in cells:
             entry = nodes.entry()
-            entry += cell if isinstance(cell, nodes.Node) else _para(nodes.Text(cell))
+            entry += cell if isinstance(cell, (nodes.Node, list)) else _para(nodes.Text(cell))
             row += entry
         tbody += row
     return table
