@@ -72,11 +72,29 @@ def request(service, method, path, body=None, headers=None):
 
 
 def test_version_discovery(glance_service):
+    """Glance 33's newest API version is v2.15 (glancelet's: v2.12)."""
     ids = [v["id"] for v in glance_service["versions"]["versions"]]
     assert ids[0] == "v2.15" and all(i.startswith("v2.") for i in ids), ids
     status, body = request(glance_service, "GET", "/versions")
     assert status == 200
     assert [v["id"] for v in json.loads(body)["versions"]] == ids
+
+
+def test_the_ini_layers_on_glancelet_uwsgi_ini(glance_service):
+    """glance-uwsgi.ini's ``ini =`` line reads glancelet-uwsgi.ini in place:
+    the later module and pidfile lines replace its own, and its one
+    http-socket stays one socket."""
+    ws = glance_service["ws"]
+    log = ws.log("uwsgi").read_text()
+    assert ws.operator_view(log).count("getting INI configuration from ") == 2
+    assert log.count("bound to TCP address") == 1
+    assert ws.path("/run/glance/uwsgi.pid").read_text().strip() == str(
+        ws.servers["uwsgi"].pid)
+    assert not ws.path("/run/glancelet/uwsgi.pid").exists()
+    # The app is Glance's (glancelet has no /v2/info/stores), with the
+    # one store of glance-api.conf ("default" is the string "true").
+    status, body = request(glance_service, "GET", "/v2/info/stores")
+    assert (status, json.loads(body)) == (200, {"stores": [{"id": "fs", "default": "true"}]})
 
 
 def test_glanceclient_upload_download_delete(glance_service):
