@@ -48,7 +48,7 @@ WORKSPACE_BASE = "/var/tmp"
 
 # Path tokens that stand for a Python environment: they map to the one
 # running the tests (sys.prefix), not into the workspace.
-PYTHON_ENVS = ("/opt/glancelet", "/opt/keystone")
+PYTHON_ENVS = ("/opt/glancelet", "/opt/keystone", "/opt/glance")
 
 # The Keystone that tests/functional/test_keystone.py runs, and the drop-in
 # that puts glancelet behind it (example, operator path).

@@ -47,6 +47,11 @@ TOKENS = {
         "/var/lib/keystone",    # Keystone's database
         "/var/log/keystone",    # Keystone's logs
         "/opt/keystone",        # the Python environment Keystone is installed in
+        "/etc/glance",          # OpenStack Glance's configuration (examples/glance/)
+        "/var/lib/glance",      # Glance's database, images and staging area
+        "/var/log/glance",      # Glance's logs
+        "/run/glance",          # Glance's uWSGI pid file
+        "/opt/glance",          # the Python environment Glance is installed in
     ),
 }
 

@@ -1,0 +1,44 @@
+"""lab.glance: installing the pinned Glance, and Glance's rewrite tokens."""
+
+import io
+import sys
+
+from lab import glance, rewrite
+
+
+def _provision(monkeypatch, found, is_root):
+    monkeypatch.setattr(glance, "installed_version", lambda: found)
+    calls, err = [], io.StringIO()
+    rc = glance.provision(is_root=is_root, run=lambda cmd, **kw: calls.append(cmd), err=err)
+    return rc, calls, err.getvalue()
+
+
+def test_not_root_prints_the_exact_command_and_installs_nothing(monkeypatch):
+    rc, calls, err = _provision(monkeypatch, "32.0.0", is_root=False)
+    assert (rc, calls) == (1, [])
+    assert err.endswith("Run as root:\n  %s -m pip install -r %s\n"
+                        % (sys.executable, glance.REQUIREMENTS))
+
+
+def test_root_installs_the_requirements_file(monkeypatch):
+    rc, calls, _ = _provision(monkeypatch, None, is_root=True)
+    assert (rc, calls) == (0, [[sys.executable, "-m", "pip", "install", "-r",
+                                str(glance.REQUIREMENTS)]])
+
+
+def test_the_pinned_version_installed_runs_nothing(monkeypatch):
+    assert _provision(monkeypatch, glance.VERSION, is_root=True)[:2] == (0, [])
+
+
+def test_the_requirements_file_pins_that_version():
+    pins = [line for line in glance.REQUIREMENTS.read_text().splitlines()
+            if line and not line.startswith("#")]
+    assert pins == ["glance==%s" % glance.VERSION]
+
+
+def test_glance_paths_are_tokens_apart_from_glancelets():
+    values = {"/etc/glance": "/w/etc/glance", "/etc/glancelet": "/w/etc/glancelet",
+              "/opt/glance": "/venv"}
+    assert rewrite.rewrite_text("ini = /etc/glancelet/a.ini\nenv = X=/etc/glance\n"
+                                "virtualenv = /opt/glance\n", values) == (
+        "ini = /w/etc/glancelet/a.ini\nenv = X=/w/etc/glance\nvirtualenv = /venv\n")
