@@ -39,7 +39,7 @@ def glance_service(tmp_path_factory):
                     % (glance.VERSION, " ".join(glance.install_command())))
     ws = Workspace(tmp_path_factory.mktemp("glance"))
     try:
-        uwsgi_http.UwsgiHttp().install_files(ws)
+        uwsgi_http.PATTERNS[0].install_files(ws)
         _, db_sync = glance.install(ws, "uwsgi-http", trusted_headers=True)
         started = time.monotonic()
         server = launchers.start_uwsgi(ws, INI)
