@@ -21,10 +21,8 @@ file records :func:`lab.results.source_digest` of the sources it ran.
 
 import argparse
 import collections
-import datetime
 import importlib.metadata
 import io
-import json
 import os
 import platform
 import re
@@ -39,7 +37,7 @@ from lab import keystone as keystone_mod
 from lab.harness import IMPORT_EXAMPLES, KEYSTONE_EXAMPLES, REPO_ROOT, Workspace, wait_ready
 from lab.mirror import Mirror
 from lab.patterns import uwsgi_http
-from lab.results import source_digest
+from lab.results import provenance, write_json
 
 RESULTS_PATH = Path("doc/source/_data/tempest-results.json")
 # What runs: Tempest's image v2 tests and the plugin's image RBAC tests
@@ -229,10 +227,7 @@ def versions():
 
 def write_results(classes, timings, complete, path=RESULTS_PATH):
     data = {
-        "generated_at": datetime.datetime.now(datetime.timezone.utc)
-        .strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source_digest": source_digest(REPO_ROOT),
-        "complete": bool(complete),
+        **provenance(REPO_ROOT, complete),
         "versions": versions(),
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "selection": list(SELECTION),
@@ -242,12 +237,7 @@ def write_results(classes, timings, complete, path=RESULTS_PATH):
         "totals": totals(classes),
         "classes": classes,
     }
-    path = REPO_ROOT / path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(REPO_ROOT / path, data)
 
 
 class Deployment:

@@ -45,8 +45,9 @@ def _num(value, fmt="%.0f"):
     return str(value)
 
 
-def _table(header, rows, widths=None):
-    table = nodes.table(classes=["bench-table"])
+def _table(header, rows, widths=None, classes=("bench-table",)):
+    """A table; a cell is a node or a text. Also used by tempest_results."""
+    table = nodes.table(classes=list(classes))
     tgroup = nodes.tgroup(cols=len(header))
     table += tgroup
     for width in widths or [1] * len(header):

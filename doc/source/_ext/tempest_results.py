@@ -22,6 +22,7 @@ import os
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
+from bench_results import _table
 from examples_results import source_digest
 
 RESULTS_RELPATH = os.path.join("_data", "tempest-results.json")
@@ -47,8 +48,8 @@ def load(path, repo_root):
         problems.append(
             "These results are stale: they were recorded for other versions of "
             "examples/ or glancelet/ (recorded digest %s, digest of this checkout %s). "
-            "Re-run ``tox -e tempest``." % (str(data.get("source_digest"))[:12],
-                                          current[:12]))
+            "Re-run ``tox -e tempest``." % (
+                str(data.get("source_digest"))[:12], current[:12]))
     if data.get("complete") is not True:
         problems.append("These results come from a partial run (``complete`` is not "
                         "true): some classes may be missing.")
@@ -66,34 +67,6 @@ def _text(text):
     parts = text.split("``")
     return [nodes.literal(p, p) if i % 2 else nodes.Text(p)
             for i, p in enumerate(parts) if p]
-
-
-def _table(headers, rows, classes):
-    """A table of ``rows``; each cell is a list of nodes or a string."""
-    table = nodes.table(classes=classes)
-    tgroup = nodes.tgroup(cols=len(headers))
-    table += tgroup
-    for _ in headers:
-        tgroup += nodes.colspec(colwidth=1)
-    thead = nodes.thead()
-    tgroup += thead
-    head = nodes.row()
-    for title in headers:
-        head += nodes.entry("", _para(nodes.Text(title)))
-    thead += head
-    tbody = nodes.tbody()
-    tgroup += tbody
-    for cells in rows:
-        row = nodes.row()
-        for cell in cells:
-            entry = nodes.entry()
-            if isinstance(cell, str):
-                entry += _para(nodes.Text(cell))
-            else:
-                entry.extend(cell)
-            row += entry
-        tbody += row
-    return table
 
 
 class _ResultsDirective(SphinxDirective):
@@ -146,12 +119,13 @@ class Conformance(_ResultsDirective):
         out.append(totals)
         rows = [self._row(row) for row in data["classes"]]
         out.append(_table(["Test class", "Tests"] + [label for _, label in COUNTS] + ["Why"],
-                          rows, ["tempest-conformance"]))
+                          rows, classes=["tempest-conformance"]))
         return out
 
     @staticmethod
     def _row(row):
-        why = [_para(*_text(reason)) for reason in row.get("reasons", [])]
+        why = nodes.container()
+        why.extend(_para(*_text(reason)) for reason in row.get("reasons", []))
         failures = row.get("failures", [])
         if failures:
             blist = nodes.bullet_list()
@@ -162,8 +136,8 @@ class Conformance(_ResultsDirective):
                 blist += item
             why.append(blist)
         name = row["class"]
-        return ([_para(nodes.literal(name, name))], str(row.get("tests", 0))) + tuple(
-            str(row.get(key, 0)) for key, _ in COUNTS) + (why or "",)
+        return (_para(nodes.literal(name, name)), str(row.get("tests", 0))) + tuple(
+            str(row.get(key, 0)) for key, _ in COUNTS) + (why,)
 
 
 class Features(_ResultsDirective):
@@ -173,11 +147,12 @@ class Features(_ResultsDirective):
         data, _ = self.results()
         if data is None:
             return []
-        rows = [([_para(nodes.literal("[%s]" % f["section"], "[%s]" % f["section"]))],
-                 [_para(nodes.literal(f["option"], f["option"]))],
-                 [_para(nodes.literal(f["value"], f["value"]))], f["why"])
+        rows = [(_para(nodes.literal("[%s]" % f["section"], "[%s]" % f["section"])),
+                 _para(nodes.literal(f["option"], f["option"])),
+                 _para(nodes.literal(f["value"], f["value"])), f["why"])
                 for f in data.get("features", [])]
-        return [_table(["Section", "Option", "Value", "Why"], rows, ["tempest-features"])]
+        return [_table(["Section", "Option", "Value", "Why"], rows,
+                       classes=["tempest-features"])]
 
 
 def _purge(app, env, docname):
