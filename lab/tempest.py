@@ -27,6 +27,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,9 +156,13 @@ def read_subunit(stream):
     return found
 
 
-def summarize(listed, ran):
+UNREACHED = "Not reached: the run stopped at its time limit (--timeout)."
+
+
+def summarize(listed, ran, finished=True):
     """Per-class counts from the listed test ids and the (id, status,
-    details) of the run: pass, fail, skip (with reasons) and excluded."""
+    details) of the run: pass, fail, skip (with reasons) and excluded
+    (not run; with ``finished`` false, also the tests the run did not reach)."""
     classes = {}
 
     def entry(cls):
@@ -199,6 +204,15 @@ def summarize(listed, ran):
         elif status not in ("success",):
             row["fail"] += max(untouched, 1)
             row["failures"].append({"test": name, "message": _message(details)})
+    for row in classes.values():
+        untouched = row["tests"] - row["excluded"] - row["pass"] - row["fail"] - row["skip"]
+        if untouched > 0 and not finished:
+            row["excluded"] += untouched
+            note(row, UNREACHED)
+        elif untouched > 0:  # a finished run that lost tests (a worker died)
+            row["fail"] += untouched
+            row["failures"].append({"test": "(%d not reported)" % untouched,
+                                    "message": "listed, but the run reported no result"})
     return sorted(classes.values(), key=lambda r: (r["suite"] != "tempest", r["class"]))
 
 
@@ -266,8 +280,9 @@ def _tool(name):
     return str(Path(sys.prefix) / "bin" / name)
 
 
-def run_tempest(workdir, conf_text, concurrency, extra_regex):
-    """``tempest init``, the conf, ``tempest run``; return (listed ids, subunit bytes)."""
+def run_tempest(workdir, conf_text, concurrency, extra_regex, timeout):
+    """``tempest init``, the conf, ``tempest run``; return (listed ids, subunit
+    bytes, whether the run finished within ``timeout`` seconds)."""
     # The workspace registry goes next to it, not into ~/.tempest.
     subprocess.run([_tool("tempest"), "init", "--workspace-path",
                     str(workdir.parent / "workspace.yaml"), str(workdir)], check=True)
@@ -280,14 +295,27 @@ def run_tempest(workdir, conf_text, concurrency, extra_regex):
     listed = subprocess.run([_tool("stestr"), "list", "--include-list", str(include)],
                             cwd=workdir, check=True, capture_output=True,
                             text=True).stdout.split()
+    stream = workdir / "run.subunit"
     # --config-file: the test workers do not look in the workspace's etc/.
-    subprocess.run([_tool("tempest"), "run", "--config-file", str(conf),
-                    "--include-list", str(include),
-                    "--exclude-list", str(exclude), "--concurrency", str(concurrency)],
-                   cwd=workdir)
-    subunit = subprocess.run([_tool("stestr"), "last", "--subunit"], cwd=workdir,
-                             check=True, capture_output=True).stdout
-    return listed, subunit
+    # --subunit: the results as they come, so that a stopped run still has them.
+    with open(stream, "wb") as out:
+        run = subprocess.Popen(
+            [_tool("tempest"), "run", "--config-file", str(conf), "--subunit",
+             "--include-list", str(include), "--exclude-list", str(exclude),
+             "--concurrency", str(concurrency)],
+            cwd=workdir, stdout=out, start_new_session=True)
+        try:
+            run.wait(timeout=timeout or None)
+            finished = True
+        except subprocess.TimeoutExpired:
+            finished = False
+            os.killpg(run.pid, signal.SIGTERM)  # its own group: tempest and its workers
+            try:
+                run.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait()
+    return listed, stream.read_bytes(), finished
 
 
 def main(argv=None):
@@ -297,6 +325,9 @@ def main(argv=None):
     # second worker's identity calls only queue there, and the token checks
     # glancelet makes wait behind them past authtoken.conf's 5 s timeout.
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--timeout", type=int, default=0,
+                        help="stop the Tempest run after this many seconds (0: no limit); "
+                             "the tests it did not reach are counted as not run")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, tempest.conf) after a pass")
     parser.add_argument("regex", nargs="*",
@@ -313,16 +344,17 @@ def main(argv=None):
         timings["keystone and glancelet start"] = time.monotonic() - started
         conf = tempest_conf(deployment.keystone.url, deployment.mirror.url(MIRROR_IMAGE))
         started = time.monotonic()
-        listed, stream = run_tempest(workdir / "tempest", conf, args.concurrency, args.regex)
+        listed, stream, finished = run_tempest(workdir / "tempest", conf, args.concurrency,
+                                               args.regex, args.timeout)
         timings["tempest run"] = time.monotonic() - started
     finally:
         errors = deployment.stop()
-    classes = summarize(listed, read_subunit(io.BytesIO(stream)))
-    path = write_results(classes, timings, complete=not args.regex,
+    classes = summarize(listed, read_subunit(io.BytesIO(stream)), finished)
+    path = write_results(classes, timings, complete=finished and not args.regex,
                          path=RESULTS_PATH if not args.regex else
                          Path("doc/build/tempest-results.partial.json"))
     report(classes, timings, path)
-    failed = errors or any(row["fail"] for row in classes)
+    failed = errors or not finished or any(row["fail"] for row in classes)
     if errors:
         print("servers did not stop cleanly:\n%s" % "\n".join(errors), file=sys.stderr)
     if failed or args.keep:

@@ -70,3 +70,13 @@ def test_summarize_counts_per_class():
     assert rows[RBAC]["suite"] == "glance-tempest-plugin"
     totals = tempest.totals(rows.values())
     assert totals["tempest"] == {"tests": 6, "pass": 1, "fail": 1, "skip": 3, "excluded": 1}
+
+
+def test_a_stopped_run_counts_the_tests_it_did_not_reach_as_not_run():
+    listed = [BASIC + ".test_a[id-1]", BASIC + ".test_b[id-2]", RBAC + ".test_create_image"]
+    ran = [(BASIC + ".test_a[id-1]", "success", {})]
+    rows = {row["class"]: row for row in tempest.summarize(listed, ran, finished=False)}
+    assert (rows[BASIC]["pass"], rows[BASIC]["excluded"]) == (1, 1)
+    assert rows[RBAC]["excluded"] == 1 and rows[RBAC]["reasons"] == [tempest.UNREACHED]
+    finished = {row["class"]: row for row in tempest.summarize(listed, ran)}
+    assert (finished[RBAC]["excluded"], finished[RBAC]["fail"]) == (0, 1)
