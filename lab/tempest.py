@@ -309,7 +309,9 @@ def run_tempest(workdir, conf_text, concurrency, extra_regex, timeout):
             finished = True
         except subprocess.TimeoutExpired:
             finished = False
-            os.killpg(run.pid, signal.SIGTERM)  # its own group: tempest and its workers
+            # Its own group: tempest and its workers. SIGINT, so that Python
+            # flushes the subunit already buffered for stdout as it exits.
+            os.killpg(run.pid, signal.SIGINT)
             try:
                 run.wait(timeout=30)
             except subprocess.TimeoutExpired:
