@@ -23,6 +23,7 @@ import argparse
 import collections
 import importlib.metadata
 import io
+import json
 import os
 import platform
 import re
@@ -282,6 +283,17 @@ def _tool(name):
     return str(Path(sys.prefix) / "bin" / name)
 
 
+def list_tests(workdir):
+    """The ids the workspace's include list selects (the excluded ones too);
+    kept in ``listed.txt``."""
+    saved = workdir / "listed.txt"
+    if not saved.exists():
+        saved.write_text(subprocess.run(
+            [_tool("stestr"), "list", "--include-list", str(workdir / "include.txt")],
+            cwd=workdir, check=True, capture_output=True, text=True).stdout)
+    return saved.read_text().split()
+
+
 def run_tempest(workdir, conf_text, concurrency, extra_regex, timeout):
     """``tempest init``, the conf, ``tempest run``; return (listed ids, subunit
     bytes, whether the run finished within ``timeout`` seconds)."""
@@ -294,9 +306,7 @@ def run_tempest(workdir, conf_text, concurrency, extra_regex, timeout):
     include.write_text("\n".join(extra_regex or SELECTION) + "\n")
     exclude = workdir / "exclude.txt"
     exclude.write_text("\n".join(regex for regex, _ in EXCLUDED) + "\n")
-    listed = subprocess.run([_tool("stestr"), "list", "--include-list", str(include)],
-                            cwd=workdir, check=True, capture_output=True,
-                            text=True).stdout.split()
+    listed = list_tests(workdir)
     stream = workdir / "run.subunit"
     # --config-file: the test workers do not look in the workspace's etc/.
     # --subunit: the results as they come, so that a stopped run still has them.
@@ -334,10 +344,15 @@ def main(argv=None):
                              "the tests it did not reach are counted as not run")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, tempest.conf) after a pass")
+    parser.add_argument("--rescan", metavar="WORKDIR", type=Path,
+                        help="start nothing: count the results of the run kept in WORKDIR "
+                             "again (its run.subunit, listed.txt and timings.json)")
     parser.add_argument("regex", nargs="*",
                         help="run only these test-id regexes; the results then go to "
                              "doc/build/tempest-results.partial.json")
     args = parser.parse_args(argv)
+    if args.rescan:
+        return rescan(args.rescan, partial=bool(args.regex))
     workdir = Path(tempfile.mkdtemp(prefix="glancelet-tempest-", dir="/var/tmp"))
     ws = Workspace(workdir)
     deployment = Deployment(ws)
@@ -353,12 +368,10 @@ def main(argv=None):
         timings["tempest run"] = time.monotonic() - started
     finally:
         errors = deployment.stop()
-    classes = summarize(listed, read_subunit(io.BytesIO(stream)), finished)
-    path = write_results(classes, timings, complete=finished and not args.regex,
-                         path=RESULTS_PATH if not args.regex else
-                         Path("doc/build/tempest-results.partial.json"))
-    report(classes, timings, path)
-    failed = errors or not finished or any(row["fail"] for row in classes)
+        (workdir / "timings.json").write_text(json.dumps(timings))
+    failed = record(listed, read_subunit(io.BytesIO(stream)), finished, timings,
+                    partial=bool(args.regex))
+    failed = errors or failed
     if errors:
         print("servers did not stop cleanly:\n%s" % "\n".join(errors), file=sys.stderr)
     if failed or args.keep:
@@ -368,6 +381,28 @@ def main(argv=None):
         ws.remove()
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0
+
+
+def record(listed, ran, finished, timings, partial):
+    """Count, write the results file, print the totals; True if not green."""
+    classes = summarize(listed, ran, finished)
+    path = write_results(classes, timings, complete=finished and not partial,
+                         path=Path("doc/build/tempest-results.partial.json") if partial
+                         else RESULTS_PATH)
+    report(classes, timings, path)
+    return not finished or any(row["fail"] for row in classes)
+
+
+def rescan(workdir, partial):
+    """Count a kept run again. It finished if every test it announced
+    ("exists") has a result and none was left in progress."""
+    ran = read_subunit(io.BytesIO((workdir / "tempest" / "run.subunit").read_bytes()))
+    announced = {t for t, status, _ in ran if status == "exists"}
+    done = {t for t, status, _ in ran if status not in ("exists", "inprogress")}
+    timings = workdir / "timings.json"
+    timings = json.loads(timings.read_text()) if timings.exists() else {}
+    return int(record(list_tests(workdir / "tempest"), ran, announced <= done, timings,
+                      partial))
 
 
 def report(classes, timings, path):
