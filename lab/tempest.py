@@ -77,6 +77,8 @@ FEATURES = (
     ("image", "http_image", "{mirror}",
      "web-download fetches from the lab's internal mirror "
      "(examples/import/internal-mirror.conf), not from the internet."),
+    ("image", "http_qcow2_image", "{mirror}",
+     "The same mirror (the web-download import test fetches this one)."),
     ("image", "image_caching_enabled", "false", "glancelet has no image cache."),
     ("image", "hashing_algorithm", "sha512", "examples/uwsgi-http/glancelet.conf."),
     ("image-feature-enabled", "import_image", "true",
