@@ -65,15 +65,23 @@ def versions():
     return {k: v for k, v in found.items() if v is not None}
 
 
+def provenance(repo_root, complete):
+    """When, from which sources (digest) and whether from a complete run:
+    the first keys of a results file the docs render."""
+    return {
+        "generated_at": datetime.datetime.now(datetime.timezone.utc)
+        .strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source_digest": source_digest(repo_root),
+        "complete": bool(complete),
+    }
+
+
 def write(repo_root, services, patterns, scenarios, results, symptoms, complete,
           path=RESULTS_PATH):
     """Write the results file: each result row names its service, pattern and
     scenario (a pattern's expected failures are keyed the same way)."""
     data = {
-        "generated_at": datetime.datetime.now(datetime.timezone.utc)
-        .strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source_digest": source_digest(repo_root),
-        "complete": bool(complete),
+        **provenance(repo_root, complete),
         "versions": versions(),
         "services": list(services),
         "patterns": {p.name: {"title": p.title, "examples": list(p.examples)}
@@ -83,7 +91,11 @@ def write(repo_root, services, patterns, scenarios, results, symptoms, complete,
                                                   r["test"])),
         "symptoms": sorted(symptoms, key=lambda s: (s["id"], s["pattern"])),
     }
-    path = Path(repo_root) / path
+    return write_json(Path(repo_root) / path, data)
+
+
+def write_json(path, data):
+    """Write ``data`` to ``path`` as indented JSON, atomically; return ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")

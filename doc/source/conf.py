@@ -26,6 +26,7 @@ extensions = [
     "sphinx_copybutton",
     "reno.sphinxext",
     "examples_results",
+    "tempest_results",
     "glancelet_routes",
     "glancelet_snippets",
     "bench_results",

@@ -8,14 +8,10 @@ tox -e keystone sets. Nothing is installed at test time: without keystone
 the session fixture fails at once with the command to run.
 """
 
-import getpass
-import grp
 import hashlib
 import importlib.util
 import json
 import os
-import sqlite3
-import subprocess
 import sys
 import time
 import urllib.error
@@ -24,81 +20,16 @@ import urllib.request
 import pytest
 
 from lab.harness import KEYSTONE_EXAMPLES, Workspace, wait_ready
-from lab.launchers import uwsgi_signal_ready
+from lab.keystone import ADMIN_PASSWORD, Keystone, admin_connection, connect, register_glance
 from lab.patterns import uwsgi_http
 
-from .conftest import which
-
-ADMIN_PASSWORD = "admin-secret"
-SERVICE_PASSWORD = "GLANCE_SERVICE_PASSWORD"  # as in examples/keystone/authtoken.conf
 USER_PASSWORD = "user-secret"
-MANAGE_TIMEOUT = 300
-START_DEADLINE = 120.0
-
-
-class Keystone:
-    """Keystone under uWSGI from examples/keystone/, in workspace ``ws``."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.port = ws.port("5000")
-        self.url = "http://127.0.0.1:%d/v3" % self.port
-        self.timings = {}
-
-    def manage(self, *args):
-        started = time.monotonic()
-        proc = subprocess.run([which("keystone-manage"), "--config-file", str(self.conf)]
-                              + list(args), capture_output=True, text=True,
-                              timeout=MANAGE_TIMEOUT)
-        self.timings[args[0]] = time.monotonic() - started
-        assert proc.returncode == 0, "keystone-manage %s:\n%s%s" % (
-            args[0], proc.stdout, proc.stderr)
-
-    def setup(self):
-        # Installed by the lab's one rewrite (ports and paths: lab.rewrite.TOKENS).
-        self.conf = self.ws.install(*KEYSTONE_EXAMPLES[0])
-        self.ini = self.ws.install(*KEYSTONE_EXAMPLES[1])
-        owner = ["--keystone-user", getpass.getuser(),
-                 "--keystone-group", grp.getgrgid(os.getgid()).gr_name]
-        self.manage("db_sync")
-        self.wal()
-        self.manage("fernet_setup", *owner)
-        self.manage("credential_setup", *owner)
-        self.manage("bootstrap", "--bootstrap-password", ADMIN_PASSWORD,
-                    "--bootstrap-admin-url", self.url, "--bootstrap-public-url", self.url,
-                    "--bootstrap-internal-url", self.url,
-                    "--bootstrap-region-id", "RegionOne")
-
-    def wal(self):
-        """Switch the SQLite file to WAL, as keystone.conf says (it stays so)."""
-        path = self.ws.path("/var/lib/keystone/keystone.sqlite")
-        with sqlite3.connect(path) as db:
-            assert db.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
-
-    def start(self):
-        started = time.monotonic()
-        self.server = self.ws.spawn("keystone", [which("uwsgi"), "--ini", str(self.ini)],
-                                    stop_timeout=60, signal_ready=uwsgi_signal_ready)
-        wait_ready("http://127.0.0.1:%d/" % self.port, [self.server], deadline=START_DEADLINE)
-        self.timings["uwsgi start"] = time.monotonic() - started
-        return self
-
-
-def connect(keystone, user, password, project, **kw):
-    import openstack
-    return openstack.connect(auth_url=keystone.url, username=user, password=password,
-                             project_name=project, user_domain_name="Default",
-                             project_domain_name="Default", region_name="RegionOne",
-                             **kw)
 
 
 def populate(keystone, glance_url):
-    """Projects A and B with a member each, the glance service user, the image endpoint."""
-    admin = connect(keystone, "admin", ADMIN_PASSWORD, "admin")
-    service = admin.identity.create_project(name="service", domain_id="default")
-    glance = admin.identity.create_user(name="glance", password=SERVICE_PASSWORD,
-                                        domain_id="default")
-    admin.grant_role("service", user=glance.id, project=service.id)
+    """The glance service user and image endpoint; projects A and B with a member each."""
+    admin = admin_connection(keystone)
+    register_glance(admin, glance_url)
     projects = {}
     for user, name in (("alice", "project-a"), ("bob", "project-b")):
         project = admin.identity.create_project(name=name, domain_id="default")
@@ -106,10 +37,6 @@ def populate(keystone, glance_url):
                                             domain_id="default")
         admin.grant_role("member", user=member.id, project=project.id)
         projects[user] = project.id
-    image = admin.identity.create_service(name="glance", type="image")
-    for interface in ("public", "internal"):
-        admin.identity.create_endpoint(service_id=image.id, interface=interface,
-                                       url=glance_url, region_id="RegionOne")
     return projects
 
 

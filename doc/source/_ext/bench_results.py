@@ -47,6 +47,7 @@ def _num(value, fmt="%.0f"):
 
 
 def _table(header, rows, widths=None, classes=("bench-table",)):
+    """A table; a cell is a node or a text. Also used by tempest_results."""
     table = nodes.table(classes=list(classes))
     tgroup = nodes.tgroup(cols=len(header))
     table += tgroup

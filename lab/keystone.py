@@ -1,0 +1,102 @@
+"""A real Keystone under uWSGI from examples/keystone/, and glancelet's place in it.
+
+Used by ``tests/functional/test_keystone.py`` (``tox -e keystone``) and by
+:mod:`lab.tempest` (``tox -e tempest``). Keystone comes from PyPI
+(``tests/keystone-requirements.txt``) into the Python environment running
+the lab, which ``/opt/keystone`` stands for (:data:`lab.harness.PYTHON_ENVS`).
+"""
+
+import getpass
+import grp
+import os
+import sqlite3
+import subprocess
+import time
+
+from lab.harness import KEYSTONE_EXAMPLES, wait_ready
+from lab.launchers import uwsgi_signal_ready
+
+ADMIN_PASSWORD = "admin-secret"
+SERVICE_PASSWORD = "GLANCE_SERVICE_PASSWORD"  # as in examples/keystone/authtoken.conf
+MANAGE_TIMEOUT = 300
+START_DEADLINE = 120.0
+REGION = "RegionOne"
+
+
+class Keystone:
+    """Keystone under uWSGI from examples/keystone/, in workspace ``ws``."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.port = ws.port("5000")
+        self.url = "http://127.0.0.1:%d/v3" % self.port
+        self.timings = {}
+
+    def manage(self, *args):
+        started = time.monotonic()
+        proc = subprocess.run([str(self.ws.path("/opt/keystone/bin/keystone-manage")),
+                               "--config-file", str(self.conf)] + list(args),
+                              capture_output=True, text=True, timeout=MANAGE_TIMEOUT)
+        self.timings[args[0]] = time.monotonic() - started
+        if proc.returncode != 0:
+            raise RuntimeError("keystone-manage %s:\n%s%s" % (
+                args[0], proc.stdout, proc.stderr))
+
+    def setup(self):
+        """Install the example files, create the database, keys and the admin."""
+        # Installed by the lab's one rewrite (ports and paths: lab.rewrite.TOKENS).
+        self.conf = self.ws.install(*KEYSTONE_EXAMPLES[0])
+        self.ini = self.ws.install(*KEYSTONE_EXAMPLES[1])
+        owner = ["--keystone-user", getpass.getuser(),
+                 "--keystone-group", grp.getgrgid(os.getgid()).gr_name]
+        self.manage("db_sync")
+        self.wal()
+        self.manage("fernet_setup", *owner)
+        self.manage("credential_setup", *owner)
+        self.manage("bootstrap", "--bootstrap-password", ADMIN_PASSWORD,
+                    "--bootstrap-admin-url", self.url, "--bootstrap-public-url", self.url,
+                    "--bootstrap-internal-url", self.url,
+                    "--bootstrap-region-id", REGION)
+
+    def wal(self):
+        """Switch the SQLite file to WAL, as keystone.conf says (it stays so)."""
+        path = self.ws.path("/var/lib/keystone/keystone.sqlite")
+        with sqlite3.connect(path) as db:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()
+        if mode != ("wal",):
+            raise RuntimeError("%s: journal_mode is %r, not wal" % (path, mode))
+
+    def start(self):
+        started = time.monotonic()
+        self.server = self.ws.spawn(
+            "keystone", [self.ws.path("/opt/keystone/bin/uwsgi"), "--ini", str(self.ini)],
+            stop_timeout=60, signal_ready=uwsgi_signal_ready)
+        wait_ready("http://127.0.0.1:%d/" % self.port, [self.server], deadline=START_DEADLINE)
+        self.timings["uwsgi start"] = time.monotonic() - started
+        return self
+
+
+def connect(keystone, user, password, project, **kw):
+    """An openstacksdk connection as ``user`` scoped to ``project`` (Default domain)."""
+    import openstack
+    return openstack.connect(auth_url=keystone.url, username=user, password=password,
+                             project_name=project, user_domain_name="Default",
+                             project_domain_name="Default", region_name=REGION, **kw)
+
+
+def admin_connection(keystone):
+    """The bootstrap admin, scoped to the admin project."""
+    return connect(keystone, "admin", ADMIN_PASSWORD, "admin")
+
+
+def register_glance(admin, glance_url):
+    """The service project, the glance service user of authtoken.conf, and
+    the image service with its public and internal endpoints at ``glance_url``."""
+    service = admin.identity.create_project(name="service", domain_id="default")
+    glance = admin.identity.create_user(name="glance", password=SERVICE_PASSWORD,
+                                        domain_id="default")
+    admin.grant_role("service", user=glance.id, project=service.id)
+    image = admin.identity.create_service(name="glance", type="image")
+    for interface in ("public", "internal"):
+        admin.identity.create_endpoint(service_id=image.id, interface=interface,
+                                       url=glance_url, region_id=REGION)
