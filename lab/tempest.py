@@ -271,7 +271,7 @@ class Deployment:
         self.ws.install(*KEYSTONE_EXAMPLES[2])
         self.ws.install(*IMPORT_EXAMPLES[0])
         self.mirror.__enter__()
-        self.url = uwsgi_http.UwsgiHttp().launch(self.ws)
+        self.url, _ = uwsgi_http.PATTERNS[0].launch(self.ws)
         wait_ready(self.url + "/", list(self.ws.servers.values()), deadline=60)
         keystone_mod.register_glance(keystone_mod.admin_connection(self.keystone), self.url)
         return self
