@@ -19,7 +19,10 @@ Profiles:
     uses it).
 ``docs``
     bindep's ``docs`` profile: apache2 and nginx (the "Tested versions" page
-    runs ``apache2 -v`` and ``nginx -v``) and chromium (the browser test).
+    runs ``apache2 -v`` and ``nginx -v``), chromium (the browser test), and
+    the compiler and Python headers that building uWSGI from PyPI needs:
+    ``tox -e docs`` installs ``doc/requirements.txt`` (uWSGI, gunicorn) with
+    its next command, so nothing here checks them.
 """
 
 import argparse
@@ -46,17 +49,22 @@ class Profile:
     binaries: dict
     # With the examples, the Apache patterns' mod_wsgi venv.
     apache: bool
+    # Binaries of pip packages that must be in the environment running this.
+    python_tools: tuple = ()
 
 
 SYSTEM_SERVERS = {name: kind.binary for name, kind in servers.KINDS.items() if kind.apt}
-PROFILES = {
-    "examples": Profile("test", frozenset({"chromium"}),
-                        {**SYSTEM_SERVERS, "curl": "/usr/bin/curl"}, apache=True),
-    "docs": Profile("docs", frozenset(), {**SYSTEM_SERVERS, "chromium": "chromium"},
-                    apache=False),
-}
 # The pip-installed servers (tox installs them into the environment).
 PYTHON_TOOLS = tuple(kind.binary for kind in servers.KINDS.values() if kind.pip)
+PROFILES = {
+    "examples": Profile("test", frozenset({"chromium"}),
+                        {**SYSTEM_SERVERS, "curl": "/usr/bin/curl"}, apache=True,
+                        python_tools=PYTHON_TOOLS),
+    # Only the servers the docs run (not haproxy, which only the examples need).
+    "docs": Profile("docs", frozenset(),
+                    {name: SYSTEM_SERVERS[name] for name in ("apache2", "nginx")}
+                    | {"chromium": "chromium"}, apache=False),
+}
 
 
 def bindep_packages(profile, path=REPO_ROOT / "bindep.txt"):
@@ -109,9 +117,9 @@ def binary_missing(path_or_name):
     return shutil.which(path_or_name) is None
 
 
-def python_tools_missing():
+def python_tools_missing(tools):
     bindir = Path(sys.prefix) / "bin"
-    return [tool for tool in PYTHON_TOOLS if not (bindir / tool).exists()]
+    return [tool for tool in tools if not (bindir / tool).exists()]
 
 
 def main(argv=None):
@@ -126,7 +134,7 @@ def main(argv=None):
             print("provision: %s not found at %s after installing packages" % (name, path),
                   file=sys.stderr)
             return 1
-    tools = python_tools_missing()
+    tools = python_tools_missing(profile.python_tools)
     if tools:
         print("provision: missing in %s: %s\nRun:\n  %s -m pip install %s"
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
@@ -136,7 +144,8 @@ def main(argv=None):
         rc = apache.provision()
         if rc:
             return rc
-    print("provision: ok (system packages, %s)" % ", ".join([*profile.binaries, *PYTHON_TOOLS]))
+    print("provision: ok (system packages, %s)"
+          % ", ".join([*profile.binaries, *profile.python_tools]))
     return 0
 
 

@@ -1,5 +1,6 @@
 """lab.provision: what it installs, or tells the user to install, per profile."""
 
+import configparser
 import io
 
 from lab import patterns, provision, servers
@@ -13,9 +14,10 @@ def _run_recorder():
     return calls, run
 
 
-def test_docs_profile_is_apache2_nginx_and_chromium():
+def test_docs_profile_is_apache2_nginx_chromium_and_a_compiler():
     docs = provision.PROFILES["docs"]
-    assert provision.bindep_packages(docs.bindep_profile) == ["apache2", "nginx", "chromium"]
+    assert provision.bindep_packages(docs.bindep_profile) == [
+        "apache2", "nginx", "python3-dev", "build-essential", "chromium"]
     examples = provision.PROFILES["examples"]
     packages = provision.bindep_packages(examples.bindep_profile)
     assert {"apache2", "apache2-dev", "nginx", "python3-venv", "curl"} <= set(packages)
@@ -40,7 +42,35 @@ def test_docs_not_root_prints_the_exact_command_and_installs_nothing():
                                     run=run, err=err)
     assert not ok and calls == []
     assert err.getvalue().endswith(
-        "Run as root:\n  apt-get install -y --no-install-recommends nginx chromium\n")
+        "Run as root:\n  apt-get install -y --no-install-recommends nginx python3-dev "
+        "build-essential chromium\n")
+
+
+def test_docs_checks_only_binaries_its_packages_install():
+    """On a fresh machine the docs profile installs only its bindep packages,
+    so every server it then requires must come from them (it once required
+    HAProxy, which only the examples install)."""
+    docs = provision.PROFILES["docs"]
+    packages = set(provision.bindep_packages(docs.bindep_profile))
+    assert set(docs.binaries) == {"apache2", "nginx", "chromium"}
+    for name in ("apache2", "nginx"):
+        assert name in packages and docs.binaries[name] == servers.KINDS[name].binary
+
+
+def test_docs_env_installs_uwsgi_after_provisioning_its_compiler():
+    """tox installs an env's deps before its commands, and pip builds uWSGI
+    from source: the docs env must install doc/requirements.txt (uWSGI) only
+    after `lab.provision --profile docs` has installed a compiler."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(provision.REPO_ROOT / "tox.ini")
+    docs = tox["testenv:docs"]
+    assert "doc/requirements.txt" not in docs["deps"] and "uwsgi" not in docs["deps"]
+    commands = docs["commands"].split()
+    assert commands.index("--profile") < commands.index("{toxinidir}/doc/requirements.txt") \
+        < commands.index("sphinx-build")
+    assert "uwsgi" in (provision.REPO_ROOT / "doc" / "requirements.txt").read_text()
+    assert {"build-essential", "python3-dev"} <= set(provision.bindep_packages("docs"))
+    assert provision.PROFILES["docs"].python_tools == ()
 
 
 def test_nothing_missing_runs_nothing():
