@@ -15,9 +15,11 @@ Map:
 * ``lab.servers``: the registry of server kinds (uWSGI, gunicorn, nginx,
   Apache httpd): where each comes from (apt, pip), its binary, its version.
 * ``lab.launchers``: how uWSGI, gunicorn and nginx are started and reloaded.
+* ``lab.memcached``: memcached, the Keystone suite's shared token cache:
+  start, ``stats`` and what it stores.
 * ``lab.apache``: Apache httpd: provisioning, the apache2.conf stand-in,
   start and graceful restart.
-* ``lab.provision``: ``python -m lab.provision [--profile examples|docs]``,
+* ``lab.provision``: ``python -m lab.provision [--profile examples|docs|keystone]``,
   installs (as root) or names the system packages a tox env needs.
 * ``lab.scenarios``: the scenario ids and titles of the support matrix.
 * ``lab.client``: HTTP client, python-glanceclient and CLI helpers, and the

@@ -1,7 +1,8 @@
 """Check (and, as root, install) what a tox environment needs from the system.
 
-``python -m lab.provision [--profile examples|docs]``, the first command of
-``tox -e examples`` (default profile) and ``tox -e docs``:
+``python -m lab.provision [--profile examples|docs|keystone]``, the first
+command of ``tox -e examples`` (default profile), ``tox -e docs`` and
+``tox -e keystone``:
 
 * the system packages of the profile, read from ``bindep.txt``: as root,
   missing ones are installed with apt-get; otherwise it exits non-zero
@@ -20,6 +21,9 @@ Profiles:
 ``docs``
     bindep's ``docs`` profile: apache2 and nginx (the "Tested versions" page
     runs ``apache2 -v`` and ``nginx -v``) and chromium (the browser test).
+``keystone``
+    bindep's ``keystone`` profile: memcached, the shared token cache the
+    Keystone suite starts (``lab.memcached``).
 """
 
 import argparse
@@ -54,6 +58,8 @@ PROFILES = {
                         {**SYSTEM_SERVERS, "curl": "/usr/bin/curl"}, apache=True),
     "docs": Profile("docs", frozenset(), {**SYSTEM_SERVERS, "chromium": "chromium"},
                     apache=False),
+    "keystone": Profile("keystone", frozenset(), {"memcached": servers.get("memcached").binary},
+                        apache=False),
 }
 # The pip-installed servers (tox installs them into the environment).
 PYTHON_TOOLS = tuple(kind.binary for kind in servers.KINDS.values() if kind.pip)

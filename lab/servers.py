@@ -51,6 +51,9 @@ KINDS = {kind.name: kind for kind in (
     # python3 (see lab.apache); ssl-cert and openssl for mod_ssl.
     ServerKind("haproxy", "/usr/sbin/haproxy", ("-v",), r"HAProxy version (\S+)",
                apt=("haproxy",)),
+    # keystonemiddleware's shared token cache (tox -e keystone; lab.memcached).
+    ServerKind("memcached", "/usr/bin/memcached", ("-V",), r"memcached (\S+)",
+               apt=("memcached",)),
     ServerKind("apache2", "/usr/sbin/apache2", ("-v",), r"Apache/(\S+)",
                apt=("apache2", "apache2-dev", "ssl-cert", "openssl", "python3", "python3-venv",
                     "python3-dev", "build-essential")),

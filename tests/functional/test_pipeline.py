@@ -6,6 +6,7 @@ and the stdlib-only core without keystonemiddleware.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -85,6 +86,20 @@ def test_keystone_unreachable_is_503_not_500(guarded):
     resp = guarded.get("/v2/images", headers={"X-Auth-Token": "a-token"})
     assert resp.status == 503, resp.body
     assert b"temporarily unavailable" in resp.body
+
+
+def test_keystone_that_does_not_answer_is_503_not_500(tmp_path):
+    """Keystone accepts the connection but does not answer within
+    http_connect_timeout: auth_token raises keystoneauth's ConnectTimeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)   # connections complete in the backlog; nothing answers
+        front = keystone_front(tmp_path, http_connect_timeout="1",
+                               auth_url="http://127.0.0.1:%d/v3" % silent.getsockname()[1])
+        resp = front.get("/v2/images", headers={"X-Auth-Token": "a-token"})
+    assert resp.status == 503, resp.body
+    assert resp.error == pipeline.KEYSTONE_UNAVAILABLE
+    assert resp.headers["retry-after"] == "30"
 
 
 def test_authtoken_option_of_the_wrong_type_is_a_config_error(tmp_path):
