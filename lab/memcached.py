@@ -11,6 +11,7 @@ import getpass
 import os
 import socket
 import time
+import urllib.parse
 
 from lab import servers
 
@@ -63,7 +64,7 @@ def items(ws):
     for line in _command(ws, "lru_crawler metadump all").decode().splitlines():
         fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
         if "key" in fields:
-            keys.append(fields["key"])
+            keys.append(urllib.parse.unquote(fields["key"]))   # metadump URL-encodes keys
     found = []
     for key in keys:
         answer = _command(ws, "get %s" % key)
