@@ -21,9 +21,11 @@ Map:
   version, how it starts and reloads; ``Run``, one server of a pattern.
 * ``lab.launchers``: how uWSGI, gunicorn, nginx and HAProxy are started and
   reloaded (the kinds call these; the signal-readiness guard of uWSGI).
+* ``lab.memcached``: memcached, the Keystone suite's shared token cache:
+  start, ``stats`` and what it stores.
 * ``lab.apache``: Apache httpd: provisioning, the apache2.conf stand-in,
   start and graceful restart.
-* ``lab.provision``: ``python -m lab.provision [--profile examples|docs]``,
+* ``lab.provision``: ``python -m lab.provision [--profile examples|docs|keystone]``,
   installs (as root) or names the system packages a tox env needs.
 * ``lab.scenarios``: the scenario ids and titles of the support matrix.
 * ``lab.client``: HTTP client, python-glanceclient and CLI helpers, and the

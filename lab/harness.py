@@ -420,6 +420,13 @@ class Workspace:
             self.values[token] = str(free_port())
         return int(self.values[token])
 
+    def use_port(self, token, port):
+        """Make port token ``token`` stand for ``port``: a server another
+        workspace runs (a second glancelet against the session's Keystone)."""
+        if token not in rewrite.TOKENS["ports"] or token in self.values:
+            raise ValueError("%s is not a port token, or is already given" % token)
+        self.values[token] = str(port)
+
     def path(self, operator_path):
         """Where operator path ``/var/lib/glancelet/x`` lives in this workspace."""
         return Path(self.rewrite(str(operator_path)))

@@ -76,12 +76,13 @@ class Keystone:
         return self
 
 
-def connect(keystone, user, password, project, **kw):
-    """An openstacksdk connection as ``user`` scoped to ``project`` (Default domain)."""
+def connect(keystone, user, password, project, region=REGION, **kw):
+    """An openstacksdk connection as ``user`` scoped to ``project`` (Default
+    domain), using the catalog's endpoints of ``region``."""
     import openstack
     return openstack.connect(auth_url=keystone.url, username=user, password=password,
                              project_name=project, user_domain_name="Default",
-                             project_domain_name="Default", region_name=REGION, **kw)
+                             project_domain_name="Default", region_name=region, **kw)
 
 
 def admin_connection(keystone):

@@ -1,7 +1,8 @@
 """Check (and, as root, install) what a tox environment needs from the system.
 
-``python -m lab.provision [--profile examples|docs]``, the first command of
-``tox -e examples`` (default profile) and ``tox -e docs``:
+``python -m lab.provision [--profile examples|docs|keystone]``, the first
+command of ``tox -e examples`` (default profile), ``tox -e docs`` and
+``tox -e keystone``:
 
 * the system packages of the profile, read from ``bindep.txt``: as root,
   missing ones are installed with apt-get; otherwise it exits non-zero
@@ -23,6 +24,9 @@ Profiles:
     the compiler and Python headers that building uWSGI from PyPI needs:
     ``tox -e docs`` installs ``doc/requirements.txt`` (uWSGI, gunicorn) with
     its next command, so nothing here checks them.
+``keystone``
+    bindep's ``keystone`` profile: memcached, the shared token cache the
+    Keystone suite starts (``lab.memcached``).
 """
 
 import argparse
@@ -64,6 +68,8 @@ PROFILES = {
     "docs": Profile("docs", frozenset(),
                     {name: SYSTEM_SERVERS[name] for name in ("apache2", "nginx")}
                     | {"chromium": "chromium"}, apache=False),
+    "keystone": Profile("keystone", frozenset(), {"memcached": servers.get("memcached").binary},
+                        apache=False),
 }
 
 

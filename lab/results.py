@@ -17,6 +17,9 @@ from lab import servers
 RESULTS_PATH = Path("doc/source/_data/examples-results.json")
 # Where a partial run's results go (see conftest.py); doc/build/ is not committed.
 PARTIAL_RESULTS_PATH = Path("doc/build/examples-results.partial.json")
+# Symptoms the Keystone suite (tests/functional/test_keystone.py, tox -e
+# keystone) captures; the docs' symptom index reads them beside the others.
+KEYSTONE_SYMPTOMS_PATH = Path("doc/source/_data/keystone-symptoms.json")
 DIGEST_DIRS = ("examples", "glancelet")
 
 
@@ -100,4 +103,19 @@ def write_json(path, data):
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
+    return path
+
+
+def merge_symptoms(repo_root, found, path=KEYSTONE_SYMPTOMS_PATH):
+    """Write ``found`` symptoms into ``path``, replacing the entries with the
+    same id and keeping the others (a run of some tests updates only theirs)."""
+    path = Path(repo_root) / path
+    kept = []
+    if path.exists():
+        ids = {s["id"] for s in found}
+        kept = [s for s in json.loads(path.read_text())["symptoms"] if s["id"] not in ids]
+    data = {"symptoms": sorted(kept + list(found), key=lambda s: (s["id"], s["pattern"]))}
+    text = json.dumps(data, indent=2) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
     return path

@@ -36,6 +36,7 @@ TOKENS = {
         "60997",   # a second backend (gunicorn behind nginx)
         "60990",   # an internal HTTP mirror web-download fetches from (examples/import/)
         "5000",    # Keystone's public API (examples/keystone/)
+        "11211",   # memcached, the token cache of examples/keystone/authtoken.conf
     ),
     "paths": (
         "/etc/glancelet",       # configuration

@@ -129,6 +129,10 @@ KINDS = {kind.name: kind for kind in (
                lambda ws, run: apache.start_pattern(ws, run.conf, run.port, run.tls),
                lambda ws, run: apache.graceful(ws),
                apt=apache.APT_PACKAGES, spawn_name=apache.APACHE_SERVER_NAME),
+    # keystonemiddleware's shared token cache (tox -e keystone): no pattern
+    # runs it, lab.memcached starts it.
+    ServerKind("memcached", "/usr/bin/memcached", ("-V",), r"memcached (\S+)", None, None,
+               apt=("memcached",)),
 )}
 
 

@@ -24,6 +24,14 @@ def test_docs_profile_is_apache2_nginx_chromium_and_a_compiler():
     assert "chromium" in examples.not_needed
 
 
+def test_keystone_profile_is_memcached():
+    """tox -e keystone provisions memcached, the shared token cache, and only that."""
+    keystone = provision.PROFILES["keystone"]
+    assert provision.bindep_packages(keystone.bindep_profile) == ["memcached"]
+    assert keystone.binaries == {"memcached": "/usr/bin/memcached"}
+    assert not keystone.apache
+
+
 def test_docs_as_root_installs_a_missing_package_with_apt(monkeypatch):
     monkeypatch.setattr(provision.shutil, "which", lambda name: "/usr/bin/" + name)
     calls, run = _run_recorder()

@@ -17,7 +17,9 @@ and provides:
 ``.. tested-versions::``
     The server versions recorded by the run.
 ``.. symptom-text:: ID``
-    The exact text of a captured symptom and the test that captured it.
+    The exact text of a captured symptom and the test that captured it
+    (symptoms of the Keystone suite, ``tox -e keystone``, come from
+    ``_data/keystone-symptoms.json`` beside the results file).
 ``.. symptom-leftovers::``
     Symptoms in the results file that no ``symptom-text`` on the page shows.
 ``:result:`PATTERN/SCENARIO```
@@ -46,6 +48,7 @@ RESULTS_RELPATH = os.path.join("_data", "examples-results.json")
 # The service whose results the pages show. Each result row names its
 # service (rows of files written before rows did are glancelet's).
 SERVICE = "glancelet"
+KEYSTONE_SYMPTOMS_FILE = "keystone-symptoms.json"
 OUTCOME_LABEL = {
     "pass": "pass",
     "expected-failure": "expected failure",
@@ -180,7 +183,17 @@ class Results:
 
     @property
     def symptoms(self):
-        return (self.data or {}).get("symptoms", [])
+        return (self.data or {}).get("symptoms", []) + self.keystone_symptoms
+
+    @property
+    def keystone_symptoms(self):
+        """Symptoms the Keystone suite captured (tox -e keystone), kept in a
+        file of their own beside the results file."""
+        path = os.path.join(os.path.dirname(self.path), KEYSTONE_SYMPTOMS_FILE)
+        if not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("symptoms", [])
 
     def lookup(self, pattern, scenario):
         for result in self.results:
