@@ -117,10 +117,10 @@ def variant(deployment, tmp_path, authtoken=(), ini=(), extra=()):
         ws.install(*KEYSTONE_EXAMPLES[2], edits=authtoken)
         for text, path in extra:
             ws.install_text(text, path)
-        pattern = uwsgi_http.UwsgiHttp()
+        pattern = uwsgi_http.PATTERNS[0]
         if ini:
             pattern = pattern.variant({uwsgi_http.DIR + "glancelet-uwsgi.ini": list(ini)})
-        url = pattern.launch(ws)
+        url, _ = pattern.launch(ws)
         wait_answering(url + "/", ws.servers["uwsgi"])
         yield ws, url
     finally:
