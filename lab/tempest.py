@@ -3,9 +3,10 @@
 ``python -m lab.tempest``, the command of ``tox -e tempest``:
 
 1. starts Keystone under uWSGI from examples/keystone/ (:mod:`lab.keystone`),
-   glancelet from examples/uwsgi-http/ with the examples/keystone/authtoken.conf
-   drop-in (``[paste_deploy] flavor = keystone``), and the internal mirror
-   of examples/import/ that web-download imports fetch from;
+   memcached (the token cache authtoken.conf names), glancelet from
+   examples/uwsgi-http/ with the examples/keystone/authtoken.conf drop-in
+   (``[paste_deploy] flavor = keystone``), and the internal mirror of
+   examples/import/ that web-download imports fetch from;
 2. registers the image service in Keystone and writes ``tempest.conf``
    (:func:`tempest_conf`): Tempest's dynamic credentials with the bootstrap
    admin, Glance's default scope enforcement, and feature flags that say
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 
 from lab import keystone as keystone_mod
+from lab import memcached
 from lab.harness import IMPORT_EXAMPLES, KEYSTONE_EXAMPLES, REPO_ROOT, Workspace, wait_ready
 from lab.mirror import Mirror
 from lab.patterns import uwsgi_http
@@ -268,6 +270,8 @@ class Deployment:
     def start(self):
         self.keystone.setup()
         self.keystone.start()
+        # The token cache examples/keystone/authtoken.conf names.
+        memcached.start_memcached(self.ws)
         self.ws.install(*KEYSTONE_EXAMPLES[2])
         self.ws.install(*IMPORT_EXAMPLES[0])
         self.mirror.__enter__()
