@@ -43,6 +43,7 @@ ROUTES = {
     "/v2/images/{image_id}/import": {"POST": imports.import_image},
     "/v2/images/{image_id}/tasks": {"GET": imports.image_tasks},
     "/v2/info/import": {"GET": imports.info_import},
+    "/v2/tasks": {"POST": imports.create_task},
     "/v2/tasks/{task_id}": {"GET": imports.show_task},
     "/v2/schemas/task": {"GET": imports.task_schema},
 }

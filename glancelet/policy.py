@@ -71,6 +71,17 @@ class Is(Check):
 
 
 @dataclasses.dataclass(frozen=True)
+class Anyone(Check):
+    """The empty check string: every caller passes."""
+
+    def __call__(self, ctx, target):
+        return True
+
+    def __str__(self):
+        return ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Rule(Check):
     """``rule:NAME``: another rule of the table."""
     name: str
@@ -156,7 +167,9 @@ RULES = {
         "PUT %s/{member_id}" % MEMBERS,)),
     "delete_member": Policy(ADMIN | (MEMBER & PROJECT), (
         "DELETE %s/{member_id}" % MEMBERS,)),
-    "tasks_api_access": Policy(ADMIN, ("GET /v2/tasks/{task_id}",)),
+    "default": Policy(Anyone(), ("the rules that name it",), scope=None),
+    "add_task": Policy(Rule("default"), ("POST /v2/tasks, after tasks_api_access",)),
+    "tasks_api_access": Policy(ADMIN, ("GET /v2/tasks/{task_id}", "POST /v2/tasks")),
 }
 
 

@@ -38,13 +38,16 @@ import threading
 import time
 import uuid
 
-from glancelet import domain, recovery, request_id, store as store_mod, uwsgi_support
+from glancelet import domain, errors, recovery, request_id, store as store_mod, uwsgi_support
 from glancelet import webdownload
 from glancelet.threads import block_server_signals
 
 LOG = logging.getLogger(__name__)
 
 TASK_TYPE = "api_image_import"
+# The tasks API's task type (``POST /v2/tasks``) and the input keys it needs.
+LEGACY_TYPE = "import"
+LEGACY_INPUT = ("import_from", "import_from_format", "image_properties")
 DRAIN_TIMEOUT = 25.0  # seconds; keep it below the server's own shutdown mercy
 
 
@@ -217,11 +220,47 @@ def run_import(app, task_id):
         _run_import(app, task_id)
 
 
-def _run_import(app, task_id):
-    task = app.tasks.update(task_id, {"status": "processing", "updated_at": app.clock()},
+def _failure_message(exc, task_id, image_id):
+    """What a task failed by ``exc`` says, in its ``message``."""
+    if isinstance(exc, ImportFailed):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return "writing the image data failed: %s" % (exc.strerror or exc)
+    LOG.exception("task %s: import of image %s failed", task_id, image_id)
+    return "the import failed: %s: %s" % (type(exc).__name__, exc)
+
+
+def _start(app, task_id):
+    """Move a pending task to ``processing``; None if a drain or reaper got it first."""
+    return app.tasks.update(task_id, {"status": "processing", "updated_at": app.clock()},
                             expect_status="pending")
+
+
+def _settle(app, task_id, image_id, worker, result):
+    """Make the image active with the data ``result`` wrote and the task a
+    success, in one transaction; False if the image was deleted meanwhile."""
+    active = {"status": "active", "worker": None, "size": result.size,
+              "checksum": result.checksum, "os_hash_algo": result.os_hash_algo,
+              "os_hash_value": result.os_hash_value, "data_file": result.name,
+              "staged_file": None, "updated_at": app.clock()}
+    if app.store.keep(result, lambda: app.tasks.finish(
+            task_id, domain.final_task(app.clock(), "success", result={"image_id": image_id}),
+            image_id, active, "importing", worker)):
+        LOG.info("task %s: image %s is active (%d bytes)", task_id, image_id, result.size)
+        return True
+    # Deleted meanwhile, or released by a drain that gave up on this task:
+    # the data written is nobody's, and keep() has removed it.
+    LOG.warning("task %s: image %s was deleted during its import", task_id, image_id)
+    app.tasks.finish(task_id, domain.final_task(
+        app.clock(), "failure", "image %s was deleted while it was being imported"
+        % image_id))
+    return False
+
+
+def _run_import(app, task_id):
+    task = _start(app, task_id)
     if task is None:
-        return  # already failed by a drain or a reaper
+        return
     image_id, worker, method = task["image_id"], task["worker"], domain.method_of(task)
     LOG.info("task %s: importing image %s with %s", task_id, image_id, method)
     image = app.images.get(image_id)
@@ -233,34 +272,67 @@ def _run_import(app, task_id):
             result = _download(app, image_id, task["input"]["import_req"]["method"]["uri"],
                                worker)
     except Exception as exc:
-        if isinstance(exc, ImportFailed):
-            message = str(exc)
-        elif isinstance(exc, OSError):
-            message = "writing the image data failed: %s" % (exc.strerror or exc)
-        else:
-            LOG.exception("task %s: import of image %s failed", task_id, image_id)
-            message = "the import failed: %s: %s" % (type(exc).__name__, exc)
+        message = _failure_message(exc, task_id, image_id)
         LOG.warning("task %s: import of image %s failed: %s", task_id, image_id, message)
         recovery.fail_task(app, task, message)
         return
-
-    active = {"status": "active", "worker": None, "size": result.size,
-              "checksum": result.checksum, "os_hash_algo": result.os_hash_algo,
-              "os_hash_value": result.os_hash_value, "data_file": result.name,
-              "staged_file": None, "updated_at": app.clock()}
-    if not app.store.keep(result, lambda: app.tasks.finish(
-            task_id, domain.final_task(app.clock(), "success", result={"image_id": image_id}),
-            image_id, active, "importing", worker)):
-        # Deleted meanwhile, or released by a drain that gave up on this task:
-        # the data written is nobody's, and keep() has removed it.
-        LOG.warning("task %s: image %s was deleted during its import", task_id, image_id)
-        app.tasks.finish(task_id, domain.final_task(
-            app.clock(), "failure", "image %s was deleted while it was being imported"
-            % image_id))
-        return
-    if method == "glance-direct":
+    if _settle(app, task_id, image_id, worker, result) and method == "glance-direct":
         recovery.remove_unused(app.staging, staged_file)
-    LOG.info("task %s: image %s is active (%d bytes)", task_id, image_id, result.size)
+
+
+# -- The tasks API's ``import`` task ---------------------------------------------
+
+def new_legacy_task(owner, task_input, worker, now, request_id=None, user_id=None):
+    """A fresh ``pending`` task of the tasks API's ``import`` type (no image yet)."""
+    return {"id": str(uuid.uuid4()), "type": LEGACY_TYPE, "status": "pending",
+            "image_id": None, "owner": owner, "input": task_input, "result": None,
+            "message": "", "worker": worker, "created_at": now, "updated_at": now,
+            "expires_at": None, "request_id": request_id, "user_id": user_id}
+
+
+def run_legacy_import(app, task_id, make_image):
+    """The body of a ``POST /v2/tasks`` ``import`` task, run in a pool thread:
+    create the image ``make_image(image_properties)`` returns (a row dict),
+    then fetch ``import_from`` into it. On failure the image is deleted, as
+    Glance's task flow reverts."""
+    task = app.tasks.get(task_id)
+    with request_id.bound(task and task["request_id"]):
+        _run_legacy_import(app, task_id, make_image)
+
+
+def _run_legacy_import(app, task_id, make_image):
+    task = _start(app, task_id)
+    if task is None:
+        return
+    worker, task_input = task["worker"], task["input"] or {}
+    missing = [key for key in LEGACY_INPUT if key not in task_input]
+    if missing:
+        app.tasks.finish(task_id, domain.final_task(
+            app.clock(), "failure", "Input does not contain '%s' field" % missing[0]))
+        return
+    try:
+        record = make_image(task_input["image_properties"])
+    except errors.HTTPError as exc:
+        app.tasks.finish(task_id, domain.final_task(app.clock(), "failure", exc.message))
+        return
+    image_id = record["id"]
+    record.update({"status": "importing", "worker": worker})
+    app.images.add(record)
+    app.tasks.update(task_id, {"image_id": image_id})
+    LOG.info("task %s: importing image %s from %s", task_id, image_id,
+             task_input["import_from"])
+    try:
+        result = _download(app, image_id, task_input["import_from"], worker)
+    except Exception as exc:
+        message = _failure_message(exc, task_id, image_id)
+        LOG.warning("task %s: import of image %s failed: %s", task_id, image_id, message)
+        app.tasks.finish(task_id, domain.final_task(
+            app.clock(), "failure", "%s; image %s was deleted" % (message, image_id)))
+        current = app.images.get(image_id)
+        if current is not None:
+            recovery.delete_image(app, current)
+        return
+    _settle(app, task_id, image_id, worker, result)
 
 
 # -- Drain on graceful shutdown --------------------------------------------------

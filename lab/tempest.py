@@ -40,10 +40,11 @@ from lab import keystone as keystone_mod
 from lab import memcached
 from lab.harness import IMPORT_EXAMPLES, KEYSTONE_EXAMPLES, REPO_ROOT, Workspace, wait_ready
 from lab.mirror import Mirror
-from lab.patterns import uwsgi_http
+from lab import patterns
 from lab.results import provenance, write_json
 
 RESULTS_PATH = Path("doc/source/_data/tempest-results.json")
+DEFAULT_PATTERN = "uwsgi-http"
 # What runs: Tempest's image v2 tests and the plugin's image RBAC tests
 # (images and their members, for the reader, member and admin personas).
 SELECTION = (
@@ -244,9 +245,18 @@ def versions():
     return found
 
 
-def write_results(classes, timings, complete, path=RESULTS_PATH):
+def results_path(pattern):
+    """Where a full run against ``pattern`` writes its results: the default
+    pattern's go to :data:`RESULTS_PATH`, another's next to it."""
+    if pattern == DEFAULT_PATTERN:
+        return RESULTS_PATH
+    return RESULTS_PATH.with_name("tempest-results-%s.json" % pattern)
+
+
+def write_results(classes, timings, complete, path=RESULTS_PATH, pattern=DEFAULT_PATTERN):
     data = {
         **provenance(REPO_ROOT, complete),
+        "pattern": pattern,
         "versions": versions(),
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "selection": list(SELECTION),
@@ -260,10 +270,12 @@ def write_results(classes, timings, complete, path=RESULTS_PATH):
 
 
 class Deployment:
-    """Keystone, glancelet behind it and the mirror, in workspace ``ws``."""
+    """Keystone, glancelet behind it (as ``pattern`` serves it) and the
+    mirror, in workspace ``ws``."""
 
-    def __init__(self, ws):
+    def __init__(self, ws, pattern):
         self.ws = ws
+        self.pattern = pattern
         self.keystone = keystone_mod.Keystone(ws)
         self.mirror = Mirror(ws.port("60990"))
 
@@ -275,7 +287,11 @@ class Deployment:
         self.ws.install(*KEYSTONE_EXAMPLES[2])
         self.ws.install(*IMPORT_EXAMPLES[0])
         self.mirror.__enter__()
-        self.url, _ = uwsgi_http.PATTERNS[0].launch(self.ws)
+        base, ca_file = self.pattern.launch(self.ws)
+        if ca_file:
+            raise SystemExit("pattern %s serves HTTPS; lab.tempest runs plain HTTP patterns"
+                             % self.pattern.name)
+        self.url = base + self.pattern.url_prefix
         wait_ready(self.url + "/", list(self.ws.servers.values()), deadline=60)
         keystone_mod.register_glance(keystone_mod.admin_connection(self.keystone), self.url)
         return self
@@ -348,6 +364,10 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=0,
                         help="stop the Tempest run after this many seconds (0: no limit); "
                              "the tests it did not reach are counted as not run")
+    parser.add_argument("--pattern", default=DEFAULT_PATTERN,
+                        choices=[p.name for p in patterns.all_patterns()],
+                        help="the deployment pattern that serves glancelet (its front "
+                             "door is the image endpoint Tempest uses); default %(default)s")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, tempest.conf) after a pass")
     parser.add_argument("--rescan", metavar="WORKDIR", type=Path,
@@ -358,10 +378,10 @@ def main(argv=None):
                              "doc/build/tempest-results.partial.json")
     args = parser.parse_args(argv)
     if args.rescan:
-        return rescan(args.rescan, partial=bool(args.regex))
+        return rescan(args.rescan, partial=bool(args.regex), pattern=args.pattern)
     workdir = Path(tempfile.mkdtemp(prefix="glancelet-tempest-", dir="/var/tmp"))
     ws = Workspace(workdir)
-    deployment = Deployment(ws)
+    deployment = Deployment(ws, patterns.get(args.pattern))
     timings = {}
     try:
         started = time.monotonic()
@@ -376,7 +396,7 @@ def main(argv=None):
         errors = deployment.stop()
         (workdir / "timings.json").write_text(json.dumps(timings))
     failed = record(listed, read_subunit(io.BytesIO(stream)), finished, timings,
-                    partial=bool(args.regex))
+                    partial=bool(args.regex), pattern=args.pattern)
     failed = errors or failed
     if errors:
         print("servers did not stop cleanly:\n%s" % "\n".join(errors), file=sys.stderr)
@@ -389,17 +409,17 @@ def main(argv=None):
     return 1 if failed else 0
 
 
-def record(listed, ran, finished, timings, partial):
+def record(listed, ran, finished, timings, partial, pattern=DEFAULT_PATTERN):
     """Count, write the results file, print the totals; True if not green."""
     classes = summarize(listed, ran, finished)
     path = write_results(classes, timings, complete=finished and not partial,
                          path=Path("doc/build/tempest-results.partial.json") if partial
-                         else RESULTS_PATH)
+                         else results_path(pattern), pattern=pattern)
     report(classes, timings, path)
     return not finished or any(row["fail"] for row in classes)
 
 
-def rescan(workdir, partial):
+def rescan(workdir, partial, pattern=DEFAULT_PATTERN):
     """Count a kept run again. It finished if every test it announced
     ("exists") has a result and none was left in progress."""
     ran = read_subunit(io.BytesIO((workdir / "tempest" / "run.subunit").read_bytes()))
@@ -408,7 +428,7 @@ def rescan(workdir, partial):
     timings = workdir / "timings.json"
     timings = json.loads(timings.read_text()) if timings.exists() else {}
     return int(record(list_tests(workdir / "tempest"), ran, announced <= done, timings,
-                      partial))
+                      partial, pattern))
 
 
 def report(classes, timings, path):

@@ -49,7 +49,7 @@ def _check_settable(ctx, name):
         raise errors.Forbidden("Attribute '%s' is reserved." % name)
 
 
-def _apply(ctx, record, name, value):
+def apply(ctx, record, name, value):
     """Set property ``name`` on a row dict, validating it."""
     _check_settable(ctx, name)
     value = _validate_value(name, value)
@@ -61,7 +61,17 @@ def _apply(ctx, record, name, value):
 
 # -- Handlers -------------------------------------------------------------------
 
-def _enforce_add_image(ctx, body):
+def new_image_id(given):
+    """The id of a new image: ``given`` (a UUID, normalized; else 400) or a fresh one."""
+    if given is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(str(given)))
+    except ValueError:
+        raise errors.BadRequest("Invalid value for 'id': must be a UUID")
+
+
+def enforce_add_image(ctx, body):
     """Glance's add_image policy, then the rule for the visibility asked for."""
     owner = body.get("owner", ctx.project_id)
     target = {"project_id": owner, "owner": owner,
@@ -79,18 +89,11 @@ def create(req, start_response):
     if not isinstance(body, dict):
         raise errors.BadRequest("The request body must be a JSON object.")
     ctx = req.context
-    image_id = body.pop("id", None)
-    if image_id is not None:
-        try:
-            image_id = str(uuid.UUID(str(image_id)))
-        except ValueError:
-            raise errors.BadRequest("Invalid value for 'id': must be a UUID")
-    else:
-        image_id = str(uuid.uuid4())
-    _enforce_add_image(ctx, body)
+    image_id = new_image_id(body.pop("id", None))
+    enforce_add_image(ctx, body)
     record = domain.new_record(image_id, ctx.owner, {}, now=req.app.clock())
     for name, value in body.items():
-        _apply(ctx, record, name, value)
+        apply(ctx, record, name, value)
     if not req.app.images.add(record):  # taken, by a live or a deleted image
         raise errors.Conflict("An image with identifier %s already exists" % image_id)
     headers = [("Location", "%s/v2/images/%s" % (req.base_url(), image_id))]
@@ -176,7 +179,7 @@ def _patched(ctx, record, ops):
                 policy.enforce_visibility(ctx, op["value"], policy.image_target(ctx, record))
             if kind == "replace" and not is_base and name not in changed["properties"]:
                 raise errors.Conflict("Property %s does not exist." % name)
-            _apply(ctx, changed, name, op["value"])
+            apply(ctx, changed, name, op["value"])
         else:
             if is_base:
                 raise errors.Forbidden("Base property '%s' cannot be removed." % name)

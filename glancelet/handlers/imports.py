@@ -8,9 +8,13 @@
   background (:mod:`glancelet.tasks`).
 * ``GET /v2/info/import``, ``GET /v2/images/{id}/tasks``,
   ``GET /v2/tasks/{id}``, ``GET /v2/schemas/task``.
+* ``POST /v2/tasks``: the tasks API's ``import`` task (201), which creates
+  an image from ``image_properties`` and fetches ``import_from`` into it,
+  with web-download's URI filter and fetcher.
 """
 
 from glancelet import domain, errors, policy, recovery, request_id, tasks, webdownload
+from glancelet.handlers import images
 from glancelet.handlers.util import load_image, receive, require_octet_stream
 from glancelet.http import empty_response, json_response
 
@@ -196,6 +200,92 @@ def show_task(req, start_response):
     if task is None:
         raise errors.NotFound("Task with the given id %s not found" % task_id)
     return json_response(start_response, "200 OK", task_view(task))
+
+
+# -- The tasks API: POST /v2/tasks ----------------------------------------------------
+
+TASK_TYPES = ("import", "api_image_import", "location_import")
+
+
+def _parse_task(req):
+    """The validated ``type`` and ``input`` of a task-create body."""
+    body = req.json_body()
+    if not isinstance(body, dict):
+        raise errors.BadRequest("Body expected in request.")
+    for key in ("type", "input"):
+        if key not in body:
+            raise errors.BadRequest("Task '%s' is required" % key)
+    task_type, task_input = body["type"], body["input"]
+    if task_type not in TASK_TYPES:
+        raise errors.BadRequest("Invalid value for 'type': %r is not one of %s"
+                                % (task_type, list(TASK_TYPES)))
+    if task_input is not None and not isinstance(task_input, dict):
+        raise errors.BadRequest("Invalid value for 'input': must be an object or null")
+    if task_type != tasks.LEGACY_TYPE:
+        raise errors.BadRequest("Tasks of type '%s' are made by the image import API "
+                                "(POST /v2/images/{image_id}/import), not by the tasks "
+                                "API." % task_type)
+    return task_input or {}
+
+
+def _check_import_from(req, uri):
+    """Glance's check of a legacy ``import_from``: http(s) only, and the
+    web-download URI filter (400)."""
+    if not uri:
+        raise errors.BadRequest("Invalid location: %s" % (uri,))
+    if not isinstance(uri, str) or not uri.startswith(("http://", "https://")):
+        if isinstance(uri, str) and uri.startswith(("file:///", "filesystem:///")):
+            raise errors.BadRequest("File based imports are not allowed. Please use a "
+                                    "non-local source of image data.")
+        raise errors.BadRequest("The given uri is not valid. Please specify a valid uri "
+                                "from the following list of supported uri ['http']")
+    try:
+        webdownload.URIFilter.from_conf(req.conf).check(uri)
+    except webdownload.Refused as exc:
+        raise errors.BadRequest("URI for legacy import task does not pass filtering: %s "
+                                "(%s)" % (uri, exc))
+
+
+def _image_maker(req):
+    """The function that builds the image row of an ``import`` task, with the
+    caller's rights (as Glance's task flow uses the caller's context)."""
+    ctx, clock = req.context, req.app.clock
+
+    def make(properties):
+        if not isinstance(properties, dict):
+            raise errors.BadRequest("'image_properties' must be an object")
+        properties = dict(properties) or {"disk_format": "qcow2",
+                                          "container_format": "bare"}
+        properties.pop("id", None)
+        images.enforce_add_image(ctx, properties)
+        record = domain.new_record(images.new_image_id(None), ctx.owner, {}, now=clock())
+        for name, value in properties.items():
+            images.apply(ctx, record, name, value)
+        return record
+    return make
+
+
+def create_task(req, start_response):
+    """Create a task (201): the tasks API's ``import`` (admin-only by default)."""
+    policy.enforce(req.context, "tasks_api_access", {})
+    policy.enforce(req.context, "add_task", {})
+    task_input = _parse_task(req)
+    _check_import_from(req, task_input.get("import_from"))
+    app = req.app
+    task = tasks.new_legacy_task(req.context.owner, task_input, domain.claim_id(),
+                                 now=app.clock(), request_id=request_id.of(req.environ),
+                                 user_id=req.context.user_id)
+    app.tasks.add(task)
+    try:
+        app.task_pool.submit(task["id"], tasks.run_legacy_import, app, task["id"],
+                             _image_maker(req))
+    except tasks.PoolClosed:
+        app.tasks.finish(task["id"], domain.final_task(
+            app.clock(), "failure", "the server is shutting down; create the task again"))
+        raise errors.HTTPError(503, "The server is shutting down; retry the request.",
+                               headers=[("Retry-After", "5")])
+    return json_response(start_response, "201 Created", task_view(app.tasks.get(task["id"])),
+                         [("Location", "/v2/tasks/%s" % task["id"])])
 
 
 TASK_SCHEMA = {

@@ -384,6 +384,106 @@ def test_task_schema_is_served(api):
     assert "api_image_import" in schema["properties"]["type"]["enum"]
 
 
+# == In process: the tasks API's POST /v2/tasks (type "import") ==========================
+#
+# Tempest's ImageTaskCreate.test_task_create_fake_image_location posts an
+# import task whose import_from names a host that does not exist; it accepts
+# a 400 at once (newer Glance) or a task that ends in failure.
+
+TASKS_ADMIN = identity("ops", "admin,member,reader")
+
+
+def task_body(uri, **props):
+    props = props or {"name": "t", "disk_format": "raw", "container_format": "bare"}
+    return {"type": "import", "input": {"import_from": uri, "import_from_format": "raw",
+                                        "image_properties": props}}
+
+
+def task_finished(api, task_id):
+    def check():
+        task = api.get("/v2/tasks/%s" % task_id, headers=TASKS_ADMIN).json()
+        return task if task["status"] in ("success", "failure") else None
+    return wait_for(check, 20, what="task %s finishes" % task_id)
+
+
+def test_import_task_creates_an_active_image(api, data_server):
+    resp = api.post("/v2/tasks", task_body(data_server.url("/data"), name="legacy",
+                                           disk_format="qcow2", container_format="bare",
+                                           visibility="public"), headers=TASKS_ADMIN)
+    assert resp.status == 201, resp.body
+    task = resp.json()
+    assert resp.headers["location"] == "/v2/tasks/%s" % task["id"]
+    assert (task["type"], task["status"], task["owner"]) == ("import", "pending", "ops")
+    assert task["input"]["import_from"] == data_server.url("/data")
+    assert task["self"] == "/v2/tasks/%s" % task["id"]
+    assert task["schema"] == "/v2/schemas/task"
+    assert task["request_id"] == resp.headers["x-openstack-request-id"]
+    task = task_finished(api, task["id"])
+    assert task["status"] == "success", task["message"]
+    image_id = task["result"]["image_id"]
+    assert task["image_id"] == image_id
+    image = api.get("/v2/images/%s" % image_id, headers=TASKS_ADMIN).json()
+    assert (image["name"], image["status"], image["disk_format"], image["visibility"],
+            image["owner"]) == ("legacy", "active", "qcow2", "public", "ops")
+    assert image["checksum"] == hashlib.md5(data_server.payload).hexdigest()
+    assert api.get("/v2/images/%s/file" % image_id, headers=TASKS_ADMIN).body == \
+        data_server.payload
+
+
+def test_failed_fetch_fails_the_task_and_deletes_its_image(api, data_server, import_app):
+    resp = api.post("/v2/tasks", task_body(data_server.url("/missing")), headers=TASKS_ADMIN)
+    assert resp.status == 201, resp.body
+    task = task_finished(api, resp.json()["id"])
+    assert task["status"] == "failure"
+    assert "HTTP 404" in task["message"]
+    # As Glance's task flow reverts: the image it created is gone, no data left.
+    assert api.get("/v2/images/%s" % task["image_id"], headers=TASKS_ADMIN).status == 404
+    assert os.listdir(import_app.store.directory) == []
+
+
+@pytest.mark.parametrize("uri,message", [
+    ("http://tempest-dummy-img-file-1234.qcow2", "does not pass filtering"),
+    ("file:///etc/passwd", "File based imports are not allowed"),
+    ("ftp://example.com/x.img", "The given uri is not valid"),
+    (None, "Invalid location: None"),
+])
+def test_bad_import_from_is_400_at_create(api, uri, message):
+    resp = api.post("/v2/tasks", task_body(uri), headers=TASKS_ADMIN)
+    assert resp.status == 400
+    assert message in resp.error
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"input": {}}, "Task 'type' is required"),
+    ({"type": "import"}, "Task 'input' is required"),
+    ({"type": "copy", "input": {}}, "Invalid value for 'type'"),
+    ({"type": "api_image_import", "input": {}}, "made by the image import API"),
+    ([], "Body expected in request."),
+])
+def test_bad_task_body_is_400(api, body, message):
+    resp = api.post("/v2/tasks", body, headers=TASKS_ADMIN)
+    assert resp.status == 400
+    assert message in resp.error
+
+
+def test_missing_input_field_fails_the_task(api, data_server):
+    body = task_body(data_server.url("/data"))
+    del body["input"]["import_from_format"]
+    resp = api.post("/v2/tasks", body, headers=TASKS_ADMIN)
+    assert resp.status == 201
+    task = task_finished(api, resp.json()["id"])
+    assert (task["status"], task["message"]) == (
+        "failure", "Input does not contain 'import_from_format' field")
+
+
+def test_tasks_api_is_admin_only(api, data_server):
+    # tasks_api_access: a project member (even of its own project) gets 403.
+    resp = api.post("/v2/tasks", task_body(data_server.url("/data")),
+                    headers=identity("p1"))
+    assert resp.status == 403
+    assert resp.error == "You are not authorized to complete tasks_api_access action."
+
+
 # == Real servers sharing one node's config ============================================
 
 def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None):
