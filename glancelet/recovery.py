@@ -138,6 +138,9 @@ def fail_task(app, task, reason):
     task is failed with ``reason`` either way.
     """
     image_id, worker = task["image_id"], task["worker"]
+    if image_id is None:  # a tasks-API import that had not made its image yet
+        app.tasks.finish(task["id"], domain.final_task(app.clock(), "failure", reason))
+        return None
     changes = _import_release(app, image_id, domain.method_of(task))
     message = "%s; image %s is %s again" % (reason, image_id, changes["status"])
     if app.tasks.finish(task["id"], domain.final_task(app.clock(), "failure", message),

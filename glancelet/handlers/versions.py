@@ -17,8 +17,9 @@ each version introduced (the Images API reference's "Since Image API v2.N"):
 * v2.7: ``os_hidden`` and ``os_hash_algo``/``os_hash_value``.
 * v2.12: ``GET /v2/images/{id}/tasks``. It is the newest listed, so CURRENT.
 
-Left out: v2.2, whose tasks API (``POST /v2/tasks``, ``GET /v2/tasks``) is
-not served (property protections, its other addition, are optional in
+Left out: v2.2, whose tasks API is served only in part (``POST /v2/tasks``
+with the ``import`` type and ``GET /v2/tasks/{id}``, not the list ``GET
+/v2/tasks``; property protections, its other addition, are optional in
 Glance too); v2.8, v2.10 and v2.11 (multiple stores, deleting from one
 store, copy-image); v2.9, v2.14, v2.16 and v2.18 (the image cache and its
 API); v2.13 (``/v2/info/usage``); v2.15 (``/v2/info/stores/detail``);

@@ -262,6 +262,15 @@ def test_reap_task_fails_a_task_whose_process_is_gone(app, dead_worker):
     assert app.images.get(image_id)["status"] == "active"
 
 
+def test_reap_fails_a_tasks_api_import_that_made_no_image_yet(app, dead_worker):
+    task = tasks.new_legacy_task("p1", {"import_from": "http://127.0.0.1/x"}, dead_worker,
+                                 now=domain.utcnow())
+    app.tasks.add(task)
+    reaped = recovery.reap_task(app, app.tasks.get(task["id"]))
+    assert reaped["status"] == "failure" and dead_worker in reaped["message"]
+    assert "image None" not in reaped["message"]
+
+
 def test_recover_at_start_fails_dead_tasks_and_removes_staging_residue(tmp_path, dead_worker):
     conf = make_conf(tmp_path)
     first = app_mod.create_app(conf)
