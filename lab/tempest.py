@@ -343,15 +343,36 @@ def run_tempest(workdir, conf_text, concurrency, extra_regex, timeout):
             finished = True
         except subprocess.TimeoutExpired:
             finished = False
-            # Its own group: tempest and its workers. SIGINT, so that Python
-            # flushes the subunit already buffered for stdout as it exits.
-            os.killpg(run.pid, signal.SIGINT)
-            try:
-                run.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(run.pid, signal.SIGKILL)
-                run.wait()
+            stop_group(run)
+        except BaseException:  # SIGTERM (see on_sigterm) or Ctrl-C: the run goes too
+            stop_group(run)
+            raise
     return listed, stream.read_bytes(), finished
+
+
+def stop_group(proc, grace=30):
+    """Stop ``proc``, started in a session of its own, and the rest of its
+    group (tempest and its workers): SIGINT, so that Python flushes the
+    subunit already buffered for stdout as it exits, then SIGKILL after
+    ``grace`` seconds."""
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:  # the whole group is gone already
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()
+
+
+def on_sigterm(signum, frame):
+    """SIGTERM stops a run as Ctrl-C does: ``main``'s ``finally`` stops the
+    servers it started (by PID); a second SIGTERM does not cut that short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
 
 
 def main(argv=None):
@@ -379,6 +400,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.rescan:
         return rescan(args.rescan, partial=bool(args.regex), pattern=args.pattern)
+    signal.signal(signal.SIGTERM, on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="glancelet-tempest-", dir="/var/tmp"))
     ws = Workspace(workdir)
     deployment = Deployment(ws, patterns.get(args.pattern))
@@ -393,6 +415,7 @@ def main(argv=None):
                                                args.regex, args.timeout)
         timings["tempest run"] = time.monotonic() - started
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the servers' stop is not cut short
         errors = deployment.stop()
         (workdir / "timings.json").write_text(json.dumps(timings))
     failed = record(listed, read_subunit(io.BytesIO(stream)), finished, timings,

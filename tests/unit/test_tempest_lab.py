@@ -1,6 +1,10 @@
 """lab/tempest.py: the tempest.conf it writes and how it counts results."""
 
 import configparser
+import signal
+import subprocess
+import sys
+import time
 
 from lab import tempest
 
@@ -83,3 +87,75 @@ def test_a_stopped_run_counts_the_tests_it_did_not_reach_as_not_run():
     assert rows[RBAC]["excluded"] == 1 and rows[RBAC]["reasons"] == [tempest.UNREACHED]
     finished = {row["class"]: row for row in tempest.summarize(listed, ran)}
     assert (finished[RBAC]["excluded"], finished[RBAC]["fail"]) == (0, 1)
+
+
+def test_results_path_per_pattern():
+    assert tempest.results_path("uwsgi-http") == tempest.RESULTS_PATH
+    assert tempest.results_path("apache-proxy-http").name == \
+        "tempest-results-apache-proxy-http.json"
+
+
+# A main() whose deployment gets SIGTERM while it starts; its stop() leaves a mark.
+SIGTERMED_MAIN = r"""
+import os, signal, sys, time
+from pathlib import Path
+from lab import tempest
+
+mark = Path(sys.argv[1])
+
+
+class Deployment:
+    def __init__(self, ws, pattern):
+        pass
+
+    def start(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+
+    def stop(self):
+        mark.write_text("stopped")
+        return []
+
+
+class Workspace:
+    def __init__(self, workdir):
+        pass
+
+
+tempest.Deployment, tempest.Workspace = Deployment, Workspace
+tempest.tempfile.mkdtemp = lambda **kw: str(mark.parent)
+tempest.main([])
+"""
+
+
+def test_sigterm_stops_the_servers_main_started(tmp_path):
+    mark = tmp_path / "stopped"
+    proc = subprocess.run([sys.executable, "-c", SIGTERMED_MAIN, str(mark)],
+                          cwd=tempest.REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert mark.read_text() == "stopped"
+
+
+def test_stop_group_stops_tempest_and_its_workers():
+    # A leader that ignores SIGINT (as a stuck run may), and a child of its group.
+    proc = subprocess.Popen(
+        ["sh", "-c", "trap '' INT; sleep 60 & echo $!; wait"], stdout=subprocess.PIPE,
+        text=True, start_new_session=True)
+    child = int(proc.stdout.readline())
+    started = time.monotonic()
+    tempest.stop_group(proc, grace=1)
+    assert proc.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 20
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child)
+
+
+def _running(pid):
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
