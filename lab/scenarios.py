@@ -8,6 +8,11 @@ SCENARIOS = {
     "version-discovery": "Version discovery: GET / answers 300 and its hrefs work through "
                          "the front door",
     "image-crud": "Create, show, list and delete an image",
+    "image-members": "Image members (trusted identity headers): share an image with a "
+                     "project, accept it, see it listed, remove it, under the front "
+                     "door's prefix",
+    "request-id": "x-openstack-request-id on every answer through the front door "
+                  "(2xx, 3xx, 4xx); a client's well-formed id comes back",
     "upload-content-length": "Upload with Content-Length; download with md5 and sha512 "
                              "verified",
     "upload-chunked-1mib": "Chunked upload in 1 MiB chunks (what python-glanceclient sends)",

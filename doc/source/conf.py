@@ -67,7 +67,7 @@ linkcheck_ignore = [r"https?://"]
 # The rows of the support matrix, grouped and in this order (every scenario
 # of lab/scenarios.py is in one group: tests/docs/test_results_refs.py).
 examples_scenario_groups = [
-    ("Basics", ["version-discovery", "image-crud"]),
+    ("Basics", ["version-discovery", "image-crud", "image-members", "request-id"]),
     ("Uploads", ["upload-content-length", "upload-chunked-1mib", "upload-chunked-16mib",
                  "upload-chunked-malformed", "upload-2gib", "client-abort"]),
     ("Clients", ["glanceclient-library", "glanceclient-cli", "openstacksdk"]),

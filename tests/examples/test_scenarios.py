@@ -6,6 +6,8 @@ declares that it cannot do a scenario (``Pattern.expected_failures``), the
 test asserts that exact failure instead: nothing is skipped.
 """
 
+import re
+import uuid
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -87,6 +89,75 @@ def test_image_crud(deployment, api, record):
     gone = api.request("GET", "/v2/images/%s" % image["id"])
     assert gone.status == 404, gone
     assert image["id"] not in [i["id"] for i in api.list_images()]
+
+
+def _identity(project):
+    """The headers keystonemiddleware sends for a member of ``project``."""
+    return {"X-Identity-Status": "Confirmed", "X-Project-Id": project,
+            "X-Roles": "member,reader"}
+
+
+def _image_ids(resp):
+    assert resp.status == 200, resp
+    return [image["id"] for image in resp.json()["images"]]
+
+
+@pytest.mark.scenario("image-members")
+def test_image_members(deployment, api, record):
+    owner, member = _identity("scenario-owner"), _identity("scenario-member")
+    resp = api.request("POST", "/v2/images", headers=owner, json_body={
+        "name": "shared", "visibility": "shared", "disk_format": "raw",
+        "container_format": "bare"})
+    if expect(deployment, "image-members", resp, record):
+        return
+    assert resp.status == 201, resp
+    image_id = resp.json()["id"]
+    members = "/v2/images/%s/members" % image_id
+    resp = api.request("POST", members, headers=owner,
+                       json_body={"member": "scenario-member"})
+    assert resp.status == 200, resp
+    assert (resp.json()["member_id"], resp.json()["status"]) == ("scenario-member", "pending")
+    resp = api.request("GET", members, headers=owner)
+    assert resp.status == 200, resp
+    assert [m["member_id"] for m in resp.json()["members"]] == ["scenario-member"]
+    assert image_id in _image_ids(api.request("GET", "/v2/images?member_status=pending",
+                                              headers=member))
+    resp = api.request("PUT", members + "/scenario-member", headers=member,
+                       json_body={"status": "accepted"})
+    assert resp.status == 200 and resp.json()["status"] == "accepted", resp
+    assert image_id in _image_ids(api.request("GET", "/v2/images?visibility=shared",
+                                              headers=member))
+    resp = api.request("GET", members + "/scenario-member", headers=member)
+    assert resp.status == 200 and resp.json()["status"] == "accepted", resp
+    resp = api.request("DELETE", members + "/scenario-member", headers=owner)
+    assert resp.status == 204, resp
+    assert api.request("GET", "/v2/images/%s" % image_id, headers=member).status == 404
+    assert api.request("DELETE", "/v2/images/%s" % image_id, headers=owner).status == 204
+
+
+REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@pytest.mark.scenario("request-id")
+def test_request_id(deployment, api, record):
+    first = api.request("GET", "/")
+    if expect(deployment, "request-id", first, record):
+        return
+    image = api.create_image(name="request-id")
+    answers = [first, api.request("GET", "/versions"), api.request("GET", "/v2/images"),
+               api.request("GET", "/v2/images/%s" % image["id"]),
+               api.request("GET", "/v2/images/%s" % uuid.UUID(int=0)),   # 404
+               api.request("DELETE", "/v2/schemas/image"),                 # 405
+               api.request("POST", "/v2/images", json_body=[]),            # 400
+               api.delete_image(image["id"])]                             # 204
+    assert sorted({resp.status for resp in answers}) == [200, 204, 300, 400, 404, 405]
+    ids = [resp.header("x-openstack-request-id") for resp in answers]
+    assert all(rid and REQUEST_ID.fullmatch(rid) for rid in ids), ids
+    assert len(set(ids)) == len(ids), ids
+    # A global request id, as keystoneauth sends it, comes back as the request's id.
+    mine = "req-%s" % uuid.uuid4()
+    resp = api.request("GET", "/v2/images", headers={"X-Openstack-Request-Id": mine})
+    assert resp.status == 200 and resp.header("x-openstack-request-id") == mine, resp
 
 
 @pytest.mark.scenario("upload-content-length")

@@ -10,12 +10,18 @@ This extension reads it and provides:
     a test is not run, the failing tests).
 ``.. tempest-features::``
     The tempest.conf settings that say what glancelet supports, and why.
+``.. tempest-patterns::``
+    One row per deployment pattern Tempest ran against (``python -m
+    lab.tempest --pattern NAME``; ``tempest-results.json`` is uwsgi-http's,
+    ``tempest-results-NAME.json`` another pattern's): the totals per suite,
+    and whether the results are current.
 
 Staleness is the examples results' mechanism: the file records
 ``source_digest`` of examples/ and glancelet/, and the build compares it with
 the digest of its checkout (``examples_results.source_digest``).
 """
 
+import glob
 import json
 import os
 
@@ -155,6 +161,36 @@ class Features(_ResultsDirective):
                        classes=["tempest-features"])]
 
 
+def _totals_text(counts):
+    return "%d of %d pass, %s" % (counts.get("pass", 0), counts.get("tests", 0), ", ".join(
+        "%d %s" % (counts.get(key, 0), label.lower()) for key, label in COUNTS[1:]))
+
+
+class Patterns(_ResultsDirective):
+    """The totals of every pattern's run, one row each."""
+
+    def run(self):
+        data_dir = os.path.dirname(os.path.abspath(os.path.join(self.env.app.confdir,
+                                                                RESULTS_RELPATH)))
+        repo_root = os.path.abspath(os.path.join(self.env.app.confdir, os.pardir, os.pardir))
+        self.results()  # registers this page for a re-read on every build
+        rows = []
+        for path in sorted(glob.glob(os.path.join(data_dir, "tempest-results*.json"))):
+            self.env.note_dependency(path)
+            data, problems = load(path, repo_root)
+            if data is None:
+                continue
+            totals = data.get("totals", {})
+            pattern = data.get("pattern", "uwsgi-http")
+            rows.append((_para(nodes.literal(pattern, pattern)),
+                         _totals_text(totals.get("tempest", {})),
+                         _totals_text(totals.get("glance-tempest-plugin", {})),
+                         "not current: %s" % " ".join(problems) if problems else
+                         "current (%s)" % data.get("generated_at", "?")))
+        return [_table(["Pattern", "Tempest image API", "Plugin RBAC", "Results"], rows,
+                       classes=["tempest-patterns"])]
+
+
 def _purge(app, env, docname):
     getattr(env, "tempest_results_docs", set()).discard(docname)
 
@@ -172,6 +208,7 @@ def _outdated(app, env, added, changed, removed):
 def setup(app):
     app.add_directive("tempest-conformance", Conformance)
     app.add_directive("tempest-features", Features)
+    app.add_directive("tempest-patterns", Patterns)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("env-get-outdated", _outdated)
