@@ -77,6 +77,15 @@ CLIENT_CA = "client-ca/ca.pem"
 _GIVEN_PORTS = set()
 
 
+def process_alive(pid):
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as fp:
+            return fp.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that is free now and not handed out before."""
     for _ in range(100):

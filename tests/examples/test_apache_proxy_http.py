@@ -18,7 +18,7 @@ import pytest
 
 from lab import apache
 from lab.client import MiB, Api, Source
-from lab.harness import LineEdit, REPO_ROOT, Server, wait_ready
+from lab.harness import LineEdit, REPO_ROOT, Server, process_alive, wait_ready
 from lab.patterns import apache_proxy_http
 
 PATTERN = apache_proxy_http.PATTERNS[0]
@@ -255,16 +255,8 @@ def test_sigterm_stops_apache(tmp_path):
         assert children
         assert server.stop(signal.SIGTERM, timeout=20) == 0
         time.sleep(0.5)
-        alive = [pid for pid in children if _alive(pid)]
+        alive = [pid for pid in children if process_alive(pid)]
         assert alive == []
-
-
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as fp:
-            return fp.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # -- proxy-sendchunked / proxy-sendcl -------------------------------------------

@@ -7,6 +7,7 @@ import sys
 import time
 
 from lab import tempest
+from lab.harness import process_alive
 
 
 class Text:
@@ -147,15 +148,6 @@ def test_stop_group_stops_tempest_and_its_workers():
     assert proc.returncode == -signal.SIGKILL
     assert time.monotonic() - started < 20
     deadline = time.monotonic() + 10
-    while _running(child) and time.monotonic() < deadline:
+    while process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _running(child)
-
-
-def _running(pid):
-    """Whether ``pid`` is a live process (not gone, not a zombie)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert not process_alive(child)
