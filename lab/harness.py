@@ -703,6 +703,9 @@ class Pattern:
         """Install the files, start the servers in order; return the front
         door's (``scheme://127.0.0.1:port``, CA file or None)."""
         self.install_files(ws)
+        # As after a boot: /run is empty until each unit's RuntimeDirectory=.
+        for run in self.servers:
+            run.clear_runtime(ws)
         for run in self.servers:
             port = run.start(ws)
         front = self.servers[-1]
@@ -717,14 +720,19 @@ class Pattern:
             run.reload(deployment.workspace)
 
     @property
+    def all_files(self):
+        """:attr:`files` and the systemd units of its servers (``Run.unit``)."""
+        return self.files + tuple(f for run in self.servers for f in run.unit_files())
+
+    @property
     def examples(self):
-        return tuple(example for example, _ in self.files)
+        return tuple(example for example, _ in self.all_files)
 
     def install_files(self, ws):
-        """Install :attr:`files` into ``ws`` (with a variant's edits); return
+        """Install :attr:`all_files` into ``ws`` (with a variant's edits); return
         {operator path: installed path}."""
         return {operator_path: ws.install(example, operator_path, self.edits.get(example, ()))
-                for example, operator_path in self.files}
+                for example, operator_path in self.all_files}
 
     def variant(self, edits):
         """A copy of this pattern that installs its files with ``edits``:

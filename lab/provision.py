@@ -10,7 +10,9 @@ command of ``tox -e examples`` (default profile), ``tox -e docs`` and
 * the binaries those packages provide, and the Python servers (uWSGI,
   gunicorn) in the environment running it (tox installs them; here we only
   check); the servers are those of :mod:`lab.servers`;
-* for ``examples``, then the Apache patterns' own provisioning,
+* for ``examples``, the system user ``glancelet`` that the systemd units of
+  ``examples/systemd/`` name (``User=``; the harness makes their runtime
+  directories owned by it), then the Apache patterns' own provisioning,
   ``lab.apache.provision()`` (the mod_wsgi venv).
 
 Profiles:
@@ -32,6 +34,7 @@ Profiles:
 import argparse
 import dataclasses
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -128,6 +131,28 @@ def python_tools_missing(tools):
     return [tool for tool in tools if not (bindir / tool).exists()]
 
 
+# The units' service user (examples/systemd/): the command the how-to shows.
+SERVICE_USER = "glancelet"
+USERADD = ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/glancelet",
+           "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER]
+
+
+def ensure_service_user(run=subprocess.run, is_root=None, err=sys.stderr):
+    """Create the units' ``User=`` (as root) or print the command; True if it exists."""
+    try:
+        pwd.getpwnam(SERVICE_USER)
+        return True
+    except KeyError:
+        pass
+    if os.geteuid() == 0 if is_root is None else is_root:
+        print("provision: creating the system user %s" % SERVICE_USER, flush=True)
+        run(USERADD, check=True)
+        return True
+    print("provision: no user %s; run as root:\n  %s" % (SERVICE_USER, " ".join(USERADD)),
+          file=err)
+    return False
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.provision", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,6 +169,8 @@ def main(argv=None):
     if tools:
         print("provision: missing in %s: %s\nRun:\n  %s -m pip install %s"
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
+        return 1
+    if profile.apache and not ensure_service_user():
         return 1
     if profile.apache:
         # The Apache patterns' own provisioning (the mod_wsgi venv), owned by lab.apache.

@@ -43,6 +43,10 @@ TOKENS = {
         "/var/lib/glancelet",   # image data, the SQLite file, proxy temp files
         "/var/log/glancelet",   # server logs
         "/run/glancelet",       # pid files, unix sockets
+        "/run/glancelet-nginx",     # the nginx front door's pid file
+        "/run/glancelet-haproxy",   # the HAProxy front door's pid file
+        "/etc/systemd/system",  # the systemd units (examples/systemd/)
+        "/etc/logrotate.d",     # logrotate files (examples/systemd/)
         "/opt/glancelet",       # the Python environment glancelet is installed in
         "/etc/keystone",        # Keystone's configuration and keys (examples/keystone/)
         "/var/lib/keystone",    # Keystone's database

@@ -18,7 +18,8 @@ def apache_to_uwsgi(folder, apache_run=Run("apache2", APACHE_CONF), **fields):
         files=in_etc(folder, "glancelet-apache.conf", "glancelet-uwsgi.ini", "glancelet.conf"),
         # A reload is what the examples document: `apachectl graceful` for
         # Apache and `uwsgi --reload` for uWSGI, one after the other.
-        servers=(Run("uwsgi", UWSGI_INI, pidfile="/run/glancelet/uwsgi.pid"), apache_run),
+        servers=(Run("uwsgi", UWSGI_INI, pidfile="/run/glancelet/uwsgi.pid",
+                     unit="glancelet-uwsgi.service"), apache_run),
         url_prefix="/image",
         # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
         sigterm="drain",
