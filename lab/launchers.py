@@ -62,12 +62,14 @@ def uwsgi_signal_ready(server):
 def spawn(ws, name, argv, conf, unit=None, stop_timeout=30, **kwargs):
     """Start ``argv``, or the ``unit``'s ``ExecStart=`` (installed, so already
     rewritten), which must name the installed ``conf``; it must stop within
-    ``stop_timeout`` seconds, or the unit's ``TimeoutStopSec=``."""
+    ``stop_timeout`` seconds, or the unit's ``TimeoutStopSec=``. A
+    ``Type=notify`` unit's server is started once it sends ``READY=1``."""
     if unit is not None:
         argv = list(unit.exec_start)
         assert str(ws.path(conf)) in argv, "%s: ExecStart=%s does not name %s" % (
             unit.name, " ".join(argv), ws.path(conf))
         stop_timeout = unit.stop_timeout
+        kwargs["notify"] = unit.type == "notify"
     return ws.spawn(name, argv, stop_timeout=stop_timeout, **kwargs)
 
 

@@ -43,10 +43,6 @@ TOKENS = {
         "/var/lib/glancelet",   # image data, the SQLite file, proxy temp files
         "/var/log/glancelet",   # server logs
         "/run/glancelet",       # pid files, unix sockets
-        "/run/glancelet-nginx",     # the nginx front door's pid file
-        "/run/glancelet-haproxy",   # the HAProxy front door's pid file
-        "/etc/systemd/system",  # the systemd units (examples/systemd/)
-        "/etc/logrotate.d",     # logrotate files (examples/systemd/)
         "/opt/glancelet",       # the Python environment glancelet is installed in
         "/etc/keystone",        # Keystone's configuration and keys (examples/keystone/)
         "/var/lib/keystone",    # Keystone's database
@@ -57,6 +53,10 @@ TOKENS = {
         "/var/log/glance",      # Glance's logs
         "/run/glance",          # Glance's uWSGI pid file
         "/opt/glance",          # the Python environment Glance is installed in
+        "/run/glancelet-nginx",     # the nginx front door's pid file
+        "/run/glancelet-haproxy",   # the HAProxy front door's pid file
+        "/etc/systemd/system",  # the systemd units (examples/systemd/)
+        "/etc/logrotate.d",     # logrotate files (examples/systemd/)
     ),
 }
 

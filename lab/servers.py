@@ -56,13 +56,6 @@ class Run:
         _, operator_path, instance = units.files(self.unit)
         return units.load(ws.path(operator_path), instance)
 
-    def clear_runtime(self, ws):
-        """Remove its (empty) runtime directories: /run after a boot."""
-        unit = self.load_unit(ws)
-        for path in unit.runtime_paths() if unit else ():
-            if ws.path(path).exists():
-                ws.path(path).rmdir()
-
     @property
     def name(self):
         """The server's name in the workspace (``Workspace.servers``)."""

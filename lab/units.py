@@ -31,10 +31,9 @@ def files(name):
     ``glancelet-uwsgi.service``, an instance of a template
     (``glancelet-nginx@proxy-http.service``: examples/systemd/glancelet-nginx@.service),
     or a drop-in (``apache2.service.d/glancelet.conf``:
-    examples/systemd/apache2-glancelet.conf)."""
+    examples/systemd/apache2.service.d/glancelet.conf)."""
     if ".service.d/" in name:
-        service, conf = name.split(".service.d/")
-        return EXAMPLES + "%s-%s" % (service, conf), SYSTEM_DIR + name, None
+        return EXAMPLES + name, SYSTEM_DIR + name, None
     if "@" in name:
         template, rest = name.split("@", 1)
         instance, suffix = rest.rsplit(".", 1)

@@ -12,7 +12,7 @@ from lab.servers import Run
 from lab.units import nginx_unit
 
 # The nginx log files' rotation (every nginx pattern installs it).
-LOGROTATE = (("examples/systemd/glancelet-nginx.logrotate", "/etc/logrotate.d/glancelet-nginx"),)
+LOGROTATE = (("examples/systemd/logrotate.d/glancelet-nginx", "/etc/logrotate.d/glancelet-nginx"),)
 
 DIR = "examples/nginx-uwsgi/"
 INI = "/etc/glancelet/glancelet-uwsgi.ini"

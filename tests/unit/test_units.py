@@ -94,7 +94,7 @@ def test_units_parse_as_systemd_reads_them():
     assert nginx.exec_start == ("/usr/sbin/nginx", "-c", "/etc/glancelet/nginx-proxy-http.conf",
                                 "-g", "daemon off;")
     assert nginx.user is None and units.ids(nginx) == (0, 0)
-    drop_in = units.load(SYSTEMD_DIR / "apache2-glancelet.conf")
+    drop_in = units.load(SYSTEMD_DIR / "apache2.service.d" / "glancelet.conf")
     assert drop_in.runtime_paths() == ("/run/glancelet",) and drop_in.exec_start == ()
 
 
@@ -128,6 +128,6 @@ def test_gunicorn_stop_timeout_covers_graceful_timeout():
 
 def test_every_unit_file_is_used():
     used = {units.files(name)[0] for name in unit_names()}
-    shipped = {"examples/systemd/" + p.name for p in SYSTEMD_DIR.iterdir()
+    shipped = {p.relative_to(REPO_ROOT).as_posix() for p in SYSTEMD_DIR.rglob("*")
                if p.suffix in (".service", ".conf")}
     assert used == shipped
