@@ -7,13 +7,14 @@ a ``$NOTIFY_SOCKET`` on which the server must send ``READY=1``.
 """
 
 import pwd
+import re
 import stat
 import subprocess
 import time
 
 import pytest
 
-from lab.harness import LineEdit, http_get
+from lab.harness import REPO_ROOT, LineEdit, http_get
 from lab.patterns import get
 
 UWSGI_UNIT = "examples/systemd/glancelet-uwsgi.service"
@@ -93,3 +94,40 @@ def test_logrotate_reopens_nginx_logs(tmp_path):
         assert _get(dep.base_url, "/v2/schemas/image") == 200
         assert "/v2/schemas/image " in (log_dir / "nginx-access.log").read_text()
         assert "/v2/schemas/image " not in (log_dir / "nginx-access.log.1").read_text()
+
+
+def documented_start_up_lines():
+    """{(pattern, server): [line regex]} from the code blocks named
+    ``startup-<pattern>-<server>`` on the service page."""
+    text = (REPO_ROOT / "doc" / "source" / "howto" / "service.rst").read_text()
+    blocks = {}
+    for match in re.finditer(r"^\.\. code-block:: text\n   :name: startup-(\S+)\n"
+                             r"   :caption: .*\n\n((?:   .*\n)+)", text, re.MULTILINE):
+        pattern, server = match.group(1).rsplit("-", 1)
+        lines = [line[3:] for line in match.group(2).splitlines()]
+        blocks[(pattern, server)] = [
+            re.escape(line).replace(re.escape("<n>"), r"\d+").replace(re.escape("<v>"), r"\S+")
+            + r"\s*$" for line in lines]
+    return blocks
+
+
+START_UP = documented_start_up_lines()
+
+
+@pytest.mark.parametrize("pattern_name,server", sorted(START_UP))
+def test_start_up_lines(pattern_name, server, tmp_path):
+    """Every line the service page documents for this pattern's server is
+    in the log of a real start (ports and paths shown as in examples/)."""
+    with get(pattern_name).start(tmp_path) as dep:
+        end = time.monotonic() + 30
+        missing = START_UP[(pattern_name, server)]
+        while missing and time.monotonic() < end:
+            log = dep.workspace.operator_view(dep.log_text(server)).splitlines()
+            missing = [rx for rx in missing if not any(re.search(rx, line) for line in log)]
+            time.sleep(0.2)
+        assert not missing, "\n".join(missing) + "\n---\n" + "\n".join(log)
+
+
+def test_start_up_lines_are_documented():
+    assert sorted(START_UP) == [("apache-mod-wsgi", "apache"), ("gunicorn", "gunicorn"),
+                                ("haproxy-uwsgi", "haproxy"), ("uwsgi-http", "uwsgi")]
