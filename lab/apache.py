@@ -337,8 +337,9 @@ def debian_config(ws, confs, modules, listen):
     it as an operator does; return (apache2.conf path, environment).
 
     The copy is rewritten by the workspace's tokens (only envvars names
-    paths). Then, as the operator: ports.conf gets the one ``Listen``
-    line (``listen``, on 127.0.0.1), ``a2enmod`` the ``modules``, and each of
+    paths). Then, as the operator: ports.conf gets the ``Listen`` line
+    (``listen``, on 127.0.0.1) and one more for each other port a
+    ``<VirtualHost *:port>`` of ``confs`` names, ``a2enmod`` the ``modules``, and each of
     ``confs`` (installed examples/ files) is linked into conf-available
     (sites-available for a file with a ``<VirtualHost>``) and enabled with
     ``a2enconf`` (``a2ensite``). The runtime, lock and log directories are
@@ -353,7 +354,13 @@ def debian_config(ws, confs, modules, listen):
             text = path.read_text(errors="surrogateescape")
             if rewrite.tokens_in(text):
                 path.write_text(ws.rewrite(text), errors="surrogateescape")
-    (target / "ports.conf").write_text("Listen %s\n" % listen)
+    listens = [listen]
+    for conf in confs:
+        for port in re.findall(r"^\s*<VirtualHost \*:(\d+)>", pathlib.Path(conf).read_text(),
+                               re.MULTILINE):
+            if not listen.startswith("127.0.0.1:%s" % port):
+                listens.append("127.0.0.1:%s" % port)
+    (target / "ports.conf").write_text("".join("Listen %s\n" % line for line in listens))
     env = _debian_env(ws)
     uid, gid = pwd.getpwnam(WWW_USER).pw_uid, grp.getgrnam(WWW_GROUP).gr_gid
     for name in ("APACHE_RUN_DIR", "APACHE_LOCK_DIR", "APACHE_LOG_DIR"):
@@ -433,7 +440,7 @@ def check_module_config(conf_text):
             % (MOD_WSGI_VENV, found, expected))
 
 
-def start_pattern(ws, conf, listen_token=None, tls=None):
+def start_pattern(ws, conf, listen_token=None, tls=None, includes=()):
     """Start Apache for a pattern on its installed example file ``conf``.
 
     With mod_wsgi (the file loads ``wsgi_module``), first what the operator
@@ -454,7 +461,8 @@ def start_pattern(ws, conf, listen_token=None, tls=None):
     if tls:
         make_ca_and_server_cert((ws.root / CLIENT_CA).parent, cert_path=ws.path(tls[0]),
                                 key_path=ws.path(tls[1]))
-    return start(ws, [path], listen_port=ws.port(listen_token) if listen_token else None,
+    return start(ws, [path, *map(ws.path, includes)],
+                 listen_port=ws.port(listen_token) if listen_token else None,
                  listen_protocol="https" if tls else None)
 
 

@@ -41,6 +41,8 @@ class Run:
     port: str = None
     tls: tuple = None
     unit: str = None
+    # More installed files the same server loads (Apache: enabled with it).
+    includes: tuple = ()
 
     def unit_files(self):
         """The (example, operator path) pair of its unit file, if it has one."""
@@ -148,7 +150,8 @@ KINDS = {kind.name: kind for kind in (
                _by_conf(launchers.start_haproxy), _by(launchers.haproxy_reload, "pidfile"),
                apt=("haproxy",)),
     ServerKind("apache2", apache.APACHE2, ("-v",), r"Apache/(\S+)",
-               lambda ws, run, unit: apache.start_pattern(ws, run.conf, run.port, run.tls),
+               lambda ws, run, unit: apache.start_pattern(
+                   ws, run.conf, run.port, run.tls, run.includes),
                lambda ws, run: apache.graceful(ws),
                apt=apache.APT_PACKAGES, spawn_name=apache.APACHE_SERVER_NAME),
     # keystonemiddleware's shared token cache (tox -e keystone): no pattern

@@ -65,6 +65,24 @@ def test_tls_versions(shipped, version):
             assert tls.version() == version.replace("_", ".")
 
 
+def test_http_redirects_to_https(shipped):
+    """glancelet-redirect.conf: a plain HTTP request on its port gets 301 to
+    the same path and query over https, which then answers."""
+    host, port, prefix = _host_port(shipped)
+    plain = shipped.workspace.port("9293")
+    conn = http.client.HTTPConnection(host, plain, timeout=10)
+    try:
+        conn.request("GET", prefix + "/v2/images?limit=1")
+        resp = conn.getresponse()
+        resp.read()
+    finally:
+        conn.close()
+    target = "https://%s:%d%s/v2/images?limit=1" % (host, port, prefix)
+    assert (resp.status, resp.getheader("Location")) == (301, target)
+    assert Api("https://%s:%d%s" % (host, port, prefix), shipped.ca_file).request(
+        "GET", "/v2/images?limit=1").status == 200
+
+
 @pytest.mark.parametrize("cipher,accepted", [("ECDHE-RSA-AES128-GCM-SHA256", True),
                                              ("ECDHE-RSA-CHACHA20-POLY1305", True),
                                              ("AES128-SHA", False), ("AES256-GCM-SHA384", False),
