@@ -731,10 +731,12 @@ class Pattern:
         """Install the files, start the servers in order; return the front
         door's (``scheme://127.0.0.1:port``, CA file or None)."""
         self.install_files(ws)
-        # As after a boot: /run is empty until each unit's RuntimeDirectory=.
+        # As after a boot: /run is empty until each unit's RuntimeDirectory=
+        # (a directory a server of the workspace already uses stays).
         for token in rewrite.TOKENS["paths"]:
-            if token.startswith("/run/") and ws.path(token).is_dir():
-                ws.path(token).rmdir()
+            path = ws.path(token)
+            if token.startswith("/run/") and path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
         for run in self.servers:
             port = run.start(ws)
         front = self.servers[-1]
