@@ -10,9 +10,10 @@ command of ``tox -e examples`` (default profile), ``tox -e docs`` and
 * the binaries those packages provide, and the Python servers (uWSGI,
   gunicorn) in the environment running it (tox installs them; here we only
   check); the servers are those of :mod:`lab.servers`;
-* for ``examples``, the system user ``glancelet`` that the systemd units of
-  ``examples/systemd/`` name (``User=``; the harness makes their runtime
-  directories owned by it), then the Apache patterns' own provisioning,
+* for ``examples`` and ``keystone`` (whose suites launch patterns), the
+  system user ``glancelet`` that the systemd units of ``examples/systemd/``
+  name (``User=``; the harness makes their runtime directories owned by it);
+* for ``examples``, then the Apache patterns' own provisioning,
   ``lab.apache.provision()`` (the mod_wsgi venv).
 
 Profiles:
@@ -58,6 +59,8 @@ class Profile:
     apache: bool
     # Binaries of pip packages that must be in the environment running this.
     python_tools: tuple = ()
+    # It launches patterns: their units' User= must exist (SERVICE_USER).
+    service_user: bool = False
 
 
 SYSTEM_SERVERS = {name: kind.binary for name, kind in servers.KINDS.items() if kind.apt}
@@ -66,13 +69,14 @@ PYTHON_TOOLS = tuple(kind.binary for kind in servers.KINDS.values() if kind.pip)
 PROFILES = {
     "examples": Profile("test", frozenset({"chromium"}),
                         {**SYSTEM_SERVERS, "curl": "/usr/bin/curl"}, apache=True,
-                        python_tools=PYTHON_TOOLS),
+                        python_tools=PYTHON_TOOLS, service_user=True),
     # Only the servers the docs run (not haproxy, which only the examples need).
     "docs": Profile("docs", frozenset(),
                     {name: SYSTEM_SERVERS[name] for name in ("apache2", "nginx")}
                     | {"chromium": "chromium"}, apache=False),
+    # The Keystone and Tempest suites launch the uwsgi-http pattern.
     "keystone": Profile("keystone", frozenset(), {"memcached": servers.get("memcached").binary},
-                        apache=False),
+                        apache=False, service_user=True),
 }
 
 
@@ -170,7 +174,7 @@ def main(argv=None):
         print("provision: missing in %s: %s\nRun:\n  %s -m pip install %s"
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
         return 1
-    if profile.apache and not ensure_service_user():
+    if profile.service_user and not ensure_service_user():
         return 1
     if profile.apache:
         # The Apache patterns' own provisioning (the mod_wsgi venv), owned by lab.apache.
