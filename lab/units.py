@@ -144,7 +144,11 @@ def ids(unit):
     (the user's primary group if no ``Group=``), root without ``User=``."""
     if unit.user is None:
         return 0, 0
-    entry = pwd.getpwnam(unit.user)
+    try:
+        entry = pwd.getpwnam(unit.user)
+    except KeyError:
+        raise LookupError("%s: no user %r on this machine; create it as root with "
+                          "python -m lab.provision" % (unit.name, unit.user)) from None
     gid = grp.getgrnam(unit.group).gr_gid if unit.group else entry.pw_gid
     return entry.pw_uid, gid
 
