@@ -1,4 +1,5 @@
-"""Apache httpd for the examples suite: provisioning, scaffolding and launcher.
+"""Apache httpd for the examples suite: provisioning, Debian's configuration
+and launcher.
 
 What lives here, and what does not:
 
@@ -6,17 +7,19 @@ What lives here, and what does not:
   used exactly as shipped, except for the ports and filesystem paths that the
   harness's rewrite mechanism (``lab/rewrite.py``) changes.
 * What an operator already has on a Debian host is **not** in examples/:
-  ``/etc/apache2/apache2.conf`` with ``ServerRoot``, ``PidFile``, logs,
-  ``User``/``Group``, the MPM and the modules ``a2enmod`` turned on. The test
-  does not use Debian's apache2.conf (it would start the system's site
-  and need ``APACHE_*`` variables); :func:`scaffold_config` writes a small
-  stand-in for it into the run directory. That file is the harness's
-  scaffolding, not operator config, and the docs never show it.
-* Which modules to load is not guessed: every examples/ Apache file names them
-  on a comment line ``# a2enmod: proxy proxy_http ...``, which is the command
-  the docs tell a Debian operator to run. The scaffolding loads exactly those
-  (plus the two modules every Debian install has on), so a module missing
-  from that line makes the test fail on the directive that needs it.
+  ``/etc/apache2`` with apache2.conf, envvars, the modules and confs Debian
+  enables (mpm_event, reqtimeout, ``Timeout 300``, ``KeepAlive On``, ...).
+  The tests run on a copy of this machine's ``/etc/apache2``
+  (:func:`debian_config`), rewritten by the same tokens, with glancelet
+  enabled the way the docs tell the operator: ``a2enmod`` the modules, the
+  example linked into conf-available (or sites-available) and enabled with
+  ``a2enconf`` (``a2ensite``). The one other edit is ports.conf, which gets
+  the single ``Listen 127.0.0.1:<port>`` line of the pattern (the operator
+  edits it too: Debian's listens on 80 and 443).
+* Which modules to enable is not guessed: every examples/ Apache file names
+  them on a comment line ``# a2enmod: proxy proxy_http ...``, which is the
+  command the docs tell a Debian operator to run, so a module missing from
+  that line makes the test fail on the directive that needs it.
 
 Provisioning (:func:`provision`) is called by the harness's provision step
 (``python -m lab.provision``) before pytest runs. It checks the
@@ -42,6 +45,7 @@ import sys
 import tempfile
 import time
 
+from lab import rewrite
 from lab.harness import CLIENT_CA, free_port
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -62,8 +66,8 @@ MOD_WSGI_VENV = pathlib.Path("/opt/glancelet-mod-wsgi-venv")
 WWW_USER = "www-data"
 WWW_GROUP = "www-data"
 
-# On in every Debian apache2 install (apache2.conf + mods-enabled defaults).
-SCAFFOLD_MODULES = ("mpm_event", "authz_core")
+# Debian's configuration tree, which the tests copy (debian_config).
+DEBIAN_CONFDIR = "/etc/apache2"
 
 # Exactly the two lines `mod_wsgi-express module-config` prints.
 _MODULE_CONFIG_RE = re.compile(
@@ -285,7 +289,7 @@ def make_www_data_writable(*paths):
 
 
 # --------------------------------------------------------------------------
-# Scaffolding: the stand-in for Debian's apache2.conf
+# Debian's own configuration, enabled as an operator does
 # --------------------------------------------------------------------------
 
 _A2ENMOD_RE = re.compile(r"^#\s*a2enmod:\s*(.+)$", re.MULTILINE)
@@ -301,75 +305,83 @@ def declared_modules(conf_text):
     return modules
 
 
-def scaffold_config(run_dir, includes, modules, listen=None):
-    """Write ``run_dir/httpd.conf``: what apache2.conf would give on Debian.
+def confdir(ws):
+    """The workspace's copy of /etc/apache2."""
+    return ws.path(DEBIAN_CONFDIR)
 
-    ``includes`` are the (rewritten) examples/ files, ``modules`` the names
-    from their a2enmod lines, ``listen`` an optional "host:port" for the main
-    server (patterns that bring their own Listen/VirtualHost pass None).
+
+def listen_port(ws):
+    """The port of the ``Listen`` line the harness wrote into ports.conf."""
+    text = (confdir(ws) / "ports.conf").read_text()
+    return int(re.search(r"^Listen 127\.0\.0\.1:(\d+)", text, re.MULTILINE).group(1))
+
+
+def _debian_env(ws):
+    """The environment apache2ctl gives apache2: Debian's envvars (rewritten)
+    sourced with APACHE_CONFDIR set; APACHE_STATE_DIRECTORY for a2enmod."""
+    base = dict(os.environ, APACHE_CONFDIR=str(confdir(ws)),
+                APACHE_STATE_DIRECTORY=str(ws.path("/var/lib/apache2")))
+    out = subprocess.run(["/bin/sh", "-c", '. "$APACHE_CONFDIR/envvars" && env -0'],
+                         env=base, check=True, capture_output=True).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def _a2(env, command, *names):
+    """``a2enmod``/``a2enconf``/``a2ensite``/``a2dissite`` on the copy (they
+    honour APACHE_CONFDIR and APACHE_STATE_DIRECTORY)."""
+    _run(["/usr/sbin/" + command, "-q", *names], env=env)
+
+
+def debian_config(ws, confs, modules, listen):
+    """Copy Debian's /etc/apache2 into the workspace and enable glancelet on
+    it as an operator does; return (apache2.conf path, environment).
+
+    The copy is rewritten by the workspace's tokens (only envvars names
+    paths). Then, as the operator: ports.conf gets the ``Listen`` line
+    (``listen``, on 127.0.0.1) and one more for each other port a
+    ``<VirtualHost *:port>`` of ``confs`` names, ``a2enmod`` the ``modules``, and each of
+    ``confs`` (installed examples/ files) is linked into conf-available
+    (sites-available for a file with a ``<VirtualHost>``) and enabled with
+    ``a2enconf`` (``a2ensite``). The runtime, lock and log directories are
+    made as apache2ctl makes them, and the ErrorLog (``error.log``) is the
+    server's log file in the workspace.
     """
-    run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "# Test scaffolding written by lab/apache.py: a stand-in for",
-        "# Debian's /etc/apache2/apache2.conf. Not operator configuration.",
-        'ServerRoot "%s"' % run_dir,
-        'DefaultRuntimeDir "%s"' % run_dir,
-        'PidFile "%s"' % (run_dir / "httpd.pid"),
-        # The harness captures stderr into the server's log file.
-        'ErrorLog "/dev/stderr"',
-        "LogLevel warn",
-        "ServerName 127.0.0.1",
-        'LogFormat "%h \\"%r\\" %>s %b %D" short',
-        'CustomLog "%s" short' % (run_dir / "access.log"),
-        # Debian's apache2.conf runs its children as www-data ...
-        "User %s" % WWW_USER,
-        "Group %s" % WWW_GROUP,
-        # ... with these defaults, and denies the whole filesystem unless a
-        # <Directory> block grants a part of it (mod_wsgi's .wsgi needs one).
-        "Timeout 300",
-        "KeepAlive On",
-        "MaxKeepAliveRequests 100",
-        "KeepAliveTimeout 5",
-        "AccessFileName .htaccess",
-        "<Directory />",
-        "    Options FollowSymLinks",
-        "    AllowOverride None",
-        "    Require all denied",
-        "</Directory>",
-        '<FilesMatch "^\\.ht">',
-        "    Require all denied",
-        "</FilesMatch>",
-        # Debian's mods-available/mpm_event.conf.
-        "StartServers 2",
-        "MinSpareThreads 25",
-        "MaxSpareThreads 75",
-        "ThreadLimit 64",
-        "ThreadsPerChild 25",
-        "MaxRequestWorkers 150",
-        "MaxConnectionsPerChild 0",
-    ]
-    wanted = list(SCAFFOLD_MODULES) + [m for m in modules if m not in SCAFFOLD_MODULES]
-    if "ssl" in wanted and "socache_shmcb" not in wanted:
-        # a2enmod ssl enables socache_shmcb too (its dependency).
-        wanted.insert(wanted.index("ssl"), "socache_shmcb")
-    for name in wanted:
-        lines.append("LoadModule %s_module %s/mod_%s.so" % (name, MODULE_DIR, name))
-    if "ssl" in wanted:
-        # What Debian's mods-available/ssl.conf sets for every site.
-        lines.append('SSLSessionCache "shmcb:%s(512000)"' % (run_dir / "ssl_scache"))
-        lines.append("SSLSessionCacheTimeout 300")
-    if listen:
-        lines.append("Listen %s" % listen)
-    for include in includes:
-        lines.append('Include "%s"' % include)
-    path = run_dir / "httpd.conf"
-    path.write_text("\n".join(lines) + "\n")
-    if is_root():
-        # Children (www-data) write nothing here, but mod_wsgi's daemon sockets
-        # (WSGISocketPrefix) may be put here and must be reachable.
-        os.chmod(run_dir, 0o755)
-    return path
+    target = confdir(ws)
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(DEBIAN_CONFDIR, target, symlinks=True)
+    for path in target.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            text = path.read_text(errors="surrogateescape")
+            if rewrite.tokens_in(text):
+                path.write_text(ws.rewrite(text), errors="surrogateescape")
+    listens = [listen]
+    for conf in confs:
+        for port in re.findall(r"^\s*<VirtualHost \*:(\d+)>", pathlib.Path(conf).read_text(),
+                               re.MULTILINE):
+            if not listen.startswith("127.0.0.1:%s" % port):
+                listens.append("127.0.0.1:%s" % port)
+    (target / "ports.conf").write_text("".join("Listen %s\n" % line for line in listens))
+    env = _debian_env(ws)
+    uid, gid = pwd.getpwnam(WWW_USER).pw_uid, grp.getgrnam(WWW_GROUP).gr_gid
+    for name in ("APACHE_RUN_DIR", "APACHE_LOCK_DIR", "APACHE_LOG_DIR"):
+        pathlib.Path(env[name]).mkdir(parents=True, exist_ok=True)
+    run_dir, lock_dir = pathlib.Path(env["APACHE_RUN_DIR"]), pathlib.Path(env["APACHE_LOCK_DIR"])
+    for path in (run_dir / "socks", lock_dir):
+        path.mkdir(exist_ok=True)
+        if is_root():
+            os.chown(path, uid, gid)
+    error_log = pathlib.Path(env["APACHE_LOG_DIR"]) / "error.log"
+    error_log.unlink(missing_ok=True)
+    error_log.symlink_to(ws.log(APACHE_SERVER_NAME))
+    _a2(env, "a2enmod", *modules)
+    for conf in map(pathlib.Path, confs):
+        kind = "site" if re.search(r"^\s*<VirtualHost\b", conf.read_text(), re.MULTILINE) \
+            else "conf"
+        link = target / ("%ss-available" % kind if kind == "site" else "conf-available") \
+            / ("glancelet.conf" if len(confs) == 1 else conf.name)
+        link.symlink_to(conf)
+        _a2(env, "a2en" + kind, link.stem)
+    return target / "apache2.conf", env
 
 
 # --------------------------------------------------------------------------
@@ -385,17 +397,14 @@ APACHE_SERVER_NAME = "apache"
 GRACEFUL_LOG_TEXT = "SIGUSR1 received.  Doing graceful restart"
 
 
-def scaffold_dir(ws):
-    return ws.root / "apache"
-
-
 def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_NAME):
-    """Start ``apache2 -f <scaffold> -DFOREGROUND`` including ``confs``.
+    """Start ``apache2 -d <confdir> -f apache2.conf -DFOREGROUND`` on the
+    workspace's copy of Debian's /etc/apache2, with ``confs`` enabled.
 
     ``confs`` are installed (rewritten) examples/ files; their a2enmod lines
-    say which modules to load. The scaffold's ``Listen 127.0.0.1:<port>``
-    stands in for Debian's ports.conf: on ``listen_port`` (a free port if
-    None) with the optional ``listen_protocol`` ("https"). Returns the port.
+    say which modules to enable. ports.conf listens on ``listen_port`` (a free
+    port if None) on 127.0.0.1, with the optional ``listen_protocol``
+    ("https"). Returns the port.
     """
     modules = []
     for conf in confs:
@@ -406,15 +415,13 @@ def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_
     listen = "127.0.0.1:%d" % port
     if listen_protocol:
         listen += " " + listen_protocol
-    run_dir = scaffold_dir(ws)
-    conf_path = scaffold_config(run_dir, confs, modules, listen=listen)
-    check = subprocess.run([APACHE2, "-f", str(conf_path), "-t"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    conf_path, env = debian_config(ws, confs, modules, listen)
+    base = [APACHE2, "-d", str(conf_path.parent), "-f", str(conf_path)]
+    check = subprocess.run(base + ["-t"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, env=env)
     if check.returncode != 0:
-        raise AssertionError("apache2 -t rejects the configuration:\n%s\n--- %s\n%s"
-                             % (check.stdout, conf_path, conf_path.read_text()))
-    ws.spawn(name, [APACHE2, "-f", conf_path, "-DFOREGROUND"],
-             stop_timeout=APACHE_STOP_TIMEOUT)
+        raise AssertionError("apache2 -t rejects the configuration:\n%s" % check.stdout)
+    ws.spawn(name, base + ["-DFOREGROUND"], env=env, stop_timeout=APACHE_STOP_TIMEOUT)
     return port
 
 
@@ -433,7 +440,7 @@ def check_module_config(conf_text):
             % (MOD_WSGI_VENV, found, expected))
 
 
-def start_pattern(ws, conf, listen_token=None, tls=None):
+def start_pattern(ws, conf, listen_token=None, tls=None, includes=()):
     """Start Apache for a pattern on its installed example file ``conf``.
 
     With mod_wsgi (the file loads ``wsgi_module``), first what the operator
@@ -454,7 +461,8 @@ def start_pattern(ws, conf, listen_token=None, tls=None):
     if tls:
         make_ca_and_server_cert((ws.root / CLIENT_CA).parent, cert_path=ws.path(tls[0]),
                                 key_path=ws.path(tls[1]))
-    return start(ws, [path], listen_port=ws.port(listen_token) if listen_token else None,
+    return start(ws, [path, *map(ws.path, includes)],
+                 listen_port=ws.port(listen_token) if listen_token else None,
                  listen_protocol="https" if tls else None)
 
 
@@ -485,8 +493,9 @@ def graceful(ws, name=APACHE_SERVER_NAME, deadline=30.0):
     """``apache2 -f <conf> -k graceful``; return once the new generation runs."""
     server = ws.servers[name]
     before = generation_count(server)
-    conf = scaffold_dir(ws) / "httpd.conf"
-    subprocess.run([APACHE2, "-f", str(conf), "-k", "graceful"], check=True, timeout=10,
+    conf = confdir(ws)
+    subprocess.run([APACHE2, "-d", str(conf), "-f", str(conf / "apache2.conf"), "-k", "graceful"],
+                   check=True, timeout=10, env=server.env,
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     end = time.monotonic() + deadline
     while time.monotonic() < end:

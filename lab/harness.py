@@ -129,8 +129,12 @@ class Server:
     """
 
     def __init__(self, name, argv, log_path, env=None, cwd=None, stop_timeout=30,
-                 signal_ready=None):
+                 signal_ready=None, notify_socket=None):
         self.name = name
+        # A systemd Type=notify unit's server: the path of the datagram
+        # socket it gets as $NOTIFY_SOCKET; it is started once it sends READY=1.
+        self.notify_socket = notify_socket
+        self.notified = ""
         # signal_ready(server) -> None once the server acts on the signals
         # the tests send it, else a text saying what is not ready yet.
         self.signal_ready = signal_ready
@@ -146,6 +150,8 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(self.env or {})
+        if self.notify_socket:
+            self._listen_notify(env)
         with open(self.log_path, "ab") as log:
             self.log_offset = log.tell()
             log.write(("### %s: %s\n" % (self.name, " ".join(self.argv))).encode())
@@ -154,6 +160,22 @@ class Server:
                 self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=env, cwd=self.cwd, start_new_session=True)
         return self
+
+    def _listen_notify(self, env):
+        """Listen on :attr:`notify_socket` as systemd does, and say so in ``env``."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.notify_socket)
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(str(self.notify_socket))
+        self._notify.setblocking(False)
+        env["NOTIFY_SOCKET"] = str(self.notify_socket)
+
+    def ready_notified(self):
+        """True once the server has sent READY=1 on its $NOTIFY_SOCKET."""
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.notified += self._notify.recv(4096).decode(errors="replace") + "\n"
+        return "READY=1" in self.notified.split()
 
     @property
     def pid(self):
@@ -172,9 +194,11 @@ class Server:
 
     def signal_pending(self):
         """None when the server acts on signals now, else what it still lacks."""
-        if not self.alive() or self.signal_ready is None:
+        if not self.alive():
             return None
-        return self.signal_ready(self)
+        if self.notify_socket and not self.ready_notified():
+            return "no READY=1 on $NOTIFY_SOCKET yet (systemd Type=notify)"
+        return self.signal_ready(self) if self.signal_ready else None
 
     def wait_signal_ready(self, timeout=30.0):
         """Wait until the server's processes have their signal handlers.
@@ -490,10 +514,13 @@ class Workspace:
     def log(self, name):
         return self.path("/var/log/glancelet") / ("%s.out" % name)
 
-    def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30, signal_ready=None):
-        """Start a :class:`Server` named ``name`` logging to ``<log dir>/<name>.out``."""
+    def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30, signal_ready=None,
+              notify=False):
+        """Start a :class:`Server` named ``name`` logging to ``<log dir>/<name>.out``
+        (``notify``: with a $NOTIFY_SOCKET, see :class:`Server`)."""
         server = Server(name, argv, self.log(name), env=env, cwd=cwd,
-                        stop_timeout=stop_timeout, signal_ready=signal_ready).start()
+                        stop_timeout=stop_timeout, signal_ready=signal_ready,
+                        notify_socket=self.root / ("notify-%s" % name) if notify else None).start()
         self.servers[name] = server
         return server
 
@@ -610,7 +637,8 @@ class Deployment:
         old = self.servers[name]
         assert not old.alive(), "%s is still running" % name
         new = Server(old.name, old.argv, old.log_path, env=old.env, cwd=old.cwd,
-                     stop_timeout=old.stop_timeout, signal_ready=old.signal_ready).start()
+                     stop_timeout=old.stop_timeout, signal_ready=old.signal_ready,
+                     notify_socket=old.notify_socket).start()
         self.servers[name] = new
         self.wait_ready()
         return new
@@ -712,6 +740,12 @@ class Pattern:
         """Install the files, start the servers in order; return the front
         door's (``scheme://127.0.0.1:port``, CA file or None)."""
         self.install_files(ws)
+        # As after a boot: /run is empty until each unit's RuntimeDirectory=
+        # (a directory a server of the workspace already uses stays).
+        for token in rewrite.TOKENS["paths"]:
+            path = ws.path(token)
+            if token.startswith("/run/") and path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
         for run in self.servers:
             port = run.start(ws)
         front = self.servers[-1]
@@ -726,14 +760,19 @@ class Pattern:
             run.reload(deployment.workspace)
 
     @property
+    def all_files(self):
+        """:attr:`files` and the systemd units of its servers (``Run.unit``)."""
+        return self.files + tuple(f for run in self.servers for f in run.unit_files())
+
+    @property
     def examples(self):
-        return tuple(example for example, _ in self.files)
+        return tuple(example for example, _ in self.all_files)
 
     def install_files(self, ws):
-        """Install :attr:`files` into ``ws`` (with a variant's edits); return
+        """Install :attr:`all_files` into ``ws`` (with a variant's edits); return
         {operator path: installed path}."""
         return {operator_path: ws.install(example, operator_path, self.edits.get(example, ()))
-                for example, operator_path in self.files}
+                for example, operator_path in self.all_files}
 
     def variant(self, edits):
         """A copy of this pattern that installs its files with ``edits``:

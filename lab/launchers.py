@@ -5,7 +5,10 @@ Each function takes a :class:`~lab.harness.Workspace` in which the
 files are already installed, and starts the server with the command line the
 docs show (``/opt/glancelet/bin/...`` is the Python environment running the
 tests). Each *_STOP_TIMEOUT is how long the tests let that server take to
-exit after SIGTERM.
+exit after SIGTERM. Given its systemd unit (``unit=``, a
+:class:`lab.units.Unit` read from the installed file), a server starts with
+the unit's ``ExecStart=`` instead, and must stop within its
+``TimeoutStopSec=`` (:func:`spawn`).
 """
 
 import signal
@@ -56,10 +59,24 @@ def uwsgi_signal_ready(server):
     return None
 
 
-def start_uwsgi(ws, ini, name="uwsgi"):
+def spawn(ws, name, argv, conf, unit=None, stop_timeout=30, **kwargs):
+    """Start ``argv``, or the ``unit``'s ``ExecStart=`` (installed, so already
+    rewritten), which must name the installed ``conf``; it must stop within
+    ``stop_timeout`` seconds, or the unit's ``TimeoutStopSec=``. A
+    ``Type=notify`` unit's server is started once it sends ``READY=1``."""
+    if unit is not None:
+        argv = list(unit.exec_start)
+        assert str(ws.path(conf)) in argv, "%s: ExecStart=%s does not name %s" % (
+            unit.name, " ".join(argv), ws.path(conf))
+        stop_timeout = unit.stop_timeout
+        kwargs["notify"] = unit.type == "notify"
+    return ws.spawn(name, argv, stop_timeout=stop_timeout, **kwargs)
+
+
+def start_uwsgi(ws, ini, name="uwsgi", unit=None):
     """``/opt/glancelet/bin/uwsgi --ini <ini>``."""
-    return ws.spawn(name, [ws.path("/opt/glancelet/bin/uwsgi"), "--ini", ws.path(ini)],
-                    stop_timeout=UWSGI_STOP_TIMEOUT, signal_ready=uwsgi_signal_ready)
+    return spawn(ws, name, [ws.path("/opt/glancelet/bin/uwsgi"), "--ini", ws.path(ini)], ini,
+                 unit, stop_timeout=UWSGI_STOP_TIMEOUT, signal_ready=uwsgi_signal_ready)
 
 
 def uwsgi_reload(ws, pidfile, name="uwsgi"):
@@ -70,10 +87,10 @@ def uwsgi_reload(ws, pidfile, name="uwsgi"):
                     str(ws.path(pidfile))], check=True, timeout=10)
 
 
-def start_nginx(ws, conf, name="nginx"):
+def start_nginx(ws, conf, name="nginx", unit=None):
     """``nginx -c <conf> -g 'daemon off;'`` (the foreground form of the service)."""
-    return ws.spawn(name, ["/usr/sbin/nginx", "-c", ws.path(conf), "-g", "daemon off;"],
-                    stop_timeout=NGINX_STOP_TIMEOUT)
+    return spawn(ws, name, ["/usr/sbin/nginx", "-c", ws.path(conf), "-g", "daemon off;"], conf,
+                 unit, stop_timeout=NGINX_STOP_TIMEOUT)
 
 
 def nginx_reload(ws, conf):
@@ -82,10 +99,10 @@ def nginx_reload(ws, conf):
                    check=True, timeout=10, capture_output=True)
 
 
-def start_gunicorn(ws, conf, name="gunicorn"):
+def start_gunicorn(ws, conf, name="gunicorn", unit=None):
     """``/opt/glancelet/bin/gunicorn -c <conf>``."""
-    return ws.spawn(name, [ws.path("/opt/glancelet/bin/gunicorn"), "-c", ws.path(conf)],
-                    stop_timeout=GUNICORN_STOP_TIMEOUT)
+    return spawn(ws, name, [ws.path("/opt/glancelet/bin/gunicorn"), "-c", ws.path(conf)], conf,
+                 unit, stop_timeout=GUNICORN_STOP_TIMEOUT)
 
 
 def gunicorn_reload(ws, pidfile, name="gunicorn"):
@@ -96,10 +113,10 @@ def gunicorn_reload(ws, pidfile, name="gunicorn"):
     ws.servers[name].send_signal(signal.SIGHUP)
 
 
-def start_haproxy(ws, cfg, name="haproxy"):
+def start_haproxy(ws, cfg, name="haproxy", unit=None):
     """``haproxy -W -db -f <cfg>``: master-worker mode, in the foreground."""
-    return ws.spawn(name, ["/usr/sbin/haproxy", "-W", "-db", "-f", ws.path(cfg)],
-                    stop_timeout=HAPROXY_STOP_TIMEOUT)
+    return spawn(ws, name, ["/usr/sbin/haproxy", "-W", "-db", "-f", ws.path(cfg)], cfg,
+                 unit, stop_timeout=HAPROXY_STOP_TIMEOUT)
 
 
 def haproxy_reload(ws, pidfile, name="haproxy"):

@@ -10,6 +10,9 @@ command of ``tox -e examples`` (default profile), ``tox -e docs`` and
 * the binaries those packages provide, and the Python servers (uWSGI,
   gunicorn) in the environment running it (tox installs them; here we only
   check); the servers are those of :mod:`lab.servers`;
+* for ``examples`` and ``keystone`` (whose suites launch patterns), the
+  system user ``glancelet`` that the systemd units of ``examples/systemd/``
+  name (``User=``; the harness makes their runtime directories owned by it);
 * for ``examples``, then the Apache patterns' own provisioning,
   ``lab.apache.provision()`` (the mod_wsgi venv).
 
@@ -32,6 +35,7 @@ Profiles:
 import argparse
 import dataclasses
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -55,6 +59,8 @@ class Profile:
     apache: bool
     # Binaries of pip packages that must be in the environment running this.
     python_tools: tuple = ()
+    # It launches patterns: their units' User= must exist (SERVICE_USER).
+    service_user: bool = False
 
 
 SYSTEM_SERVERS = {name: kind.binary for name, kind in servers.KINDS.items() if kind.apt}
@@ -63,13 +69,14 @@ PYTHON_TOOLS = tuple(kind.binary for kind in servers.KINDS.values() if kind.pip)
 PROFILES = {
     "examples": Profile("test", frozenset({"chromium"}),
                         {**SYSTEM_SERVERS, "curl": "/usr/bin/curl"}, apache=True,
-                        python_tools=PYTHON_TOOLS),
+                        python_tools=PYTHON_TOOLS, service_user=True),
     # Only the servers the docs run (not haproxy, which only the examples need).
     "docs": Profile("docs", frozenset(),
                     {name: SYSTEM_SERVERS[name] for name in ("apache2", "nginx")}
                     | {"chromium": "chromium"}, apache=False),
+    # The Keystone and Tempest suites launch the uwsgi-http pattern.
     "keystone": Profile("keystone", frozenset(), {"memcached": servers.get("memcached").binary},
-                        apache=False),
+                        apache=False, service_user=True),
 }
 
 
@@ -128,6 +135,28 @@ def python_tools_missing(tools):
     return [tool for tool in tools if not (bindir / tool).exists()]
 
 
+# The units' service user (examples/systemd/): the command the how-to shows.
+SERVICE_USER = "glancelet"
+USERADD = ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/glancelet",
+           "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER]
+
+
+def ensure_service_user(run=subprocess.run, is_root=None, err=sys.stderr):
+    """Create the units' ``User=`` (as root) or print the command; True if it exists."""
+    try:
+        pwd.getpwnam(SERVICE_USER)
+        return True
+    except KeyError:
+        pass
+    if os.geteuid() == 0 if is_root is None else is_root:
+        print("provision: creating the system user %s" % SERVICE_USER, flush=True)
+        run(USERADD, check=True)
+        return True
+    print("provision: no user %s; run as root:\n  %s" % (SERVICE_USER, " ".join(USERADD)),
+          file=err)
+    return False
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.provision", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,6 +173,8 @@ def main(argv=None):
     if tools:
         print("provision: missing in %s: %s\nRun:\n  %s -m pip install %s"
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
+        return 1
+    if profile.service_user and not ensure_service_user():
         return 1
     if profile.apache:
         # The Apache patterns' own provisioning (the mod_wsgi venv), owned by lab.apache.

@@ -53,6 +53,15 @@ TOKENS = {
         "/var/log/glance",      # Glance's logs
         "/run/glance",          # Glance's uWSGI pid file
         "/opt/glance",          # the Python environment Glance is installed in
+        "/run/glancelet-nginx",     # the nginx front door's pid file
+        "/run/glancelet-haproxy",   # the HAProxy front door's pid file
+        "/etc/systemd/system",  # the systemd units (examples/systemd/)
+        "/etc/logrotate.d",     # logrotate files (examples/systemd/)
+        "/etc/apache2",         # Debian's Apache configuration (copied by lab/apache.py)
+        "/var/run/apache2",     # Apache's pid file and runtime files (Debian's envvars)
+        "/var/log/apache2",     # Apache's logs
+        "/var/lock/apache2",    # Apache's lock files
+        "/var/lib/apache2",     # a2enmod's state (which modules the admin enabled)
     ),
 }
 

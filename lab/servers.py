@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab import apache, launchers
+from lab import apache, launchers, units
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,13 +30,33 @@ class Run:
     the one its reload reads (uWSGI, gunicorn, HAProxy), ``port`` the port
     token it listens on when it is the front door (None: Apache's scaffold
     picks a free port), ``tls`` the operator paths of the certificate and
-    key a throwaway CA signs (the front door is then https).
+    key a throwaway CA signs (the front door is then https), ``unit`` its
+    systemd unit in examples/systemd/ (:func:`lab.units.files`): the server
+    starts with the unit's ``ExecStart=`` and ``TimeoutStopSec=``, after
+    its ``RuntimeDirectory=`` has been created.
     """
     kind: str
     conf: str
     pidfile: str = None
     port: str = None
     tls: tuple = None
+    unit: str = None
+    # More installed files the same server loads (Apache: enabled with it).
+    includes: tuple = ()
+
+    def unit_files(self):
+        """The (example, operator path) pair of its unit file, if it has one."""
+        if self.unit is None:
+            return ()
+        example, operator_path, _ = units.files(self.unit)
+        return ((example, operator_path),)
+
+    def load_unit(self, ws):
+        """Its :class:`lab.units.Unit`, read from the installed (rewritten) file."""
+        if self.unit is None:
+            return None
+        _, operator_path, instance = units.files(self.unit)
+        return units.load(ws.path(operator_path), instance)
 
     @property
     def name(self):
@@ -44,18 +64,22 @@ class Run:
         return KINDS[self.kind].server_name
 
     def start(self, ws):
-        """Start it in ``ws``; return the port it listens on (or None)."""
-        return KINDS[self.kind].start(ws, self)
+        """Start it in ``ws``, as its unit says: its runtime directories
+        first; return the port it listens on (or None)."""
+        unit = self.load_unit(ws)
+        for path in unit.runtime_paths() if unit else ():
+            units.make_runtime_directory(ws.path(path), unit)
+        return KINDS[self.kind].start(ws, self, unit)
 
     def reload(self, ws):
         KINDS[self.kind].reload(ws, self)
 
 
 def _by_conf(launcher):
-    """start(ws, run) for a kind that ``launcher(ws, conf)`` starts; the port
-    is the one of the run's token (its config file names it)."""
-    def start(ws, run):
-        launcher(ws, run.conf)
+    """start(ws, run, unit) for a kind that ``launcher(ws, conf, unit=unit)``
+    starts; the port is the one of the run's token (its config file names it)."""
+    def start(ws, run, unit):
+        launcher(ws, run.conf, unit=unit)
         return ws.port(run.port) if run.port else None
     return start
 
@@ -73,7 +97,7 @@ class ServerKind:
     version_args: tuple
     # The version is group 1 of the first match in the command's output.
     version_regex: str
-    # start(ws, run) -> port or None; reload(ws, run).
+    # start(ws, run, unit) -> port or None; reload(ws, run).
     starter: object
     reloader: object
     # Debian packages it needs (each must be in bindep.txt's test profile).
@@ -87,8 +111,8 @@ class ServerKind:
     def server_name(self):
         return self.spawn_name or self.name
 
-    def start(self, ws, run):
-        return self.starter(ws, run)
+    def start(self, ws, run, unit=None):
+        return self.starter(ws, run, unit)
 
     def reload(self, ws, run):
         self.reloader(ws, run)
@@ -126,7 +150,8 @@ KINDS = {kind.name: kind for kind in (
                _by_conf(launchers.start_haproxy), _by(launchers.haproxy_reload, "pidfile"),
                apt=("haproxy",)),
     ServerKind("apache2", apache.APACHE2, ("-v",), r"Apache/(\S+)",
-               lambda ws, run: apache.start_pattern(ws, run.conf, run.port, run.tls),
+               lambda ws, run, unit: apache.start_pattern(
+                   ws, run.conf, run.port, run.tls, run.includes),
                lambda ws, run: apache.graceful(ws),
                apt=apache.APT_PACKAGES, spawn_name=apache.APACHE_SERVER_NAME),
     # keystonemiddleware's shared token cache (tox -e keystone): no pattern

@@ -16,7 +16,8 @@ PATTERNS = [Pattern(
     # glancelet runs in mod_wsgi daemon processes, children of Apache's
     # parent, as the Apache children are. The apache2 kind does what the
     # operator does for mod_wsgi first (lab.apache.start_pattern).
-    servers=(Run("apache2", APACHE_CONF),),
+    # Debian's apache2.service, with the drop-in that creates /run/glancelet.
+    servers=(Run("apache2", APACHE_CONF, unit="apache2.service.d/glancelet.conf"),),
     url_prefix="/image",
     sigterm="abort",
     # SIGTERM to httpd ends the mod_wsgi daemon processes within seconds

@@ -5,13 +5,17 @@ from lab.patterns.apache_uwsgi import APACHE_CONF, apache_to_uwsgi
 from lab.servers import Run
 
 DIR = "examples/apache-tls/"
+REDIRECT_CONF = "/etc/glancelet/glancelet-redirect.conf"
 
 PATTERNS = [apache_to_uwsgi(
     DIR,
     # The "Listen 9292 https" of ports.conf, on 127.0.0.1; a throwaway CA
     # signs the server pair where the example names it.
+    # The HTTP-to-HTTPS redirect on 9293 is a second site of the same Apache.
     apache_run=Run("apache2", APACHE_CONF, port="9292",
-                   tls=("/etc/glancelet/tls/glancelet.pem", "/etc/glancelet/tls/glancelet.key")),
+                   tls=("/etc/glancelet/tls/glancelet.pem", "/etc/glancelet/tls/glancelet.key"),
+                   includes=(REDIRECT_CONF,)),
+    extra_files=((DIR + "glancelet-redirect.conf", REDIRECT_CONF),),
     name="apache-tls",
     title="Apache httpd, TLS (mod_ssl) + mod_proxy_http under /image, to uWSGI http-socket",
     # benchmarks/client.py refuses https:// deployments: its uploads are

@@ -9,16 +9,18 @@ APACHE_CONF = "/etc/glancelet/glancelet-apache.conf"
 UWSGI_INI = "/etc/glancelet/glancelet-uwsgi.ini"
 
 
-def apache_to_uwsgi(folder, apache_run=Run("apache2", APACHE_CONF), **fields):
+def apache_to_uwsgi(folder, apache_run=Run("apache2", APACHE_CONF), extra_files=(), **fields):
     """Apache httpd under /image in front of uWSGI: ``folder`` holds
     glancelet-apache.conf (on Debian: /etc/apache2/conf-available/), the
     uWSGI ini and glancelet.conf."""
     return Pattern(
         doc="howto/" + folder.rstrip("/").rsplit("/", 1)[-1],
-        files=in_etc(folder, "glancelet-apache.conf", "glancelet-uwsgi.ini", "glancelet.conf"),
+        files=in_etc(folder, "glancelet-apache.conf", "glancelet-uwsgi.ini", "glancelet.conf")
+        + extra_files,
         # A reload is what the examples document: `apachectl graceful` for
         # Apache and `uwsgi --reload` for uWSGI, one after the other.
-        servers=(Run("uwsgi", UWSGI_INI, pidfile="/run/glancelet/uwsgi.pid"), apache_run),
+        servers=(Run("uwsgi", UWSGI_INI, pidfile="/run/glancelet/uwsgi.pid",
+                     unit="glancelet-uwsgi.service"), apache_run),
         url_prefix="/image",
         # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
         sigterm="drain",

@@ -2,7 +2,9 @@
 
 from lab.harness import Pattern
 from lab.patterns import in_etc
+from lab.patterns.nginx_uwsgi import LOGROTATE
 from lab.servers import Run
+from lab.units import nginx_unit
 
 DIR = "examples/gunicorn/"
 GUNICORN_CONF = "/etc/glancelet/gunicorn.conf.py"
@@ -11,7 +13,8 @@ NGINX_CONF = "/etc/glancelet/nginx-gunicorn.conf"
 
 def _gunicorn(port=None):
     """gunicorn -c gunicorn.conf.py; reload: kill -HUP $(cat .../gunicorn.pid)."""
-    return Run("gunicorn", GUNICORN_CONF, pidfile="/run/glancelet/gunicorn.pid", port=port)
+    return Run("gunicorn", GUNICORN_CONF, pidfile="/run/glancelet/gunicorn.pid", port=port,
+               unit="glancelet-gunicorn.service")
 
 
 PATTERNS = [
@@ -30,9 +33,10 @@ PATTERNS = [
         doc="howto/gunicorn",
         files=(in_etc(DIR, "gunicorn.conf.py")
                + ((DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf"),)
-               + in_etc(DIR, "nginx-gunicorn.conf")),
+               + in_etc(DIR, "nginx-gunicorn.conf") + LOGROTATE),
         # nginx -s reload, then gunicorn's.
-        servers=(_gunicorn(), Run("nginx", NGINX_CONF, port="9292")),
+        servers=(_gunicorn(), Run("nginx", NGINX_CONF, port="9292",
+                                  unit=nginx_unit("nginx-gunicorn.conf"))),
         url_prefix="/image",
         sigterm="drain",
         spools={"content-length": False, "chunked": False},

@@ -19,8 +19,9 @@ PATTERNS = [Pattern(
         (DIR + "haproxy.cfg", CFG)),
     # Both reload: HAProxy's master starts new workers (kill -USR2), uWSGI
     # re-execs after its busy workers finish (uwsgi --reload).
-    servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid"),
-             Run("haproxy", CFG, pidfile="/run/glancelet/haproxy.pid", port="9292")),
+    servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", unit="glancelet-uwsgi.service"),
+             Run("haproxy", CFG, pidfile="/run/glancelet-haproxy/haproxy.pid", port="9292",
+                 unit="glancelet-haproxy.service")),
     proxy="haproxy",
     # uWSGI drains on SIGTERM (the uwsgi-http ini); HAProxy keeps the client
     # connection while it does.

@@ -9,6 +9,10 @@
 from lab.harness import Pattern
 from lab.patterns import in_etc
 from lab.servers import Run
+from lab.units import nginx_unit
+
+# The nginx log files' rotation (every nginx pattern installs it).
+LOGROTATE = (("examples/systemd/logrotate.d/glancelet-nginx", "/etc/logrotate.d/glancelet-nginx"),)
 
 DIR = "examples/nginx-uwsgi/"
 INI = "/etc/glancelet/glancelet-uwsgi.ini"
@@ -19,11 +23,12 @@ def nginx_to_uwsgi(nginx_conf, **fields):
     conf = "/etc/glancelet/" + nginx_conf
     return Pattern(
         doc="howto/nginx-uwsgi",
-        files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf),
+        files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf) + LOGROTATE,
         # A reload does both, as a configuration change would: nginx first,
         # then uWSGI.
-        servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid"),
-                 Run("nginx", conf, port="9292")),
+        servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid",
+                     unit="glancelet-uwsgi.service"),
+                 Run("nginx", conf, port="9292", unit=nginx_unit(nginx_conf))),
         # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
         sigterm="drain",
         proxy="nginx",

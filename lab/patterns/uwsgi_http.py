@@ -13,7 +13,8 @@ PATTERNS = [Pattern(
     doc="howto/uwsgi-http",
     files=in_etc(DIR, "glancelet-uwsgi.ini", "glancelet.conf"),
     # SIGHUP (uwsgi --reload): the master waits for busy workers, then re-execs.
-    servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", port="60999"),),
+    servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", port="60999",
+                 unit="glancelet-uwsgi.service"),),
     # hook-master-start = unix_signal:15 gracefully_kill_them_all
     sigterm="drain",
     expected_failures={"glancelet": {

@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import re
 import time
 
 import pytest
@@ -111,9 +110,7 @@ def _broken_variant(tmp_path, edit):
         while "resuming normal operations" not in server.log_text():
             assert server.alive() and time.monotonic() < end, server.log_text()
             time.sleep(0.1)
-        conf = (apache.scaffold_dir(ws) / "httpd.conf").read_text()
-        port = int(re.search(r"^Listen 127\.0\.0\.1:(\d+)", conf, re.M).group(1))
-        yield server, Api("http://127.0.0.1:%d" % port), str(ws.root)
+        yield server, Api("http://127.0.0.1:%d" % apache.listen_port(ws)), str(ws.root)
     finally:
         errors = ws.stop_all()
         ws.remove()

@@ -115,8 +115,4 @@ def _wait_for_port(port, deadline=30.0):
 
 
 def _apache_port(ws):
-    conf = (apache.scaffold_dir(ws) / "httpd.conf").read_text()
-    for line in conf.splitlines():
-        if line.startswith("Listen 127.0.0.1:"):
-            return int(line.split(":")[1].split()[0])
-    raise AssertionError("no Listen in the scaffold")
+    return apache.listen_port(ws)

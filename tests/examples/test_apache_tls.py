@@ -65,6 +65,46 @@ def test_tls_versions(shipped, version):
             assert tls.version() == version.replace("_", ".")
 
 
+def test_http_redirects_to_https(shipped):
+    """glancelet-redirect.conf: a plain HTTP request on its port gets 301 to
+    the same path and query over https, which then answers."""
+    host, port, prefix = _host_port(shipped)
+    plain = shipped.workspace.port("9293")
+    conn = http.client.HTTPConnection(host, plain, timeout=10)
+    try:
+        conn.request("GET", prefix + "/v2/images?limit=1")
+        resp = conn.getresponse()
+        resp.read()
+    finally:
+        conn.close()
+    target = "https://%s:%d%s/v2/images?limit=1" % (host, port, prefix)
+    assert (resp.status, resp.getheader("Location")) == (301, target)
+    assert Api("https://%s:%d%s" % (host, port, prefix), shipped.ca_file).request(
+        "GET", "/v2/images?limit=1").status == 200
+
+
+@pytest.mark.parametrize("cipher,accepted", [("ECDHE-RSA-AES128-GCM-SHA256", True),
+                                             ("ECDHE-RSA-CHACHA20-POLY1305", True),
+                                             ("AES128-SHA", False), ("AES256-GCM-SHA384", False),
+                                             ("ECDHE-RSA-AES128-SHA", False)])
+def test_tls_1_2_ciphers_are_mozilla_intermediate(shipped, cipher, accepted):
+    """Over TLS 1.2 the server takes only forward-secret AEAD ciphers; a
+    client offering only a CBC or an RSA key exchange cipher gets a
+    handshake failure."""
+    host, port, prefix = _host_port(shipped)
+    ctx = ssl.create_default_context(cafile=shipped.ca_file)
+    ctx.set_ciphers(cipher + ":@SECLEVEL=0")
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection((host, port), timeout=10) as raw:
+        if accepted:
+            with ctx.wrap_socket(raw, server_hostname=host) as tls:
+                assert tls.cipher()[0] == cipher
+        else:
+            with pytest.raises(ssl.SSLError) as info:
+                ctx.wrap_socket(raw, server_hostname=host)
+            assert "SSLV3_ALERT_HANDSHAKE_FAILURE" in str(info.value), info.value
+
+
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated")
 def test_tls_1_1_is_refused_by_the_server(shipped):
     """A client offering only TLS 1.1 (allowed on the client side by

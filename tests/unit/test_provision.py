@@ -104,3 +104,25 @@ def test_every_server_kind_is_provisioned():
             assert kind.binary in provision.PYTHON_TOOLS
     for pattern in patterns.all_patterns():
         assert pattern.kinds and set(pattern.kinds) <= set(servers.KINDS), pattern.name
+
+
+def _no_user(name):
+    raise KeyError(name)
+
+
+def test_service_user_is_created_as_root_with_the_documented_command(monkeypatch):
+    monkeypatch.setattr(provision.pwd, "getpwnam", _no_user)
+    calls = []
+    assert provision.ensure_service_user(run=lambda cmd, check: calls.append(cmd), is_root=True)
+    assert calls == [["useradd", "--system", "--user-group", "--home-dir", "/var/lib/glancelet",
+                      "--no-create-home", "--shell", "/usr/sbin/nologin", "glancelet"]]
+    # The service page shows the same command.
+    page = (provision.REPO_ROOT / "doc/source/howto/service.rst").read_text()
+    assert "useradd --system --user-group --home-dir /var/lib/glancelet \\\n" in page
+
+
+def test_service_user_missing_not_root_prints_the_command(monkeypatch):
+    monkeypatch.setattr(provision.pwd, "getpwnam", _no_user)
+    err = io.StringIO()
+    assert not provision.ensure_service_user(run=None, is_root=False, err=err)
+    assert err.getvalue().endswith(" ".join(provision.USERADD) + "\n")
