@@ -10,6 +10,8 @@ from glancelet import db, domain, tasks
 
 PROCESSES = 6
 FILES = 120
+# The DDL of the schema glancelet made before versioned migrations (version 1).
+V1_SQLITE = ";\n".join(db.DIALECTS["sqlite"].statements(db.SCHEMA_V1)) + ";\n"
 
 
 def _open_all(paths, barrier, results):
@@ -18,7 +20,7 @@ def _open_all(paths, barrier, results):
     barrier.wait()
     for path in paths:
         try:
-            database = db.Database(path)
+            database = db.connect("sqlite:///" + path)
             db.ImageRepo(database).add({
                 "id": str(multiprocessing.current_process().pid), "status": "queued",
                 "visibility": "shared", "created_at": "t", "updated_at": "t"})
@@ -53,7 +55,7 @@ def test_processes_opening_a_new_database_at_once(tmp_path):
 def test_a_new_connection_does_not_ask_for_wal(tmp_path, monkeypatch):
     """WAL is switched on once, when the database is opened; a thread's own
     connection sets its busy timeout first, and never asks for WAL."""
-    database = db.Database(str(tmp_path / "one.sqlite"))
+    database = db.connect("sqlite:///%s" % (tmp_path / "one.sqlite"))
     statements = []
     original = sqlite3.connect
 
@@ -74,7 +76,7 @@ def test_a_new_connection_does_not_ask_for_wal(tmp_path, monkeypatch):
 # -- The image state machine (issue 10, where the fixes live) ---------------------------
 
 def _repos(tmp_path):
-    database = db.Database(str(tmp_path / "glancelet.sqlite"))
+    database = db.connect("sqlite:///%s" % (tmp_path / "glancelet.sqlite"))
     images = db.ImageRepo(database)
     images.add(domain.new_record("0b6b3c40-3c1f-4b4e-9d3f-000000000001", "p", {}))
     return images, db.TaskRepo(database), "0b6b3c40-3c1f-4b4e-9d3f-000000000001"
@@ -122,13 +124,13 @@ def test_a_database_from_before_task_request_ids_gains_them(tmp_path):
     """Tasks written before keep no request id; new ones record theirs."""
     path = str(tmp_path / "old.sqlite")
     conn = sqlite3.connect(path)
-    conn.executescript(db.SCHEMA.replace("    request_id TEXT,\n    user_id TEXT\n", "")
+    conn.executescript(V1_SQLITE.replace("    request_id TEXT,\n    user_id TEXT\n", "")
                        .replace("expires_at TEXT,\n", "expires_at TEXT\n"))
     conn.execute("INSERT INTO tasks (id, type, status, created_at, updated_at) "
                  "VALUES ('old', 'api_image_import', 'success', 't', 't')")
     conn.commit()
     conn.close()
-    task_repo = db.TaskRepo(db.Database(path))
+    task_repo = db.TaskRepo(db.connect("sqlite:///" + path))
     assert (task_repo.get("old")["request_id"], task_repo.get("old")["user_id"]) == (None, None)
     task = tasks.new_task("i", "p", {}, "w", request_id="req-1", user_id="u")
     task_repo.add(task)
