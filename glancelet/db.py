@@ -406,8 +406,10 @@ class ServerDatabase:
         try:
             import sqlalchemy
             self._sa = sqlalchemy
+            # A pool per process: 10 connections kept, up to 50 more at once.
             self.engine = sqlalchemy.create_engine(
-                url, pool_pre_ping=True, isolation_level="READ COMMITTED")
+                url, pool_pre_ping=True, isolation_level="READ COMMITTED", pool_size=10,
+                max_overflow=50)
         except ImportError as exc:
             raise UnusableDatabase("%s needs SQLAlchemy and its driver (pip install "
                                    "'glancelet[%s]'): %s" % (url.partition("://")[0], extra,
