@@ -142,14 +142,16 @@ MEMBER_COLUMNS = ("image_id", "member", "status", "created_at", "updated_at")
 
 
 class Dialect(collections.namedtuple("Dialect", (
-        "name types for_update null_safe_eq asc desc has_tag has_property upsert_tail"))):
+        "name types for_update null_safe_eq asc desc has_tag has_property upsert_tail "
+        "upsert_value"))):
     """The SQL that differs between backends; everything else is shared.
 
     ``types`` fills the DDL markers; ``for_update`` ends a SELECT whose rows
     the transaction then writes; ``null_safe_eq`` compares a column with a
     value that may be NULL; ``asc``/``desc`` sort NULLs first/last;
     ``has_tag``/``has_property`` test an image's JSON tags and properties;
-    ``upsert_tail`` is what follows an INSERT to update a row already there.
+    ``upsert_tail`` is what follows an INSERT to update a row already there,
+    ``upsert_value`` the value a column was to be inserted with.
     """
 
     def statements(self, ddl):
@@ -162,8 +164,7 @@ class Dialect(collections.namedtuple("Dialect", (
         return "INSERT INTO %s (%s) VALUES (%s) %s" % (
             table, ", ".join(columns), ", ".join("?" for _ in columns),
             self.upsert_tail.format(key=key, updates=", ".join(
-                (("%s = VALUES(%s)" if self.name == "mysql" else "%s = excluded.%s")
-                 % (c, c)) for c in others)))
+                "%s = %s" % (c, self.upsert_value % c) for c in others)))
 
 
 _KEY = "VARCHAR(255)"   # MySQL cannot index TEXT; 255 as in Glance's schema
@@ -175,13 +176,13 @@ DIALECTS = {
         "EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)",
         # By key, not by a JSON path, which some names cannot spell.
         "EXISTS (SELECT 1 FROM json_each(images.properties) WHERE key = ? AND value = ?)",
-        _ON_CONFLICT),
+        _ON_CONFLICT, "excluded.%s"),
     "postgresql": Dialect(
         "postgresql", {"key": _KEY, "big": "BIGINT", "table": ""}, " FOR UPDATE",
         "%s IS NOT DISTINCT FROM ?", "ASC NULLS FIRST", "DESC NULLS LAST",
         "CAST(images.tags AS jsonb) @> jsonb_build_array(CAST(? AS text))",
         "CAST(images.properties AS jsonb) @> jsonb_build_object(CAST(? AS text), "
-        "CAST(? AS text))", _ON_CONFLICT),
+        "CAST(? AS text))", _ON_CONFLICT, "excluded.%s"),
     # MySQL sorts NULLs first ascending and last descending, and has no NULLS FIRST.
     "mysql": Dialect(
         "mysql", {"key": _KEY, "big": "BIGINT",
@@ -189,7 +190,7 @@ DIALECTS = {
         " FOR UPDATE", "%s <=> ?", "ASC", "DESC",
         "JSON_CONTAINS(images.tags, JSON_ARRAY(?))",
         "JSON_CONTAINS(images.properties, JSON_OBJECT(?, ?))",
-        "ON DUPLICATE KEY UPDATE {updates}"),
+        "ON DUPLICATE KEY UPDATE {updates}", "VALUES(%s)"),
 }
 # The URL schemes [database] connection accepts: scheme -> (dialect, extra).
 SCHEMES = {"sqlite": ("sqlite", None), "postgresql+psycopg": ("postgresql", "postgresql"),
