@@ -2,6 +2,7 @@
 
 import multiprocessing
 import sqlite3
+import sys
 import threading
 
 import pytest
@@ -136,3 +137,26 @@ def test_a_database_from_before_task_request_ids_gains_them(tmp_path):
     task_repo.add(task)
     assert (task_repo.get(task["id"])["request_id"], task_repo.get(task["id"])["user_id"]) \
         == ("req-1", "u")
+
+
+@pytest.mark.parametrize("url, extra", [("postgresql+psycopg://u:pw@127.0.0.1/g", "postgresql"),
+                                        ("mysql+pymysql://u:pw@127.0.0.1/g", "mysql")])
+def test_a_server_url_without_its_extra_says_which_to_install(monkeypatch, url, extra):
+    """glancelet itself needs only the standard library; a server URL names its extra."""
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)   # import sqlalchemy fails
+    with pytest.raises(db.UnusableDatabase) as refused:
+        db.connect(url)
+    assert "pip install 'glancelet[%s]'" % extra in str(refused.value)
+    assert "pw" not in str(refused.value)
+
+
+def test_the_sql_is_rendered_per_dialect():
+    """Version 1 on SQLite is the DDL of before (TEXT keys, no table options);
+    the servers get indexable keys, 64-bit sizes and, on MySQL, InnoDB utf8mb4_bin."""
+    sqlite, postgresql, mysql = (db.DIALECTS[name].statements(db.SCHEMA_V1)
+                                 for name in ("sqlite", "postgresql", "mysql"))
+    assert "    id TEXT PRIMARY KEY," in sqlite[0] and sqlite[0].endswith(")")
+    assert "    size BIGINT," in postgresql[0] and "id VARCHAR(255) PRIMARY KEY" in postgresql[0]
+    assert mysql[0].endswith(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+    assert "properties TEXT NOT NULL DEFAULT '{}'" in mysql[0]
+    assert len(sqlite) == len(postgresql) == len(mysql) == 7
