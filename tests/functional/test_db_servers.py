@@ -6,6 +6,8 @@ one that cannot be reached, stops the server with one line that says what
 to do, and no password.
 """
 
+import logging
+
 import pytest
 
 from glancelet import app as app_mod
@@ -16,6 +18,17 @@ from .conftest import new_database
 from .test_db_backends import _sync
 
 SERVERS = ["postgresql", "mariadb"]
+
+
+@pytest.fixture(autouse=True)
+def glancelet_logger():
+    """init_application gives glancelet's logger a handler on sys.stderr (here
+    the test's capture, closed after it) and stops propagation: undo both."""
+    logger = logging.getLogger("glancelet")
+    saved = list(logger.handlers), logger.propagate, logger.level
+    yield
+    logger.handlers[:] = saved[0]
+    logger.propagate, logger.level = saved[1], saved[2]
 
 
 def _start(tmp_path, url, capsys):
