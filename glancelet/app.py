@@ -125,13 +125,13 @@ def create_app(conf, *, store=None, staging=None, db=None, clock=None, task_pool
 
     Each service is built from ``conf`` unless given: ``store`` and
     ``staging`` (:class:`glancelet.store.FilesystemStore`), ``db``
-    (:class:`glancelet.db.Database`), ``clock`` (returns the time as
+    (:func:`glancelet.db.connect`), ``clock`` (returns the time as
     Glance writes it; :func:`glancelet.domain.utcnow`), ``task_pool``
     (:class:`glancelet.tasks.TaskPool`).
     """
-    db_path, image_dir, staging_dir = conf.data_paths
+    db_url, image_dir, staging_dir = conf.data_paths
     algorithm = conf.get("DEFAULT", "hashing_algorithm")
-    database = db_mod.Database(db_path) if db is None else db
+    database = db_mod.connect(db_url) if db is None else db
     app = Application(
         conf=conf, images=db_mod.ImageRepo(database), tasks=db_mod.TaskRepo(database),
         members=db_mod.MemberRepo(database),

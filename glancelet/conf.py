@@ -15,6 +15,8 @@ import hashlib
 import os
 import sys
 
+from glancelet import db
+
 ENV_CONFIG_FILE = "GLANCELET_CONFIG_FILE"
 DEFAULT_DATA_DIR = os.path.join("~", ".local", "share", "glancelet")
 
@@ -160,9 +162,14 @@ OPTIONS = (
            "DISABLED BY FILE instead of 200 OK, so that a load balancer drains "
            "this node. oslo.middleware's name; empty turns the check off."),
     Option("database", "connection", "str", "",
-           "Where image metadata lives, as a URL: sqlite:////absolute/path.sqlite. "
-           "SQLite runs in WAL mode and is safe for several processes and threads "
-           "on one host.",
+           "Where image metadata lives, as an SQLAlchemy URL. "
+           "sqlite:////absolute/path.sqlite: an SQLite file in WAL mode, safe for "
+           "several processes and threads on one host, created or upgraded when "
+           "a server opens it. postgresql+psycopg://user:password@host/dbname or "
+           "mysql+pymysql://user:password@host/dbname?charset=utf8mb4: a database "
+           "server that several hosts share (pip install 'glancelet[postgresql]' or "
+           "'glancelet[mysql]'); create its schema with glancelet-manage db_sync "
+           "before the first start and after each upgrade.",
            sample_default="sqlite:////<data dir>/glancelet.sqlite"),
     Option("glance_store", "filesystem_store_datadir", "str", "",
            "Directory that holds image data. Uploads are written to a temporary "
@@ -210,18 +217,17 @@ class Config:
 
     @property
     def data_paths(self):
-        """(sqlite path, image dir, staging dir)."""
-        return (_sqlite_path(self.get("database", "connection")),
+        """(database URL, image dir, staging dir)."""
+        return (self.get("database", "connection"),
                 self.get("glance_store", "filesystem_store_datadir"),
                 self.get("os_glance_staging_store", "filesystem_store_datadir"))
 
 
-def _sqlite_path(url):
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        raise ConfigError("[database] connection: only sqlite:/// URLs are supported, got %r"
-                          % url)
-    return url[len(prefix):]
+def _check_connection(url):
+    try:
+        db.scheme(url)
+    except ValueError as exc:
+        raise ConfigError("[database] connection: %s" % exc) from None
 
 
 def config_dir(path):
@@ -305,7 +311,7 @@ def load(path=None, overrides=None, environ=os.environ):
             values[opt.section][opt.name] = list(default) if isinstance(default, list) else default
     _fill_data_defaults(values)
     conf = Config(values, source=path, files=files)
-    _sqlite_path(conf.get("database", "connection"))
+    _check_connection(conf.get("database", "connection"))
     return conf
 
 

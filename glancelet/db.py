@@ -1,61 +1,82 @@
-"""Image metadata in SQLite.
+"""Image metadata in SQL: an SQLite file, or a PostgreSQL or MySQL/MariaDB server.
 
-SQLite runs in WAL mode with a busy timeout, one connection per thread, so
-several server processes (uWSGI ``processes = 4``) and threads (mod_wsgi
-``threads = 15``) share one database file safely. Writes that read before
-they write take the write lock first (``BEGIN IMMEDIATE``), so two workers
-can never both move an image out of the same state.
+``[database] connection`` is an SQLAlchemy URL. ``sqlite:///<path>`` (the
+default) needs nothing but the standard library: SQLite runs in WAL mode
+with a busy timeout, one connection per thread, so several server processes
+(uWSGI ``processes = 4``) and threads (mod_wsgi ``threads = 15``) share one
+file safely. ``postgresql+psycopg://`` and ``mysql+pymysql://`` go through
+SQLAlchemy Core (an engine with its connection pool, READ COMMITTED
+transactions, ``text()`` statements): the optional extras
+``glancelet[postgresql]`` and ``glancelet[mysql]``.
 
-All SQL lives in this module and uses plain, portable statements (JSON
-columns aside), so another DB-API backend such as PostgreSQL can replace it
-behind the same ``ImageRepo`` methods.
+All SQL lives in this module, written once in portable SQL with ``?``
+placeholders; a :class:`Dialect` holds the few pieces that differ (column
+types, locking the row a transaction reads before it writes, JSON lookups,
+NULL ordering, upsert). Concurrency rests on conditional updates: a status
+changes only by an ``UPDATE ... WHERE status IN (...)``, which on every
+backend one writer at a time applies to the row as it is then, so two
+workers can never both move an image out of the same state. A transaction
+that reads before it writes locks first: SQLite's ``BEGIN IMMEDIATE`` takes
+the database's write lock, a server's ``SELECT ... FOR UPDATE`` the row's.
+
+The schema is versioned (:data:`MIGRATIONS`, the ``glancelet_schema``
+table): ``glancelet-manage db_sync`` (:mod:`glancelet.manage`) creates and
+upgrades it. An SQLite file is upgraded when a server opens it, as before;
+a database server must be synced first.
 """
 
+import collections
+import contextlib
 import fcntl
+import itertools
 import json
 import os
+import re
 import sqlite3
 import threading
 
 from glancelet import domain
 
-SCHEMA = """
+# The schema glancelet made before versioned migrations: version 1. Markers:
+# {key} a column that is a key or indexed, {big} a byte count, {table} the end
+# of a CREATE TABLE (see Dialect). In SQLite it is exactly the old DDL.
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS images (
-    id TEXT PRIMARY KEY,
+    id {key} PRIMARY KEY,
     name TEXT,
-    status TEXT NOT NULL,
+    status {key} NOT NULL,
     visibility TEXT NOT NULL,
     protected INTEGER NOT NULL DEFAULT 0,
     os_hidden INTEGER NOT NULL DEFAULT 0,
     checksum TEXT,
     os_hash_algo TEXT,
     os_hash_value TEXT,
-    size INTEGER,
-    virtual_size INTEGER,
+    size {big},
+    virtual_size {big},
     min_disk INTEGER NOT NULL DEFAULT 0,
     min_ram INTEGER NOT NULL DEFAULT 0,
     disk_format TEXT,
     container_format TEXT,
     owner TEXT,
     tags TEXT NOT NULL DEFAULT '[]',
-    properties TEXT NOT NULL DEFAULT '{}',
+    properties TEXT NOT NULL DEFAULT '{{}}',
     worker TEXT,
-    created_at TEXT NOT NULL,
+    created_at {key} NOT NULL,
     updated_at TEXT NOT NULL,
     data_file TEXT,
     staged_file TEXT,
     version INTEGER NOT NULL DEFAULT 0,
     deleted_at TEXT
-);
+){table};
 CREATE INDEX IF NOT EXISTS images_created ON images (created_at, id);
 CREATE INDEX IF NOT EXISTS images_status ON images (status);
 CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
+    id {key} PRIMARY KEY,
     type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    image_id TEXT,
+    status {key} NOT NULL,
+    image_id {key},
     owner TEXT,
-    input TEXT NOT NULL DEFAULT '{}',
+    input TEXT NOT NULL DEFAULT '{{}}',
     result TEXT,
     message TEXT NOT NULL DEFAULT '',
     worker TEXT,
@@ -64,25 +85,40 @@ CREATE TABLE IF NOT EXISTS tasks (
     expires_at TEXT,
     request_id TEXT,
     user_id TEXT
-);
+){table};
 CREATE INDEX IF NOT EXISTS tasks_image ON tasks (image_id);
 CREATE TABLE IF NOT EXISTS image_members (
-    image_id TEXT NOT NULL,
-    member TEXT NOT NULL,
-    status TEXT NOT NULL,
+    image_id {key} NOT NULL,
+    member {key} NOT NULL,
+    status {key} NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (image_id, member)
-);
+){table};
 CREATE INDEX IF NOT EXISTS image_members_member ON image_members (member, status);
 """
+
+# The schema's versions, in order: (version, what it changes, DDL). A change
+# to the schema is a new step at the end, never an edit of an old one (its DDL
+# may use the markers; a literal brace is doubled).
+Migration = collections.namedtuple("Migration", "version summary ddl")
+MIGRATIONS = (
+    Migration(1, "images, tasks and image members (the schema before versioning)", SCHEMA_V1),
+    Migration(2, "an index on tasks' status, which recovery reads at every start",
+              "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);"),
+)
+LATEST = MIGRATIONS[-1].version
+VERSION_TABLE = "glancelet_schema"
+_VERSION_DDL = ("CREATE TABLE IF NOT EXISTS glancelet_schema (id INTEGER PRIMARY KEY, "
+                "version INTEGER NOT NULL){table};")
 
 COLUMNS = ("id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
            "os_hash_algo", "os_hash_value", "size", "virtual_size", "min_disk", "min_ram",
            "disk_format", "container_format", "owner", "tags", "properties", "worker",
            "created_at", "updated_at", "data_file", "staged_file", "version", "deleted_at")
-# Columns added after the first release, by table, with the statement that
-# fills them in for rows written before: data was then stored under the image id.
+# Columns that SQLite files made before the first versioned schema may lack,
+# by table, with the statement that fills them in for rows written before:
+# data was then stored under the image id.
 _ADDED_COLUMNS = (
     ("images", "data_file", "TEXT", "UPDATE images SET data_file = id WHERE status IN "
                                     "('active', 'deactivated')"),
@@ -103,6 +139,62 @@ _BOOL_COLUMNS = ("protected", "os_hidden")
 TASK_COLUMNS = ("id", "type", "status", "image_id", "owner", "input", "result", "message",
                 "worker", "created_at", "updated_at", "expires_at", "request_id", "user_id")
 MEMBER_COLUMNS = ("image_id", "member", "status", "created_at", "updated_at")
+
+
+class Dialect(collections.namedtuple("Dialect", (
+        "name types for_update null_safe_eq asc desc has_tag has_property upsert_tail "
+        "upsert_value"))):
+    """The SQL that differs between backends; everything else is shared.
+
+    ``types`` fills the DDL markers; ``for_update`` ends a SELECT whose rows
+    the transaction then writes; ``null_safe_eq`` compares a column with a
+    value that may be NULL; ``asc``/``desc`` sort NULLs first/last;
+    ``has_tag``/``has_property`` test an image's JSON tags and properties;
+    ``upsert_tail`` is what follows an INSERT to update a row already there,
+    ``upsert_value`` the value a column was to be inserted with.
+    """
+
+    def statements(self, ddl):
+        """The statements of a DDL script, rendered for this backend."""
+        return [s.strip() for s in ddl.format(**self.types).split(";") if s.strip()]
+
+    def upsert(self, table, columns, key):
+        """INSERT of ``columns`` into ``table`` that updates the row with the same ``key``."""
+        others = [c for c in columns if c != key]
+        return "INSERT INTO %s (%s) VALUES (%s) %s" % (
+            table, ", ".join(columns), ", ".join("?" for _ in columns),
+            self.upsert_tail.format(key=key, updates=", ".join(
+                "%s = %s" % (c, self.upsert_value % c) for c in others)))
+
+
+_KEY = "VARCHAR(255)"   # MySQL cannot index TEXT; 255 as in Glance's schema
+_ON_CONFLICT = "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+DIALECTS = {
+    "sqlite": Dialect(
+        "sqlite", {"key": "TEXT", "big": "INTEGER", "table": ""}, "", "%s IS ?",
+        "ASC NULLS FIRST", "DESC NULLS LAST",
+        "EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)",
+        # By key, not by a JSON path, which some names cannot spell.
+        "EXISTS (SELECT 1 FROM json_each(images.properties) WHERE key = ? AND value = ?)",
+        _ON_CONFLICT, "excluded.%s"),
+    "postgresql": Dialect(
+        "postgresql", {"key": _KEY, "big": "BIGINT", "table": ""}, " FOR UPDATE",
+        "%s IS NOT DISTINCT FROM ?", "ASC NULLS FIRST", "DESC NULLS LAST",
+        "CAST(images.tags AS jsonb) @> jsonb_build_array(CAST(? AS text))",
+        "CAST(images.properties AS jsonb) @> jsonb_build_object(CAST(? AS text), "
+        "CAST(? AS text))", _ON_CONFLICT, "excluded.%s"),
+    # MySQL sorts NULLs first ascending and last descending, and has no NULLS FIRST.
+    "mysql": Dialect(
+        "mysql", {"key": _KEY, "big": "BIGINT",
+                  "table": " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+        " FOR UPDATE", "%s <=> ?", "ASC", "DESC",
+        "JSON_CONTAINS(images.tags, JSON_ARRAY(?))",
+        "JSON_CONTAINS(images.properties, JSON_OBJECT(?, ?))",
+        "ON DUPLICATE KEY UPDATE {updates}", "VALUES(%s)"),
+}
+# The URL schemes [database] connection accepts: scheme -> (dialect, extra).
+SCHEMES = {"sqlite": ("sqlite", None), "postgresql+psycopg": ("postgresql", "postgresql"),
+           "mysql+pymysql": ("mysql", "mysql")}
 
 
 def _decode(row, columns=COLUMNS):
@@ -130,37 +222,123 @@ def _encode(column, value):
 
 
 class UnusableDatabase(Exception):
-    """The database file cannot be opened or set up (not a database, no
-    access). The message names the file and is one line."""
+    """The database cannot be opened or set up (not a database, no access, no
+    server, a schema to sync). The message names it and is one line."""
 
 
-class Database:
+def scheme(url):
+    """The scheme of a ``[database] connection`` URL, or ValueError saying which are known."""
+    name = url.partition("://")[0]
+    if name not in SCHEMES or "://" not in url or (name == "sqlite" and
+                                                   not url.startswith("sqlite:///")):
+        raise ValueError("expected an SQLAlchemy URL starting with sqlite:///, "
+                         "postgresql+psycopg:// or mysql+pymysql://, got %r" % (url,))
+    return name
+
+
+def sqlite_path(url):
+    """The file of a ``sqlite:///<path>`` URL."""
+    return url[len("sqlite:///"):]
+
+
+def connect(url, sync=True):
+    """The database at ``url``, ready for the repos below.
+
+    With ``sync``, an SQLite file is brought to the latest schema (created if
+    new), and a server's schema must already be the latest (``db_sync``),
+    else :class:`UnusableDatabase` names the command. Without, nothing is
+    checked: :mod:`glancelet.manage` then reads or upgrades the schema.
+    """
+    if scheme(url) == "sqlite":
+        database = SQLiteDatabase(sqlite_path(url))
+        if sync:
+            upgrade(database)
+        return database
+    database = ServerDatabase(url)
+    if sync:
+        with database.setting_up():
+            version = schema_version(database)
+        if version != LATEST:
+            raise UnusableDatabase(
+                "%s: the schema is at version %d, this glancelet needs %d: run "
+                "glancelet-manage db_sync" % (database.name, version, LATEST))
+    return database
+
+
+def schema_version(database):
+    """The schema version of ``database``; 0 without a version table. An
+    SQLite file made before versioned migrations has none: step 1 is all
+    ``IF NOT EXISTS``, so it adds what the file lacks (its missing columns
+    are added first, see :class:`SQLiteDatabase`)."""
+    if not database.has_table(VERSION_TABLE):
+        return 0
+    rows = database.query("SELECT version FROM glancelet_schema WHERE id = 1")
+    return rows[0][0] if rows else 0
+
+
+def upgrade(database, target=LATEST):
+    """Run the migrations after the database's version, up to ``target``;
+    return (version before, version after). Each step and its new version
+    are one transaction (MySQL commits DDL at once, though)."""
+    with database.setting_up():
+        before = schema_version(database)
+        if before > LATEST:
+            raise UnusableDatabase("%s: the schema is at version %d, newer than this "
+                                   "glancelet's %d" % (database.name, before, LATEST))
+        if before >= target:
+            return before, before
+        dialect = database.dialect
+        set_version = dialect.upsert(VERSION_TABLE, ("id", "version"), "id")
+        with database.write() as conn:
+            for statement in dialect.statements(_VERSION_DDL):
+                conn.execute(statement)
+            conn.execute(set_version, (1, before))
+        for step in MIGRATIONS:
+            if before < step.version <= target:
+                with database.write() as conn:
+                    for statement in dialect.statements(step.ddl):
+                        conn.execute(statement)
+                    conn.execute(set_version, (1, step.version))
+    return before, min(target, LATEST)
+
+
+class SQLiteDatabase:
     """One SQLite file; a connection per thread, opened on first use.
 
     The file is switched to WAL once, here, while this process holds an
     exclusive ``flock`` on a lock file beside it: when a server's workers
-    start together, only one at a time creates the schema and switches the
-    journal mode; the others then find it done. WAL is a property of the
-    file, so per-connection set-up never asks for it again (see
-    :meth:`connection`).
+    start together, only one at a time switches the journal mode or (in
+    :func:`upgrade`) migrates the schema; the others then find it done. WAL
+    is a property of the file, so per-connection set-up never asks for it
+    again (see :meth:`connection`).
     """
 
+    dialect = DIALECTS["sqlite"]
+    IntegrityError = sqlite3.IntegrityError
+
     def __init__(self, path):
-        self.path = path
+        self.path = self.name = path
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
         self._local = threading.local()
-        try:
-            with open(path + ".lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-                conn = self.connection()
-                if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
-                    raise sqlite3.OperationalError("cannot be switched to WAL mode")
-                conn.executescript(SCHEMA)
+        with self.setting_up():
+            conn = self.connection()
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+                raise UnusableDatabase("%s: cannot be switched to WAL mode" % path)
+            if not self.has_table(VERSION_TABLE) and self.has_table("images"):
                 _add_columns(conn)
+
+    @contextlib.contextmanager
+    def setting_up(self):
+        """While the schema is read or set up: hold the lock file's exclusive
+        ``flock``; a database error is UnusableDatabase."""
+        try:
+            with open(self.path + ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+                yield
         except (sqlite3.DatabaseError, OSError) as exc:
-            raise UnusableDatabase("%s: %s" % (path, exc)) from None
+            raise UnusableDatabase("%s: %s" % (self.path, exc)) from None
 
     def connection(self):
         """This thread's connection. The busy timeout is the first setting, so
@@ -182,9 +360,13 @@ class Database:
     def query(self, sql, params=()):
         return self.connection().execute(sql, params).fetchall()
 
+    def has_table(self, name):
+        return bool(self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (name,)))
+
 
 def _add_columns(conn):
-    """Bring a database made by an earlier release up to date."""
+    """Bring a database made by an earlier release up to the first versioned schema."""
     present = {table: {row[1] for row in conn.execute("PRAGMA table_info(%s)" % table)}
                for table in ("images", "tasks")}
     for table, column, declaration, fill in _ADDED_COLUMNS:
@@ -210,6 +392,88 @@ class _Transaction:
         return False
 
 
+class ServerDatabase:
+    """A PostgreSQL or MySQL/MariaDB database through an SQLAlchemy engine.
+
+    Transactions are READ COMMITTED, so a conditional UPDATE that waited for
+    another writer's row lock applies to the row that writer committed. The
+    engine's pool is per process: after a fork (a server's master opened it
+    first) the child drops the inherited connections without closing them.
+    """
+
+    def __init__(self, url):
+        dialect, extra = SCHEMES[scheme(url)]
+        self.dialect = DIALECTS[dialect]
+        try:
+            import sqlalchemy
+            self._sa = sqlalchemy
+            # A pool per process: 10 connections kept, up to 50 more at once.
+            self.engine = sqlalchemy.create_engine(
+                url, pool_pre_ping=True, isolation_level="READ COMMITTED", pool_size=10,
+                max_overflow=50)
+        except ImportError as exc:
+            raise UnusableDatabase("%s needs SQLAlchemy and its driver (pip install "
+                                   "'glancelet[%s]'): %s" % (url.partition("://")[0], extra,
+                                                             exc)) from None
+        self.name = self.engine.url.render_as_string(hide_password=True)
+        self.IntegrityError = sqlalchemy.exc.IntegrityError
+        self._pid = os.getpid()
+
+    def _engine(self):
+        if self._pid != os.getpid():
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
+        return self.engine
+
+    @contextlib.contextmanager
+    def _errors(self):
+        try:
+            yield
+        except self._sa.exc.OperationalError as exc:
+            raise UnusableDatabase("%s: %s" % (self.name, str(exc.orig).strip().splitlines()[0])
+                                   ) from None
+
+    @contextlib.contextmanager
+    def setting_up(self):
+        """While the schema is read or set up (by one ``db_sync`` at a time):
+        a server that cannot be reached is UnusableDatabase."""
+        with self._errors():
+            yield
+
+    @contextlib.contextmanager
+    def write(self):
+        """``with db.write() as conn``: one transaction, committed if the block ends well."""
+        with self._engine().begin() as conn:
+            yield _ServerConnection(conn, self._sa.text)
+
+    def query(self, sql, params=()):
+        with self._engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return _ServerConnection(conn, self._sa.text).execute(sql, params).fetchall()
+
+    def has_table(self, name):
+        with self._engine().connect() as conn:
+            return self._sa.inspect(conn).has_table(name)
+
+
+class _ServerConnection:
+    """An SQLAlchemy connection that executes this module's ``?`` statements."""
+
+    def __init__(self, conn, text):
+        self.conn = conn
+        self._text = text
+
+    def execute(self, sql, params=()):
+        names = ("p%d" % n for n in itertools.count())
+        bound = {}
+
+        def bind(_):
+            name = next(names)
+            bound[name] = params[len(bound)]
+            return ":" + name
+
+        return self.conn.execute(self._text(re.sub(r"\?", bind, sql)), bound)
+
+
 class ImageRepo:
     """Image rows. Methods take and return plain dicts; none returns a tombstone."""
 
@@ -224,8 +488,8 @@ class ImageRepo:
                 conn.execute("INSERT INTO images (%s) VALUES (%s)"
                              % (", ".join(columns), ", ".join("?" for _ in columns)),
                              [_encode(c, record[c]) for c in columns])
-        except sqlite3.IntegrityError as exc:
-            if "images.id" not in str(exc):
+        except self.db.IntegrityError:
+            if not self.db.query("SELECT 1 FROM images WHERE id = ?", (record["id"],)):
                 raise
             return False
         return True
@@ -296,8 +560,9 @@ class ImageRepo:
         """
         where, params = _status_condition(None, DELETED)
         with self.db.write() as conn:
-            rows = conn.execute("SELECT %s FROM images WHERE id = ? AND %s AND %s"
-                                % (", ".join(COLUMNS), _LIVE, " AND ".join(where)),
+            rows = conn.execute("SELECT %s FROM images WHERE id = ? AND %s AND %s%s"
+                                % (", ".join(COLUMNS), _LIVE, " AND ".join(where),
+                                   self.db.dialect.for_update),
                                 [image_id] + params).fetchall()
             if not rows:
                 return None
@@ -362,16 +627,17 @@ class ImageRepo:
         elif visibility != "all":
             where.append("visibility = ?")
             params.append(visibility)
+        dialect = self.db.dialect
         for op, name, value in filters:
-            clause, values = _filter_sql(op, name, value)
+            clause, values = _filter_sql(dialect, op, name, value)
             where.append(clause)
             params.extend(values)
         if marker is not None:
-            clause, values = _keyset(sort, marker)
+            clause, values = _keyset(dialect, sort, marker)
             where.append(clause)
             params.extend(values)
-        order = ["%s %s" % (_column(key), "ASC NULLS FIRST" if direction == "asc"
-                            else "DESC NULLS LAST") for key, direction in sort]
+        order = ["%s %s" % (_column(key), dialect.asc if direction == "asc" else dialect.desc)
+                 for key, direction in sort]
         sql = "SELECT %s FROM images WHERE %s ORDER BY %s" % (
             ", ".join(COLUMNS), " AND ".join(where), ", ".join(order))
         if limit is not None:
@@ -405,14 +671,12 @@ def _column(name):
     return name
 
 
-def _filter_sql(op, name, value):
+def _filter_sql(dialect, op, name, value):
     """(SQL clause, parameters) of one list filter (see :meth:`ImageRepo.list`)."""
     if op == "tag":
-        return "EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)", [value]
+        return dialect.has_tag, [value]
     if op == "property":
-        # By key, not by a JSON path, which some names cannot spell.
-        return ("EXISTS (SELECT 1 FROM json_each(images.properties) "
-                "WHERE key = ? AND value = ?)", [name, value])
+        return dialect.has_property, [name, value]
     column = _column(name)
     if op == "in":
         return "%s IN (%s)" % (column, ", ".join("?" for _ in value)), list(value)
@@ -420,13 +684,13 @@ def _filter_sql(op, name, value):
     return "%s %s ?" % (column, operator), [_sql_value(column, value)]
 
 
-def _keyset(keys, marker):
+def _keyset(dialect, keys, marker):
     """SQL for "rows after ``marker`` in the order ``keys``" (NULLs sort first)."""
     clauses, params = [], []
     for i, (key, direction) in enumerate(keys):
         parts, part_params = [], []
         for prev, _ in keys[:i]:
-            parts.append("%s IS ?" % _column(prev))
+            parts.append(dialect.null_safe_eq % _column(prev))
             part_params.append(_sql_value(prev, marker[prev]))
         value = _sql_value(key, marker[key])
         if direction == "asc":
@@ -443,7 +707,7 @@ def _keyset(keys, marker):
         clauses.append("(" + " AND ".join(parts) + ")")
         params.extend(part_params)
     if not clauses:
-        return "0", []
+        return "1 = 0", []
     return "(" + " OR ".join(clauses) + ")", params
 
 
@@ -542,8 +806,11 @@ class MemberRepo:
         than ``limit`` members; None if added, else why not: "duplicate",
         "full", or "gone" (the image is deleted or no longer shared)."""
         with self.db.write() as conn:
-            if not conn.execute("SELECT 1 FROM images WHERE id = ? AND visibility = "
-                                "'shared' AND %s" % _LIVE, (record["image_id"],)).fetchall():
+            # The image's row is locked (a server) or the database is (SQLite)
+            # until the end: its member count cannot change meanwhile.
+            if not conn.execute("SELECT 1 FROM images WHERE id = ? AND visibility = 'shared' "
+                                "AND %s%s" % (_LIVE, self.db.dialect.for_update),
+                                (record["image_id"],)).fetchall():
                 return "gone"
             if conn.execute("SELECT 1 FROM image_members WHERE image_id = ? AND member = ?",
                             (record["image_id"], record["member"])).fetchall():

@@ -23,9 +23,11 @@ Map:
   reloaded (the kinds call these; the signal-readiness guard of uWSGI).
 * ``lab.memcached``: memcached, the Keystone suite's shared token cache:
   start, ``stats`` and what it stores.
+* ``lab.dbservers``: throwaway PostgreSQL and MariaDB servers (``start``,
+  ``url``, ``create_database``, ``stop``) for ``[database] connection``.
 * ``lab.apache``: Apache httpd: provisioning, the apache2.conf stand-in,
   start and graceful restart.
-* ``lab.provision``: ``python -m lab.provision [--profile examples|docs|keystone]``,
+* ``lab.provision``: ``python -m lab.provision [--profile examples|docs|keystone|db]``,
   installs (as root) or names the system packages a tox env needs.
 * ``lab.scenarios``: the scenario ids and titles of the support matrix.
 * ``lab.client``: HTTP client, python-glanceclient and CLI helpers, and the

@@ -1,8 +1,8 @@
 """Check (and, as root, install) what a tox environment needs from the system.
 
-``python -m lab.provision [--profile examples|docs|keystone]``, the first
-command of ``tox -e examples`` (default profile), ``tox -e docs`` and
-``tox -e keystone``:
+``python -m lab.provision [--profile examples|docs|keystone|db]``, the first
+command of ``tox -e examples`` (default profile), ``tox -e docs``,
+``tox -e keystone`` and ``tox -e db``:
 
 * the system packages of the profile, read from ``bindep.txt``: as root,
   missing ones are installed with apt-get; otherwise it exits non-zero
@@ -30,6 +30,9 @@ Profiles:
 ``keystone``
     bindep's ``keystone`` profile: memcached, the shared token cache the
     Keystone suite starts (``lab.memcached``).
+``db``
+    bindep's ``db`` profile: PostgreSQL and MariaDB, whose throwaway
+    instances ``tox -e db`` starts (``lab.dbservers``).
 """
 
 import argparse
@@ -77,6 +80,12 @@ PROFILES = {
     # The Keystone and Tempest suites launch the uwsgi-http pattern.
     "keystone": Profile("keystone", frozenset(), {"memcached": servers.get("memcached").binary},
                         apache=False, service_user=True),
+    # initdb and postgres live in /usr/lib/postgresql/<version>/bin (lab.dbservers
+    # finds them); pg_ctlcluster, on PATH, comes with them.
+    "db": Profile("db", frozenset(), {"pg_ctlcluster": "pg_ctlcluster",
+                                      "mariadbd": "/usr/sbin/mariadbd",
+                                      "mariadb-install-db": "mariadb-install-db"},
+                  apache=False),
 }
 
 

@@ -11,19 +11,30 @@ import socket
 import sys
 import threading
 import urllib.parse
+import uuid
 
 import pytest
 import requests
 
 from glancelet import app as app_mod
 from glancelet import conf as conf_mod
+from glancelet import db
 from glancelet.store import NEW_PREFIX, TEMP_PREFIX
 from lab.client import cli_field, glance_cli
 
 # test_keystone.py needs a real Keystone (tests/keystone-requirements.txt):
 # `tox -e keystone` sets this; the py3 run leaves the module out.
+collect_ignore = []
 if not os.environ.get("GLANCELET_KEYSTONE_TESTS"):
-    collect_ignore = ["test_keystone.py"]
+    collect_ignore.append("test_keystone.py")
+# The database backends the db_url fixture gives. `tox -e db` adds PostgreSQL
+# and MariaDB (lab.dbservers; glancelet[postgresql,mysql]) and the tests only
+# they have; the py3 run stays on SQLite.
+DB_BACKENDS = ["sqlite"]
+if os.environ.get("GLANCELET_DB_TESTS"):
+    DB_BACKENDS += ["postgresql", "mariadb"]
+else:
+    collect_ignore.append("test_db_servers.py")
 
 
 class Response:
@@ -140,6 +151,41 @@ def make_conf(tmp_path, **overrides):
 @pytest.fixture
 def conf(tmp_path):
     return make_conf(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def db_server():
+    """``db_server(kind)``: the session's PostgreSQL or MariaDB, started on first use."""
+    from lab import dbservers
+    started = {}
+
+    def get(kind):
+        if kind not in started:
+            started[kind] = dbservers.SERVERS[kind]()
+            started[kind].start()
+            sys.stderr.write("\n%s started in %.1f s\n" % (kind, started[kind].start_seconds))
+        return started[kind]
+    yield get
+    for server in started.values():
+        server.stop()
+
+
+def new_database(request, kind, tmp_path, sync=True):
+    """The URL of a new, empty database of backend ``kind`` (SQLite: a file
+    in ``tmp_path``), with the latest schema if ``sync``."""
+    if kind == "sqlite":
+        return "sqlite:///%s" % (tmp_path / "glancelet.sqlite")
+    url = request.getfixturevalue("db_server")(kind).create_database(
+        "t_" + uuid.uuid4().hex[:16])
+    if sync:
+        db.upgrade(db.connect(url, sync=False))
+    return url
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def db_url(request, tmp_path):
+    """A new database with the latest schema, on each backend in DB_BACKENDS."""
+    return new_database(request, request.param, tmp_path)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Each test races requests in threads against the in-process app and, where a
 second process matters, against gunicorn with 2 worker processes sharing one
-SQLite file and one store. Afterwards every active image's bytes must match
+database and one store; on each backend (``db_url``: SQLite, and PostgreSQL
+and MariaDB under ``tox -e db``). Afterwards every active image's bytes must match
 its ``checksum`` (md5) and ``os_hash_value`` (sha512), no temp file may be
 left in the store or staging directories, and nothing may have been answered
 with a 5xx. Synchronisation is by events and barriers, never by sleeping;
@@ -59,28 +60,28 @@ class Target:
         assert (bad, temps, campaign.server_errors) == ([], [], 0)
 
 
-def _in_process(tmp_path, campaign):
-    conf = make_conf(tmp_path)
+def _in_process(tmp_path, campaign, db_url):
+    conf = make_conf(tmp_path, database__connection=db_url)
     app = app_mod.create_app(conf)
     return Target(CampaignClient(app, campaign), list(conf.data_paths[1:]), app)
 
 
 @pytest.fixture
-def local(tmp_path, campaign):
-    target = _in_process(tmp_path, campaign)
+def local(tmp_path, campaign, db_url):
+    target = _in_process(tmp_path, campaign, db_url)
     yield target
     target.app.task_pool.drain(10)
 
 
 @pytest.fixture(params=["in-process", "gunicorn-2-processes"])
-def target(request, tmp_path, campaign):
+def target(request, tmp_path, campaign, db_url):
     """The in-process app (threads), or gunicorn with 2 processes on one database."""
     if request.param == "in-process":
-        target = _in_process(tmp_path, campaign)
+        target = _in_process(tmp_path, campaign, db_url)
         yield target
         target.app.task_pool.drain(10)
         return
-    node = Node(tmp_path, 9)
+    node = Node(tmp_path, 9, db_url)
     server = node.start("gunicorn", "gunicorn")
     try:
         yield Target(RemoteClient(server.url, campaign),

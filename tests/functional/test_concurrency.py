@@ -1,7 +1,8 @@
 """The metadata store under several processes and threads, as servers run it.
 
 uWSGI runs ``processes = 4``; mod_wsgi runs ``threads = 15`` in each daemon
-process. Both share one SQLite file (WAL). These tests run that shape with
+process. All share one database: an SQLite file (WAL), or a PostgreSQL or
+MariaDB server (``db_url``; ``tox -e db``). These tests run that shape with
 real processes and threads against one database and check that nothing is
 lost and every state transition happens exactly once.
 """
@@ -10,6 +11,8 @@ import concurrent.futures
 import multiprocessing
 import os
 import threading
+
+import pytest
 
 from glancelet import app as app_mod
 
@@ -20,10 +23,10 @@ THREADS = 15
 PER_THREAD = 4
 
 
-def _worker(tmp_path, worker_no, results):
+def _worker(tmp_path, db_url, worker_no, results):
     # Each process builds its own app from the shared config, as a server's
     # worker does after fork.
-    app = app_mod.create_app(make_conf(tmp_path))
+    app = app_mod.create_app(make_conf(tmp_path, database__connection=db_url))
     client = Client(app)
 
     def one_thread(thread_no):
@@ -44,11 +47,12 @@ def _worker(tmp_path, worker_no, results):
     results.put(ids)
 
 
-def test_processes_and_threads_share_one_database(tmp_path):
-    app_mod.create_app(make_conf(tmp_path))  # create the schema once, as a master would
+def test_processes_and_threads_share_one_database(tmp_path, db_url):
+    conf = make_conf(tmp_path, database__connection=db_url)
+    app_mod.create_app(conf)  # create the schema once, as a master would
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(tmp_path, n, results))
+    procs = [ctx.Process(target=_worker, args=(tmp_path, db_url, n, results))
              for n in range(PROCESSES)]
     for proc in procs:
         proc.start()
@@ -60,7 +64,7 @@ def test_processes_and_threads_share_one_database(tmp_path):
         assert proc.exitcode == 0
     assert len(ids) == len(set(ids)) == PROCESSES * THREADS * PER_THREAD
 
-    client = Client(app_mod.create_app(make_conf(tmp_path)))
+    client = Client(app_mod.create_app(conf))
     listed, url = [], "/v2/images?limit=100&tag=shared"
     for _ in range(20):
         doc = client.get(url).json()
@@ -74,9 +78,14 @@ def test_processes_and_threads_share_one_database(tmp_path):
         assert "thread" in image
 
 
-def test_concurrent_uploads_to_one_image_have_one_winner(tmp_path):
-    app = app_mod.create_app(make_conf(tmp_path))
-    client = Client(app)
+@pytest.fixture
+def client(tmp_path, db_url):
+    """The in-process app on each backend."""
+    return Client(app_mod.create_app(make_conf(tmp_path, database__connection=db_url)))
+
+
+def test_concurrent_uploads_to_one_image_have_one_winner(client):
+    app = client.app
     image = client.create()
 
     racers = 8
@@ -115,8 +124,8 @@ def _add_property(client, image_id, name):
                         [{"op": "add", "path": "/" + name, "value": "v"}]).status
 
 
-def _patch_worker(tmp_path, image_id, worker_no, results):
-    client = Client(app_mod.create_app(make_conf(tmp_path)))
+def _patch_worker(tmp_path, db_url, image_id, worker_no, results):
+    client = Client(app_mod.create_app(make_conf(tmp_path, database__connection=db_url)))
     try:
         statuses = race(40, 8, lambda i: _add_property(
             client, image_id, "x%d_%d" % (worker_no, i)))
@@ -125,13 +134,12 @@ def _patch_worker(tmp_path, image_id, worker_no, results):
         results.put(repr(exc))
 
 
-def test_parallel_patches_from_processes_are_all_kept(tmp_path):
+def test_parallel_patches_from_processes_are_all_kept(tmp_path, db_url, client):
     """PROCESSES processes, 8 threads each, 40 PATCHes each, on one image."""
-    client = Client(app_mod.create_app(make_conf(tmp_path)))
     image_id = client.create()["id"]
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
-    procs = [ctx.Process(target=_patch_worker, args=(tmp_path, image_id, n, results))
+    procs = [ctx.Process(target=_patch_worker, args=(tmp_path, db_url, image_id, n, results))
              for n in range(PROCESSES)]
     for proc in procs:
         proc.start()

@@ -510,19 +510,20 @@ def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None):
 class Node:
     """One config (database, store, staging) that several servers share."""
 
-    def __init__(self, tmp, data_port):
+    def __init__(self, tmp, data_port, db_url=None):
         self.tmp = tmp
         self.db_path = tmp / "glancelet.sqlite"
         self.config = tmp / "glancelet.conf"
         self.config.write_text(
             "[DEFAULT]\nimage_size_cap = %d\n"
-            "[database]\nconnection = sqlite:///%s\n"
+            "[database]\nconnection = %s\n"
             "[glance_store]\nfilesystem_store_datadir = %s\n"
             "[os_glance_staging_store]\nfilesystem_store_datadir = %s\n"
             "[wsgi]\ntask_pool_threads = 1\n"
             "[import_filtering_opts]\nallowed_hosts = [127.0.0.1]\n"
             "allowed_ports = [80,443,%d]\n"
-            % (64 * MiB, self.db_path, tmp / "images", tmp / "staging", data_port))
+            % (64 * MiB, db_url or "sqlite:///%s" % self.db_path, tmp / "images",
+               tmp / "staging", data_port))
         self.servers = []
 
     def start(self, name, kind, **argv_kw):

@@ -208,7 +208,7 @@ def test_a_database_from_before_members_is_upgraded(tmp_path):
     """The schema script adds the members table to an existing database; its
     images keep working and can be shared."""
     conf = make_conf(tmp_path)
-    path = conf.data_paths[0]
+    path = db.sqlite_path(conf.data_paths[0])
     with sqlite3.connect(path) as conn:
         conn.executescript(OLD_SCHEMA)
     app = app_mod.create_app(conf)
@@ -217,4 +217,5 @@ def test_a_database_from_before_members_is_upgraded(tmp_path):
     _share(alice, image_id, "bob")
     assert _set_status(bob, image_id, "bob", "accepted").status == 200
     assert _ids(bob.get("/v2/images")) == [image_id]
-    assert db.MemberRepo(db.Database(path)).get(image_id, "bob")["status"] == "accepted"
+    members = db.MemberRepo(db.connect(conf.data_paths[0]))
+    assert members.get(image_id, "bob")["status"] == "accepted"

@@ -42,7 +42,8 @@ def test_file_named_by_environment(tmp_path):
     ("[glance]\nx = 1\n", "unknown section [glance]"),
     ("[DEFAULT]\nenabled_import_methods = copy-image\n", "'copy-image' is not one of"),
     ("[DEFAULT]\nhashing_algorithm = crc\n", "'crc' is not one of"),
-    ("[database]\nconnection = mysql://x\n", "only sqlite:/// URLs are supported"),
+    ("[database]\nconnection = mysql://x\n", "starting with sqlite:///, postgresql+psycopg:// "
+     "or mysql+pymysql://, got 'mysql://x'"),
     ("[import_filtering_opts]\nallowed_ports = 80,http\n", "not an integer"),
     ("no section header\n", "is not valid INI"),
 ])

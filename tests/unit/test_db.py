@@ -2,6 +2,7 @@
 
 import multiprocessing
 import sqlite3
+import sys
 import threading
 
 import pytest
@@ -10,6 +11,8 @@ from glancelet import db, domain, tasks
 
 PROCESSES = 6
 FILES = 120
+# The DDL of the schema glancelet made before versioned migrations (version 1).
+V1_SQLITE = ";\n".join(db.DIALECTS["sqlite"].statements(db.SCHEMA_V1)) + ";\n"
 
 
 def _open_all(paths, barrier, results):
@@ -18,7 +21,7 @@ def _open_all(paths, barrier, results):
     barrier.wait()
     for path in paths:
         try:
-            database = db.Database(path)
+            database = db.connect("sqlite:///" + path)
             db.ImageRepo(database).add({
                 "id": str(multiprocessing.current_process().pid), "status": "queued",
                 "visibility": "shared", "created_at": "t", "updated_at": "t"})
@@ -53,7 +56,7 @@ def test_processes_opening_a_new_database_at_once(tmp_path):
 def test_a_new_connection_does_not_ask_for_wal(tmp_path, monkeypatch):
     """WAL is switched on once, when the database is opened; a thread's own
     connection sets its busy timeout first, and never asks for WAL."""
-    database = db.Database(str(tmp_path / "one.sqlite"))
+    database = db.connect("sqlite:///%s" % (tmp_path / "one.sqlite"))
     statements = []
     original = sqlite3.connect
 
@@ -74,7 +77,7 @@ def test_a_new_connection_does_not_ask_for_wal(tmp_path, monkeypatch):
 # -- The image state machine (issue 10, where the fixes live) ---------------------------
 
 def _repos(tmp_path):
-    database = db.Database(str(tmp_path / "glancelet.sqlite"))
+    database = db.connect("sqlite:///%s" % (tmp_path / "glancelet.sqlite"))
     images = db.ImageRepo(database)
     images.add(domain.new_record("0b6b3c40-3c1f-4b4e-9d3f-000000000001", "p", {}))
     return images, db.TaskRepo(database), "0b6b3c40-3c1f-4b4e-9d3f-000000000001"
@@ -122,15 +125,38 @@ def test_a_database_from_before_task_request_ids_gains_them(tmp_path):
     """Tasks written before keep no request id; new ones record theirs."""
     path = str(tmp_path / "old.sqlite")
     conn = sqlite3.connect(path)
-    conn.executescript(db.SCHEMA.replace("    request_id TEXT,\n    user_id TEXT\n", "")
+    conn.executescript(V1_SQLITE.replace("    request_id TEXT,\n    user_id TEXT\n", "")
                        .replace("expires_at TEXT,\n", "expires_at TEXT\n"))
     conn.execute("INSERT INTO tasks (id, type, status, created_at, updated_at) "
                  "VALUES ('old', 'api_image_import', 'success', 't', 't')")
     conn.commit()
     conn.close()
-    task_repo = db.TaskRepo(db.Database(path))
+    task_repo = db.TaskRepo(db.connect("sqlite:///" + path))
     assert (task_repo.get("old")["request_id"], task_repo.get("old")["user_id"]) == (None, None)
     task = tasks.new_task("i", "p", {}, "w", request_id="req-1", user_id="u")
     task_repo.add(task)
     assert (task_repo.get(task["id"])["request_id"], task_repo.get(task["id"])["user_id"]) \
         == ("req-1", "u")
+
+
+@pytest.mark.parametrize("url, extra", [("postgresql+psycopg://u:pw@127.0.0.1/g", "postgresql"),
+                                        ("mysql+pymysql://u:pw@127.0.0.1/g", "mysql")])
+def test_a_server_url_without_its_extra_says_which_to_install(monkeypatch, url, extra):
+    """glancelet itself needs only the standard library; a server URL names its extra."""
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)   # import sqlalchemy fails
+    with pytest.raises(db.UnusableDatabase) as refused:
+        db.connect(url)
+    assert "pip install 'glancelet[%s]'" % extra in str(refused.value)
+    assert "pw" not in str(refused.value)
+
+
+def test_the_sql_is_rendered_per_dialect():
+    """Version 1 on SQLite is the DDL of before (TEXT keys, no table options);
+    the servers get indexable keys, 64-bit sizes and, on MySQL, InnoDB utf8mb4_bin."""
+    sqlite, postgresql, mysql = (db.DIALECTS[name].statements(db.SCHEMA_V1)
+                                 for name in ("sqlite", "postgresql", "mysql"))
+    assert "    id TEXT PRIMARY KEY," in sqlite[0] and sqlite[0].endswith(")")
+    assert "    size BIGINT," in postgresql[0] and "id VARCHAR(255) PRIMARY KEY" in postgresql[0]
+    assert mysql[0].endswith(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+    assert "properties TEXT NOT NULL DEFAULT '{}'" in mysql[0]
+    assert len(sqlite) == len(postgresql) == len(mysql) == 7

@@ -32,6 +32,17 @@ def test_keystone_profile_is_memcached():
     assert not keystone.apache
 
 
+def test_db_profile_is_postgresql_and_mariadb():
+    """tox -e db provisions the two database servers lab.dbservers starts,
+    which the examples (the test profile) have too."""
+    db = provision.PROFILES["db"]
+    assert provision.bindep_packages(db.bindep_profile) == [
+        "postgresql", "mariadb-server", "mariadb-client"]
+    assert set(provision.bindep_packages(db.bindep_profile)) <= set(
+        provision.bindep_packages("test"))
+    assert not db.apache
+
+
 def test_docs_as_root_installs_a_missing_package_with_apt(monkeypatch):
     monkeypatch.setattr(provision.shutil, "which", lambda name: "/usr/bin/" + name)
     calls, run = _run_recorder()
