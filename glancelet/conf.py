@@ -121,6 +121,13 @@ OPTIONS = (
            "links. When empty, links are built from the request: its Host and "
            "SCRIPT_NAME, or the X-Forwarded-* headers when "
            "[oslo_middleware] enable_proxy_headers_parsing is on."),
+    Option("DEFAULT", "worker_lease_timeout", "int", 60,
+           "Seconds after which the work (an upload, a stage, an import) of a "
+           "server process on another host that has stopped renewing its lease "
+           "is taken as abandoned and released for a retry. Each process renews "
+           "its lease every quarter of this. On the process's own host a dead "
+           "process is noticed at once. The hosts' clocks must agree to well "
+           "under this.", minimum=4),
     Option("DEFAULT", "enabled_import_methods", "list", list(IMPORT_METHODS),
            "Interoperable image import methods offered. An empty list turns "
            "import off (stage and import then answer 404).",
