@@ -39,7 +39,7 @@ import time
 import uuid
 
 from glancelet import domain, recovery, request_id, store as store_mod, uwsgi_support
-from glancelet import webdownload
+from glancelet import stagehost, webdownload
 from glancelet.threads import block_server_signals
 
 LOG = logging.getLogger(__name__)
@@ -260,6 +260,7 @@ def _run_import(app, task_id):
         return
     if method == "glance-direct":
         recovery.remove_unused(app.staging, staged_file)
+        stagehost.record_host(app, image_id, None)
     LOG.info("task %s: image %s is active (%d bytes)", task_id, image_id, result.size)
 
 

@@ -386,9 +386,10 @@ def test_task_schema_is_served(api):
 
 # == Real servers sharing one node's config ============================================
 
-def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None):
+def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None,
+                address="127.0.0.1"):
     if kind == "uwsgi":
-        argv = [which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
+        argv = [which("uwsgi"), "--http-socket", "%s:%d" % (address, port),
                 "--module", "glancelet.wsgi.api:application", "--processes", str(workers),
                 "--enable-threads", "--need-app", "--die-on-term",
                 "--chunked-input-limit", str(64 * MiB), "--chunked-input-timeout", "30",
@@ -403,7 +404,7 @@ def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None):
         if mercy is not None:
             argv += ["--worker-reload-mercy", str(mercy)]
         return argv
-    return [which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", str(workers),
+    return [which("gunicorn"), "--bind", "%s:%d" % (address, port), "--workers", str(workers),
             "--worker-class", "gthread", "--threads", "4", "glancelet.wsgi.api:application"]
 
 
