@@ -23,6 +23,17 @@ from lab import apache, launchers
 
 
 @dataclasses.dataclass(frozen=True)
+class Node:
+    """A host of a multi-node pattern: its name, its own address (a
+    loopback address other than 127.0.0.1, which the address token of its
+    files becomes) and the path tokens it shares with the other nodes (a
+    filesystem they all mount). See :class:`lab.harness.NodeWorkspace`."""
+    name: str
+    address: str
+    shared: tuple = ("/srv/glancelet",)
+
+
+@dataclasses.dataclass(frozen=True)
 class Run:
     """One server a pattern starts, as data.
 
@@ -31,37 +42,56 @@ class Run:
     token it listens on when it is the front door (None: Apache's scaffold
     picks a free port), ``tls`` the operator paths of the certificate and
     key a throwaway CA signs (the front door is then https).
+
+    ``node`` (a :class:`Node`) runs it on a host of its own, with ``files``
+    ((example, operator path) pairs) installed on that host only; the same
+    kind can then run once per node, each from its own files.
     """
     kind: str
     conf: str
     pidfile: str = None
     port: str = None
     tls: tuple = None
+    node: Node = None
+    files: tuple = ()
 
     @property
     def name(self):
         """The server's name in the workspace (``Workspace.servers``)."""
-        return KINDS[self.kind].server_name
+        name = KINDS[self.kind].server_name
+        return name if self.node is None else "%s@%s" % (name, self.node.name)
+
+    def workspace(self, ws):
+        """Where it runs: ``ws``, or its node's workspace in ``ws``."""
+        return ws if self.node is None else ws.node(self.node)
+
+    def url(self, ws):
+        """A node's own URL (``http://<its address>:<port>``), or None."""
+        return None if self.node is None else "http://%s:%d" % (self.node.address,
+                                                                ws.port(self.port))
 
     def start(self, ws):
         """Start it in ``ws``; return the port it listens on (or None)."""
-        return KINDS[self.kind].start(ws, self)
+        return KINDS[self.kind].start(self.workspace(ws), self)
 
     def reload(self, ws):
-        KINDS[self.kind].reload(ws, self)
+        KINDS[self.kind].reload(self.workspace(ws), self)
 
 
 def _by_conf(launcher):
-    """start(ws, run) for a kind that ``launcher(ws, conf)`` starts; the port
-    is the one of the run's token (its config file names it)."""
+    """start(ws, run) for a kind that ``launcher(ws, conf, name)`` starts; the
+    port is the one of the run's token (its config file names it)."""
     def start(ws, run):
-        launcher(ws, run.conf)
+        launcher(ws, run.conf, name=run.name)
         return ws.port(run.port) if run.port else None
     return start
 
 
-def _by(reload, attribute):
-    """reload(ws, run) that calls ``reload(ws, <the run's attribute>)``."""
+def _by(reload, attribute, named=True):
+    """reload(ws, run) that calls ``reload(ws, <the run's attribute>)``, with
+    the run's server name if ``named``."""
+    if named:
+        return lambda ws, run: reload(ws, getattr(run, attribute), name=run.name)
     return lambda ws, run: reload(ws, getattr(run, attribute))
 
 
@@ -121,7 +151,7 @@ KINDS = {kind.name: kind for kind in (
                _by_conf(launchers.start_gunicorn), _by(launchers.gunicorn_reload, "pidfile"),
                pip=("gunicorn",)),
     ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)", _by_conf(launchers.start_nginx),
-               _by(launchers.nginx_reload, "conf"), apt=("nginx",)),
+               _by(launchers.nginx_reload, "conf", named=False), apt=("nginx",)),
     ServerKind("haproxy", "/usr/sbin/haproxy", ("-v",), r"HAProxy version (\S+)",
                _by_conf(launchers.start_haproxy), _by(launchers.haproxy_reload, "pidfile"),
                apt=("haproxy",)),

@@ -54,12 +54,6 @@ def wait_for(predicate, timeout=30.0, interval=0.02, what="condition"):
 # == In process: the API contract ========================================================
 
 @pytest.fixture
-def data_server():
-    with DataServer() as server:
-        yield server
-
-
-@pytest.fixture
 def import_app(tmp_path, data_server):
     app = app_mod.create_app(make_conf(
         tmp_path, import_filtering_opts__allowed_hosts="127.0.0.1",

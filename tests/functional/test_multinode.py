@@ -16,7 +16,6 @@ import requests
 
 from lab.harness import Server, free_port, wait_ready
 from lab.launchers import uwsgi_signal_ready
-from tests.unit.test_webdownload import DataServer
 
 from .test_import import MiB, OCTETS, rest, server_argv, wait_for, wait_status
 
@@ -59,12 +58,6 @@ class Nodes:
 
     def stop(self, name):
         assert self.servers[name].stop() == 0, self.servers[name].log_text()
-
-
-@pytest.fixture
-def data_server():
-    with DataServer() as server:
-        yield server
 
 
 @pytest.fixture
