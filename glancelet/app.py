@@ -8,7 +8,7 @@ import typing
 
 from glancelet import conf as conf_mod
 from glancelet import context, db as db_mod, domain, errors, pipeline, recovery, request_id
-from glancelet import router
+from glancelet import lease as lease_mod, router
 from glancelet import store as store_mod, tasks, uwsgi_support
 from glancelet.handlers import (actions, healthcheck, image_data, images, imports, members,
                                 schemas, tags, versions)
@@ -69,6 +69,7 @@ class Application:
     store: store_mod.FilesystemStore  # image data
     staging: store_mod.FilesystemStore  # data staged for glance-direct imports
     task_pool: tasks.TaskPool
+    lease: lease_mod.Lease  # this process's heartbeat; others' liveness
     clock: typing.Callable[[], str]  # the time, as Glance writes it
     routes: dict = dataclasses.field(default_factory=lambda: ROUTES)
 
@@ -81,6 +82,7 @@ class Application:
             return self._serve(environ, start_response)
 
     def _serve(self, environ, start_response):
+        self.lease.hold()
         try:
             req = Request(environ, self.conf)
             req.app = self
@@ -140,6 +142,8 @@ def create_app(conf, *, store=None, staging=None, db=None, clock=None, task_pool
                  else staging),
         task_pool=(tasks.TaskPool(conf.get("wsgi", "task_pool_threads"))
                    if task_pool is None else task_pool),
+        lease=lease_mod.Lease(db_mod.WorkerRepo(database),
+                              conf.get("DEFAULT", "worker_lease_timeout")),
         clock=domain.utcnow if clock is None else clock, routes=routes or ROUTES)
     recovery.reap_all(app)
     return app

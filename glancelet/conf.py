@@ -123,6 +123,20 @@ OPTIONS = (
            "links. When empty, links are built from the request: its Host and "
            "SCRIPT_NAME, or the X-Forwarded-* headers when "
            "[oslo_middleware] enable_proxy_headers_parsing is on."),
+    Option("DEFAULT", "worker_self_reference_url", "str", "",
+           "This node's own URL, reachable by the other API nodes (not the load "
+           "balancer's), with any path prefix. A node that stages glance-direct "
+           "data records it on the image (os_glance_stage_host); an import "
+           "request for that image reaching another node is forwarded there. "
+           "Set it on every node when each node has its own staging directory. "
+           "Glance's name."),
+    Option("DEFAULT", "worker_lease_timeout", "int", 60,
+           "Seconds after which the work (an upload, a stage, an import) of a "
+           "server process on another host that has stopped renewing its lease "
+           "is taken as abandoned and released for a retry. Each process renews "
+           "its lease every quarter of this. On the process's own host a dead "
+           "process is noticed at once. The hosts' clocks must agree to well "
+           "under this.", minimum=4),
     Option("DEFAULT", "enabled_import_methods", "list", list(IMPORT_METHODS),
            "Interoperable image import methods offered. An empty list turns "
            "import off (stage and import then answer 404).",
@@ -177,7 +191,8 @@ OPTIONS = (
            sample_default="<data dir>/images"),
     Option("os_glance_staging_store", "filesystem_store_datadir", "str", "",
            "Directory for data staged by the glance-direct import method. Every "
-           "process that serves the API must see the same directory.",
+           "process of one node must see the same directory; each node of several "
+           "may have its own, with [DEFAULT] worker_self_reference_url set.",
            sample_default="<data dir>/staging"),
     Option("wsgi", "task_pool_threads", "int", 16,
            "Native threads per server process that run import tasks.", minimum=1),

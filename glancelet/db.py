@@ -96,6 +96,11 @@ CREATE TABLE IF NOT EXISTS image_members (
     PRIMARY KEY (image_id, member)
 ){table};
 CREATE INDEX IF NOT EXISTS image_members_member ON image_members (member, status);
+CREATE TABLE IF NOT EXISTS workers (
+    worker TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
 """
 
 # The schema's versions, in order: (version, what it changes, DDL). A change
@@ -848,3 +853,30 @@ class MemberRepo:
         with self.db.write() as conn:
             return conn.execute("DELETE FROM image_members WHERE image_id = ? AND member = ?",
                                 (image_id, member)).rowcount == 1
+
+
+class WorkerRepo:
+    """Server processes' heartbeats (:mod:`glancelet.lease`): one row per
+    process (``host|pid|start time``), with the time it last beat, in
+    seconds since the epoch."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def beat(self, worker, host, now):
+        """Record that ``worker`` is alive at ``now``."""
+        with self.db.write() as conn:
+            if conn.execute("UPDATE workers SET heartbeat_at = ? WHERE worker = ?",
+                            (now, worker)).rowcount == 0:
+                conn.execute("INSERT INTO workers (worker, host, heartbeat_at) "
+                             "VALUES (?, ?, ?)", (worker, host, now))
+
+    def heartbeat_at(self, worker):
+        """When ``worker`` last beat, or None if it never did (or was purged)."""
+        rows = self.db.query("SELECT heartbeat_at FROM workers WHERE worker = ?", (worker,))
+        return rows[0][0] if rows else None
+
+    def purge(self, before):
+        """Forget the processes that have not beaten since ``before``."""
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM workers WHERE heartbeat_at < ?", (before,))

@@ -141,8 +141,14 @@ def claim_id():
     return "%s|%s" % (worker_id(), os.urandom(6).hex())
 
 
+def on_this_host(worker):
+    """Whether ``worker`` names a process of this host."""
+    return worker.split("|", 1)[0] == _HOST
+
+
 def worker_alive(worker):
-    """False only when ``worker`` surely names a process that has gone."""
+    """False only when ``worker`` surely names a process that has gone (a
+    process of another host is :mod:`glancelet.lease`'s to judge)."""
     if not worker:
         return False
     try:

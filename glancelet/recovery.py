@@ -1,8 +1,9 @@
 """Recovery: returning orphaned work to a state a client can retry from.
 
 Every function here works on ``app``, the object :func:`glancelet.app.create_app`
-builds (it needs its ``images``, ``tasks``, ``store``, ``staging`` and
-``clock``). The words, used in names and log messages alike:
+builds (it needs its ``images``, ``tasks``, ``store``, ``staging``, ``lease``
+and ``clock``). Whether a worker is gone is :meth:`glancelet.lease.Lease.alive`'s
+answer: its PID on this host, its lease on another. The words, used in names and log messages alike:
 
 claim
     A worker's hold on an image or a task: the row's ``worker`` column names
@@ -91,7 +92,7 @@ def reap_image(app, record):
     """Return ``record``, first releasing it if the worker that claimed it is gone."""
     if record is None or record["status"] not in TRANSIENT:
         return record
-    if domain.worker_alive(record["worker"]):
+    if app.lease.alive(record["worker"]):
         return record
     released = TRANSIENT[record["status"]](app, record)
     if record["worker"]:
@@ -166,7 +167,7 @@ def _gone(worker):
 def reap_task(app, task):
     """Return ``task``, first failing it if the worker that claimed it is gone."""
     if task is None or task["status"] not in domain.TASK_RUNNING or \
-            domain.worker_alive(task["worker"]):
+            app.lease.alive(task["worker"]):
         return task
     fail_left_task(app, task, _gone(task["worker"]))
     remove_residue(app)
@@ -177,6 +178,7 @@ def reap_task(app, task):
 
 def reap_all(app):
     """At start-up: reap every claim of a dead worker, then remove the residue."""
+    app.lease.purge()
     for record in app.images.in_states(tuple(TRANSIENT)):
         reap_image(app, record)
     for task in app.tasks.in_states(domain.TASK_RUNNING):

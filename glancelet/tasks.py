@@ -39,7 +39,7 @@ import time
 import uuid
 
 from glancelet import domain, errors, recovery, request_id, store as store_mod, uwsgi_support
-from glancelet import webdownload
+from glancelet import stagehost, webdownload
 from glancelet.threads import block_server_signals
 
 LOG = logging.getLogger(__name__)
@@ -278,6 +278,7 @@ def _run_import(app, task_id):
         return
     if _settle(app, task_id, image_id, worker, result) and method == "glance-direct":
         recovery.remove_unused(app.staging, staged_file)
+        stagehost.record_host(app, image_id, None)
 
 
 # -- The tasks API's ``import`` task ---------------------------------------------

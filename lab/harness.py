@@ -433,17 +433,28 @@ class Workspace:
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to(self.root)
-        self.values = {}
-        for token in rewrite.TOKENS["paths"]:
-            self.values[token] = str(self.root) + token
         # The Python environments: the one running the tests has both.
-        for env in PYTHON_ENVS:
-            self.values[env] = sys.prefix
+        self._setup({env: sys.prefix for env in PYTHON_ENVS}, "127.0.0.1")
+        self.servers = {}
+        self.nodes = {}
+
+    def _setup(self, given, address):
+        """Give each path token ``given`` leaves out a directory under the
+        root, and the address token ``address``."""
+        self.values = dict(given)
         for token in rewrite.TOKENS["paths"]:
-            if token not in PYTHON_ENVS:
+            if token not in self.values:
+                self.values[token] = str(self.root) + token
                 Path(self.values[token]).mkdir(parents=True, exist_ok=True)
                 _make_traversable(self.values[token])
-        self.servers = {}
+        for token in rewrite.TOKENS["addresses"]:
+            self.values[token] = address
+
+    def node(self, node):
+        """The :class:`NodeWorkspace` of ``node`` (a :class:`lab.servers.Node`)."""
+        if node.name not in self.nodes:
+            self.nodes[node.name] = NodeWorkspace(self, node)
+        return self.nodes[node.name]
 
     def port(self, token):
         """The free port standing in for port token ``token`` (e.g. "60999")."""
@@ -539,6 +550,30 @@ class Workspace:
         return errors
 
 
+class NodeWorkspace(Workspace):
+    """One host of a multi-node pattern, inside a :class:`Workspace`.
+
+    It has its own tree under ``<root>/nodes/<name>`` (its /etc/glancelet,
+    /var/lib/glancelet, /run/glancelet, /var/log/glancelet) and its own
+    address token, and shares with the other nodes what hosts share: the
+    Python environment, the paths of ``node.shared`` (the store every node
+    mounts) and the ports (each node listens on the same port at its own
+    address). Its servers are the workspace's.
+    """
+
+    def __init__(self, parent, node):
+        self.parent = parent
+        self.root = parent.root / "nodes" / node.name
+        shared = PYTHON_ENVS + tuple(node.shared)
+        self._setup({token: parent.values[token] for token in shared}, node.address)
+        self.servers = parent.servers
+        self.nodes = {}
+
+    def port(self, token):
+        self.values[token] = str(self.parent.port(token))
+        return int(self.values[token])
+
+
 @dataclasses.dataclass(frozen=True)
 class LineEdit:
     """A variant's one change to an examples/ file: the one line that
@@ -603,9 +638,32 @@ class Deployment:
     workspace: Workspace
     base_url: str
     store_dir: Path
-    staging_dir: Path
+    # One staging directory per node (one for a single-host pattern).
+    staging_dirs: tuple
+    # The SQLite file of [database] connection (None for a database server).
+    db_path: Path = None
     ca_file: str = None
     service: str = SERVICES[0]
+
+    @property
+    def staging_dir(self):
+        """The staging directory of a single-host pattern."""
+        [directory] = self.staging_dirs
+        return directory
+
+    def staged_files(self, image_id):
+        """The files holding ``image_id``'s staged data, on every node."""
+        return [f for directory in self.staging_dirs for f in data_files(directory, image_id)]
+
+    @property
+    def node_urls(self):
+        """{server name: the node's own URL} of a multi-node pattern."""
+        return {run.name: run.url(self.workspace) for run in self.pattern.servers if run.node}
+
+    def server_of(self, pid):
+        """The server one of whose worker processes is ``pid``."""
+        [server] = [s for s in self.servers.values() if pid in s.children()]
+        return server
 
     @property
     def servers(self):
@@ -648,8 +706,11 @@ class Deployment:
         self.pattern.reload(self)
 
     def wait_ready(self, deadline=30.0):
-        return wait_ready(self.base_url + "/", list(self.servers.values()), deadline,
-                          ca_file=self.ca_file)
+        """Ready through the front door, and each node on its own URL."""
+        servers = list(self.servers.values())
+        for url in self.node_urls.values():
+            wait_ready(url + "/", servers, deadline)
+        return wait_ready(self.base_url + "/", servers, deadline, ca_file=self.ca_file)
 
     def log_text(self, name):
         return self.servers[name].log_text()
@@ -667,7 +728,7 @@ class Pattern:
     * ``doc``: the docname of its how-to page (the support matrix links it);
     * ``files``: the examples/ files it uses, as (repo path, operator path)
       pairs, in the order :meth:`install_files` installs them (``examples``
-      lists the repo paths);
+      lists the repo paths, with those of each node's ``Run.files``);
     * ``servers``: the servers it starts, in order, as
       :class:`lab.servers.Run` entries (a kind of :data:`lab.servers.KINDS`,
       the file it starts from, its pid file, port token or TLS pair). The
@@ -688,6 +749,8 @@ class Pattern:
     * ``spools``: for a pattern with nginx in front, which uploads nginx
       writes to disk first, {"content-length": bool, "chunked": bool};
     * ``proxy``: the web server in front of the WSGI server ("nginx"), if any;
+    * ``front_address``: the address the front door listens on (a
+      multi-node pattern's balancer has a virtual IP of its own);
     * ``not_benchmarked``: why ``benchmarks/`` leaves it out, if it does.
 
     Launch, reload and stop are generic (:meth:`launch`, :meth:`reload`,
@@ -706,6 +769,7 @@ class Pattern:
     expected_failures = {}
     spools = None
     proxy = None
+    front_address = "127.0.0.1"
     not_benchmarked = None
     ready_deadline = 60.0
 
@@ -736,22 +800,27 @@ class Pattern:
     def reloaded_servers(self):
         return tuple(run.name for run in reversed(self.servers))
 
+    def workspaces(self, ws):
+        """``ws`` and the workspace of each node the pattern runs on."""
+        return [ws] + [run.workspace(ws) for run in self.servers if run.node]
+
     def launch(self, ws):
         """Install the files, start the servers in order; return the front
-        door's (``scheme://127.0.0.1:port``, CA file or None)."""
+        door's (``scheme://<front_address>:port``, CA file or None)."""
         self.install_files(ws)
         # As after a boot: /run is empty until each unit's RuntimeDirectory=
         # (a directory a server of the workspace already uses stays).
-        for token in rewrite.TOKENS["paths"]:
-            path = ws.path(token)
-            if token.startswith("/run/") and path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+        for where in self.workspaces(ws):
+            for token in rewrite.TOKENS["paths"]:
+                path = where.path(token)
+                if token.startswith("/run/") and path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
         for run in self.servers:
             port = run.start(ws)
         front = self.servers[-1]
         if front.tls:
-            return "https://127.0.0.1:%d" % port, str(ws.root / CLIENT_CA)
-        return "http://127.0.0.1:%d" % port, None
+            return "https://%s:%d" % (self.front_address, port), str(ws.root / CLIENT_CA)
+        return "http://%s:%d" % (self.front_address, port), None
 
     def reload(self, deployment):
         """The documented graceful reload: each server's own, from the front
@@ -761,18 +830,25 @@ class Pattern:
 
     @property
     def all_files(self):
-        """:attr:`files` and the systemd units of its servers (``Run.unit``)."""
-        return self.files + tuple(f for run in self.servers for f in run.unit_files())
+        """:attr:`files`, each run's own ``files`` and the systemd units of its
+        servers (``Run.unit``)."""
+        return self.files + tuple(pair for run in self.servers
+                                  for pair in run.files + run.unit_files())
 
     @property
     def examples(self):
-        return tuple(example for example, _ in self.all_files)
+        return tuple(dict.fromkeys(example for example, _ in self.all_files))
 
     def install_files(self, ws):
-        """Install :attr:`all_files` into ``ws`` (with a variant's edits); return
-        {operator path: installed path}."""
-        return {operator_path: ws.install(example, operator_path, self.edits.get(example, ()))
-                for example, operator_path in self.all_files}
+        """Install :attr:`files` into ``ws``, and each run's ``files`` and unit
+        on its node (with a variant's edits); return {operator path: installed
+        path} (on the last node that has it)."""
+        placed = [(ws, pair) for pair in self.files]
+        placed += [(run.workspace(ws), pair) for run in self.servers
+                   for pair in run.files + run.unit_files()]
+        return {operator_path: where.install(example, operator_path,
+                                             self.edits.get(example, ()))
+                for where, (example, operator_path) in placed}
 
     def variant(self, edits):
         """A copy of this pattern that installs its files with ``edits``:
@@ -793,12 +869,21 @@ class Pattern:
         return self.expected_failures.get(service or SERVICES[0], {}).get(scenario)
 
     def glancelet_paths(self, ws):
-        """(image dir, staging dir) as the installed glancelet.conf names them."""
+        """(image dir, (each node's staging dir, ...), SQLite file or None) as
+        the installed glancelet.conf and its drop-ins name them."""
         import configparser
-        conf = configparser.RawConfigParser()
-        conf.read(ws.path("/etc/glancelet/glancelet.conf"))
-        return (Path(conf.get("glance_store", "filesystem_store_datadir")),
-                Path(conf.get("os_glance_staging_store", "filesystem_store_datadir")))
+        store, staging, db_path = None, [], None
+        for where in self.workspaces(ws)[1:] or [ws]:
+            conf = configparser.RawConfigParser()
+            main = where.path("/etc/glancelet/glancelet.conf")
+            conf.read([main] + sorted(Path(str(main) + ".d").glob("*.conf")))
+            store = Path(conf.get("glance_store", "filesystem_store_datadir"))
+            staging.append(Path(conf.get("os_glance_staging_store",
+                                         "filesystem_store_datadir")))
+            connection = conf.get("database", "connection")
+            if connection.startswith("sqlite:///"):
+                db_path = Path(connection[len("sqlite:///"):])
+        return store, tuple(staging), db_path
 
     @contextlib.contextmanager
     def start(self, tmp_path, extra=(), service=SERVICES[0]):
@@ -814,12 +899,13 @@ class Pattern:
         try:
             for example, operator_path in extra:
                 assert (example, operator_path) in IMPORT_EXAMPLES, example
-                ws.install(example, operator_path)
+                for where in self.workspaces(ws):
+                    where.install(example, operator_path)
             assert service in SERVICES, service
             base, ca_file = self.launch(ws)
-            store, staging = self.glancelet_paths(ws)
-            dep = Deployment(self, ws, base + self.url_prefix, store, staging, ca_file,
-                             service)
+            store, staging, db_path = self.glancelet_paths(ws)
+            dep = Deployment(self, ws, base + self.url_prefix, store, staging, db_path,
+                             ca_file, service)
             dep.wait_ready(self.ready_deadline)
         except BaseException:
             ws.stop_all()

@@ -80,9 +80,11 @@ def provenance(repo_root, complete):
 
 
 def write(repo_root, services, patterns, scenarios, results, symptoms, complete,
-          path=RESULTS_PATH):
+          path=RESULTS_PATH, counts=()):
     """Write the results file: each result row names its service, pattern and
-    scenario (a pattern's expected failures are keyed the same way)."""
+    scenario (a pattern's expected failures are keyed the same way). ``counts``
+    are what a test measured ({name, test, sent, failed, lost, ...}), such as
+    the multi-node pattern's kill -9 and rolling-restart runs."""
     data = {
         **provenance(repo_root, complete),
         "versions": versions(),
@@ -93,6 +95,7 @@ def write(repo_root, services, patterns, scenarios, results, symptoms, complete,
         "results": sorted(results, key=lambda r: (r["service"], r["pattern"], r["scenario"],
                                                   r["test"])),
         "symptoms": sorted(symptoms, key=lambda s: (s["id"], s["pattern"])),
+        "counts": sorted(counts, key=lambda c: (c["name"], c["test"])),
     }
     return write_json(Path(repo_root) / path, data)
 

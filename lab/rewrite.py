@@ -1,10 +1,11 @@
 """The one mechanism that adapts an examples/ file to a test run.
 
 Files under ``examples/`` are written the way an operator installs them: real
-ports (``60999``) and real paths (``/var/lib/glancelet``). To run them on a
-shared CI machine, a test copies each file into its own directory and replaces
-**only** the tokens declared in :data:`TOKENS`: a fixed list of port numbers and
-absolute path prefixes. Nothing else in the file is touched: no option is added,
+ports (``60999``), real paths (``/var/lib/glancelet``) and the host's own
+address (``127.0.0.1``). To run them on a shared CI machine, a test copies each
+file into its own directory and replaces **only** the tokens declared in
+:data:`TOKENS`: a fixed list of port numbers, absolute path prefixes and one
+address. Nothing else in the file is touched: no option is added,
 removed or edited. ``tests/examples/test_rewrite.py`` proves this for every file
 under ``examples/``: after rewriting, each line differs from the original only
 where a declared token stood.
@@ -13,6 +14,12 @@ How a token is matched:
 
 * a **port** token matches only as a whole number: ``60999`` in
   ``127.0.0.1:60999`` but not in ``160999`` or ``60999.5``;
+* an **address** token matches only where it is a listening or connecting
+  address, written right before ``:`` and a port token: ``127.0.0.1`` in
+  ``http-socket = 127.0.0.1:60999`` but not in ``allowed_hosts = [127.0.0.1]``
+  nor in ``127.0.0.1:8080``. It is the address of the host a file is installed
+  on: a node of a multi-node pattern (:class:`lab.servers.Node`) puts it on its
+  own loopback address, as an operator writes each host's address there;
 * a **path** token matches an absolute path prefix as a whole path component:
   ``/var/lib/glancelet`` in ``/var/lib/glancelet/images`` and in
   ``sqlite:////var/lib/glancelet/glancelet.sqlite``, but not in
@@ -62,20 +69,28 @@ TOKENS = {
         "/var/log/apache2",     # Apache's logs
         "/var/lock/apache2",    # Apache's lock files
         "/var/lib/apache2",     # a2enmod's state (which modules the admin enabled)
+        "/srv/glancelet",       # a filesystem every node mounts (NFS): the shared store
+    ),
+    "addresses": (
+        "127.0.0.1",   # this host's address (a node's own, in a multi-node pattern)
     ),
 }
 
 _PORT_RE = r"(?<![\w.]){}(?![\w]|\.\d)"
 _PATH_RE = r"(?<![\w.-]){}(?![\w.-])"
+# An address, only before ":<port token>".
+_ADDRESS_RE = r"(?<![\w.])(?:{})(?=:{})"
 
 
 def token_pattern():
-    """A regex matching any declared token (group name ``port`` or ``path``)."""
-    ports = "|".join(re.escape(p) for p in TOKENS["ports"])
+    """A regex matching any declared token (group name ``port``, ``path`` or
+    ``address``)."""
+    ports = _PORT_RE.format("(?:%s)" % "|".join(re.escape(p) for p in TOKENS["ports"]))
     # Longest paths first, so that a longer prefix wins over a shorter one.
     paths = "|".join(re.escape(p) for p in sorted(TOKENS["paths"], key=len, reverse=True))
-    return re.compile("(?P<port>{})|(?P<path>{})".format(
-        _PORT_RE.format("(?:%s)" % ports), _PATH_RE.format("(?:%s)" % paths)))
+    addresses = "|".join(re.escape(a) for a in TOKENS["addresses"])
+    return re.compile("(?P<address>{})|(?P<port>{})|(?P<path>{})".format(
+        _ADDRESS_RE.format(addresses, ports), ports, _PATH_RE.format("(?:%s)" % paths)))
 
 
 def rewrite_text(text, values):
@@ -85,7 +100,7 @@ def rewrite_text(text, values):
     replacement. A declared token found in the text but missing from
     ``values`` is an error: the run would otherwise use a real port or path.
     """
-    unknown = set(values) - set(TOKENS["ports"]) - set(TOKENS["paths"])
+    unknown = set(values) - {token for kind in TOKENS.values() for token in kind}
     if unknown:
         raise ValueError("not declared in rewrite.TOKENS: %s" % ", ".join(sorted(unknown)))
 

@@ -23,6 +23,17 @@ from lab import apache, launchers, units
 
 
 @dataclasses.dataclass(frozen=True)
+class Node:
+    """A host of a multi-node pattern: its name, its own address (a
+    loopback address other than 127.0.0.1, which the address token of its
+    files becomes) and the path tokens it shares with the other nodes (a
+    filesystem they all mount). See :class:`lab.harness.NodeWorkspace`."""
+    name: str
+    address: str
+    shared: tuple = ("/srv/glancelet",)
+
+
+@dataclasses.dataclass(frozen=True)
 class Run:
     """One server a pattern starts, as data.
 
@@ -34,6 +45,10 @@ class Run:
     systemd unit in examples/systemd/ (:func:`lab.units.files`): the server
     starts with the unit's ``ExecStart=`` and ``TimeoutStopSec=``, after
     its ``RuntimeDirectory=`` has been created.
+
+    ``node`` (a :class:`Node`) runs it on a host of its own, with ``files``
+    ((example, operator path) pairs) installed on that host only; the same
+    kind can then run once per node, each from its own files (and its unit).
     """
     kind: str
     conf: str
@@ -43,6 +58,8 @@ class Run:
     unit: str = None
     # More installed files the same server loads (Apache: enabled with it).
     includes: tuple = ()
+    node: Node = None
+    files: tuple = ()
 
     def unit_files(self):
         """The (example, operator path) pair of its unit file, if it has one."""
@@ -61,31 +78,47 @@ class Run:
     @property
     def name(self):
         """The server's name in the workspace (``Workspace.servers``)."""
-        return KINDS[self.kind].server_name
+        name = KINDS[self.kind].server_name
+        return name if self.node is None else "%s@%s" % (name, self.node.name)
+
+    def workspace(self, ws):
+        """Where it runs: ``ws``, or its node's workspace in ``ws``."""
+        return ws if self.node is None else ws.node(self.node)
+
+    def url(self, ws):
+        """A node's own URL (``http://<its address>:<port>``), or None."""
+        return None if self.node is None else "http://%s:%d" % (self.node.address,
+                                                                ws.port(self.port))
 
     def start(self, ws):
-        """Start it in ``ws``, as its unit says: its runtime directories
-        first; return the port it listens on (or None)."""
-        unit = self.load_unit(ws)
+        """Start it in ``ws`` (its node's workspace, if it has a node), as its
+        unit says: its runtime directories first; return the port it listens
+        on (or None)."""
+        where = self.workspace(ws)
+        unit = self.load_unit(where)
         for path in unit.runtime_paths() if unit else ():
-            units.make_runtime_directory(ws.path(path), unit)
-        return KINDS[self.kind].start(ws, self, unit)
+            units.make_runtime_directory(where.path(path), unit)
+        return KINDS[self.kind].start(where, self, unit)
 
     def reload(self, ws):
-        KINDS[self.kind].reload(ws, self)
+        KINDS[self.kind].reload(self.workspace(ws), self)
 
 
 def _by_conf(launcher):
-    """start(ws, run, unit) for a kind that ``launcher(ws, conf, unit=unit)``
-    starts; the port is the one of the run's token (its config file names it)."""
+    """start(ws, run, unit) for a kind that ``launcher(ws, conf, name=,
+    unit=)`` starts; the port is the one of the run's token (its config file
+    names it)."""
     def start(ws, run, unit):
-        launcher(ws, run.conf, unit=unit)
+        launcher(ws, run.conf, name=run.name, unit=unit)
         return ws.port(run.port) if run.port else None
     return start
 
 
-def _by(reload, attribute):
-    """reload(ws, run) that calls ``reload(ws, <the run's attribute>)``."""
+def _by(reload, attribute, named=True):
+    """reload(ws, run) that calls ``reload(ws, <the run's attribute>)``, with
+    the run's server name if ``named``."""
+    if named:
+        return lambda ws, run: reload(ws, getattr(run, attribute), name=run.name)
     return lambda ws, run: reload(ws, getattr(run, attribute))
 
 
@@ -145,7 +178,7 @@ KINDS = {kind.name: kind for kind in (
                _by_conf(launchers.start_gunicorn), _by(launchers.gunicorn_reload, "pidfile"),
                pip=("gunicorn",)),
     ServerKind("nginx", "/usr/sbin/nginx", ("-v",), r"nginx/(\S+)", _by_conf(launchers.start_nginx),
-               _by(launchers.nginx_reload, "conf"), apt=("nginx",)),
+               _by(launchers.nginx_reload, "conf", named=False), apt=("nginx",)),
     ServerKind("haproxy", "/usr/sbin/haproxy", ("-v",), r"HAProxy version (\S+)",
                _by_conf(launchers.start_haproxy), _by(launchers.haproxy_reload, "pidfile"),
                apt=("haproxy",)),

@@ -13,7 +13,8 @@
   with web-download's URI filter and fetcher.
 """
 
-from glancelet import domain, errors, policy, recovery, request_id, tasks, webdownload
+from glancelet import domain, errors, policy, recovery, request_id, stagehost, tasks
+from glancelet import webdownload
 from glancelet.handlers import images
 from glancelet.handlers.util import load_image, receive, require_octet_stream
 from glancelet.http import empty_response, json_response
@@ -44,9 +45,14 @@ def stage(req, start_response):
         return errors.Conflict("Image status transition from %s to uploading is not allowed"
                                % current["status"])
 
+    def on_claim():
+        # Other nodes forward an import of this image here (stagehost).
+        if stagehost.self_url(req.conf):
+            stagehost.record_host(req.app, record["id"], stagehost.self_url(req.conf))
+
     receive(req, record["id"], req.app.staging, "uploading", "uploading",
             lambda result: {"size": result.size, "staged_file": result.name},
-            "staged", conflict)
+            "staged", conflict, on_claim)
     return empty_response(start_response)
 
 
@@ -115,6 +121,10 @@ def import_image(req, start_response):
         except webdownload.Refused as exc:
             raise errors.BadRequest("URI for web-download does not pass filtering: %s (%s)"
                                     % (uri, exc))
+    elif stagehost.elsewhere(req.conf, record):
+        # Staged on another node: only that node has the data (Glance proxies too).
+        return stagehost.forward(req, stagehost.elsewhere(req.conf, record), body,
+                                 start_response)
 
     me = domain.claim_id()
     task = tasks.new_task(image_id, req.context.owner, body, me, now=app.clock(),

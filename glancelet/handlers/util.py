@@ -137,7 +137,7 @@ def write_body(req, image_id, target_store, reader, size):
 
 
 def receive(req, image_id, target_store, busy_status, done_status, finished, verb,
-            conflict):
+            conflict, on_claim=None):
     """Take the request body into ``target_store`` for a ``queued`` image.
 
     The one data path of ``PUT .../file`` (``busy_status`` "saving") and
@@ -149,7 +149,7 @@ def receive(req, image_id, target_store, busy_status, done_status, finished, ver
     or went away meanwhile, this request's file is removed and the client
     gets 409 or 410. ``conflict(image_id)`` returns the error for an image that was not
     ``queued`` when the request came; ``verb`` ("uploaded", "staged") words
-    the other errors.
+    the other errors. ``on_claim()``, if given, runs once the image is claimed.
     """
     app = req.app
     reader = body_mod.RequestBody(req.environ, limit=req.conf.get("DEFAULT",
@@ -161,6 +161,8 @@ def receive(req, image_id, target_store, busy_status, done_status, finished, ver
     if claimed is None:
         raise conflict(image_id)
     try:
+        if on_claim is not None:
+            on_claim()
         result = write_body(req, image_id, target_store, reader, size)
     except BaseException:
         app.images.transition(image_id, busy_status, "queued",

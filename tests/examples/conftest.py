@@ -55,6 +55,11 @@ class Recorder:
     def expected_failure(self, detail):
         self.node.user_properties.append(("expected_failure", detail))
 
+    def counts(self, name, counts):
+        """Counts a test measured (requests sent, failed, images lost), for the
+        results file's ``counts`` entries."""
+        self.node.user_properties.append(("counts", dict(counts, name=name)))
+
     def symptom(self, symptom_id, pattern, text):
         self.node.user_properties.append(("symptom", {"id": symptom_id,
                                                       "pattern": pattern, "text": text}))
@@ -102,6 +107,9 @@ def pytest_runtest_makereport(item, call):
     if symptoms and report.when == "call" and report.passed:
         # Symptoms from any test (scenario or not) reach the results file.
         state.setdefault("symptoms", {})[item.nodeid] = symptoms
+    counts = [v for k, v in item.user_properties if k == "counts"]
+    if counts and report.when == "call" and report.passed:
+        state.setdefault("counts", {})[item.nodeid] = counts
     if item.nodeid in state["items"]:
         outcomes = state["reports"].setdefault(item.nodeid, [])
         outcomes.append((report.when, report.outcome))
@@ -135,6 +143,8 @@ def pytest_sessionfinish(session, exitstatus):
         seen.add((service, pattern, scenario))
     for nodeid, found in state.get("symptoms", {}).items():
         symptoms.extend(dict(value, test=nodeid) for value in found)
+    counts = [dict(value, test=nodeid) for nodeid, found in state.get("counts", {}).items()
+              for value in found]
     wanted = {(SERVICE, p.name, s) for p in PATTERNS for s in SCENARIOS}
     complete = (not state["deselected"] and seen >= wanted
                 and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED))
@@ -143,7 +153,7 @@ def pytest_sessionfinish(session, exitstatus):
     # docs builds read while they iterate: it goes to doc/build/ instead.
     target = results_mod.RESULTS_PATH if complete else results_mod.PARTIAL_RESULTS_PATH
     path = results_mod.write(REPO_ROOT, [SERVICE], PATTERNS, SCENARIOS, rows, symptoms,
-                             complete, path=target)
+                             complete, path=target, counts=counts)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         counts = {}

@@ -21,7 +21,7 @@ import pytest
 
 from glancelet.store import NEW_PREFIX, TEMP_PREFIX
 from lab.client import MiB, Api, Source, cli_field, glance_cli
-from lab.harness import IMPORT_EXAMPLES, data_files
+from lab.harness import IMPORT_EXAMPLES
 from lab.mirror import Mirror
 
 MIRROR_PORT_TOKEN = "60990"   # the port examples/import/internal-mirror.conf allows
@@ -36,9 +36,9 @@ def import_deployment(pattern, tmp_path_factory):
             yield dep, mirror
 
 
-def temp_files(directory):
-    """Temp files (an upload or import in progress, or left behind) in ``directory``."""
-    return sorted(p.name for p in directory.iterdir()
+def temp_files(*directories):
+    """Temp files (an upload or import in progress, or left behind) in ``directories``."""
+    return sorted(p.name for directory in directories for p in directory.iterdir()
                   if p.name.startswith((TEMP_PREFIX, NEW_PREFIX)))
 
 
@@ -69,8 +69,7 @@ def worker_of(dep, image_id):
     The Images API does not show it (Glance's does not either), so this reads
     the ``worker`` column ("host|pid|start time") of the pattern's database.
     """
-    db = dep.workspace.path("/var/lib/glancelet/glancelet.sqlite")
-    conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+    conn = sqlite3.connect("file:%s?mode=ro" % dep.db_path, uri=True, timeout=30)
     try:
         row = conn.execute("SELECT worker FROM images WHERE id = ?", (image_id,)).fetchone()
     finally:
@@ -97,7 +96,7 @@ def test_import_glance_direct(import_deployment, record):
     assert resp.status == 204, resp
     staged = api.get_image(image_id)
     assert staged["status"] == "uploading"
-    [staged_file] = data_files(dep.staging_dir, image_id)
+    [staged_file] = dep.staged_files(image_id)
     assert staged_file.stat().st_size == source.size
     import_and_wait(api, image_id, "glance-direct")
     assert_imported(api, image_id, source)
@@ -105,8 +104,8 @@ def test_import_glance_direct(import_deployment, record):
     assert task["status"] == "success", task
     assert api.get_task(task["id"])["status"] == "success"
     # The staged copy is gone once the image is active; no temp file anywhere.
-    assert data_files(dep.staging_dir, image_id) == []
-    assert temp_files(dep.staging_dir) == [] and temp_files(dep.store_dir) == []
+    assert dep.staged_files(image_id) == []
+    assert temp_files(*dep.staging_dirs) == [] and temp_files(dep.store_dir) == []
     api.delete_image(image_id)
 
 
@@ -158,7 +157,7 @@ def test_glance_cli_image_create_via_import(import_deployment, record, tmp_path,
         # with no data anywhere.
         [image] = [i for i in api.list_images() if i["name"] == "cli-" + method]
         assert image["status"] == "queued", image
-        assert temp_files(dep.staging_dir) == [] and temp_files(dep.store_dir) == []
+        assert temp_files(*dep.staging_dirs) == [] and temp_files(dep.store_dir) == []
         api.delete_image(image["id"])
         return
     assert out.returncode == 0, out
@@ -198,7 +197,8 @@ def test_sigterm_during_import(pattern, tmp_path, record):
     with _running_import(pattern, tmp_path, "sigterm", size, 35, 8 * MiB) as (
             dep, mirror, api, image_id, path):
         assert api.get_image(image_id)["status"] == "importing"
-        server = dep.app_server
+        # The app server running the import (one node's, in a multi-node pattern).
+        server = dep.server_of(worker_of(dep, image_id)[1])
         signalled = time.monotonic()
         server.send_signal(signal.SIGTERM)
         code = server.wait(server.stop_timeout)
@@ -209,7 +209,7 @@ def test_sigterm_during_import(pattern, tmp_path, record):
         log = server.log_since_start()
 
         # Start the WSGI server again (the same command) and look.
-        dep.restart(dep.pattern.app_server)
+        dep.restart(server.name)
         image = api.get_image(image_id)
         [task] = api.tasks_of(image_id)
         source = Source(size, seed=35).consume()
@@ -250,14 +250,14 @@ def test_kill_9_during_import(pattern, tmp_path, record):
     with _running_import(pattern, tmp_path, "kill", size, 36, 4 * MiB) as (
             dep, mirror, api, image_id, path):
         worker, pid = worker_of(dep, image_id)
-        # Only a process this deployment started: a worker of its app server.
-        assert pid in dep.app_server.children(), (pid, dep.app_server.children())
+        # Only a process this deployment started: a worker of an app server.
+        server = dep.server_of(pid)
         assert temp_files(dep.store_dir), "no temp file while importing"
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while pid in dep.app_server.children() and time.monotonic() < deadline:
+        while pid in server.children() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert pid not in dep.app_server.children()
+        assert pid not in server.children()
 
         image = api.wait_status(image_id, "queued", deadline=60)
         assert image["size"] is None, image

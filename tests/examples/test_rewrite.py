@@ -1,4 +1,4 @@
-"""The rewrite mechanism changes only the declared ports and paths.
+"""The rewrite mechanism changes only the declared ports, paths and address.
 
 For every file under examples/, rewrite it with distinctive values and check,
 line by line, that the only differences are declared tokens replaced by their
@@ -19,6 +19,8 @@ EXAMPLE_FILES = sorted(p for p in (REPO_ROOT / "examples").rglob("*")
 VALUES = {token: str(40000 + i) for i, token in enumerate(rewrite.TOKENS["ports"])}
 VALUES.update({token: "/tmp/pytest-of-x/run%d/root%s" % (i, token)
                for i, token in enumerate(rewrite.TOKENS["paths"])})
+VALUES.update({token: "127.0.0.%d" % (9 + i)
+               for i, token in enumerate(rewrite.TOKENS["addresses"])})
 
 
 def only_tokens_changed(original, rewritten, values):
@@ -65,7 +67,10 @@ def test_checker_catches_other_changes():
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("listen 127.0.0.1:60999;", "listen 127.0.0.1:40002;"),
+    ("listen 127.0.0.1:60999;", "listen 127.0.0.9:40002;"),
+    # The address only where it is bound or connected to, before a port token.
+    ("allowed_hosts = [127.0.0.1] and 127.0.0.1:8080 and 127.0.0.12:60999",
+     "allowed_hosts = [127.0.0.1] and 127.0.0.1:8080 and 127.0.0.12:40002"),
     ("port 160999 and 609990 and 60999.5", "port 160999 and 609990 and 60999.5"),
     ("connection = sqlite:////var/lib/glancelet/glancelet.sqlite",
      "connection = sqlite:////tmp/pytest-of-x/run1/root/var/lib/glancelet/glancelet.sqlite"),

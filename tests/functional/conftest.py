@@ -149,6 +149,14 @@ def make_conf(tmp_path, **overrides):
 
 
 @pytest.fixture
+def data_server():
+    """A local HTTP server web-download may fetch from (test_import, test_multinode)."""
+    from tests.unit.test_webdownload import DataServer
+    with DataServer() as server:
+        yield server
+
+
+@pytest.fixture
 def conf(tmp_path):
     return make_conf(tmp_path)
 

@@ -54,12 +54,6 @@ def wait_for(predicate, timeout=30.0, interval=0.02, what="condition"):
 # == In process: the API contract ========================================================
 
 @pytest.fixture
-def data_server():
-    with DataServer() as server:
-        yield server
-
-
-@pytest.fixture
 def import_app(tmp_path, data_server):
     app = app_mod.create_app(make_conf(
         tmp_path, import_filtering_opts__allowed_hosts="127.0.0.1",
@@ -486,9 +480,10 @@ def test_tasks_api_is_admin_only(api, data_server):
 
 # == Real servers sharing one node's config ============================================
 
-def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None):
+def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None,
+                address="127.0.0.1"):
     if kind == "uwsgi":
-        argv = [which("uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
+        argv = [which("uwsgi"), "--http-socket", "%s:%d" % (address, port),
                 "--module", "glancelet.wsgi.api:application", "--processes", str(workers),
                 "--enable-threads", "--need-app", "--die-on-term",
                 "--chunked-input-limit", str(64 * MiB), "--chunked-input-timeout", "30",
@@ -503,7 +498,7 @@ def server_argv(kind, port, workers=2, master=True, graceful=False, mercy=None):
         if mercy is not None:
             argv += ["--worker-reload-mercy", str(mercy)]
         return argv
-    return [which("gunicorn"), "--bind", "127.0.0.1:%d" % port, "--workers", str(workers),
+    return [which("gunicorn"), "--bind", "%s:%d" % (address, port), "--workers", str(workers),
             "--worker-class", "gthread", "--threads", "4", "glancelet.wsgi.api:application"]
 
 

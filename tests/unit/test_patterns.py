@@ -13,13 +13,15 @@ IDS = [p.name for p in PATTERNS]
 @pytest.mark.parametrize("pattern", PATTERNS, ids=IDS)
 def test_a_declaration_names_its_page_files_servers_and_front_door(pattern):
     assert (harness.REPO_ROOT / "doc/source" / (pattern.doc + ".rst")).is_file(), pattern.doc
-    for example, operator_path in pattern.files:
-        assert (harness.REPO_ROOT / example).is_file(), example
-        assert operator_path.startswith("/"), operator_path
-    operator_paths = {path for _, path in pattern.files}
-    for run in pattern.servers:
-        assert run.kind in servers.KINDS, run.kind
-        assert run.conf in operator_paths, (run.kind, run.conf)
+    for run in (None,) + pattern.servers:
+        files = pattern.files + (run.files if run else ())
+        for example, operator_path in files:
+            assert (harness.REPO_ROOT / example).is_file(), example
+            assert operator_path.startswith("/"), operator_path
+        if run is not None:
+            assert run.kind in servers.KINDS, run.kind
+            # It starts from a file of the pattern's, or of its own node's.
+            assert run.conf in {path for _, path in files}, (run.kind, run.conf)
     front = pattern.servers[-1]
     # The front door listens on a port token, or Apache's scaffold picks one.
     assert front.port or front.kind == "apache2", pattern.name

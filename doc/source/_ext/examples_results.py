@@ -20,6 +20,9 @@ and provides:
     The exact text of a captured symptom and the test that captured it
     (symptoms of the Keystone suite, ``tox -e keystone``, come from
     ``_data/keystone-symptoms.json`` beside the results file).
+``.. measured-counts::``
+    What the tests that count (the multi-node kill -9 and rolling restart)
+    measured: requests sent, failed, images lost, from ``counts``.
 ``.. symptom-leftovers::``
     Symptoms in the results file that no ``symptom-text`` on the page shows.
 ``:result:`PATTERN/SCENARIO```
@@ -491,25 +494,52 @@ def _resolve_symptom_links(app, doctree, fromdocname):
         node.replace_self(ref)
 
 
+def _results_entry(env, key, empty):
+    """(the status nodes, the results file's ``key``); when it has none, a
+    note saying ``empty`` follows the status nodes."""
+    _mark_uses_results(env)
+    out = status_nodes(env)
+    value = (_results(env).data or {}).get(key)
+    if not value:
+        note = nodes.important()
+        note += _para(nodes.Text(empty))
+        out = out + [note]
+    return out, value
+
+
 class TestedVersions(SphinxDirective):
     has_content = False
 
     def run(self):
-        _mark_uses_results(self.env)
-        res = _results(self.env)
-        out = status_nodes(self.env)
-        versions = (res.data or {}).get("versions") or {}
+        out, versions = _results_entry(self.env, "versions",
+                                       "The results file records no versions.")
         if not versions:
-            note = nodes.important()
-            note += _para(nodes.Text(
-                "The results file records no versions."))
-            return out + [note]
+            return out
         blist = nodes.bullet_list()
         for name in sorted(versions):
             item = nodes.list_item()
             item += _para(nodes.strong("", name), nodes.Text(": "),
                           nodes.literal(str(versions[name]),
                                         str(versions[name])))
+            blist += item
+        return out + [blist]
+
+
+class MeasuredCounts(SphinxDirective):
+    has_content = False
+
+    def run(self):
+        out, counts = _results_entry(self.env, "counts",
+                                     "Not measured yet: the results file has no counts.")
+        if not counts:
+            return out
+        blist = nodes.bullet_list()
+        for entry in counts:
+            measured = ", ".join("%s %s" % (key.replace("_", " "), entry[key])
+                                 for key in sorted(entry) if key not in ("name", "test"))
+            item = nodes.list_item()
+            item += _para(nodes.strong("", entry["name"]), nodes.Text(": " + measured + " "),
+                          nodes.literal(entry["test"], entry["test"]))
             blist += item
         return out + [blist]
 
@@ -657,6 +687,7 @@ def setup(app):
     app.add_directive("results-status", ResultsStatus)
     app.add_directive("support-matrix", SupportMatrix)
     app.add_directive("tested-versions", TestedVersions)
+    app.add_directive("measured-counts", MeasuredCounts)
     app.add_directive("symptom-text", SymptomText)
     app.add_directive("symptom-leftovers", SymptomLeftovers)
     app.add_role("result", ResultRole())

@@ -1,0 +1,38 @@
+"""HAProxy in front of two glancelet nodes (examples/haproxy-multinode/, with
+the uwsgi-http example's files on each node)."""
+
+from lab.harness import Pattern
+from lab.patterns import ETC, in_etc
+from lab.servers import Node, Run
+
+DIR = "examples/haproxy-multinode/"
+UWSGI_DIR = "examples/uwsgi-http/"
+INI = ETC + "glancelet-uwsgi.ini"
+CFG = ETC + "haproxy.cfg"
+NODES = (Node("node1", "127.0.0.2"), Node("node2", "127.0.0.3"))
+
+
+def node_run(node):
+    """uWSGI on ``node``: the uwsgi-http files, the drop-in every node has,
+    and the node's own drop-in."""
+    return Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", port="60999", node=node,
+               unit="glancelet-uwsgi.service",
+               files=in_etc(UWSGI_DIR, "glancelet-uwsgi.ini", "glancelet.conf") + (
+                   (DIR + "multinode.conf", ETC + "glancelet.conf.d/multinode.conf"),
+                   (DIR + node.name + ".conf", ETC + "glancelet.conf.d/node.conf")))
+
+
+PATTERNS = [Pattern(
+    name="haproxy-multinode",
+    title="HAProxy in front of two uWSGI nodes (shared store and database)",
+    doc="howto/haproxy-multinode",
+    files=((DIR + "haproxy.cfg", CFG),),
+    servers=tuple(node_run(node) for node in NODES) + (
+        Run("haproxy", CFG, pidfile="/run/glancelet-haproxy/haproxy.pid", port="9292",
+            unit="glancelet-haproxy.service"),),
+    front_address="127.0.0.10",
+    proxy="haproxy",
+    sigterm="drain",
+    not_benchmarked="not yet: the benchmarks start one app server per pattern; a run "
+                    "through HAProxy against one node directly is still to be added",
+)]

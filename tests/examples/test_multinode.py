@@ -1,0 +1,197 @@
+"""The multi-node pattern under failure and maintenance (issue 14 items 4, 5).
+
+Both tests start their own ``haproxy-multinode`` deployment and run a load
+through HAProxy: client threads, each bounded by a number of operations and
+stopped by the test, doing listings, uploads and glance-direct imports
+(stage, then import, then wait for ``active``). Every operation is timed;
+at the end every image the load was told is stored must be ``active`` with
+its data's hash ("lost" counts those that are not). The counts (sent,
+failed, lost) go into the results file (``record.counts``).
+"""
+
+import signal
+import threading
+import time
+
+from lab import patterns
+from lab.client import MiB, Api, Source
+from tests.examples.test_import_scenarios import worker_of
+
+PATTERN = patterns.get("haproxy-multinode")
+# haproxy.cfg: checks every 2 s, down after 3 failures, up after 2 passes;
+# one more interval for the check running when the node changed.
+FALL = 3 * 2 + 2
+RISE = 2 * 2 + 2
+DISABLE_FILE = "/var/lib/glancelet/healthcheck-disabled"
+
+
+class Load:
+    """Client threads through the front door (see the module docstring)."""
+
+    def __init__(self, api, kinds, limit=500):
+        self.api = api
+        self.stop = threading.Event()
+        self.done = []    # (start time, kind, ok, detail)
+        self.kept = {}    # image id -> sha512 of the data the client stored
+        self._threads = [threading.Thread(target=self._run, args=(kind, limit))
+                         for kind in kinds]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(120)
+        assert not any(t.is_alive() for t in self._threads)
+
+    def _run(self, kind, limit):
+        for _ in range(limit):
+            if self.stop.is_set():
+                return
+            started = time.monotonic()
+            try:
+                ok, detail = getattr(self, "_" + kind)()
+            except Exception as exc:  # every failure counts, whatever its kind
+                ok, detail = False, repr(exc)
+            self.done.append((started, kind, ok, detail))
+            time.sleep(0.02)
+
+    def _list(self):
+        resp = self.api.request("GET", "/v2/images?limit=5", timeout=60)
+        return resp.status == 200, resp
+
+    def _upload(self):
+        image_id = self.api.create_image(name="load-upload")["id"]
+        source = Source(4 * MiB + 1, seed=len(self.done))
+        resp = self.api.upload_cl(image_id, source, timeout=60)
+        if resp.status == 204:
+            self.kept[image_id] = source.sha512.hexdigest()
+        return resp.status == 204, resp
+
+    def _import(self):
+        image_id = self.api.create_image(name="load-import")["id"]
+        source = Source(2 * MiB + 3, seed=len(self.done))
+        resp = self.api.upload_cl(image_id, source, target="stage", timeout=60)
+        if resp.status == 204:
+            resp = self.api.import_image(image_id, "glance-direct")
+        if resp.status != 202:
+            return False, resp
+        self.api.wait_status(image_id, "active", deadline=60)
+        self.kept[image_id] = source.sha512.hexdigest()
+        return True, resp
+
+    def failed(self, since=0.0):
+        return [op for op in self.done if not op[2] and op[0] >= since]
+
+    def lost(self):
+        """Images the load stored that are not active with their data's hash."""
+        found = {image_id: self.api.get_image(image_id) for image_id in self.kept}
+        return sorted(image_id for image_id, sha512 in self.kept.items()
+                      if (found[image_id]["status"], found[image_id]["os_hash_value"])
+                      != ("active", sha512))
+
+    def counts(self):
+        return {"sent": len(self.done), "failed": len(self.failed()), "lost": len(self.lost())}
+
+
+def node_run(name):
+    [run] = [run for run in PATTERN.servers if run.name == name]
+    return run
+
+
+def served_by(dep, name):
+    """Image API requests the node's uWSGI logged since it (re)started."""
+    return dep.servers[name].log_since_start().count(" /v2/images")
+
+
+def wait_haproxy(dep, line, seen, deadline=30.0):
+    """Wait until HAProxy's log has ``line`` more than ``seen`` times."""
+    end = time.monotonic() + deadline
+    while dep.log_text("haproxy").count(line) <= seen:
+        assert time.monotonic() < end, "no new %r in HAProxy's log\n%s" % (
+            line, dep.log_text("haproxy")[-3000:])
+        time.sleep(0.2)
+
+
+def test_kill_9_of_a_node_under_load(tmp_path, record):
+    """An upload runs slowly; the node that has it is killed (kill -9 of all
+    its processes) under load. The upload ends with an error and its image
+    is queued again and can be uploaded; after the fall time no request
+    fails; the node started again rejoins and serves requests."""
+    with PATTERN.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        with Load(api, ("list", "upload", "import")) as load:
+            time.sleep(3)
+            image_id = api.create_image(name="in-flight")["id"]
+            outcome = {}
+
+            def slow_upload():
+                try:
+                    outcome["resp"] = api.upload_cl(image_id, Source(64 * MiB, seed=77),
+                                                    pace=8 * MiB, timeout=60)
+                except OSError as exc:
+                    outcome["error"] = exc
+            uploader = threading.Thread(target=slow_upload)
+            uploader.start()
+            api.wait_status(image_id, "saving", deadline=10)
+            victim = dep.server_of(worker_of(dep, image_id)[1])
+            killed = time.monotonic()
+            victim.kill_group()
+            uploader.join(90)
+            assert not uploader.is_alive()
+            # A clear error for the client: HAProxy's 502, or a cut connection.
+            assert "error" in outcome or outcome["resp"].status == 502, outcome
+            # Released at once on this host (by PID; on another, within the lease).
+            api.wait_status(image_id, "queued", deadline=60)
+            retry = Source(MiB, seed=78)
+            assert api.upload_cl(image_id, retry).status == 204
+            time.sleep(FALL + 6)
+            dep.restart(victim.name)
+            time.sleep(RISE + 4)
+        failed_late = load.failed(since=killed + FALL)
+        counts = load.counts()
+        assert failed_late == [], failed_late
+        assert counts["lost"] == 0, load.lost()
+        assert served_by(dep, victim.name) > 0, "the restarted node got no request"
+        assert api.get_image(image_id)["os_hash_value"] == retry.sha512.hexdigest()
+        counts["failed_after_fall"] = len(failed_late)
+        print("kill -9 of a node:", counts)
+        record.counts("kill-9-of-a-node", counts)
+
+
+def test_rolling_restart_under_load(tmp_path, record):
+    """Node by node: disable_by_file, HAProxy takes the node out, wait for
+    the imports staged there, SIGTERM (uWSGI drains), start, enable, HAProxy
+    puts it back. No request of the load fails and no image is lost."""
+    with PATTERN.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        with Load(api, ("list", "upload", "import")) as load:
+            time.sleep(3)
+            for name in dep.node_urls:
+                run = node_run(name)
+                flag = run.workspace(dep.workspace).path(DISABLE_FILE)
+                down, up = ("glancelet_api/%s is %s" % (run.node.name, state)
+                            for state in ("DOWN", "UP"))
+                seen = {line: dep.log_text("haproxy").count(line) for line in (down, up)}
+                flag.touch()
+                wait_haproxy(dep, down, seen[down])
+                url = dep.node_urls[name]
+                deadline = time.monotonic() + 60
+                while any(i.get("os_glance_stage_host") == url for i in api.request(
+                        "GET", "/v2/images?status=uploading&limit=1000").json()["images"]):
+                    assert time.monotonic() < deadline, "imports staged on %s never ran" % name
+                    time.sleep(0.2)
+                assert dep.servers[name].stop(signal.SIGTERM) == 0
+                dep.restart(name)
+                flag.unlink()
+                wait_haproxy(dep, up, seen[up])
+                time.sleep(2)
+        counts = load.counts()
+        assert load.failed() == [], load.failed()
+        assert counts["lost"] == 0, load.lost()
+        assert counts["sent"] > 20, counts
+        print("rolling restart:", counts)
+        record.counts("rolling-restart", counts)
