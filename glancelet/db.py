@@ -96,11 +96,6 @@ CREATE TABLE IF NOT EXISTS image_members (
     PRIMARY KEY (image_id, member)
 ){table};
 CREATE INDEX IF NOT EXISTS image_members_member ON image_members (member, status);
-CREATE TABLE IF NOT EXISTS workers (
-    worker TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
-    heartbeat_at REAL NOT NULL
-);
 """
 
 # The schema's versions, in order: (version, what it changes, DDL). A change
@@ -111,6 +106,11 @@ MIGRATIONS = (
     Migration(1, "images, tasks and image members (the schema before versioning)", SCHEMA_V1),
     Migration(2, "an index on tasks' status, which recovery reads at every start",
               "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);"),
+    # Seconds since the epoch as a double: PostgreSQL's REAL (4 bytes) would
+    # round today's times to minutes.
+    Migration(3, "server processes' heartbeats, the leases recovery reads (glancelet.lease)",
+              "CREATE TABLE IF NOT EXISTS workers (worker {key} PRIMARY KEY, "
+              "host TEXT NOT NULL, heartbeat_at DOUBLE PRECISION NOT NULL){table};"),
 )
 LATEST = MIGRATIONS[-1].version
 VERSION_TABLE = "glancelet_schema"
@@ -866,10 +866,8 @@ class WorkerRepo:
     def beat(self, worker, host, now):
         """Record that ``worker`` is alive at ``now``."""
         with self.db.write() as conn:
-            if conn.execute("UPDATE workers SET heartbeat_at = ? WHERE worker = ?",
-                            (now, worker)).rowcount == 0:
-                conn.execute("INSERT INTO workers (worker, host, heartbeat_at) "
-                             "VALUES (?, ?, ?)", (worker, host, now))
+            conn.execute(self.db.dialect.upsert("workers", ("worker", "host", "heartbeat_at"),
+                                                "worker"), (worker, host, now))
 
     def heartbeat_at(self, worker):
         """When ``worker`` last beat, or None if it never did (or was purged)."""
