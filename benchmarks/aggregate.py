@@ -11,7 +11,18 @@ TARGETS = {
     "get_p50": ("GET /v2/images/{id} p50 <= 1 ms (uwsgi-http, sequential)", 1.0),
     "idle_rss": ("idle worker RSS <= 40 MiB", 40.0),
     "rss_growth": ("worker RSS growth <= 32 MiB during the upload", 32.0),
+    "vs_null": ("glancelet >= 0.9x the null service under the same server files", 0.9),
 }
+# Figures compared with the null service, run by run: (key, metric, higher is
+# better). For a latency the ratio is null / glancelet, so that >= 0.9 reads
+# the same way as for a throughput.
+NULL_FIGURES = (("upload_cl", "mib_s", True), ("upload_chunked", "mib_s", True),
+                ("download", "mib_s", True), ("get_image_seq", "p50_ms", False),
+                ("get_image_seq", "p99_ms", False), ("list_images_seq", "p50_ms", False),
+                ("get_image_8t", "req_s", True), ("list_images_8t", "req_s", True))
+# The ones the target applies to (issue 16: upload, download, GET p50).
+NULL_TARGETED = ("upload_cl/mib_s", "upload_chunked/mib_s", "download/mib_s",
+                 "get_image_seq/p50_ms")
 
 
 def aggregate(runs):
@@ -75,6 +86,20 @@ def add_ratios(results):
                                                                TARGETS["rss_growth"][1])
 
 
+def add_null_ratios(results):
+    """``vs_null`` per pattern: {"key/metric": run-by-run ratio summary}."""
+    for name, res in results["patterns"].items():
+        null = results.get("null", {}).get(name)
+        if not null:
+            continue
+        res["vs_null"] = {}
+        for key, metric, higher in NULL_FIGURES:
+            if key in res and key in null:
+                mine, limit = res[key][metric], null[key][metric]
+                res["vs_null"]["%s/%s" % (key, metric)] = (
+                    paired_ratio(mine, limit) if higher else paired_ratio(limit, mine))
+
+
 def evaluate_targets(results):
     """[{target, pattern, value, threshold, met, detail}] from the medians."""
     rows = []
@@ -101,6 +126,12 @@ def evaluate_targets(results):
         if name == "uwsgi-http" and "get_image_seq" in res:
             p50 = res["get_image_seq"]["p50_ms"]["median"]
             row("get_p50", name, p50, p50 <= 1.0, "%.3f ms" % p50)
+        for fig in NULL_TARGETED:
+            ratio = res.get("vs_null", {}).get(fig)
+            if ratio:
+                r = ratio["median"]
+                row("vs_null", "%s (%s)" % (name, fig), r, r >= 0.9,
+                    "median of run-by-run ratios, %d runs" % len(ratio["runs"]))
         idle = res["idle_rss_mib"]["median"]
         row("idle_rss", name, idle, idle <= 40.0, "%.1f MiB (largest of %d workers)"
             % (idle, res["workers"]["median"]))
@@ -111,7 +142,8 @@ def evaluate_targets(results):
     return rows
 
 
-def results(args, selected, base_runs, pattern_runs, paired, load_at_start, duration_s):
+def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_start,
+            duration_s):
     """The results document (``results.json``): config, summaries, ratios,
     targets and the raw runs."""
     out = {
@@ -120,15 +152,18 @@ def results(args, selected, base_runs, pattern_runs, paired, load_at_start, dura
                    "image_size": args.image_size, "upload_chunk": client.CHUNK,
                    "images": args.images, "sequential_requests": args.requests,
                    "threads": args.threads, "requests_per_thread": args.per_thread,
-                   "quiet_wait_s": args.quiet_wait,
+                   "quiet_wait_s": args.quiet_wait, "null_service": args.null,
                    "patterns": [p.name for p in selected],
                    "titles": {p.name: p.title for p in selected},
                    "duration_s": duration_s},
         "baselines": pooled(aggregate(base_runs), paired),
         "patterns": {name: aggregate(runs) for name, runs in pattern_runs.items()},
+        "null": {name: aggregate(runs) for name, runs in null_runs.items() if runs},
         "runs": pattern_runs,
+        "null_runs": null_runs,
         "baseline_runs": base_runs,
     }
     add_ratios(out)
+    add_null_ratios(out)
     out["targets"] = evaluate_targets(out)
     return out

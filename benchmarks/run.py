@@ -70,6 +70,9 @@ def parse_args(argv):
     p.add_argument("--quiet-wait", type=float,
                    help="before each pattern and baseline run, wait up to this many seconds "
                    "for the machine to be >= 85%% idle (default 30; smoke 0)")
+    p.add_argument("--no-null", dest="null", action="store_false",
+                   help="do not run the null image service (benchmarks/nullservice.py) "
+                   "beside glancelet under each pattern's files")
     p.add_argument("--workdir", help="where images and deployments live (default: a new "
                    "temporary directory, removed at the end)")
     args = p.parse_args(argv)
@@ -146,8 +149,9 @@ def main(argv=None):
     workroot.chmod(0o755)
     stack = contextlib.ExitStack()
     try:
-        base_runs, pattern_runs, paired = measure.measure(args, selected, workroot, stack)
-        results = aggregate.results(args, selected, base_runs, pattern_runs, paired,
+        base_runs, pattern_runs, null_runs, paired = measure.measure(args, selected, workroot,
+                                                                     stack)
+        results = aggregate.results(args, selected, base_runs, pattern_runs, null_runs, paired,
                                     load_at_start, round(time.monotonic() - started, 1))
         if args.only == "rss-1gib":
             report.print_rss_report(results)
