@@ -12,6 +12,8 @@ TARGETS = {
     "idle_rss": ("idle worker RSS <= 40 MiB", 40.0),
     "rss_growth": ("worker RSS growth <= 32 MiB during the upload", 32.0),
     "vs_null": ("glancelet >= 0.9x the null service under the same server files", 0.9),
+    "get_p99_8": ("GET /v2/images/{id} p99 <= 5 ms with 8 clients (uwsgi-http)", 5.0),
+    "list_p50_100k": ("list (limit=25) p50 <= 5 ms with 100k images", 5.0),
 }
 # Figures compared with the null service, run by run: (key, metric, higher is
 # better). For a latency the ratio is null / glancelet, so that >= 0.9 reads
@@ -105,10 +107,7 @@ def evaluate_targets(results):
     rows = []
 
     def row(tid, pattern, value, met, detail):
-        desc, threshold = TARGETS[tid]
-        rows.append({"target": tid, "description": desc, "pattern": pattern,
-                     "value": round(value, 3), "threshold": threshold, "met": bool(met),
-                     "detail": detail})
+        rows.append(_target_row(tid, pattern, value, met, detail))
 
     for name, res in results["patterns"].items():
         for mode, _ in MODES:
@@ -142,8 +141,32 @@ def evaluate_targets(results):
     return rows
 
 
+def growth_targets(growth):
+    """The item 4 targets, from the growth figures (one run each)."""
+    rows = []
+    for name, g in sorted(growth.items()):
+        at8 = g["clients"].get("8")
+        if name == "uwsgi-http" and at8:
+            p99 = at8["get_image"]["p99_ms"]
+            rows.append(_target_row("get_p99_8", name, p99, p99 <= 5.0, "%.2f ms" % p99))
+        largest = max(int(n) for n in g["images"])
+        worst = max(v["p50_ms"] for k, v in g["images"][str(largest)].items()
+                    if isinstance(v, dict))
+        rows.append(_target_row(
+            "list_p50_100k", name, worst, largest >= 100000 and worst <= 5.0,
+            "worst of first/deep page, with/without tag: %.2f ms at %d images%s" % (
+                worst, largest, "" if largest >= 100000 else " (100k not measured)")))
+    return rows
+
+
+def _target_row(tid, pattern, value, met, detail):
+    desc, threshold = TARGETS[tid]
+    return {"target": tid, "description": desc, "pattern": pattern, "value": round(value, 3),
+            "threshold": threshold, "met": bool(met), "detail": detail}
+
+
 def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_start,
-            duration_s):
+            duration_s, growth=None):
     """The results document (``results.json``): config, summaries, ratios,
     targets and the raw runs."""
     out = {
@@ -162,8 +185,9 @@ def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_
         "runs": pattern_runs,
         "null_runs": null_runs,
         "baseline_runs": base_runs,
+        "growth": growth or {},
     }
     add_ratios(out)
     add_null_ratios(out)
-    out["targets"] = evaluate_targets(out)
+    out["targets"] = evaluate_targets(out) + growth_targets(out["growth"])
     return out

@@ -12,7 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import baselines, client, machine, nullenv, procs, stats
+from benchmarks import baselines, client, growth as growth_mod, machine, nullenv, procs, stats
+from lab import patterns as registry
 
 MODES = (("cl", False), ("chunked", True))
 # The examples suite's scenario id for each upload mode (a pattern's
@@ -296,3 +297,21 @@ def measure(args, selected, workroot, stack):
                 runs[pattern.name].append(
                     run_pattern(pattern, args, image, md5, workroot, paired, env))
     return base_runs, pattern_runs, null_runs, paired
+
+
+def growth(args, workroot):
+    """The concurrency and growth figures (:mod:`benchmarks.growth`) of each
+    pattern of ``args.growth``, each in a deployment of its own."""
+    out = {}
+    image = workroot / "static" / "image.bin"
+    for name in args.growth:
+        pattern = registry.get(name)
+        tmp = Path(tempfile.mkdtemp(prefix="growth-%s-" % name, dir=workroot))
+        calm = quiet(args, "growth " + name)
+        try:
+            with pattern.start(tmp) as dep:
+                out[name] = growth_mod.measure_growth(dep, args, image, log)
+                out[name].update(calm, loadavg_1min=machine.loadavg()[0])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out

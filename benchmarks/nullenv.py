@@ -68,17 +68,20 @@ class NullPattern(Pattern):
     python_env = None
 
     def launch(self, ws):
-        """Start the servers from the workspace: uWSGI and gunicorn put their
-        working directory first on sys.path, and in a checkout of this
-        repository that would find the real glancelet package first."""
+        """Start the servers from the workspace, without PYTHONPATH: uWSGI and
+        gunicorn put their working directory first on sys.path, and from a
+        checkout of this repository (or with it on PYTHONPATH) they would
+        import the real glancelet package first."""
         for token in PYTHON_ENVS:
             ws.values[token] = str(self.python_env)
-        here = os.getcwd()
+        here, pythonpath = os.getcwd(), os.environ.pop("PYTHONPATH", None)
         os.chdir(ws.root)
         try:
             return super().launch(ws)
         finally:
             os.chdir(here)
+            if pythonpath is not None:
+                os.environ["PYTHONPATH"] = pythonpath
 
 
 def null_pattern(pattern, env):
