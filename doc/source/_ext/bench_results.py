@@ -109,6 +109,7 @@ class BenchResults(SphinxDirective):
         reason = None
         if pattern not in self.config.bench_direct_patterns:
             reason = self.config.bench_miss_reasons.get(target.get("target"))
+        reason = reason or self._load_reason
         para = _para(nodes.Text("no: %s" % (reason or "no reason known")))
         if reason:
             ref = addnodes.pending_xref("", refdomain="std", reftype="ref",
@@ -153,9 +154,17 @@ class BenchResults(SphinxDirective):
         node += _para(nodes.Text(text))
         return node
 
+    _load_reason = None
+
     def _render(self, data, bench_dir):
         out = []
         machine = data.get("machine", {})
+        load, cpus = machine.get("loadavg_at_start") or 0, machine.get("nproc") or 1
+        load = load[0] if isinstance(load, list) else load
+        if load > cpus:
+            # Measured: other work kept more runnable tasks than CPUs.
+            self._load_reason = ("the machine was saturated by other work during the run "
+                                 "(load average %.0f on %d CPUs at its start)" % (load, cpus))
         config = data.get("config", {})
         out.append(_para(nodes.Text(
             "Measured %s on %s (%s CPUs, %s MiB), %s. Load average %s at the "
