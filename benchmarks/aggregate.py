@@ -11,7 +11,20 @@ TARGETS = {
     "get_p50": ("GET /v2/images/{id} p50 <= 1 ms (uwsgi-http, sequential)", 1.0),
     "idle_rss": ("idle worker RSS <= 40 MiB", 40.0),
     "rss_growth": ("worker RSS growth <= 32 MiB during the upload", 32.0),
+    "vs_null": ("glancelet >= 0.9x the null service under the same server files", 0.9),
+    "get_p99_8": ("GET /v2/images/{id} p99 <= 5 ms with 8 clients (uwsgi-http)", 5.0),
+    "list_p50_100k": ("list (limit=25) p50 <= 5 ms with 100k images", 5.0),
 }
+# Figures compared with the null service, run by run: (key, metric, higher is
+# better). For a latency the ratio is null / glancelet, so that >= 0.9 reads
+# the same way as for a throughput.
+NULL_FIGURES = (("upload_cl", "mib_s", True), ("upload_chunked", "mib_s", True),
+                ("download", "mib_s", True), ("get_image_seq", "p50_ms", False),
+                ("get_image_seq", "p99_ms", False), ("list_images_seq", "p50_ms", False),
+                ("get_image_8t", "req_s", True), ("list_images_8t", "req_s", True))
+# The ones the target applies to (issue 16: upload, download, GET p50).
+NULL_TARGETED = ("upload_cl/mib_s", "upload_chunked/mib_s", "download/mib_s",
+                 "get_image_seq/p50_ms")
 
 
 def aggregate(runs):
@@ -75,15 +88,26 @@ def add_ratios(results):
                                                                TARGETS["rss_growth"][1])
 
 
+def add_null_ratios(results):
+    """``vs_null`` per pattern: {"key/metric": run-by-run ratio summary}."""
+    for name, res in results["patterns"].items():
+        null = results.get("null", {}).get(name)
+        if not null:
+            continue
+        res["vs_null"] = {}
+        for key, metric, higher in NULL_FIGURES:
+            if key in res and key in null:
+                mine, limit = res[key][metric], null[key][metric]
+                res["vs_null"]["%s/%s" % (key, metric)] = (
+                    paired_ratio(mine, limit) if higher else paired_ratio(limit, mine))
+
+
 def evaluate_targets(results):
     """[{target, pattern, value, threshold, met, detail}] from the medians."""
     rows = []
 
     def row(tid, pattern, value, met, detail):
-        desc, threshold = TARGETS[tid]
-        rows.append({"target": tid, "description": desc, "pattern": pattern,
-                     "value": round(value, 3), "threshold": threshold, "met": bool(met),
-                     "detail": detail})
+        rows.append(_target_row(tid, pattern, value, met, detail))
 
     for name, res in results["patterns"].items():
         for mode, _ in MODES:
@@ -101,6 +125,12 @@ def evaluate_targets(results):
         if name == "uwsgi-http" and "get_image_seq" in res:
             p50 = res["get_image_seq"]["p50_ms"]["median"]
             row("get_p50", name, p50, p50 <= 1.0, "%.3f ms" % p50)
+        for fig in NULL_TARGETED:
+            ratio = res.get("vs_null", {}).get(fig)
+            if ratio:
+                r = ratio["median"]
+                row("vs_null", "%s (%s)" % (name, fig), r, r >= 0.9,
+                    "median of run-by-run ratios, %d runs" % len(ratio["runs"]))
         idle = res["idle_rss_mib"]["median"]
         row("idle_rss", name, idle, idle <= 40.0, "%.1f MiB (largest of %d workers)"
             % (idle, res["workers"]["median"]))
@@ -111,7 +141,32 @@ def evaluate_targets(results):
     return rows
 
 
-def results(args, selected, base_runs, pattern_runs, paired, load_at_start, duration_s):
+def growth_targets(growth):
+    """The item 4 targets, from the growth figures (one run each)."""
+    rows = []
+    for name, g in sorted(growth.items()):
+        at8 = g["clients"].get("8")
+        if name == "uwsgi-http" and at8:
+            p99 = at8["get_image"]["p99_ms"]
+            rows.append(_target_row("get_p99_8", name, p99, p99 <= 5.0, "%.2f ms" % p99))
+        largest = max(int(n) for n in g["images"])
+        worst = max(v["p50_ms"] for k, v in g["images"][str(largest)].items()
+                    if isinstance(v, dict))
+        rows.append(_target_row(
+            "list_p50_100k", name, worst, largest >= 100000 and worst <= 5.0,
+            "worst of first/deep page, with/without tag: %.2f ms at %d images%s" % (
+                worst, largest, "" if largest >= 100000 else " (100k not measured)")))
+    return rows
+
+
+def _target_row(tid, pattern, value, met, detail):
+    desc, threshold = TARGETS[tid]
+    return {"target": tid, "description": desc, "pattern": pattern, "value": round(value, 3),
+            "threshold": threshold, "met": bool(met), "detail": detail}
+
+
+def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_start,
+            duration_s, growth=None):
     """The results document (``results.json``): config, summaries, ratios,
     targets and the raw runs."""
     out = {
@@ -120,15 +175,19 @@ def results(args, selected, base_runs, pattern_runs, paired, load_at_start, dura
                    "image_size": args.image_size, "upload_chunk": client.CHUNK,
                    "images": args.images, "sequential_requests": args.requests,
                    "threads": args.threads, "requests_per_thread": args.per_thread,
-                   "quiet_wait_s": args.quiet_wait,
+                   "quiet_wait_s": args.quiet_wait, "null_service": args.null,
                    "patterns": [p.name for p in selected],
                    "titles": {p.name: p.title for p in selected},
                    "duration_s": duration_s},
         "baselines": pooled(aggregate(base_runs), paired),
         "patterns": {name: aggregate(runs) for name, runs in pattern_runs.items()},
+        "null": {name: aggregate(runs) for name, runs in null_runs.items() if runs},
         "runs": pattern_runs,
+        "null_runs": null_runs,
         "baseline_runs": base_runs,
+        "growth": growth or {},
     }
     add_ratios(out)
-    out["targets"] = evaluate_targets(out)
+    add_null_ratios(out)
+    out["targets"] = evaluate_targets(out) + growth_targets(out["growth"])
     return out

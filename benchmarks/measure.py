@@ -12,7 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import baselines, client, machine, procs, stats
+from benchmarks import baselines, client, growth as growth_mod, machine, nullenv, procs, stats
+from lab import patterns as registry
 
 MODES = (("cl", False), ("chunked", True))
 # The examples suite's scenario id for each upload mode (a pattern's
@@ -163,17 +164,27 @@ def quiet(args, what):
     return {"quiet_wait_s": round(waited, 1), "cpu_idle_before": round(idle, 3)}
 
 
-def run_pattern(pattern, args, image, md5, workroot, paired):
+def run_pattern(pattern, args, image, md5, workroot, paired, null_env=None):
+    """One run of ``pattern``: glancelet, or the null service from ``null_env``."""
+    label = pattern.name + (" [null]" if null_env else "")
+    if null_env:
+        pattern = nullenv.null_pattern(pattern, null_env)
     tmp = Path(tempfile.mkdtemp(prefix="%s-" % pattern.name, dir=workroot))
-    calm = quiet(args, pattern.name)
+    calm = quiet(args, label)
     try:
         with pattern.start(tmp) as dep:
-            log("%s: up at %s (servers %s)" % (pattern.name, dep.base_url, dep.pids))
+            log("%s: up at %s (servers %s)" % (label, dep.base_url, dep.pids))
+            _, _, version = client.request(dep.base_url, "GET", "/", expect=300)
+            if (b'"null_service"' in version) != bool(null_env):
+                raise client.BenchError("%s: the wrong application answers: %r"
+                                        % (label, version[:300]))
+            if null_env:
+                nullenv.provide_download(dep, image)
             result = measure_uploads(dep, args, image, md5, paired,
                                      download=args.only == "all")
             result.update(calm)
             log("%s: %s, idle RSS %.1f MiB%s" % (
-                pattern.name, "; ".join(
+                label, "; ".join(
                     "upload %s %.0f MiB/s (RSS +%.1f MiB)" % (
                         m, result["upload_" + m]["mib_s"], result["upload_" + m]["rss_growth_mib"])
                     if "upload_" + m in result else "upload %s: %s" % (
@@ -183,7 +194,7 @@ def run_pattern(pattern, args, image, md5, workroot, paired):
             if args.only == "all":
                 result.update(measure_metadata(dep, args))
                 log("%s: GET image p50 %.2f ms seq, %.0f req/s x8; list p50 %.2f ms" % (
-                    pattern.name, result["get_image_seq"]["p50_ms"],
+                    label, result["get_image_seq"]["p50_ms"],
                     result["get_image_8t"]["req_s"], result["list_images_seq"]["p50_ms"]))
         return result
     finally:
@@ -249,8 +260,12 @@ def measure(args, selected, workroot, stack):
     static nginx (stopped by ``stack``), and measure ``args.runs`` runs of
     the baselines and every pattern of ``selected``.
 
-    Returns (baseline runs, {pattern name: runs}, the :class:`Paired`
-    baselines).
+    With ``args.null``, each pattern's run is followed (odd runs) or
+    preceded (even runs) by the same run of the null service
+    (:mod:`benchmarks.nullenv`) under the same server files.
+
+    Returns (baseline runs, {pattern name: runs}, {pattern name: null
+    service runs}, the :class:`Paired` baselines).
     """
     static_dir = workroot / "static"
     static_dir.mkdir(exist_ok=True)
@@ -260,6 +275,8 @@ def measure(args, selected, workroot, stack):
     (static_dir / "record.json").write_text(json.dumps({"pad": "x" * RECORD_JSON_BYTES}))
     (static_dir / "list.json").write_text(json.dumps({"pad": "x" * LIST_JSON_BYTES}))
     base_runs, pattern_runs = [], {p.name: [] for p in selected}
+    null_runs = {p.name: [] for p in selected} if args.null else {}
+    null_env = nullenv.build(workroot) if args.null else None
     ngx = baselines.StaticNginx(static_dir, workroot / "nginx-static").__enter__()
     stack.callback(ngx.__exit__)
     paired = Paired(args, image, workroot, ngx)
@@ -275,6 +292,26 @@ def measure(args, selected, workroot, stack):
                 b["disk"]["mib_s"], b["nginx_static"]["mib_s"]))
         for pattern in selected:
             log("run %d/%d: %s" % (run, args.runs, pattern.name))
-            pattern_runs[pattern.name].append(
-                run_pattern(pattern, args, image, md5, workroot, paired))
-    return base_runs, pattern_runs, paired
+            order = [(pattern_runs, None), (null_runs, null_env)][:2 if args.null else 1]
+            for runs, env in (order if run % 2 else order[::-1]):
+                runs[pattern.name].append(
+                    run_pattern(pattern, args, image, md5, workroot, paired, env))
+    return base_runs, pattern_runs, null_runs, paired
+
+
+def growth(args, workroot):
+    """The concurrency and growth figures (:mod:`benchmarks.growth`) of each
+    pattern of ``args.growth``, each in a deployment of its own."""
+    out = {}
+    image = workroot / "static" / "image.bin"
+    for name in args.growth:
+        pattern = registry.get(name)
+        tmp = Path(tempfile.mkdtemp(prefix="growth-%s-" % name, dir=workroot))
+        calm = quiet(args, "growth " + name)
+        try:
+            with pattern.start(tmp) as dep:
+                out[name] = growth_mod.measure_growth(dep, args, image, log)
+                out[name].update(calm, loadavg_1min=machine.loadavg()[0])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out

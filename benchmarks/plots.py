@@ -175,10 +175,50 @@ def rss(results, out_dir):
                    out_dir / "rss.png")
 
 
+def growth(results, out_dir):
+    """Curves: latency and req/s against clients, upload MiB/s against
+    concurrent uploads, list p50 against the number of images."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
+    for name, g in sorted(results["growth"].items()):
+        clients = sorted(int(n) for n in g["clients"])
+        for key, style in (("get_image", "-o"), ("list_images", "-s")):
+            for metric, alpha in (("p50_ms", 1.0), ("p99_ms", 0.5)):
+                axes[0].plot(clients, [g["clients"][str(n)][key][metric] for n in clients],
+                             style, alpha=alpha, label="%s %s %s" % (
+                                 name, key.split("_")[0], metric.split("_")[0]))
+        ups = g["uploads"]
+        axes[1].plot([u["clients"] for u in ups], [u["mib_s"] for u in ups], "-o",
+                     label="%s, %d MiB each" % (name, ups[0]["mib_each"]))
+        counts = sorted(int(n) for n in g["images"])
+        for key in ("first", "deep", "first_tag", "deep_tag"):
+            axes[2].plot(counts, [g["images"][str(n)][key]["p50_ms"] for n in counts], "-o",
+                         label="%s %s" % (name, key.replace("_", " + ")))
+    axes[0].axhline(5.0, color="red", linestyle=":", label="target: GET p99 <= 5 ms at 8")
+    axes[2].axhline(5.0, color="red", linestyle=":", label="target: list p50 <= 5 ms")
+    for ax, title, xlabel, ylabel in (
+            (axes[0], "Metadata latency vs clients", "concurrent clients", "ms"),
+            (axes[1], "Concurrent uploads, aggregate", "concurrent uploads", "MiB/s"),
+            (axes[2], "List latency (limit=25) vs images", "images in the database", "p50, ms")):
+        ax.set_xscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=6)
+        ax.grid(alpha=0.3)
+    fig.suptitle("How cost grows\n" + _subtitle(results), fontsize=10)
+    fig.tight_layout()
+    path = out_dir / "growth.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_all(results, out_dir):
     paths = [upload(results, out_dir), rss(results, out_dir)]
     if any("download" in p for p in results["patterns"].values()):
         paths.append(download(results, out_dir))
     if any("get_image_seq" in p for p in results["patterns"].values()):
         paths.append(latency(results, out_dir))
+    if results.get("growth"):
+        paths.append(growth(results, out_dir))
     return paths

@@ -5,6 +5,10 @@ import json
 
 from benchmarks.measure import MODES, log
 
+NULL_FIGURES_SHOWN = {"upload_cl/mib_s": "upload CL", "upload_chunked/mib_s": "upload chunk",
+                      "download/mib_s": "download", "get_image_seq/p50_ms": "GET p50",
+                      "list_images_seq/p50_ms": "list p50", "get_image_8t/req_s": "GET x8 req/s"}
+
 MODE_TITLES = {"cl": "Content-Length", "chunked": "chunked (1 MiB chunks)"}
 
 
@@ -65,6 +69,7 @@ def print_tables(results, targets):
                     seq["p99_ms"]["median"], par["req_s"]["median"], par["p50_ms"]["median"],
                     par["p99_ms"]["median"]))
         print("(ms; every request on a new connection)")
+    print_null(results)
     print()
     smoke = results["config"]["smoke"]
     print("Targets%s:" % (" (smoke run: sizes too small to judge, shown only)" if smoke
@@ -75,8 +80,27 @@ def print_tables(results, targets):
     for t in targets:
         print("%-7s %-58s %-26s %s" % ("MET" if t["met"] else "MISSED", t["description"],
                                        t["pattern"], t["detail"] if t["target"] in (
-                                           "get_p50", "idle_rss", "rss_growth")
+                                           "get_p50", "idle_rss", "rss_growth", "get_p99_8",
+                                           "list_p50_100k")
                                        else "%.2fx (%s)" % (t["value"], t["detail"])))
+
+
+def print_null(results):
+    """glancelet / null service, run by run (latencies: null / glancelet)."""
+    rows = [(name, res["vs_null"]) for name, res in results["patterns"].items()
+            if res.get("vs_null")]
+    if not rows:
+        return
+    figs = [fig for fig in NULL_FIGURES_SHOWN if any(fig in v for _, v in rows)]
+    print()
+    print("glancelet / null service under the same server files (median of run-by-run "
+          "ratios; latencies as null / glancelet):")
+    hdr = "%-18s" % "pattern" + "".join(" %14s" % NULL_FIGURES_SHOWN[f] for f in figs)
+    print(hdr)
+    print("-" * len(hdr))
+    for name, ratios in rows:
+        print("%-18s" % name + "".join(
+            " %14s" % ("%.2fx" % ratios[f]["median"] if f in ratios else "-") for f in figs))
 
 
 def print_rss_report(results):

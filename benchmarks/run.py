@@ -70,6 +70,22 @@ def parse_args(argv):
     p.add_argument("--quiet-wait", type=float,
                    help="before each pattern and baseline run, wait up to this many seconds "
                    "for the machine to be >= 85%% idle (default 30; smoke 0)")
+    p.add_argument("--growth", help="patterns for the concurrency and growth figures "
+                   "(benchmarks/growth.py; default uwsgi-http; smoke and --only rss-1gib: "
+                   "none; 'none' for none)")
+    p.add_argument("--growth-images", help="image counts for the list latency curve "
+                   "(default 1000,10000)")
+    p.add_argument("--growth-requests", type=int, help="requests per list figure and per "
+                   "concurrency level (default 200)")
+    p.add_argument("--growth-upload-mib", type=int, default=64,
+                   help="size of each concurrent upload (default 64)")
+    p.add_argument("--no-null", dest="null", action="store_false",
+                   help="do not run the null image service (benchmarks/nullservice.py) "
+                   "beside glancelet under each pattern's files")
+    p.add_argument("--no-provision", dest="provision", action="store_false",
+                   help="do not run python -m lab.provision for the Apache patterns (it "
+                   "reinstalls this checkout's glancelet into the mod_wsgi venv; use it "
+                   "when that venv is shared and already provisioned)")
     p.add_argument("--workdir", help="where images and deployments live (default: a new "
                    "temporary directory, removed at the end)")
     args = p.parse_args(argv)
@@ -82,6 +98,11 @@ def parse_args(argv):
     args.threads = 8
     if args.quiet_wait is None:
         args.quiet_wait = 0.0 if smoke else 30.0
+    default_growth = "none" if smoke or args.only != "all" else "uwsgi-http"
+    args.growth = [] if (args.growth or default_growth) == "none" else (
+        args.growth or default_growth).split(",")
+    args.growth_images = [int(n) for n in (args.growth_images or "1000,10000").split(",")]
+    args.growth_requests = args.growth_requests or 200
     args.pattern_names = (args.patterns.split(",") if args.patterns
                           else SMOKE_PATTERNS if smoke else full_patterns())
     args.out = Path(args.out) if args.out else (SMOKE_DIR if smoke else RESULTS_DIR)
@@ -118,10 +139,10 @@ def ensure_nginx():
                      % (baselines.NGINX, " ".join(cmd)))
 
 
-def provision(selected):
+def provision(selected, enabled=True):
     """Apache patterns need the mod_wsgi venv etc.: the examples' provisioning."""
     ensure_nginx()
-    if not any("apache2" in p.kinds for p in selected):
+    if not enabled or not any("apache2" in p.kinds for p in selected):
         return
     from lab import provision as prov
     log("provisioning (python -m lab.provision) for the Apache patterns")
@@ -136,7 +157,8 @@ def main(argv=None):
     # inherited GLANCELET_CONFIG_FILE would override it.
     os.environ.pop("GLANCELET_CONFIG_FILE", None)
     selected = load_patterns(args.pattern_names)
-    provision(selected)
+    load_patterns(args.growth)
+    provision(selected, args.provision)
     started = time.monotonic()
     load_at_start = machine.loadavg()
     workroot = Path(args.workdir) if args.workdir else Path(
@@ -146,9 +168,12 @@ def main(argv=None):
     workroot.chmod(0o755)
     stack = contextlib.ExitStack()
     try:
-        base_runs, pattern_runs, paired = measure.measure(args, selected, workroot, stack)
-        results = aggregate.results(args, selected, base_runs, pattern_runs, paired,
-                                    load_at_start, round(time.monotonic() - started, 1))
+        base_runs, pattern_runs, null_runs, paired = measure.measure(args, selected, workroot,
+                                                                     stack)
+        growth = measure.growth(args, workroot)
+        results = aggregate.results(args, selected, base_runs, pattern_runs, null_runs, paired,
+                                    load_at_start, round(time.monotonic() - started, 1),
+                                    growth)
         if args.only == "rss-1gib":
             report.print_rss_report(results)
         else:

@@ -80,8 +80,8 @@ examples_scenario_groups = [
 # The performance page's targets table (doc/source/_ext/bench_results.py).
 bench_direct_patterns = ["uwsgi-http", "gunicorn"]
 bench_miss_reasons = {
-    "download": "the server in front relays the response through small "
-                "buffers, on the two cores the client and glancelet also use",
+    "download": "the server in front copies every byte of the response once "
+                "more, on the two cores the client and glancelet also use",
     "upload": "the server in front uses CPU time of its own, on the two cores "
               "the client and glancelet also use",
 }

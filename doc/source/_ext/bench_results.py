@@ -22,7 +22,18 @@ PLOTS = [
     ("latency.png", "Metadata request latency (p50, p99), one client and 8 "
                     "threads, against nginx serving a small static file."),
     ("rss.png", "Worker memory: idle and peak VmRSS during a 1 GiB upload."),
+    ("growth.png", "How cost grows: GET image and list latency (p50, p99) with 1, 8 and "
+                   "32 concurrent clients; aggregate throughput of 1, 8 and 32 concurrent "
+                   "64 MiB uploads; list latency (limit=25) against the number of images, "
+                   "first page and a deep marker page, with and without a tag filter."),
 ]
+
+
+# The vs_null figures (benchmarks/aggregate.py NULL_FIGURES) the page shows.
+NULL_COLUMNS = [("upload_cl/mib_s", "Upload CL"), ("upload_chunked/mib_s", "Upload chunked"),
+                ("download/mib_s", "Download"), ("get_image_seq/p50_ms", "GET p50"),
+                ("get_image_seq/p99_ms", "GET p99"), ("list_images_seq/p50_ms", "List p50"),
+                ("get_image_8t/req_s", "GET x8 req/s")]
 
 
 def _para(*children):
@@ -98,6 +109,7 @@ class BenchResults(SphinxDirective):
         reason = None
         if pattern not in self.config.bench_direct_patterns:
             reason = self.config.bench_miss_reasons.get(target.get("target"))
+        reason = reason or self._load_reason
         para = _para(nodes.Text("no: %s" % (reason or "no reason known")))
         if reason:
             ref = addnodes.pending_xref("", refdomain="std", reftype="ref",
@@ -110,14 +122,49 @@ class BenchResults(SphinxDirective):
         return para
 
     @staticmethod
+    def _null_table(data, order, titles):
+        """glancelet as a ratio to the null service under the same server files."""
+        nulls = data.get("null") or {}
+        rows = []
+        for name in order:
+            ratios = (data.get("patterns", {}).get(name) or {}).get("vs_null")
+            if not ratios:
+                continue
+            null = nulls.get(name) or {}
+            rows.append([_para(nodes.literal(name, name))]
+                        + [_num(ratios.get(fig), "%.2f") for fig, _ in NULL_COLUMNS]
+                        + [_num((null.get("download") or {}).get("mib_s")),
+                           _num((null.get("get_image_seq") or {}).get("p50_ms"), "%.1f")])
+        if not rows:
+            return []
+        return [nodes.rubric("", "Against the null service (each pattern's own limit)"),
+                _para(nodes.Text(
+                    "glancelet's figure divided by the null service's, run by run under "
+                    "the same server files (median, min\u2013max); for latencies the null "
+                    "service's divided by glancelet's, so that above 1 means glancelet "
+                    "did better either way. The last two columns are the null service's "
+                    "own download (MiB/s) and GET p50 (ms).")),
+                _table(["Pattern"] + [title for _, title in NULL_COLUMNS]
+                       + ["Null download", "Null GET p50"],
+                       rows, [20] + [9] * (len(NULL_COLUMNS) + 2))]
+
+    @staticmethod
     def _warning(text):
         node = nodes.warning()
         node += _para(nodes.Text(text))
         return node
 
+    _load_reason = None
+
     def _render(self, data, bench_dir):
         out = []
         machine = data.get("machine", {})
+        load, cpus = machine.get("loadavg_at_start") or 0, machine.get("nproc") or 1
+        load = load[0] if isinstance(load, list) else load
+        if load > cpus:
+            # Measured: other work kept more runnable tasks than CPUs.
+            self._load_reason = ("the machine was saturated by other work during the run "
+                                 "(load average %.0f on %d CPUs at its start)" % (load, cpus))
         config = data.get("config", {})
         out.append(_para(nodes.Text(
             "Measured %s on %s (%s CPUs, %s MiB), %s. Load average %s at the "
@@ -179,6 +226,8 @@ class BenchResults(SphinxDirective):
                  "Download (MiB/s)", "GET image p50 (ms)", "Idle worker RSS (MiB)",
                  "RSS growth during upload (MiB)"],
                 rows, [30, 12, 14, 11, 11, 11, 11]))
+
+        out.extend(self._null_table(data, order, titles))
 
         targets = data.get("targets") or []
         if targets:

@@ -1,0 +1,124 @@
+"""How cost grows: concurrent clients, and the number of images (issue 16, item 4).
+
+``measure_growth`` runs on one started pattern (glancelet only):
+
+* GET one image and list (``limit=20``) with 1, 8 and 32 client threads
+  (req/s, p50, p99; every request on a new connection);
+* 1, 8 and 32 concurrent uploads of 64 MiB each (``--growth-upload-mib``,
+  Content-Length), aggregate MiB/s;
+* list latency (``limit=25``) with ``--growth-images`` images (1k and 10k by
+  default) in the database: the first page and a deep page (a ``marker``
+  near the end of the default order), each with and without a ``tag`` filter
+  that one image in ten matches.
+
+Every loop is bounded in count and in time (``DEADLINE`` seconds).
+"""
+
+import json
+import threading
+import time
+
+from benchmarks import client, stats
+
+CLIENTS = (1, 8, 32)
+TAG = "bench-growth"
+DEADLINE = 300.0
+
+
+def _parallel(n, work, deadline=DEADLINE):
+    """Run ``work(i)`` in ``n`` threads at once; return (results, wall seconds)."""
+    results, errors = [None] * n, []
+    barrier = threading.Barrier(n + 1)
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # reported below, the run fails
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join(deadline)
+    wall = time.perf_counter() - start
+    if errors or any(t.is_alive() for t in threads):
+        raise client.BenchError("%d parallel tasks: %s" % (n, errors[:1] or "deadline reached"))
+    return results, wall
+
+
+def concurrent_uploads(base, image, n, mib):
+    """``n`` concurrent uploads of ``mib`` MiB; aggregate MiB/s."""
+    size = mib * 1024 * 1024
+    ids = [client.create_image(base, "bench-conc-%d" % i) for i in range(n)]
+    try:
+        _, wall = _parallel(n, lambda i: client.upload(base, ids[i], image, size, False))
+    finally:
+        for image_id in ids:
+            client.delete_image(base, image_id)
+    return {"clients": n, "mib_s": stats.mib_s(size * n, wall), "seconds": wall,
+            "mib_each": mib}
+
+
+def create_images(base, count, start, threads=8):
+    """Create images ``start`` .. ``count - 1`` (one in ten tagged); return their ids
+    in creation order."""
+    def make(i):
+        ids = []
+        for k in range(start + i, count, threads):
+            body = {"name": "bench-growth-%06d" % k, "disk_format": "raw",
+                    "container_format": "bare"}
+            if k % 10 == 0:
+                body["tags"] = [TAG]
+            _, _, data = client.request(base, "POST", "/v2/images", body=json.dumps(body),
+                                        headers={"Content-Type": "application/json"},
+                                        expect=201)
+            ids.append((k, json.loads(data)["id"]))
+        return ids
+
+    results, _ = _parallel(threads, make)
+    return [image_id for _, image_id in sorted(p for part in results for p in part)]
+
+
+def list_latency(base, ids, requests):
+    """p50/p99 of the four list requests, with ``len(ids)`` images of this run."""
+    # The default order is newest first: the oldest images are the deepest pages.
+    deep = ids[len(ids) // 20]
+    deep_tagged = ids[(len(ids) // 200) * 10]
+    paths = {"first": "/v2/images?limit=25",
+             "deep": "/v2/images?limit=25&marker=%s" % deep,
+             "first_tag": "/v2/images?limit=25&tag=%s" % TAG,
+             "deep_tag": "/v2/images?limit=25&tag=%s&marker=%s" % (TAG, deep_tagged)}
+    return {key: client.latency(base, path, requests) for key, path in paths.items()}
+
+
+def measure_growth(dep, args, image, log):
+    base = dep.base_url
+    out = {"clients": {}, "uploads": [], "images": {}}
+    target = client.create_image(base, "bench-growth-target")
+    for n in CLIENTS:
+        per = max(5, args.growth_requests // n)
+        out["clients"][str(n)] = {
+            "get_image": client.latency(base, "/v2/images/%s" % target, per, threads=n),
+            "list_images": client.latency(base, "/v2/images?limit=20", per, threads=n)}
+        out["uploads"].append(concurrent_uploads(base, image, n, args.growth_upload_mib))
+        log("growth %s: %d clients: GET p50 %.1f ms p99 %.1f ms %.0f req/s; "
+            "%d x %d MiB uploads %.0f MiB/s" % (
+                dep.pattern.name, n, out["clients"][str(n)]["get_image"]["p50_ms"],
+                out["clients"][str(n)]["get_image"]["p99_ms"],
+                out["clients"][str(n)]["get_image"]["req_s"], n, args.growth_upload_mib,
+                out["uploads"][-1]["mib_s"]))
+    client.delete_image(base, target)
+    ids = []
+    for count in args.growth_images:
+        started = time.monotonic()
+        ids += create_images(base, count, len(ids))
+        out["images"][str(count)] = lat = list_latency(base, ids, args.growth_requests)
+        lat["create_seconds"] = round(time.monotonic() - started, 1)
+        log("growth %s: %d images: list p50 first %.1f ms, deep %.1f, tag %.1f, deep+tag %.1f"
+            % (dep.pattern.name, count, lat["first"]["p50_ms"], lat["deep"]["p50_ms"],
+               lat["first_tag"]["p50_ms"], lat["deep_tag"]["p50_ms"]))
+    return out
