@@ -570,6 +570,14 @@ class Deployment:
     staging_dir: Path
     ca_file: str = None
     service: str = SERVICES[0]
+    # With the keystone flavor: the session's lab.identity.Identity, and the
+    # catalog region whose image endpoints are this front door.
+    identity: object = None
+    region: str = None
+
+    def token(self, user="alice"):
+        """A token of ``user`` for this deployment (None in trusted-header mode)."""
+        return self.identity.token(user) if self.identity is not None else None
 
     @property
     def servers(self):
@@ -726,6 +734,19 @@ class Pattern:
         return {operator_path: ws.install(example, operator_path, self.edits.get(example, ()))
                 for example, operator_path in self.files}
 
+    @property
+    def keystone(self):
+        """True when its files put glancelet behind Keystone (the authtoken.conf
+        drop-in: every registered pattern)."""
+        return KEYSTONE_EXAMPLES[2] in self.files
+
+    def without_keystone(self):
+        """A copy without the authtoken.conf drop-in: the trusted-header mode
+        (a private network or development only), same name. Never registered."""
+        clone = copy.copy(self)
+        clone.files = tuple(f for f in self.files if f != KEYSTONE_EXAMPLES[2])
+        return clone
+
     def variant(self, edits):
         """A copy of this pattern that installs its files with ``edits``:
         {example: LineEdit or [LineEdit, ...]}. Never registered as a pattern."""
@@ -763,7 +784,12 @@ class Pattern:
         timeout; on error the server logs are printed (pytest shows them).
         """
         ws = Workspace(tmp_path)
+        dep = identity = None
         try:
+            if self.keystone:
+                from lab import identity as identity_mod
+                identity = identity_mod.session()
+                identity.share_with(ws)
             for example, operator_path in extra:
                 assert (example, operator_path) in IMPORT_EXAMPLES, example
                 ws.install(example, operator_path)
@@ -771,8 +797,11 @@ class Pattern:
             base, ca_file = self.launch(ws)
             store, staging = self.glancelet_paths(ws)
             dep = Deployment(self, ws, base + self.url_prefix, store, staging, ca_file,
-                             service)
+                             service, identity)
             dep.wait_ready(self.ready_deadline)
+            if identity is not None:
+                identity.add_region(ws.root.name, dep.base_url)
+                dep.region = ws.root.name
         except BaseException:
             ws.stop_all()
             sys.stdout.write("\n".join("===== %s\n%s" % (n, _log_tail(s.log_path, 20000))
@@ -784,6 +813,8 @@ class Pattern:
             ok = True
         finally:
             errors = ws.stop_all()
+            if dep.region is not None:
+                identity.remove_region(dep.region)
             if not ok:
                 sys.stdout.write("\n%s\n(workspace kept: %s)\n" % (dep.all_logs(), ws.root))
         if errors:

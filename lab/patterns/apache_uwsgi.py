@@ -2,7 +2,7 @@
 (apache-proxy-http, apache-proxy-uwsgi, apache-tls); no pattern of its own."""
 
 from lab.harness import Pattern
-from lab.patterns import in_etc
+from lab.patterns import KEYSTONE, in_etc
 from lab.servers import Run
 
 APACHE_CONF = "/etc/glancelet/glancelet-apache.conf"
@@ -15,7 +15,8 @@ def apache_to_uwsgi(folder, apache_run=Run("apache2", APACHE_CONF), **fields):
     uWSGI ini and glancelet.conf."""
     return Pattern(
         doc="howto/" + folder.rstrip("/").rsplit("/", 1)[-1],
-        files=in_etc(folder, "glancelet-apache.conf", "glancelet-uwsgi.ini", "glancelet.conf"),
+        files=in_etc(folder, "glancelet-apache.conf", "glancelet-uwsgi.ini",
+                     "glancelet.conf") + KEYSTONE,
         # A reload is what the examples document: `apachectl graceful` for
         # Apache and `uwsgi --reload` for uWSGI, one after the other.
         servers=(Run("uwsgi", UWSGI_INI, pidfile="/run/glancelet/uwsgi.pid"), apache_run),

@@ -7,7 +7,7 @@
 """
 
 from lab.harness import Pattern
-from lab.patterns import in_etc
+from lab.patterns import KEYSTONE, in_etc
 from lab.servers import Run
 
 DIR = "examples/nginx-uwsgi/"
@@ -19,7 +19,7 @@ def nginx_to_uwsgi(nginx_conf, **fields):
     conf = "/etc/glancelet/" + nginx_conf
     return Pattern(
         doc="howto/nginx-uwsgi",
-        files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf),
+        files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf) + KEYSTONE,
         # A reload does both, as a configuration change would: nginx first,
         # then uWSGI.
         servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid"),

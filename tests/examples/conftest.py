@@ -16,6 +16,7 @@ import os
 
 import pytest
 
+from lab import identity
 from lab import results as results_mod
 from lab.harness import REPO_ROOT, SERVICES
 from lab.patterns import all_patterns
@@ -35,6 +36,22 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "scenario(id): the scenario id a test checks")
     config.addinivalue_line("markers", "slow: long-running (still run in CI)")
     config._examples = {"items": {}, "reports": {}, "deselected": 0, "props": {}}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def identity_session(request):
+    """Stops the run's Keystone and memcached (lab.identity), which the first
+    deployment behind Keystone started, at the end of the run; says what
+    starting them cost."""
+    yield
+    running = identity.running()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if running is not None and reporter is not None:
+        reporter.write_line("Keystone and memcached start: %.1f s (%s)" % (
+            running.start_seconds, ", ".join(
+                "%s %.1f" % kv for kv in running.keystone.timings.items())))
+    errors = identity.stop_session()
+    assert not errors, errors
 
 
 @pytest.fixture(scope="module", params=PATTERNS, ids=[p.name for p in PATTERNS])
