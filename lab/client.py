@@ -104,6 +104,16 @@ class Source:
         return self
 
 
+def auth_headers(user="alice"):
+    """{"X-Auth-Token": a token of ``user``} from the run's Keystone
+    (:func:`lab.identity.running`), or {} when none runs or ``user`` is None."""
+    from lab import identity
+    running = identity.running()
+    if user is None or running is None:
+        return {}
+    return {"X-Auth-Token": running.token(user)}
+
+
 class Api:
     """Talks to ``base_url`` (which may carry a path prefix such as /image).
 
@@ -124,11 +134,7 @@ class Api:
 
     def auth_headers(self):
         """{"X-Auth-Token": token} of :attr:`user`, or {} (see the class)."""
-        from lab import identity
-        running = identity.running()
-        if self.user is None or running is None:
-            return {}
-        return {"X-Auth-Token": running.token(self.user)}
+        return auth_headers(self.user)
 
     def connection(self, timeout=None):
         timeout = self.timeout if timeout is None else timeout

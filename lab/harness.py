@@ -58,6 +58,13 @@ KEYSTONE_EXAMPLES = (
     ("examples/keystone/authtoken.conf", "/etc/glancelet/glancelet.conf.d/authtoken.conf"),
 )
 
+# One Apache serving Keystone and glancelet in daemon groups of their own
+# (tests/examples/test_apache_controller.py): (example, operator path).
+CONTROLLER_EXAMPLES = (
+    ("examples/apache-controller/controller.conf", "/etc/glancelet/controller.conf"),
+    ("examples/apache-controller/keystone.wsgi", "/etc/keystone/keystone.wsgi"),
+)
+
 # Files from examples/ that the import scenarios install next to every
 # pattern's own files (example, operator path); see examples/README.rst.
 IMPORT_EXAMPLES = (
@@ -710,6 +717,11 @@ class Pattern:
     def launch(self, ws):
         """Install the files, start the servers in order; return the front
         door's (``scheme://127.0.0.1:port``, CA file or None)."""
+        if self.keystone and "5000" not in ws.values:
+            # Behind the run's Keystone and memcached (unless ``ws`` already
+            # names a Keystone of its own: tests/functional, lab.tempest).
+            from lab import identity
+            identity.session().share_with(ws)
         self.install_files(ws)
         for run in self.servers:
             port = run.start(ws)
@@ -784,17 +796,15 @@ class Pattern:
         timeout; on error the server logs are printed (pytest shows them).
         """
         ws = Workspace(tmp_path)
-        dep = identity = None
+        dep = None
         try:
-            if self.keystone:
-                from lab import identity as identity_mod
-                identity = identity_mod.session()
-                identity.share_with(ws)
             for example, operator_path in extra:
                 assert (example, operator_path) in IMPORT_EXAMPLES, example
                 ws.install(example, operator_path)
             assert service in SERVICES, service
             base, ca_file = self.launch(ws)
+            from lab import identity as identity_mod
+            identity = identity_mod.running() if self.keystone else None
             store, staging = self.glancelet_paths(ws)
             dep = Deployment(self, ws, base + self.url_prefix, store, staging, ca_file,
                              service, identity)
@@ -814,7 +824,7 @@ class Pattern:
         finally:
             errors = ws.stop_all()
             if dep.region is not None:
-                identity.remove_region(dep.region)
+                dep.identity.remove_region(dep.region)
             if not ok:
                 sys.stdout.write("\n%s\n(workspace kept: %s)\n" % (dep.all_logs(), ws.root))
         if errors:

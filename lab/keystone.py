@@ -46,13 +46,14 @@ class Keystone:
             raise RuntimeError("keystone-manage %s:\n%s%s" % (
                 args[0], proc.stdout, proc.stderr))
 
-    def setup(self):
-        """Install the example files, create the database, keys and the admin."""
+    def setup(self, owner=None):
+        """Install the example files, create the database, keys and the admin;
+        ``owner`` (user, group) owns the keys (default: who runs the tests)."""
         # Installed by the lab's one rewrite (ports and paths: lab.rewrite.TOKENS).
         self.conf = self.ws.install(*KEYSTONE_EXAMPLES[0])
         self.ini = self.ws.install(*KEYSTONE_EXAMPLES[1])
-        owner = ["--keystone-user", getpass.getuser(),
-                 "--keystone-group", grp.getgrgid(os.getgid()).gr_name]
+        user, group = owner or (getpass.getuser(), grp.getgrgid(os.getgid()).gr_name)
+        owner = ["--keystone-user", user, "--keystone-group", group]
         self.manage("db_sync")
         self.wal()
         self.manage("fernet_setup", *owner)
