@@ -234,12 +234,13 @@ class Api:
             conn.close()
 
     def upload_cl(self, image_id, source, piece=MiB, pace=None, on_progress=None,
-                  timeout=None, target="file"):
+                  timeout=None, target="file", headers=None):
         """PUT with Content-Length. ``pace`` (bytes/s) slows the sender down;
         ``on_progress(sent)`` is called after each piece (it may raise to abort).
-        ``target="stage"`` stages the data for glance-direct instead."""
-        conn = self._start_put(image_id, {"Content-Length": str(source.size)}, timeout,
-                               target)
+        ``target="stage"`` stages the data for glance-direct instead;
+        ``headers`` are sent too (a token of the test's own)."""
+        headers = dict(headers or {}, **{"Content-Length": str(source.size)})
+        conn = self._start_put(image_id, headers, timeout, target)
         return self._send(conn, source.chunks(piece), pace, on_progress, framing=False)
 
     def upload_chunked(self, image_id, source, chunk_size, pace=None, on_progress=None,

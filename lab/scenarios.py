@@ -30,7 +30,9 @@ SCENARIOS = {
     "upload-chunked-malformed": "Malformed chunked framing (a bad size line, no CRLF after "
                                 "a chunk): refused with 4xx, image back to queued, nothing "
                                 "stored",
-    "upload-2gib": "2 GiB upload streamed through every limit; server-side hashes verified",
+    "upload-2gib": "2 GiB upload streamed through every limit, with a token that expires "
+                   "mid-upload (auth is checked once, at the start); server-side hashes "
+                   "verified",
     "client-abort": "Client aborts mid-upload: image back to queued, no partial file",
     "sigterm-during-upload": "SIGTERM to the WSGI server during an upload: drained or "
                              "cleanly refused, never a truncated image",

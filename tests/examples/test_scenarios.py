@@ -6,6 +6,7 @@ declares that it cannot do a scenario (``Pattern.expected_failures``), the
 test asserts that exact failure instead: nothing is skipped.
 """
 
+import time
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -281,16 +282,49 @@ def test_openstack_cli(deployment, api, record, tmp_path):
     assert api.request("GET", "/v2/images/%s" % image_id).status == 404
 
 
+# The 2 GiB upload's token: made with Keystone's keys to expire this many
+# seconds after it is made (Keystone issues tokens for [token] expiration,
+# an hour), and the least time it must have left once validated.
+SHORT_TOKEN_LIFETIME = 40.0
+SHORT_TOKEN_MARGIN = 10.0
+
+
+def short_lived_token(deployment, lifetime):
+    """(token of alice expiring ``lifetime`` s from now, its expiry as a
+    time.time() value), validated and cached by auth_token already."""
+    identity = deployment.identity
+    alice = identity.admin.identity.find_user("alice", domain_id="default")
+    expires = time.time() + lifetime
+    token = token_with_expiry(identity.keystone, alice.id, identity.projects["alice"],
+                              time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(expires)))
+    resp = Api(deployment.base_url, deployment.ca_file, user=None).request(
+        "GET", "/v2/images", headers={"X-Auth-Token": token})
+    assert resp.status == 200, resp
+    return token, expires
+
+
 @pytest.mark.slow
 @pytest.mark.scenario("upload-2gib")
 def test_upload_2gib(deployment, api, record):
     """2 GiB with Content-Length, generated and hashed on the fly: it passes
-    every size limit and timeout on the path; the server's hashes must match."""
+    every size limit and timeout on the path; the server's hashes must match.
+    The token expires mid-upload (the upload is paced to last at least twice
+    the token's remaining life): auth_token checks it once, at the start."""
     image = api.create_image(name="two-gib")
     source = Source(2 * 1024 * MiB, seed=6)
-    resp = api.upload_cl(image["id"], source, piece=4 * MiB, timeout=600)
+    token, expires = short_lived_token(deployment, SHORT_TOKEN_LIFETIME)
+    left = expires - time.time()
+    assert left > SHORT_TOKEN_MARGIN, "validating the token took too long: %.1f s left" % left
+    started = time.time()
+    resp = api.upload_cl(image["id"], source, piece=4 * MiB, timeout=600,
+                         pace=source.size / (2 * left), headers={"X-Auth-Token": token})
+    finished = time.time()
     if not expect(deployment, "upload-2gib", resp, record):
         assert resp.status == 204, resp
+        assert started < expires < finished, (started, expires, finished)
+        expired = Api(deployment.base_url, deployment.ca_file, user=None).request(
+            "GET", "/v2/images", headers={"X-Auth-Token": token})
+        assert expired.status == 401, expired
         got = api.get_image(image["id"])
         assert got["status"] == "active"
         assert got["size"] == source.size
