@@ -38,6 +38,14 @@ def expect(deployment, scenario, resp, record):
     return True
 
 
+def source_file(tmp_path, name, size, seed):
+    """(Source, path of a file holding its bytes) for the client scenarios."""
+    source = Source(size, seed=seed)
+    path = tmp_path / name
+    path.write_bytes(source.bytes())
+    return source, path
+
+
 def user_connection(deployment, user="alice"):
     """An openstacksdk connection of ``user``: a password, the catalog of the
     deployment's region, the deployment's CA (a TLS front door)."""
@@ -180,9 +188,7 @@ def test_glanceclient_library(deployment, api, record, tmp_path, monkeypatch):
                                  interface="public")
     image = client.images.create(name="glanceclient", disk_format="raw",
                                  container_format="bare")
-    source = Source(5 * MiB + 3, seed=3)
-    path = tmp_path / "image.raw"
-    path.write_bytes(source.bytes())
+    source, path = source_file(tmp_path, "image.raw", 5 * MiB + 3, 3)
     failure = deployment.expected_failure("glanceclient-library")
     with open(path, "rb") as fp:
         if failure is not None:
@@ -209,10 +215,8 @@ def test_glanceclient_library(deployment, api, record, tmp_path, monkeypatch):
 
 
 @pytest.mark.scenario("glanceclient-cli")
-def testglance_cli(deployment, api, record, tmp_path):
-    source = Source(3 * MiB + 5, seed=4)
-    path = tmp_path / "cli.raw"
-    path.write_bytes(source.bytes())
+def test_glance_cli(deployment, api, record, tmp_path):
+    source, path = source_file(tmp_path, "cli.raw", 3 * MiB + 5, 4)
     out = glance_cli(deployment, "image-create", "--name", "cli-image", "--disk-format",
                      "raw", "--container-format", "bare", "--file", str(path))
     failure = deployment.expected_failure("glanceclient-cli")
@@ -242,9 +246,7 @@ def testglance_cli(deployment, api, record, tmp_path):
 def test_openstacksdk(deployment, api, record, tmp_path):
     # A password, and the image endpoint from the catalog of the deployment's region.
     conn = user_connection(deployment)
-    source = Source(4 * MiB + 9, seed=5)
-    path = tmp_path / "sdk.raw"
-    path.write_bytes(source.bytes())
+    source, path = source_file(tmp_path, "sdk.raw", 4 * MiB + 9, 5)
     image = conn.image.create_image(name="sdk-image", filename=str(path), disk_format="raw",
                                     container_format="bare", wait=True, timeout=120,
                                     validate_checksum=True)
@@ -261,9 +263,7 @@ def test_openstacksdk(deployment, api, record, tmp_path):
 
 @pytest.mark.scenario("openstackclient-cli")
 def test_openstack_cli(deployment, api, record, tmp_path):
-    source = Source(2 * MiB + 11, seed=7)
-    path = tmp_path / "osc.raw"
-    path.write_bytes(source.bytes())
+    source, path = source_file(tmp_path, "osc.raw", 2 * MiB + 11, 7)
     out = openstack_cli(deployment, "image", "create", "--disk-format", "raw",
                         "--container-format", "bare", "--file", str(path), "-f", "value",
                         "-c", "id", "osc-image")
