@@ -61,6 +61,10 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 APT_PACKAGES = ("apache2", "apache2-dev", "ssl-cert", "openssl", "python3", "python3-venv",
                 "python3-dev", "build-essential")
 
+# Keystone's own venv for examples/apache-controller/ (its daemon group's
+# python-home), from the same Debian python3 as mod_wsgi's.
+KEYSTONE_MOD_WSGI_VENV = pathlib.Path("/opt/keystone-mod-wsgi-venv")
+KEYSTONE_REQUIREMENTS = REPO_ROOT / "tests" / "keystone-requirements.txt"
 # The mod_wsgi example's LoadModule/WSGIPythonHome lines name this venv.
 MOD_WSGI_VENV = pathlib.Path("/opt/glancelet-mod-wsgi-venv")
 WWW_USER = "www-data"
@@ -177,7 +181,7 @@ def _copy_checkout(dest):
 
 
 def build_mod_wsgi_venv(log=print):
-    """Create/refresh MOD_WSGI_VENV: mod_wsgi + glancelet (non-editable)."""
+    """Create/refresh MOD_WSGI_VENV: mod_wsgi + glancelet[keystone] (non-editable)."""
     if not os.path.exists(SYSTEM_PYTHON):
         raise ProvisionError("%s is missing: apt-get install python3 python3-venv python3-dev"
                              % SYSTEM_PYTHON)
@@ -201,7 +205,10 @@ def build_mod_wsgi_venv(log=print):
     with tempfile.TemporaryDirectory(prefix="glancelet-src-") as tmp:
         src = pathlib.Path(tmp)
         _copy_checkout(src)
-        log("apache: installing glancelet into %s" % MOD_WSGI_VENV)
+        log("apache: installing glancelet[keystone] into %s" % MOD_WSGI_VENV)
+        # The extra's dependencies (keystonemiddleware, python-memcached: every
+        # pattern runs behind Keystone) once; glancelet itself every time.
+        _run(pip + ["%s[keystone]" % src])
         _run(pip + ["--force-reinstall", "--no-deps", str(src)])
     # Readable and traversable by www-data all the way down.
     for parent in [MOD_WSGI_VENV] + list(MOD_WSGI_VENV.parents):
@@ -210,6 +217,25 @@ def build_mod_wsgi_venv(log=print):
             raise ProvisionError("%s is not traversable by www-data (mode %o): chmod o+x %s"
                                  % (parent, mode, parent))
     _run(["chmod", "-R", "a+rX", str(MOD_WSGI_VENV)])
+
+
+def build_keystone_mod_wsgi_venv(log=print):
+    """Create KEYSTONE_MOD_WSGI_VENV with Keystone (tests/keystone-requirements.txt)
+    if it has no Keystone yet."""
+    python = KEYSTONE_MOD_WSGI_VENV / "bin" / "python"
+    if python.exists() and subprocess.run([str(python), "-c", "import keystone"],
+                                          capture_output=True).returncode == 0:
+        return
+    if not is_root():
+        raise ProvisionError("%s has no Keystone; as root: %s -m venv %s && %s/bin/pip install "
+                             "-r %s" % (KEYSTONE_MOD_WSGI_VENV, SYSTEM_PYTHON,
+                                        KEYSTONE_MOD_WSGI_VENV, KEYSTONE_MOD_WSGI_VENV,
+                                        KEYSTONE_REQUIREMENTS))
+    log("apache: installing Keystone into %s" % KEYSTONE_MOD_WSGI_VENV)
+    _run([SYSTEM_PYTHON, "-m", "venv", str(KEYSTONE_MOD_WSGI_VENV)])
+    _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+          "-r", str(KEYSTONE_REQUIREMENTS)])
+    _run(["chmod", "-R", "a+rX", str(KEYSTONE_MOD_WSGI_VENV)])
 
 
 def mod_wsgi_version():
@@ -515,6 +541,7 @@ def provision(log=print):
             raise ProvisionError("the Apache examples run on Linux (Debian layout) only")
         ensure_packages(log=log)
         build_mod_wsgi_venv(log=log)
+        build_keystone_mod_wsgi_venv(log=log)
         log("apache: Apache %s, mod_wsgi %s in %s" % (apache_version(), mod_wsgi_version(),
                                                       MOD_WSGI_VENV))
     except ProvisionError as exc:

@@ -104,10 +104,24 @@ class Source:
         return self
 
 
-class Api:
-    """Talks to ``base_url`` (which may carry a path prefix such as /image)."""
+def auth_headers(user="alice"):
+    """{"X-Auth-Token": a token of ``user``} from the run's Keystone
+    (:func:`lab.identity.running`), or {} when none runs or ``user`` is None."""
+    from lab import identity
+    running = identity.running()
+    if user is None or running is None:
+        return {}
+    return {"X-Auth-Token": running.token(user)}
 
-    def __init__(self, base_url, ca_file=None, timeout=120):
+
+class Api:
+    """Talks to ``base_url`` (which may carry a path prefix such as /image).
+
+    Every request carries ``X-Auth-Token``: a token of ``user`` from the
+    run's Keystone (:func:`lab.identity.running`), once one runs; ``user=None``
+    sends no token (a trusted-header deployment, a 401 check)."""
+
+    def __init__(self, base_url, ca_file=None, timeout=120, user="alice"):
         parts = urlsplit(base_url)
         self.scheme = parts.scheme
         self.host = parts.hostname
@@ -116,6 +130,11 @@ class Api:
         self.base_url = base_url.rstrip("/")
         self.ca_file = ca_file
         self.timeout = timeout
+        self.user = user
+
+    def auth_headers(self):
+        """{"X-Auth-Token": token} of :attr:`user`, or {} (see the class)."""
+        return auth_headers(self.user)
 
     def connection(self, timeout=None):
         timeout = self.timeout if timeout is None else timeout
@@ -129,7 +148,7 @@ class Api:
         return self.prefix + path
 
     def request(self, method, path, body=None, headers=None, json_body=None, timeout=None):
-        headers = dict(headers or {})
+        headers = dict(self.auth_headers(), **(headers or {}))
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers.setdefault("Content-Type", "application/json")
@@ -183,7 +202,7 @@ class Api:
         conn.putrequest("PUT", self.path("/v2/images/%s/%s" % (image_id, target)),
                         skip_accept_encoding=True)
         conn.putheader("Content-Type", "application/octet-stream")
-        for key, value in headers.items():
+        for key, value in dict(self.auth_headers(), **headers).items():
             conn.putheader(key, value)
         conn.endheaders()
         return conn
@@ -215,12 +234,13 @@ class Api:
             conn.close()
 
     def upload_cl(self, image_id, source, piece=MiB, pace=None, on_progress=None,
-                  timeout=None, target="file"):
+                  timeout=None, target="file", headers=None):
         """PUT with Content-Length. ``pace`` (bytes/s) slows the sender down;
         ``on_progress(sent)`` is called after each piece (it may raise to abort).
-        ``target="stage"`` stages the data for glance-direct instead."""
-        conn = self._start_put(image_id, {"Content-Length": str(source.size)}, timeout,
-                               target)
+        ``target="stage"`` stages the data for glance-direct instead;
+        ``headers`` are sent too (a token of the test's own)."""
+        headers = dict(headers or {}, **{"Content-Length": str(source.size)})
+        conn = self._start_put(image_id, headers, timeout, target)
         return self._send(conn, source.chunks(piece), pace, on_progress, framing=False)
 
     def upload_chunked(self, image_id, source, chunk_size, pace=None, on_progress=None,
@@ -280,7 +300,8 @@ class Api:
         """GET the data; return (response without body, size, md5 hex, sha512 hex)."""
         conn = self.connection()
         try:
-            conn.request("GET", self.path("/v2/images/%s/file" % image_id))
+            conn.request("GET", self.path("/v2/images/%s/file" % image_id),
+                         headers=self.auth_headers())
             resp = conn.getresponse()
             md5, sha512, size = hashlib.md5(), hashlib.sha512(), 0
             while True:
@@ -321,7 +342,9 @@ class HalfRequest:
             sock = ctx.wrap_socket(sock, server_hostname=self.api.host)
         self.sock = sock
         sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s:%d\r\n" % (
-            self.api.path(self.path).encode(), self.api.host.encode(), self.api.port))
+            self.api.path(self.path).encode(), self.api.host.encode(), self.api.port)
+            + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode())
+                       for k, v in self.api.auth_headers().items()))
         return self
 
     def finish(self):
@@ -334,23 +357,43 @@ class HalfRequest:
             self.sock.close()
 
 
-def glance_cli(base_url, ca_file, *args):
-    """Run the ``glance`` CLI of this environment against ``base_url``.
+def glance_cli(dep, *args):
+    """Run the ``glance`` CLI of this environment against deployment ``dep``.
 
-    Its stdin is a terminal, as for an operator: the client then reads no
-    image data from it (image-create-via-import refuses ``--file`` or
-    ``--uri`` when stdin has data). Returns the CompletedProcess.
+    Behind Keystone it authenticates as alice with a password and finds the
+    image endpoint in the catalog of the deployment's region, as a user
+    does; in trusted-header mode it is pointed at the front door. Its stdin
+    is a terminal, as for an operator: the client then reads no image data
+    from it (image-create-via-import refuses ``--file`` or ``--uri`` when
+    stdin has data). Returns the CompletedProcess.
     """
+    return _cli("glance", dep, args)
+
+
+def openstack_cli(dep, *args):
+    """Run ``openstack`` (python-openstackclient) as alice against ``dep``,
+    through the catalog of its region (see :func:`glance_cli`)."""
+    return _cli("openstack", dep, args)
+
+
+def _cli(name, dep, args):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("OS_") and k not in CA_BUNDLE_VARIABLES}
-    program = Path(sys.prefix) / "bin" / "glance"
+    program = Path(sys.prefix) / "bin" / name
     if not program.exists():
-        raise AssertionError("the glance CLI is not installed in %s: run `pip install "
-                             "python-glanceclient` (tox installs it from "
-                             "test-requirements.txt)" % sys.prefix)
-    argv = [str(program), "--os-image-url", base_url, "--os-auth-token", "x"]
-    if ca_file:
-        argv += ["--os-cacert", ca_file]
+        raise AssertionError("the %s CLI is not installed in %s: run `pip install -r "
+                             "test-requirements.txt` (tox installs it)" % (name, sys.prefix))
+    if dep.identity is not None:
+        from lab.keystone import credentials
+        password, project = credentials("alice")
+        argv = [str(program), "--os-auth-url", dep.identity.url, "--os-username", "alice",
+                "--os-password", password, "--os-project-name", project,
+                "--os-user-domain-name", "Default", "--os-project-domain-name", "Default",
+                "--os-region-name", dep.region]
+    else:
+        argv = [str(program), "--os-image-url", dep.base_url, "--os-auth-token", "x"]
+    if dep.ca_file:
+        argv += ["--os-cacert", dep.ca_file]
     primary, secondary = os.openpty()
     try:
         return subprocess.run(argv + list(args), capture_output=True, text=True, env=env,

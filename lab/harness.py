@@ -58,6 +58,13 @@ KEYSTONE_EXAMPLES = (
     ("examples/keystone/authtoken.conf", "/etc/glancelet/glancelet.conf.d/authtoken.conf"),
 )
 
+# One Apache serving Keystone and glancelet in daemon groups of their own
+# (tests/examples/test_apache_controller.py): (example, operator path).
+CONTROLLER_EXAMPLES = (
+    ("examples/apache-controller/controller.conf", "/etc/glancelet/controller.conf"),
+    ("examples/apache-controller/keystone.wsgi", "/etc/keystone/keystone.wsgi"),
+)
+
 # Files from examples/ that the import scenarios install next to every
 # pattern's own files (example, operator path); see examples/README.rst.
 IMPORT_EXAMPLES = (
@@ -442,6 +449,8 @@ class Workspace:
         """Give each path token ``given`` leaves out a directory under the
         root, and the address token ``address``."""
         self.values = dict(given)
+        # Port tokens of servers another workspace runs (use_port).
+        self.external_ports = set()
         for token in rewrite.TOKENS["paths"]:
             if token not in self.values:
                 self.values[token] = str(self.root) + token
@@ -470,6 +479,7 @@ class Workspace:
         if token not in rewrite.TOKENS["ports"] or token in self.values:
             raise ValueError("%s is not a port token, or is already given" % token)
         self.values[token] = str(port)
+        self.external_ports.add(token)
 
     def path(self, operator_path):
         """Where operator path ``/var/lib/glancelet/x`` lives in this workspace."""
@@ -518,7 +528,7 @@ class Workspace:
                                    key=lambda kv: (-len(kv[1]), kv[0] != PYTHON_ENVS[0])):
             if token in rewrite.TOKENS["paths"]:
                 text = text.replace(value, token)
-            else:
+            elif ":" not in token:   # not an "<address>:<port>" override
                 text = re.sub(r"(?<![\w.])%s(?!\w)" % re.escape(value), token, text)
         return text
 
@@ -571,6 +581,11 @@ class NodeWorkspace(Workspace):
 
     def port(self, token):
         self.values[token] = str(self.parent.port(token))
+        if token in self.parent.external_ports:
+            # A server of another host (the session's Keystone, memcached):
+            # "127.0.0.1:<token>" names that host, not this node.
+            for address in rewrite.TOKENS["addresses"]:
+                self.values["%s:%s" % (address, token)] = self.parent.values[address]
         return int(self.values[token])
 
 
@@ -644,6 +659,14 @@ class Deployment:
     db_path: Path = None
     ca_file: str = None
     service: str = SERVICES[0]
+    # With the keystone flavor: the session's lab.identity.Identity, and the
+    # catalog region whose image endpoints are this front door.
+    identity: object = None
+    region: str = None
+
+    def token(self, user="alice"):
+        """A token of ``user`` for this deployment (None in trusted-header mode)."""
+        return self.identity.token(user) if self.identity is not None else None
 
     @property
     def staging_dir(self):
@@ -807,6 +830,11 @@ class Pattern:
     def launch(self, ws):
         """Install the files, start the servers in order; return the front
         door's (``scheme://<front_address>:port``, CA file or None)."""
+        if self.keystone and "5000" not in ws.values:
+            # Behind the run's Keystone and memcached (unless ``ws`` already
+            # names a Keystone of its own: tests/functional, lab.tempest).
+            from lab import identity
+            identity.session().share_with(ws)
         self.install_files(ws)
         # As after a boot: /run is empty until each unit's RuntimeDirectory=
         # (a directory a server of the workspace already uses stays).
@@ -849,6 +877,22 @@ class Pattern:
         return {operator_path: where.install(example, operator_path,
                                              self.edits.get(example, ()))
                 for where, (example, operator_path) in placed}
+
+    @property
+    def keystone(self):
+        """True when its files put glancelet behind Keystone (the authtoken.conf
+        drop-in: every registered pattern)."""
+        return KEYSTONE_EXAMPLES[2] in self.files
+
+    def without_keystone(self):
+        """A copy without the authtoken.conf drop-in: the trusted-header mode
+        (a private network or development only), same name. Never registered."""
+        clone = copy.copy(self)
+        clone.files = tuple(f for f in self.files if f != KEYSTONE_EXAMPLES[2])
+        clone.servers = tuple(dataclasses.replace(
+            run, files=tuple(f for f in run.files if f != KEYSTONE_EXAMPLES[2]))
+            for run in self.servers)
+        return clone
 
     def variant(self, edits):
         """A copy of this pattern that installs its files with ``edits``:
@@ -896,6 +940,7 @@ class Pattern:
         timeout; on error the server logs are printed (pytest shows them).
         """
         ws = Workspace(tmp_path)
+        dep = None
         try:
             for example, operator_path in extra:
                 assert (example, operator_path) in IMPORT_EXAMPLES, example
@@ -903,10 +948,15 @@ class Pattern:
                     where.install(example, operator_path)
             assert service in SERVICES, service
             base, ca_file = self.launch(ws)
+            from lab import identity as identity_mod
+            identity = identity_mod.running() if self.keystone else None
             store, staging, db_path = self.glancelet_paths(ws)
             dep = Deployment(self, ws, base + self.url_prefix, store, staging, db_path,
-                             ca_file, service)
+                             ca_file, service, identity)
             dep.wait_ready(self.ready_deadline)
+            if identity is not None:
+                identity.add_region(ws.root.name, dep.base_url)
+                dep.region = ws.root.name
         except BaseException:
             ws.stop_all()
             sys.stdout.write("\n".join("===== %s\n%s" % (n, _log_tail(s.log_path, 20000))
@@ -918,6 +968,8 @@ class Pattern:
             ok = True
         finally:
             errors = ws.stop_all()
+            if dep.region is not None:
+                dep.identity.remove_region(dep.region)
             if not ok:
                 sys.stdout.write("\n%s\n(workspace kept: %s)\n" % (dep.all_logs(), ws.root))
         if errors:

@@ -11,12 +11,16 @@ import grp
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 
 from lab.harness import KEYSTONE_EXAMPLES, wait_ready
 from lab.launchers import uwsgi_signal_ready
 
 ADMIN_PASSWORD = "admin-secret"
+USER_PASSWORD = "user-secret"
+# The members of the scenarios and their projects.
+USERS = {"alice": "project-a", "bob": "project-b"}
 SERVICE_PASSWORD = "GLANCE_SERVICE_PASSWORD"  # as in examples/keystone/authtoken.conf
 MANAGE_TIMEOUT = 300
 START_DEADLINE = 120.0
@@ -42,13 +46,14 @@ class Keystone:
             raise RuntimeError("keystone-manage %s:\n%s%s" % (
                 args[0], proc.stdout, proc.stderr))
 
-    def setup(self):
-        """Install the example files, create the database, keys and the admin."""
+    def setup(self, owner=None):
+        """Install the example files, create the database, keys and the admin;
+        ``owner`` (user, group) owns the keys (default: who runs the tests)."""
         # Installed by the lab's one rewrite (ports and paths: lab.rewrite.TOKENS).
         self.conf = self.ws.install(*KEYSTONE_EXAMPLES[0])
         self.ini = self.ws.install(*KEYSTONE_EXAMPLES[1])
-        owner = ["--keystone-user", getpass.getuser(),
-                 "--keystone-group", grp.getgrgid(os.getgid()).gr_name]
+        user, group = owner or (getpass.getuser(), grp.getgrgid(os.getgid()).gr_name)
+        owner = ["--keystone-user", user, "--keystone-group", group]
         self.manage("db_sync")
         self.wal()
         self.manage("fernet_setup", *owner)
@@ -90,14 +95,73 @@ def admin_connection(keystone):
     return connect(keystone, "admin", ADMIN_PASSWORD, "admin")
 
 
-def register_glance(admin, glance_url):
+def register_glance(admin, glance_url=None):
     """The service project, the glance service user of authtoken.conf, and
-    the image service with its public and internal endpoints at ``glance_url``."""
+    the image service, with its public and internal endpoints at
+    ``glance_url`` in :data:`REGION` if given; returns the service."""
     service = admin.identity.create_project(name="service", domain_id="default")
     glance = admin.identity.create_user(name="glance", password=SERVICE_PASSWORD,
                                         domain_id="default")
     admin.grant_role("service", user=glance.id, project=service.id)
     image = admin.identity.create_service(name="glance", type="image")
-    for interface in ("public", "internal"):
-        admin.identity.create_endpoint(service_id=image.id, interface=interface,
-                                       url=glance_url, region_id=REGION)
+    if glance_url is not None:
+        add_image_endpoints(admin, image.id, glance_url, REGION)
+    return image
+
+
+def add_image_endpoints(admin, service_id, url, region):
+    """The image service's public and internal endpoints in ``region``, at ``url``."""
+    return [admin.identity.create_endpoint(service_id=service_id, interface=interface,
+                                           url=url, region_id=region)
+            for interface in ("public", "internal")]
+
+
+def populate(keystone, glance_url=None):
+    """The glance service user and image service (endpoints at ``glance_url``,
+    if given); projects A and B with a member each. Returns (image service,
+    {user: project id})."""
+    admin = admin_connection(keystone)
+    image = register_glance(admin, glance_url)
+    projects = {}
+    for user, name in (("alice", "project-a"), ("bob", "project-b")):
+        project = admin.identity.create_project(name=name, domain_id="default")
+        member = admin.identity.create_user(name=user, password=USER_PASSWORD,
+                                            domain_id="default")
+        admin.grant_role("member", user=member.id, project=project.id)
+        projects[user] = project.id
+    return image, projects
+
+
+def credentials(user):
+    """(password, project name) of ``user``: alice (member of project-a), bob
+    (member of project-b) or admin."""
+    if user == "admin":
+        return ADMIN_PASSWORD, "admin"
+    return USER_PASSWORD, USERS[user]
+
+
+# Run in Keystone's environment: a token as Keystone's own formatter makes
+# it, with Keystone's fernet keys, and the expiry given (an expired token
+# without waiting out [token] expiration).
+TOKEN_WITH_EXPIRY = """\
+import base64, os, sys
+import keystone.conf
+from keystone.token import token_formatters
+keystone.conf.configure()
+keystone.conf.CONF(args=[], project="keystone", default_config_files=[sys.argv[1]])
+audit_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+print(token_formatters.TokenFormatter().create_token(
+    sys.argv[2], sys.argv[4], [audit_id],
+    token_formatters.ProjectScopedPayload, methods=["password"], project_id=sys.argv[3]))
+"""
+
+
+def token_with_expiry(keystone, user_id, project_id, expires_at):
+    """A project-scoped token of ``user_id`` signed with ``keystone``'s fernet
+    keys, expiring at ``expires_at`` ("2020-01-01T00:00:00.000000Z")."""
+    proc = subprocess.run([sys.executable, "-c", TOKEN_WITH_EXPIRY, str(keystone.conf),
+                           user_id, project_id, expires_at],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError("making a token failed:\n%s" % proc.stderr)
+    return proc.stdout.split()[-1]

@@ -17,9 +17,12 @@ How a token is matched:
 * an **address** token matches only where it is a listening or connecting
   address, written right before ``:`` and a port token: ``127.0.0.1`` in
   ``http-socket = 127.0.0.1:60999`` but not in ``allowed_hosts = [127.0.0.1]``
-  nor in ``127.0.0.1:8080``. It is the address of the host a file is installed
-  on: a node of a multi-node pattern (:class:`lab.servers.Node`) puts it on its
-  own loopback address, as an operator writes each host's address there;
+  nor in ``127.0.0.1:8080``. It is the address of the host that runs the
+  server on that port: a node of a multi-node pattern (:class:`lab.servers.Node`)
+  puts its own servers on its own loopback address, as an operator writes each
+  host's address there, while a service the nodes share (Keystone on 5000,
+  memcached on 11211) stays on the address of the host that runs it (the
+  value ``"<address>:<port token>"``, when given, wins over ``"<address>"``);
 * a **path** token matches an absolute path prefix as a whole path component:
   ``/var/lib/glancelet`` in ``/var/lib/glancelet/images`` and in
   ``sqlite:////var/lib/glancelet/glancelet.sqlite``, but not in
@@ -79,7 +82,7 @@ TOKENS = {
 _PORT_RE = r"(?<![\w.]){}(?![\w]|\.\d)"
 _PATH_RE = r"(?<![\w.-]){}(?![\w.-])"
 # An address, only before ":<port token>".
-_ADDRESS_RE = r"(?<![\w.])(?:{})(?=:{})"
+_ADDRESS_RE = r"(?<![\w.])(?:{})(?=:(?P<after>{}))"
 
 
 def token_pattern():
@@ -100,12 +103,17 @@ def rewrite_text(text, values):
     replacement. A declared token found in the text but missing from
     ``values`` is an error: the run would otherwise use a real port or path.
     """
-    unknown = set(values) - {token for kind in TOKENS.values() for token in kind}
+    declared = {token for kind in TOKENS.values() for token in kind}
+    declared |= {"%s:%s" % (a, p) for a in TOKENS["addresses"] for p in TOKENS["ports"]}
+    unknown = set(values) - declared
     if unknown:
         raise ValueError("not declared in rewrite.TOKENS: %s" % ", ".join(sorted(unknown)))
 
     def replace(match):
         token = match.group(0)
+        if match.group("address") is not None:
+            token = next((key for key in ("%s:%s" % (token, match.group("after")), token)
+                          if key in values), token)
         try:
             return str(values[token])
         except KeyError:

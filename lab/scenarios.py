@@ -1,7 +1,8 @@
 """Scenario ids and titles: the rows of the docs' results table.
 
 Test functions in ``test_scenarios.py`` are bound to one of these ids; a
-pattern's ``expected_failures`` uses the same ids.
+pattern's ``expected_failures`` uses the same ids. Every scenario runs with
+real tokens from the run's Keystone (lab/identity.py).
 """
 
 SCENARIOS = {
@@ -21,10 +22,22 @@ SCENARIOS = {
                             "delete",
     "glanceclient-cli": "glance CLI: image-create --file, image-download, image-delete",
     "openstacksdk": "openstacksdk: create_image from a file, download, delete",
+    "openstackclient-cli": "openstack CLI: image create --file, image save, image delete",
+    "auth-401": "No token, a bad token, an expired token: 401 with WWW-Authenticate naming "
+                "Keystone",
+    "auth-public-paths": "Version discovery, /versions and /healthcheck answer without a "
+                         "token",
+    "auth-forged-headers": "Forged identity headers with a member's token change nothing",
+    "auth-private-image": "A private image stays invisible to another project",
+    "auth-publicize": "A member cannot publicize an image (403); an admin can",
+    "auth-keystone-down": "Keystone down: a new token gets 503, not 500, a cached one still "
+                          "works, nothing is lost",
     "upload-chunked-malformed": "Malformed chunked framing (a bad size line, no CRLF after "
                                 "a chunk): refused with 4xx, image back to queued, nothing "
                                 "stored",
-    "upload-2gib": "2 GiB upload streamed through every limit; server-side hashes verified",
+    "upload-2gib": "2 GiB upload streamed through every limit, with a token that expires "
+                   "mid-upload (auth is checked once, at the start); server-side hashes "
+                   "verified",
     "client-abort": "Client aborts mid-upload: image back to queued, no partial file",
     "sigterm-during-upload": "SIGTERM to the WSGI server during an upload: drained or "
                              "cleanly refused, never a truncated image",

@@ -5,7 +5,8 @@ How to add a pattern
 1. Put its config files under ``examples/<folder>/``, written as an operator
    installs them (real ports such as 60999, real paths such as
    ``/var/lib/glancelet``); only the tokens in ``lab/rewrite.py``
-   may differ at test time. Include the folder's ``glancelet.conf``.
+   may differ at test time. Include the folder's ``glancelet.conf``, and
+   :data:`KEYSTONE` (the authtoken.conf drop-in).
 2. Declare it in ``lab/patterns/<module>.py``: a module-level
    ``PATTERNS = [Pattern(name=..., ...), ...]`` (one module may hold
    several; see :class:`lab.harness.Pattern` for the fields). It is data:
@@ -29,7 +30,14 @@ Modules are discovered automatically; ``all_patterns()`` is sorted by name.
 import importlib
 import pkgutil
 
+from lab.harness import KEYSTONE_EXAMPLES
+
 ETC = "/etc/glancelet/"
+# Every pattern's glancelet runs behind Keystone: files=... + KEYSTONE adds
+# the drop-in examples/keystone/authtoken.conf ([paste_deploy] flavor =
+# keystone and [keystone_authtoken]) to its own glancelet.conf. The
+# trusted-header mode is Pattern.without_keystone() (tests only).
+KEYSTONE = (KEYSTONE_EXAMPLES[2],)
 
 
 def in_etc(folder, *names):

@@ -2,7 +2,7 @@
 
 from lab import apache
 from lab.harness import ExpectedFailure, Pattern
-from lab.patterns import in_etc
+from lab.patterns import KEYSTONE, in_etc
 from lab.patterns.apache_uwsgi import APACHE_CONF
 from lab.servers import Run
 
@@ -12,7 +12,7 @@ PATTERNS = [Pattern(
     name="apache-mod-wsgi",
     title="Apache httpd, mod_wsgi daemon mode under /image",
     doc="howto/apache-mod-wsgi",
-    files=in_etc(DIR, "glancelet-apache.conf", "glancelet.wsgi", "glancelet.conf"),
+    files=in_etc(DIR, "glancelet-apache.conf", "glancelet.wsgi", "glancelet.conf") + KEYSTONE,
     # glancelet runs in mod_wsgi daemon processes, children of Apache's
     # parent, as the Apache children are. The apache2 kind does what the
     # operator does for mod_wsgi first (lab.apache.start_pattern).

@@ -2,7 +2,7 @@
 (apache-proxy-http, apache-proxy-uwsgi, apache-tls); no pattern of its own."""
 
 from lab.harness import Pattern
-from lab.patterns import in_etc
+from lab.patterns import KEYSTONE, in_etc
 from lab.servers import Run
 
 APACHE_CONF = "/etc/glancelet/glancelet-apache.conf"
@@ -16,7 +16,7 @@ def apache_to_uwsgi(folder, apache_run=Run("apache2", APACHE_CONF), extra_files=
     return Pattern(
         doc="howto/" + folder.rstrip("/").rsplit("/", 1)[-1],
         files=in_etc(folder, "glancelet-apache.conf", "glancelet-uwsgi.ini", "glancelet.conf")
-        + extra_files,
+        + extra_files + KEYSTONE,
         # A reload is what the examples document: `apachectl graceful` for
         # Apache and `uwsgi --reload` for uWSGI, one after the other.
         servers=(Run("uwsgi", UWSGI_INI, pidfile="/run/glancelet/uwsgi.pid",

@@ -1,7 +1,7 @@
 """gunicorn (gthread workers), alone and behind nginx (examples/gunicorn/)."""
 
 from lab.harness import Pattern
-from lab.patterns import in_etc
+from lab.patterns import KEYSTONE, in_etc
 from lab.patterns.nginx_uwsgi import LOGROTATE
 from lab.servers import Run
 from lab.units import nginx_unit
@@ -22,7 +22,7 @@ PATTERNS = [
         name="gunicorn",
         title="gunicorn, gthread workers, no proxy",
         doc="howto/gunicorn",
-        files=in_etc(DIR, "gunicorn.conf.py", "glancelet.conf"),
+        files=in_etc(DIR, "gunicorn.conf.py", "glancelet.conf") + KEYSTONE,
         servers=(_gunicorn(port="60997"),),
         # SIGTERM: workers finish in-flight requests for up to graceful_timeout.
         sigterm="drain",
@@ -33,7 +33,7 @@ PATTERNS = [
         doc="howto/gunicorn",
         files=(in_etc(DIR, "gunicorn.conf.py")
                + ((DIR + "glancelet-behind-nginx.conf", "/etc/glancelet/glancelet.conf"),)
-               + in_etc(DIR, "nginx-gunicorn.conf") + LOGROTATE),
+               + in_etc(DIR, "nginx-gunicorn.conf") + LOGROTATE + KEYSTONE),
         # nginx -s reload, then gunicorn's.
         servers=(_gunicorn(), Run("nginx", NGINX_CONF, port="9292",
                                   unit=nginx_unit("nginx-gunicorn.conf"))),

@@ -2,7 +2,7 @@
 the uwsgi-http example's files on each node)."""
 
 from lab.harness import Pattern
-from lab.patterns import ETC, in_etc
+from lab.patterns import ETC, KEYSTONE, in_etc
 from lab.servers import Node, Run
 
 DIR = "examples/haproxy-multinode/"
@@ -19,14 +19,16 @@ def node_run(node):
                unit="glancelet-uwsgi.service",
                files=in_etc(UWSGI_DIR, "glancelet-uwsgi.ini", "glancelet.conf") + (
                    (DIR + "multinode.conf", ETC + "glancelet.conf.d/multinode.conf"),
-                   (DIR + node.name + ".conf", ETC + "glancelet.conf.d/node.conf")))
+                   (DIR + node.name + ".conf", ETC + "glancelet.conf.d/node.conf")) + KEYSTONE)
 
 
 PATTERNS = [Pattern(
     name="haproxy-multinode",
     title="HAProxy in front of two uWSGI nodes (shared store and database)",
     doc="howto/haproxy-multinode",
-    files=((DIR + "haproxy.cfg", CFG),),
+    # KEYSTONE here too: the pattern is behind Keystone (each node installs
+    # the drop-in; Keystone and memcached run on another host, the lab's).
+    files=((DIR + "haproxy.cfg", CFG),) + KEYSTONE,
     servers=tuple(node_run(node) for node in NODES) + (
         Run("haproxy", CFG, pidfile="/run/glancelet-haproxy/haproxy.pid", port="9292",
             unit="glancelet-haproxy.service"),),

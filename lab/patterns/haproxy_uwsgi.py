@@ -2,7 +2,7 @@
 uwsgi-http example's files)."""
 
 from lab.harness import Pattern
-from lab.patterns import in_etc
+from lab.patterns import KEYSTONE, in_etc
 from lab.servers import Run
 
 DIR = "examples/haproxy-uwsgi/"
@@ -16,7 +16,7 @@ PATTERNS = [Pattern(
     doc="howto/haproxy-uwsgi",
     files=in_etc(UWSGI_DIR, "glancelet-uwsgi.ini", "glancelet.conf") + (
         (DIR + "behind-haproxy.conf", "/etc/glancelet/glancelet.conf.d/behind-haproxy.conf"),
-        (DIR + "haproxy.cfg", CFG)),
+        (DIR + "haproxy.cfg", CFG)) + KEYSTONE,
     # Both reload: HAProxy's master starts new workers (kill -USR2), uWSGI
     # re-execs after its busy workers finish (uwsgi --reload).
     servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", unit="glancelet-uwsgi.service"),

@@ -7,7 +7,7 @@
 """
 
 from lab.harness import Pattern
-from lab.patterns import in_etc
+from lab.patterns import KEYSTONE, in_etc
 from lab.servers import Run
 from lab.units import nginx_unit
 
@@ -23,7 +23,8 @@ def nginx_to_uwsgi(nginx_conf, **fields):
     conf = "/etc/glancelet/" + nginx_conf
     return Pattern(
         doc="howto/nginx-uwsgi",
-        files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf) + LOGROTATE,
+        files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf) + LOGROTATE
+        + KEYSTONE,
         # A reload does both, as a configuration change would: nginx first,
         # then uWSGI.
         servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid",

@@ -1,7 +1,7 @@
 """uWSGI alone, serving HTTP on an ``http-socket`` (examples/uwsgi-http/)."""
 
 from lab.harness import ExpectedFailure, Pattern
-from lab.patterns import in_etc
+from lab.patterns import KEYSTONE, in_etc
 from lab.servers import Run
 
 DIR = "examples/uwsgi-http/"
@@ -11,7 +11,7 @@ PATTERNS = [Pattern(
     name="uwsgi-http",
     title="uWSGI, HTTP mode (http-socket), no proxy",
     doc="howto/uwsgi-http",
-    files=in_etc(DIR, "glancelet-uwsgi.ini", "glancelet.conf"),
+    files=in_etc(DIR, "glancelet-uwsgi.ini", "glancelet.conf") + KEYSTONE,
     # SIGHUP (uwsgi --reload): the master waits for busy workers, then re-execs.
     servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", port="60999",
                  unit="glancelet-uwsgi.service"),),

@@ -16,6 +16,7 @@ import os
 
 import pytest
 
+from lab import identity
 from lab import results as results_mod
 from lab.harness import REPO_ROOT, SERVICES
 from lab.patterns import all_patterns
@@ -35,6 +36,26 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "scenario(id): the scenario id a test checks")
     config.addinivalue_line("markers", "slow: long-running (still run in CI)")
     config._examples = {"items": {}, "reports": {}, "deselected": 0, "props": {}}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def identity_session(request):
+    """Stops the run's Keystone and memcached (lab.identity), which the first
+    deployment behind Keystone started, at the end of the run; says what
+    starting them cost."""
+    yield
+    keystone_start(request.config)
+    errors = identity.stop_session()
+    assert not errors, errors
+
+
+def keystone_start(config):
+    """What starting the run's Keystone and memcached cost, kept for the summary."""
+    running = identity.running()
+    if running is not None:
+        config._examples["keystone_start"] = "%.1f s (%s)" % (
+            running.start_seconds, ", ".join(
+                "%s %.1f" % kv for kv in running.keystone.timings.items()))
 
 
 @pytest.fixture(scope="module", params=PATTERNS, ids=[p.name for p in PATTERNS])
@@ -120,6 +141,10 @@ def pytest_runtest_makereport(item, call):
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     state = getattr(config, "_examples", None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    keystone_start(config)   # if the session fixture is not torn down yet
+    if state and "keystone_start" in state and reporter is not None:
+        reporter.write_line("Keystone and memcached start: %s" % state["keystone_start"])
     if not state or not state["reports"]:
         return   # no scenario ran (e.g. only test_rewrite.py): leave the file alone
     rows, symptoms, seen = [], [], set()
@@ -154,7 +179,6 @@ def pytest_sessionfinish(session, exitstatus):
     target = results_mod.RESULTS_PATH if complete else results_mod.PARTIAL_RESULTS_PATH
     path = results_mod.write(REPO_ROOT, [SERVICE], PATTERNS, SCENARIOS, rows, symptoms,
                              complete, path=target, counts=counts)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         counts = {}
         for row in rows:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from lab import apache
-from lab.client import MiB, Api, Source
+from lab.client import MiB, Api, Source, auth_headers
 from lab.harness import LineEdit, REPO_ROOT, Server, process_alive, wait_ready
 from lab.patterns import apache_proxy_http
 
@@ -41,7 +41,8 @@ def curl_upload(url, path, extra=()):
     ``Expect: 100-continue`` for bodies over 1 MiB and waits 1 s for the 100."""
     out = subprocess.run(
         ["curl", "-sS", "-o", "-", "-w", "\n%{http_code} %{time_total}", "-T", str(path),
-         "-H", "Content-Type: application/octet-stream", *extra, url],
+         "-H", "Content-Type: application/octet-stream",
+         *["-H%s: %s" % kv for kv in auth_headers().items()], *extra, url],
         capture_output=True, text=True, timeout=300)
     body, _, tail = out.stdout.rpartition("\n")
     status, seconds = tail.split()
@@ -69,11 +70,11 @@ def hammer(base_url, count):
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         try:
             if i % 2:
-                conn.request("GET", parts.path + "/v2/images?limit=1")
+                conn.request("GET", parts.path + "/v2/images?limit=1", headers=auth_headers())
             else:
                 conn.request("POST", parts.path + "/v2/images",
                              body=json.dumps({"name": "hammer"}),
-                             headers={"Content-Type": "application/json"})
+                             headers=dict(auth_headers(), **{"Content-Type": "application/json"}))
             resp = conn.getresponse()
             body = resp.read()
         finally:

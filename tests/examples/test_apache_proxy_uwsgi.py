@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from lab import apache
-from lab.client import MiB, Api, Source
+from lab.client import MiB, Api, Source, auth_headers
 from lab.harness import LineEdit, Workspace
 from lab.patterns import apache_proxy_uwsgi
 
@@ -84,7 +84,7 @@ def test_uwsgi_protocol_to_an_http_socket_fails(tmp_path, record):
         started = time.monotonic()
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=150)
         try:
-            conn.request("GET", parts.path + "/v2/images")
+            conn.request("GET", parts.path + "/v2/images", headers=auth_headers())
             resp = conn.getresponse()
             body = resp.read().decode("utf-8", "replace")
         finally:

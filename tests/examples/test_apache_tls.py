@@ -158,7 +158,7 @@ def test_plain_http_to_the_tls_port(shipped, record):
 
 def _glance(dep, env, *args):
     argv = [str(Path(sys.prefix) / "bin" / "glance"), "--os-image-url", dep.base_url,
-            "--os-auth-token", "x", "--os-cacert", dep.ca_file] + list(args)
+            "--os-auth-token", dep.token(), "--os-cacert", dep.ca_file] + list(args)
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -186,11 +186,12 @@ def test_openstacksdk_verifies_with_the_ca_whatever_the_env(shipped, monkeypatch
     """keystoneauth passes verify= with each request, so the bundle
     variables do not override it."""
     import openstack.connection
-    from keystoneauth1 import noauth, session
+    from keystoneauth1 import session, token_endpoint
     system_bundle = ssl.get_default_verify_paths().openssl_cafile
     for var in CA_BUNDLE_VARS:
         monkeypatch.setenv(var, system_bundle)
-    sess = session.Session(auth=noauth.NoAuth(), verify=shipped.ca_file)
+    sess = session.Session(auth=token_endpoint.Token(shipped.base_url, shipped.token()),
+                           verify=shipped.ca_file)
     conn = openstack.connection.Connection(session=sess,
                                            image_endpoint_override=shipped.base_url,
                                            image_api_version="2")

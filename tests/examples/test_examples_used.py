@@ -7,7 +7,7 @@ show is dead weight. This check fails for either.
 import re
 
 from lab import glance
-from lab.harness import IMPORT_EXAMPLES, KEYSTONE_EXAMPLES, REPO_ROOT
+from lab.harness import CONTROLLER_EXAMPLES, IMPORT_EXAMPLES, KEYSTONE_EXAMPLES, REPO_ROOT
 from lab.patterns import all_patterns
 
 DOC_SOURCE = REPO_ROOT / "doc" / "source"
@@ -38,7 +38,8 @@ def literalincluded():
 
 def test_every_example_is_used_by_a_pattern():
     used = {f for p in all_patterns() for f in p.examples}
-    used.update(example for example, _ in IMPORT_EXAMPLES + KEYSTONE_EXAMPLES + glance.EXAMPLES)
+    used.update(example for example, _ in IMPORT_EXAMPLES + KEYSTONE_EXAMPLES + glance.EXAMPLES
+                + CONTROLLER_EXAMPLES)
     missing = [f for f in example_files() if f not in used]
     assert missing == [], "examples/ files no pattern runs: %s" % missing
     absent = sorted(f for f in used if not (REPO_ROOT / f).is_file())

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from lab.client import auth_headers
 from lab.harness import LineEdit
 from lab.patterns import get
 from tests.examples.test_apache_proxy_http import SLOW_CLOSE
@@ -32,7 +33,7 @@ def on_one_connection(base_url, count):
     try:
         for _ in range(count):
             try:
-                conn.request("GET", parts.path + "/v2/images?limit=1")
+                conn.request("GET", parts.path + "/v2/images?limit=1", headers=auth_headers())
                 resp = conn.getresponse()
                 resp.read()
                 statuses.append(resp.status)

@@ -146,7 +146,7 @@ def test_glance_cli_image_create_via_import(import_deployment, record, tmp_path,
     dep, mirror = import_deployment
     api = Api(dep.base_url, dep.ca_file)
     args, source = _cli_args(method, mirror, tmp_path)
-    out = glance_cli(dep.base_url, dep.ca_file, *args)
+    out = glance_cli(dep, *args)
     failure = dep.expected_failure("import-cli-" + method)
     if failure is not None:
         assert out.returncode == 1, out
@@ -164,9 +164,9 @@ def test_glance_cli_image_create_via_import(import_deployment, record, tmp_path,
     image_id = cli_field(out.stdout, "id")
     api.wait_status(image_id, "active", deadline=IMPORT_DEADLINE)
     assert_imported(api, image_id, source)
-    tasks = glance_cli(dep.base_url, dep.ca_file, "image-tasks", image_id)
+    tasks = glance_cli(dep, "image-tasks", image_id)
     assert tasks.returncode == 0 and "| success |" in tasks.stdout, tasks
-    out = glance_cli(dep.base_url, dep.ca_file, "image-delete", image_id)
+    out = glance_cli(dep, "image-delete", image_id)
     assert out.returncode == 0, out
 
 

@@ -7,13 +7,16 @@ test asserts that exact failure instead: nothing is skipped.
 """
 
 import re
+import time
 import uuid
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from lab.client import CA_BUNDLE_VARIABLES, MiB, Api, Response, Source, glance_cli
+from lab.client import (CA_BUNDLE_VARIABLES, MiB, Api, Response, Source, glance_cli,
+                        openstack_cli)
 from lab.harness import data_files, settled_stray_files, stray_files
+from lab.keystone import token_with_expiry
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,21 @@ def expect(deployment, scenario, resp, record):
         assert text in deployment.log_text(server)
     record.expected_failure("%s\n%s" % (resp.status_line, resp.text))
     return True
+
+
+def source_file(tmp_path, name, size, seed):
+    """(Source, path of a file holding its bytes) for the client scenarios."""
+    source = Source(size, seed=seed)
+    path = tmp_path / name
+    path.write_bytes(source.bytes())
+    return source, path
+
+
+def user_connection(deployment, user="alice"):
+    """An openstacksdk connection of ``user``: a password, the catalog of the
+    deployment's region, the deployment's CA (a TLS front door)."""
+    return deployment.identity.connection(user, region=deployment.region,
+                                          cacert=deployment.ca_file)
 
 
 def assert_no_stray_files(deployment, keep=()):
@@ -235,13 +253,13 @@ def test_glanceclient_library(deployment, api, record, tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     import glanceclient
     from glanceclient import exc as gexc
-    client = glanceclient.Client("2", endpoint=deployment.base_url, token="x",
-                                 cacert=deployment.ca_file)
+    # A password, and the image endpoint from the catalog of the deployment's region.
+    sess = user_connection(deployment).session
+    client = glanceclient.Client("2", session=sess, region_name=deployment.region,
+                                 interface="public")
     image = client.images.create(name="glanceclient", disk_format="raw",
                                  container_format="bare")
-    source = Source(5 * MiB + 3, seed=3)
-    path = tmp_path / "image.raw"
-    path.write_bytes(source.bytes())
+    source, path = source_file(tmp_path, "image.raw", 5 * MiB + 3, 3)
     failure = deployment.expected_failure("glanceclient-library")
     with open(path, "rb") as fp:
         if failure is not None:
@@ -267,17 +285,11 @@ def test_glanceclient_library(deployment, api, record, tmp_path, monkeypatch):
         client.images.get(image["id"])
 
 
-def _glance_cli(deployment, *args):
-    return glance_cli(deployment.base_url, deployment.ca_file, *args)
-
-
 @pytest.mark.scenario("glanceclient-cli")
 def test_glance_cli(deployment, api, record, tmp_path):
-    source = Source(3 * MiB + 5, seed=4)
-    path = tmp_path / "cli.raw"
-    path.write_bytes(source.bytes())
-    out = _glance_cli(deployment, "image-create", "--name", "cli-image", "--disk-format",
-                      "raw", "--container-format", "bare", "--file", str(path))
+    source, path = source_file(tmp_path, "cli.raw", 3 * MiB + 5, 4)
+    out = glance_cli(deployment, "image-create", "--name", "cli-image", "--disk-format",
+                     "raw", "--container-format", "bare", "--file", str(path))
     failure = deployment.expected_failure("glanceclient-cli")
     if failure is not None:
         assert out.returncode == 1, out
@@ -291,29 +303,21 @@ def test_glance_cli(deployment, api, record, tmp_path):
     assert image["status"] == "active"
     assert image["os_hash_value"] == source.sha512.hexdigest()
     dest = tmp_path / "downloaded.raw"
-    out = _glance_cli(deployment, "image-download", "--file", str(dest), image_id)
+    out = glance_cli(deployment, "image-download", "--file", str(dest), image_id)
     assert out.returncode == 0, out
     assert dest.read_bytes() == path.read_bytes()
-    out = _glance_cli(deployment, "image-list")
+    out = glance_cli(deployment, "image-list")
     assert out.returncode == 0 and image_id in out.stdout, out
-    out = _glance_cli(deployment, "image-delete", image_id)
+    out = glance_cli(deployment, "image-delete", image_id)
     assert out.returncode == 0, out
     assert api.request("GET", "/v2/images/%s" % image_id).status == 404
 
 
 @pytest.mark.scenario("openstacksdk")
 def test_openstacksdk(deployment, api, record, tmp_path):
-    import openstack.connection
-    from keystoneauth1 import noauth, session
-    # No Keystone: the noauth plugin sends no token, and the endpoint
-    # override points the image service at the front door.
-    sess = session.Session(auth=noauth.NoAuth(), verify=deployment.ca_file or True)
-    conn = openstack.connection.Connection(session=sess,
-                                           image_endpoint_override=deployment.base_url,
-                                           image_api_version="2")
-    source = Source(4 * MiB + 9, seed=5)
-    path = tmp_path / "sdk.raw"
-    path.write_bytes(source.bytes())
+    # A password, and the image endpoint from the catalog of the deployment's region.
+    conn = user_connection(deployment)
+    source, path = source_file(tmp_path, "sdk.raw", 4 * MiB + 9, 5)
     image = conn.image.create_image(name="sdk-image", filename=str(path), disk_format="raw",
                                     container_format="bare", wait=True, timeout=120,
                                     validate_checksum=True)
@@ -328,16 +332,70 @@ def test_openstacksdk(deployment, api, record, tmp_path):
     assert api.request("GET", "/v2/images/%s" % image.id).status == 404
 
 
+@pytest.mark.scenario("openstackclient-cli")
+def test_openstack_cli(deployment, api, record, tmp_path):
+    source, path = source_file(tmp_path, "osc.raw", 2 * MiB + 11, 7)
+    out = openstack_cli(deployment, "image", "create", "--disk-format", "raw",
+                        "--container-format", "bare", "--file", str(path), "-f", "value",
+                        "-c", "id", "osc-image")
+    assert out.returncode == 0, out
+    image_id = out.stdout.strip()
+    image = api.get_image(image_id)
+    assert image["status"] == "active"
+    assert image["owner"] == deployment.identity.projects["alice"]
+    assert image["os_hash_value"] == source.sha512.hexdigest()
+    dest = tmp_path / "saved.raw"
+    out = openstack_cli(deployment, "image", "save", "--file", str(dest), image_id)
+    assert out.returncode == 0, out
+    assert dest.read_bytes() == path.read_bytes()
+    out = openstack_cli(deployment, "image", "delete", image_id)
+    assert out.returncode == 0, out
+    assert api.request("GET", "/v2/images/%s" % image_id).status == 404
+
+
+# The 2 GiB upload's token: made with Keystone's keys to expire this many
+# seconds after it is made (Keystone issues tokens for [token] expiration,
+# an hour), and the least time it must have left once validated.
+SHORT_TOKEN_LIFETIME = 40.0
+SHORT_TOKEN_MARGIN = 10.0
+
+
+def short_lived_token(deployment, lifetime):
+    """(token of alice expiring ``lifetime`` s from now, its expiry as a
+    time.time() value), validated and cached by auth_token already."""
+    identity = deployment.identity
+    alice = identity.admin.identity.find_user("alice", domain_id="default")
+    expires = time.time() + lifetime
+    token = token_with_expiry(identity.keystone, alice.id, identity.projects["alice"],
+                              time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(expires)))
+    resp = Api(deployment.base_url, deployment.ca_file, user=None).request(
+        "GET", "/v2/images", headers={"X-Auth-Token": token})
+    assert resp.status == 200, resp
+    return token, expires
+
+
 @pytest.mark.slow
 @pytest.mark.scenario("upload-2gib")
 def test_upload_2gib(deployment, api, record):
     """2 GiB with Content-Length, generated and hashed on the fly: it passes
-    every size limit and timeout on the path; the server's hashes must match."""
+    every size limit and timeout on the path; the server's hashes must match.
+    The token expires mid-upload (the upload is paced to last at least twice
+    the token's remaining life): auth_token checks it once, at the start."""
     image = api.create_image(name="two-gib")
     source = Source(2 * 1024 * MiB, seed=6)
-    resp = api.upload_cl(image["id"], source, piece=4 * MiB, timeout=600)
+    token, expires = short_lived_token(deployment, SHORT_TOKEN_LIFETIME)
+    left = expires - time.time()
+    assert left > SHORT_TOKEN_MARGIN, "validating the token took too long: %.1f s left" % left
+    started = time.time()
+    resp = api.upload_cl(image["id"], source, piece=4 * MiB, timeout=600,
+                         pace=source.size / (2 * left), headers={"X-Auth-Token": token})
+    finished = time.time()
     if not expect(deployment, "upload-2gib", resp, record):
         assert resp.status == 204, resp
+        assert started < expires < finished, (started, expires, finished)
+        expired = Api(deployment.base_url, deployment.ca_file, user=None).request(
+            "GET", "/v2/images", headers={"X-Auth-Token": token})
+        assert expired.status == 401, expired
         got = api.get_image(image["id"])
         assert got["status"] == "active"
         assert got["size"] == source.size
@@ -347,3 +405,110 @@ def test_upload_2gib(deployment, api, record):
         assert data_file.stat().st_size == source.size
     api.delete_image(image["id"])
     assert_no_stray_files(deployment)
+
+
+# -- authentication (keystonemiddleware's auth_token, through the front door) --
+
+PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+
+
+def assert_401_names_keystone(deployment, resp):
+    assert resp.status == 401, resp
+    assert resp.header("WWW-Authenticate") == 'Keystone uri="%s"' % deployment.identity.url, \
+        resp.headers
+
+
+@pytest.mark.scenario("auth-401")
+def test_auth_401(deployment, record):
+    anonymous = Api(deployment.base_url, deployment.ca_file, user=None)
+    assert_401_names_keystone(deployment, anonymous.request("GET", "/v2/images"))
+    bad = anonymous.request("GET", "/v2/images", headers={"X-Auth-Token": "not-a-token"})
+    assert_401_names_keystone(deployment, bad)
+    # Signed with Keystone's own keys; only the expiry differs between the two.
+    identity = deployment.identity
+    alice = identity.admin.identity.find_user("alice", domain_id="default")
+    for expires_at, status in (("2020-01-01T00:00:00.000000Z", 401),
+                               ("2099-01-01T00:00:00.000000Z", 200)):
+        token = token_with_expiry(identity.keystone, alice.id, identity.projects["alice"],
+                                  expires_at)
+        resp = anonymous.request("GET", "/v2/images", headers={"X-Auth-Token": token})
+        if status == 401:
+            assert_401_names_keystone(deployment, resp)
+        else:
+            assert resp.status == 200, resp
+
+
+@pytest.mark.scenario("auth-public-paths")
+def test_auth_public_paths(deployment, record):
+    anonymous = Api(deployment.base_url, deployment.ca_file, user=None)
+    for path, status in (("/", 300), ("/versions", 200), ("/healthcheck", 200)):
+        resp = anonymous.request("GET", path)
+        assert resp.status == status, (path, resp)
+
+
+@pytest.mark.scenario("auth-forged-headers")
+def test_auth_forged_headers(deployment, api, record):
+    forged = {"X-Project-Id": deployment.identity.projects["bob"], "X-Roles": "admin",
+              "X-Identity-Status": "Confirmed", "X-User-Id": "someone-else"}
+    resp = api.request("POST", "/v2/images", headers=forged,
+                       json_body={"name": "forged", "visibility": "public"})
+    assert resp.status == 403, resp
+    resp = api.request("POST", "/v2/images", headers=forged, json_body={"name": "mine"})
+    assert resp.status == 201, resp
+    assert resp.json()["owner"] == deployment.identity.projects["alice"]
+    api.delete_image(resp.json()["id"])
+
+
+@pytest.mark.scenario("auth-private-image")
+def test_auth_private_image(deployment, api, record):
+    image = api.create_image(name="a-private", visibility="private")
+    bob = Api(deployment.base_url, deployment.ca_file, user="bob")
+    assert bob.request("GET", "/v2/images/%s" % image["id"]).status == 404
+    assert image["id"] not in [i["id"] for i in bob.list_images()]
+    assert bob.request("DELETE", "/v2/images/%s" % image["id"]).status == 404
+    assert api.get_image(image["id"])["visibility"] == "private"
+    api.delete_image(image["id"])
+
+
+@pytest.mark.scenario("auth-publicize")
+def test_auth_publicize(deployment, api, record):
+    image = api.create_image(name="to-publish")
+    patch = [{"op": "replace", "path": "/visibility", "value": "public"}]
+    admin = Api(deployment.base_url, deployment.ca_file, user="admin")
+    for who, status in ((api, 403), (admin, 200)):
+        resp = who.request("PATCH", "/v2/images/%s" % image["id"], json_body=patch,
+                           headers={"Content-Type": PATCH_TYPE})
+        assert resp.status == status, (who.user, resp)
+    assert api.get_image(image["id"])["visibility"] == "public"
+    admin.delete_image(image["id"])
+
+
+@pytest.mark.scenario("auth-keystone-down")
+def test_auth_keystone_down(deployment, api, record):
+    """Stops the run's Keystone, then starts it again. A token glancelet has
+    not validated yet gets 503 and changes nothing; one cached in memcached
+    keeps working; what was stored before is intact afterwards."""
+    source = Source(MiB + 5, seed=8)
+    image = api.create_image(name="before-the-outage")
+    assert api.upload_cl(image["id"], source).status == 204
+    # bob's new token, never validated by glancelet (not cached), sent as is.
+    bob = Api(deployment.base_url, deployment.ca_file, user=None)
+    fresh = deployment.identity.connection("bob").session.get_token()
+    keystone = deployment.identity.keystone
+    keystone.server.stop()
+    try:
+        for method, body in (("GET", None), ("POST", {"name": "during-the-outage"})):
+            resp = bob.request(method, "/v2/images", json_body=body,
+                               headers={"X-Auth-Token": fresh})
+            assert resp.status == 503, resp
+            assert "Keystone" in resp.text, resp
+        assert Api(deployment.base_url, deployment.ca_file, user=None).request(
+            "GET", "/healthcheck").status == 200
+        assert api.get_image(image["id"])["status"] == "active"   # alice: cached
+    finally:
+        keystone.start()
+    resp = bob.request("GET", "/v2/images", headers={"X-Auth-Token": fresh})
+    assert resp.status == 200, resp
+    assert "during-the-outage" not in resp.text
+    assert_download(api, image["id"], source)
+    api.delete_image(image["id"])

@@ -10,6 +10,7 @@ import shutil
 import socket
 import sys
 import threading
+import types
 import urllib.parse
 import uuid
 
@@ -223,7 +224,8 @@ def which(name):
 def glance(url, *args):
     """Run the glance CLI as from a terminal (see ``glance_cli``); it must succeed.
     Returns its output."""
-    proc = glance_cli(url, None, *args)
+    # A trusted-header server: the CLI is pointed at it (no Keystone).
+    proc = glance_cli(types.SimpleNamespace(base_url=url, ca_file=None, identity=None), *args)
     assert proc.returncode == 0, "glance %s failed:\n%s\n%s" % (
         args, proc.stdout, proc.stderr)
     return proc.stdout

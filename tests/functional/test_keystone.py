@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 import urllib.error
@@ -24,24 +23,9 @@ import pytest
 
 from lab import memcached, results
 from lab.harness import KEYSTONE_EXAMPLES, REPO_ROOT, LineEdit, Workspace, wait_ready
-from lab.keystone import ADMIN_PASSWORD, Keystone, admin_connection, connect, register_glance
+from lab.keystone import (ADMIN_PASSWORD, USER_PASSWORD, Keystone, connect, credentials,
+                          populate, token_with_expiry)
 from lab.patterns import uwsgi_http
-
-USER_PASSWORD = "user-secret"
-
-
-def populate(keystone, glance_url):
-    """The glance service user and image endpoint; projects A and B with a member each."""
-    admin = admin_connection(keystone)
-    register_glance(admin, glance_url)
-    projects = {}
-    for user, name in (("alice", "project-a"), ("bob", "project-b")):
-        project = admin.identity.create_project(name=name, domain_id="default")
-        member = admin.identity.create_user(name=user, password=USER_PASSWORD,
-                                            domain_id="default")
-        admin.grant_role("member", user=member.id, project=project.id)
-        projects[user] = project.id
-    return projects
 
 
 @pytest.fixture(scope="session")
@@ -57,10 +41,9 @@ def deployment(tmp_path_factory, request):
         keystone.start()
         keystone.timings["total"] = time.monotonic() - started
         memcached.start_memcached(ws)
-        ws.install(*KEYSTONE_EXAMPLES[2])
         glance_url, _ = uwsgi_http.PATTERNS[0].launch(ws)
         wait_ready(glance_url + "/", list(ws.servers.values()), deadline=60)
-        projects = populate(keystone, glance_url)
+        _, projects = populate(keystone, glance_url)
         sys.stderr.write("\nKeystone start (seconds): %s\n" % ", ".join(
             "%s %.1f" % kv for kv in keystone.timings.items()))
         yield {"keystone": keystone, "url": glance_url, "projects": projects, "ws": ws}
@@ -114,12 +97,11 @@ def variant(deployment, tmp_path, authtoken=(), ini=(), extra=()):
     for port in ("5000", "11211"):
         ws.use_port(port, deployment["ws"].port(port))
     try:
-        ws.install(*KEYSTONE_EXAMPLES[2], edits=authtoken)
         for text, path in extra:
             ws.install_text(text, path)
-        pattern = uwsgi_http.PATTERNS[0]
-        if ini:
-            pattern = pattern.variant({uwsgi_http.DIR + "glancelet-uwsgi.ini": list(ini)})
+        edits = {KEYSTONE_EXAMPLES[2][0]: list(authtoken),
+                 uwsgi_http.DIR + "glancelet-uwsgi.ini": list(ini)}
+        pattern = uwsgi_http.PATTERNS[0].variant({k: v for k, v in edits.items() if v})
         url, _ = pattern.launch(ws)
         wait_answering(url + "/", ws.servers["uwsgi"])
         yield ws, url
@@ -131,8 +113,7 @@ def variant(deployment, tmp_path, authtoken=(), ini=(), extra=()):
 
 def token(deployment, user):
     """A new token of ``user`` (alice: member of project-a, bob: of project-b; admin)."""
-    project = {"alice": "project-a", "bob": "project-b", "admin": "admin"}[user]
-    password = ADMIN_PASSWORD if user == "admin" else USER_PASSWORD
+    password, project = credentials(user)
     return connect(deployment["keystone"], user, password, project).session.get_token()
 
 
@@ -170,35 +151,15 @@ def test_bad_token_is_401(deployment):
     assert headers["WWW-Authenticate"].startswith("Keystone uri=")
 
 
-# Run in Keystone's environment: a token as Keystone's own formatter makes
-# it, with Keystone's fernet keys, but an expiry in the past (an expired
-# token, without waiting out [token] expiration).
-EXPIRED_TOKEN = """\
-import base64, os, sys
-import keystone.conf
-from keystone.token import token_formatters
-keystone.conf.configure()
-keystone.conf.CONF(args=[], project="keystone", default_config_files=[sys.argv[1]])
-audit_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
-print(token_formatters.TokenFormatter().create_token(
-    sys.argv[2], sys.argv[4], [audit_id],
-    token_formatters.ProjectScopedPayload, methods=["password"], project_id=sys.argv[3]))
-"""
-
-
 def test_expired_token_is_401(deployment):
     """A token signed with Keystone's keys whose expiry has passed: 401. The
     same token with an expiry ahead is accepted, so only the expiry differs."""
     keystone = deployment["keystone"]
     admin = connect(keystone, "admin", ADMIN_PASSWORD, "admin")
     alice = admin.identity.find_user("alice", domain_id="default")
-    made = {}
-    for expires_at in ("2020-01-01T00:00:00.000000Z", "2099-01-01T00:00:00.000000Z"):
-        proc = subprocess.run([sys.executable, "-c", EXPIRED_TOKEN, str(keystone.conf), alice.id,
-                               deployment["projects"]["alice"], expires_at],
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        made[expires_at[:4]] = proc.stdout.split()[-1]
+    made = {expires_at[:4]: token_with_expiry(keystone, alice.id, deployment["projects"]["alice"],
+                                              expires_at)
+            for expires_at in ("2020-01-01T00:00:00.000000Z", "2099-01-01T00:00:00.000000Z")}
     status, headers, _ = call(deployment, "GET", "/v2/images", token=made["2020"])
     assert status == 401
     assert headers["WWW-Authenticate"] == 'Keystone uri="%s"' % keystone.url
