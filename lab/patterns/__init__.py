@@ -26,10 +26,13 @@ How to add a pattern
 Modules are discovered automatically; ``all_patterns()`` is sorted by name.
 """
 
+import dataclasses
 import importlib
 import pkgutil
 
 ETC = "/etc/glancelet/"
+# Glance's uWSGI ini: it includes the pattern's /etc/glancelet/glancelet-uwsgi.ini.
+GLANCE_UWSGI_INI = ("examples/glance/glance-uwsgi.ini", "/etc/glance/glance-uwsgi.ini")
 
 
 def in_etc(folder, *names):
@@ -37,6 +40,16 @@ def in_etc(folder, *names):
     under the same name: ``in_etc(DIR, "glancelet.conf")`` is
     ``((DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"),)``."""
     return tuple((folder + name, ETC + name) for name in names)
+
+
+def glance_under_uwsgi(servers):
+    """``Pattern.glance`` of a pattern whose first server is glancelet's
+    uWSGI: Glance's ini starts that server instead; the rest are unchanged."""
+    first = servers[0]
+    assert first.kind == "uwsgi", first
+    return {"files": (GLANCE_UWSGI_INI,),
+            "servers": (dataclasses.replace(first, conf=GLANCE_UWSGI_INI[1],
+                                            pidfile="/run/glance/uwsgi.pid"),) + tuple(servers[1:])}
 
 
 def all_patterns():

@@ -12,7 +12,8 @@ PATTERNS = [Pattern(
     name="apache-mod-wsgi",
     title="Apache httpd, mod_wsgi daemon mode under /image",
     doc="howto/apache-mod-wsgi",
-    files=in_etc(DIR, "glancelet-apache.conf", "glancelet.wsgi", "glancelet.conf"),
+    files=in_etc(DIR, "glancelet-apache.conf", "image-location.conf", "glancelet.wsgi",
+                 "glancelet.conf"),
     # glancelet runs in mod_wsgi daemon processes, children of Apache's
     # parent, as the Apache children are. The apache2 kind does what the
     # operator does for mod_wsgi first (lab.apache.start_pattern).
@@ -23,6 +24,11 @@ PATTERNS = [Pattern(
     # (httpd exits about 3 s after the signal), so a running import does not
     # finish; the next start fails its task and releases the image.
     import_sigterm="interrupt",
+    # OpenStack Glance: its own venv, daemon and script; the same
+    # image-location.conf, included from /etc/glance.
+    glance={"files": tuple((DIR + name, "/etc/glance/" + name) for name in (
+                "glance-apache.conf", "image-location.conf", "glance-api.wsgi")),
+            "servers": (Run("apache2", "/etc/glance/glance-apache.conf"),)},
     expected_failures={"glancelet": {
         # An Apache child of the old generation that already holds a request
         # passes it on after the restart, to its own generation's daemon
