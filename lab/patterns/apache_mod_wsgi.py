@@ -8,6 +8,16 @@ from lab.servers import Run
 
 DIR = "examples/apache-mod-wsgi/"
 
+# An Apache child of the old generation that already holds a request passes
+# it on after the restart, to its own generation's daemon socket; the
+# restart removed it (the socket name carries the generation).
+# WSGISocketRotation Off does not help: see
+# test_apache_mod_wsgi.py::test_socket_rotation_off_gives_502.
+RELOAD_503 = ExpectedFailure(
+    503, "Service Unavailable",
+    "a request an old Apache child holds across the restart cannot reach the daemon "
+    "processes", log=(apache.APACHE_SERVER_NAME, "WSGI0117"))
+
 PATTERNS = [Pattern(
     name="apache-mod-wsgi",
     title="Apache httpd, mod_wsgi daemon mode under /image",
@@ -29,15 +39,15 @@ PATTERNS = [Pattern(
     glance={"files": tuple((DIR + name, "/etc/glance/" + name) for name in (
                 "glance-apache.conf", "image-location.conf", "glance-api.wsgi")),
             "servers": (Run("apache2", "/etc/glance/glance-apache.conf"),)},
-    expected_failures={"glancelet": {
-        # An Apache child of the old generation that already holds a request
-        # passes it on after the restart, to its own generation's daemon
-        # socket; the restart removed it (the socket name carries the
-        # generation). WSGISocketRotation Off does not help: see
-        # test_apache_mod_wsgi.py::test_socket_rotation_off_gives_502.
-        "graceful-reload": ExpectedFailure(
-            503, "Service Unavailable",
-            "a request an old Apache child holds across the restart cannot reach the "
-            "daemon processes", log=(apache.APACHE_SERVER_NAME, "WSGI0117")),
-    }},
+    expected_failures={
+        "glancelet": {"graceful-reload": RELOAD_503},
+        "glance": {
+            "graceful-reload": RELOAD_503,
+            # Glance writes the image's data straight to its file in the
+            # store and marks it saving; the daemon killed mid-write leaves
+            # both, and nothing returns the image to queued.
+            "sigterm-during-upload": ExpectedFailure(
+                None, "", "the daemon process is killed mid-upload: Glance leaves the "
+                "image saving, with the part written in the store", state="saving"),
+        }},
 )]

@@ -7,7 +7,7 @@
 """
 
 from lab.harness import Pattern
-from lab.patterns import glance_under_uwsgi, in_etc
+from lab.patterns import in_etc
 from lab.servers import Run
 
 DIR = "examples/nginx-uwsgi/"
@@ -17,17 +17,13 @@ INI = "/etc/glancelet/glancelet-uwsgi.ini"
 def nginx_to_uwsgi(nginx_conf, **fields):
     """The declaration of nginx (``nginx_conf``) in front of the folder's uWSGI."""
     conf = "/etc/glancelet/" + nginx_conf
-    # A reload does both, as a configuration change would: nginx first,
-    # then uWSGI.
-    servers = (Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid"),
-               Run("nginx", conf, port="9292"))
     return Pattern(
         doc="howto/nginx-uwsgi",
         files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf),
-        servers=servers,
-        # OpenStack Glance: glance-uwsgi.ini includes the folder's
-        # glancelet-uwsgi.ini; nginx's file is the same.
-        glance=glance_under_uwsgi(servers),
+        # A reload does both, as a configuration change would: nginx first,
+        # then uWSGI.
+        servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid"),
+                 Run("nginx", conf, port="9292")),
         # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
         sigterm="drain",
         proxy="nginx",
