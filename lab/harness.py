@@ -550,17 +550,14 @@ class LineEdit:
 class ExpectedFailure:
     """What a pattern cannot do, and exactly how it fails.
 
-    ``status`` is the HTTP status the client gets (None: no response, the
-    connection is cut); ``body`` is a text the response body must contain
-    (the exact message the operator would see). ``log`` optionally names a
-    server and a text its log must contain. ``state`` optionally names the
-    status the image is left in, with its partial data left in the store.
+    ``status`` is the HTTP status the client gets; ``body`` is a text the
+    response body must contain (the exact message the operator would see).
+    ``log`` optionally names a server and a text its log must contain.
     """
     status: int
     body: str
     reason: str
     log: tuple = None   # (server name, text)
-    state: str = None
 
 
 @dataclasses.dataclass
