@@ -137,8 +137,8 @@ def apache_version():
 # The mod_wsgi virtualenv
 # --------------------------------------------------------------------------
 
-def _venv_bin(name):
-    return MOD_WSGI_VENV / "bin" / name
+def _venv_bin(name, venv=MOD_WSGI_VENV):
+    return pathlib.Path(venv) / "bin" / name
 
 
 def _venv_is_from_system_python():
@@ -152,17 +152,17 @@ def _venv_is_from_system_python():
     return values.get("home") == os.path.dirname(SYSTEM_PYTHON)
 
 
-def module_config():
-    """The (LoadModule .so path, WSGIPythonHome) that mod_wsgi-express prints."""
-    out = _run([str(_venv_bin("mod_wsgi-express")), "module-config"]).stdout.strip()
+def module_config(venv=MOD_WSGI_VENV):
+    """The (LoadModule .so path, WSGIPythonHome) that ``venv``'s mod_wsgi-express prints."""
+    out = _run([str(_venv_bin("mod_wsgi-express", venv)), "module-config"]).stdout.strip()
     match = _MODULE_CONFIG_RE.match(out)
     if not match:
         raise ProvisionError("unexpected `mod_wsgi-express module-config` output:\n" + out)
     return match.group("so"), match.group("home")
 
 
-def _check_mod_wsgi_links_outside_root():
-    so, _ = module_config()
+def check_mod_wsgi_links_outside_root(venv=MOD_WSGI_VENV):
+    so, _ = module_config(venv)
     ldd = _run(["ldd", so]).stdout
     libpython = [line.strip() for line in ldd.splitlines() if "libpython" in line]
     bad = [line for line in libpython if "/root/" in line or "not found" in line]
@@ -200,7 +200,7 @@ def build_mod_wsgi_venv(log=print):
     if not _venv_bin("mod_wsgi-express").exists():
         log("apache: building mod_wsgi in %s" % MOD_WSGI_VENV)
         _run(pip + ["mod_wsgi"])
-    _check_mod_wsgi_links_outside_root()
+    check_mod_wsgi_links_outside_root()
     # Always reinstall glancelet: the checkout may have changed since last time.
     with tempfile.TemporaryDirectory(prefix="glancelet-src-") as tmp:
         src = pathlib.Path(tmp)
@@ -452,18 +452,20 @@ def start(ws, confs, listen_port=None, listen_protocol=None, name=APACHE_SERVER_
 
 
 def check_module_config(conf_text):
-    """The example's LoadModule/WSGIPythonHome are what module-config prints."""
-    so, home = module_config()
+    """The example's LoadModule/WSGIPythonHome are what module-config of the
+    venv it names (WSGIPythonHome) prints."""
+    venv = re.search(r'^WSGIPythonHome "([^"]+)"', conf_text, re.MULTILINE).group(1)
+    so, home = module_config(venv)
     expected = ['LoadModule wsgi_module "%s"' % so, 'WSGIPythonHome "%s"' % home]
     found = [line for line in conf_text.splitlines()
              if re.match(r"(LoadModule wsgi_module|WSGIPythonHome) ", line)]
     if found != expected:
         raise AssertionError(
-            "examples/apache-mod-wsgi/glancelet-apache.conf does not match "
+            "an examples/apache-mod-wsgi/ file does not match "
             "`%s/bin/mod_wsgi-express module-config` on this machine:\n  example: %r\n"
             "  module-config: %r\nUpdate the example (and the docs) if the Python version "
             "changed."
-            % (MOD_WSGI_VENV, found, expected))
+            % (venv, found, expected))
 
 
 def start_pattern(ws, conf, listen_token=None, tls=None, includes=()):
@@ -471,7 +473,8 @@ def start_pattern(ws, conf, listen_token=None, tls=None, includes=()):
 
     With mod_wsgi (the file loads ``wsgi_module``), first what the operator
     does for it: its LoadModule lines checked against this machine, and
-    ``install -d -o www-data -g www-data /var/lib/glancelet``. With ``tls``
+    ``install -d -o www-data -g www-data /var/lib/glancelet`` (and
+    ``/var/lib/glance``, for Glance: its database too). With ``tls``
     (certificate and key operator paths), a CA signs a server pair there and
     Apache listens with ``https``. Listens on the port of ``listen_token``
     (the example's ``Listen 9292 https``), or a free one; returns it.
@@ -483,7 +486,7 @@ def start_pattern(ws, conf, listen_token=None, tls=None, includes=()):
             # The daemon would inherit it and ignore the .wsgi file's default.
             raise AssertionError("unset GLANCELET_CONFIG_FILE before running the examples suite")
         check_module_config(text)
-        make_www_data_writable(ws.path("/var/lib/glancelet"))
+        make_www_data_writable(ws.path("/var/lib/glancelet"), ws.path("/var/lib/glance"))
     if tls:
         make_ca_and_server_cert((ws.root / CLIENT_CA).parent, cert_path=ws.path(tls[0]),
                                 key_path=ws.path(tls[1]))

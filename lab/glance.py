@@ -9,8 +9,11 @@ As root it runs pip; otherwise it exits non-zero with the exact command.
 In a :class:`~lab.harness.Workspace`, :func:`install` puts Glance's files
 where an operator does (``/etc/glance/...``, through the lab's one rewrite:
 the Glance path tokens are in :data:`lab.rewrite.TOKENS`) and runs
-``glance-manage db_sync``. :data:`TRUSTED_HEADERS` is the one variant the
-tests use to run Glance without a Keystone.
+``glance-manage db_sync``. A pattern that can run Glance says how in its
+declaration (``Pattern.glance``; ``Pattern.serving("glance")``). The tests
+run Glance without a Keystone through one edit of glance-api-paste.ini:
+:data:`FAKE_AUTHTOKEN` (the scenarios) or :data:`TRUSTED_HEADERS`
+(test_glance_service.py).
 """
 
 import importlib.metadata
@@ -20,41 +23,62 @@ import sys
 import time
 from pathlib import Path
 
+from lab.glance_identity import IDENTITY_HEADERS  # noqa: F401 (the tests' headers)
+from lab import apache
 from lab.harness import REPO_ROOT, LineEdit
 
 REQUIREMENTS = REPO_ROOT / "tests" / "glance-requirements.txt"
 VERSION = "33.0.0"
 
-# glance-api.conf is the same for every pattern (example, operator path).
+# glance-api.conf is the same for every pattern (example, operator path);
+# each pattern's own Glance files are in its declaration (Pattern.glance).
 API_CONF = ("examples/glance/glance-api.conf", "/etc/glance/glance-api.conf")
-# Each pattern's Glance-side server files (example, operator path); a
-# pattern's own server files are installed with it as for glancelet.
-SERVER_FILES = {
-    "uwsgi-http": (("examples/uwsgi-http/glance-uwsgi.ini", "/etc/glance/glance-uwsgi.ini"),),
-}
+
+
+def _pattern_examples():
+    from lab.patterns import all_patterns
+    return tuple(f for p in all_patterns() if p.glance for f in p.glance.get("files", ()))
+
+
 # Every examples/ file of Glance's (tests/examples/test_examples_used.py).
-EXAMPLES = (API_CONF,) + tuple(f for files in SERVER_FILES.values() for f in files)
+EXAMPLES = (API_CONF,) + _pattern_examples()
 
 # glance-api-paste.ini is Glance's own file: pip installs it under the
 # environment's etc/glance/; operators copy it next to glance-api.conf.
 PASTE_INI = "/etc/glance/glance-api-paste.ini"
 
-# Tests only, never shown as an example: the flavor=keystone pipeline of
-# glance-api-paste.ini without keystonemiddleware's authtoken. Glance's
-# context middleware then trusts X-Identity-Status, X-Project-Id, X-User-Id
-# and X-Roles as sent (what auth_token would have set), so the scenarios run
-# without a Keystone; glance-api.conf is installed as shipped.
+# Tests only, never shown as an example: keystonemiddleware's auth_token in
+# the flavor=keystone pipeline replaced by lab.glance_identity, which gives
+# every request an admin's identity headers, so the scenarios' clients run
+# against Glance (default policy, glance-api.conf as shipped) without a
+# Keystone.
+FAKE_AUTHTOKEN = LineEdit(
+    r"^paste.filter_factory = keystonemiddleware.auth_token:filter_factory$",
+    replace="paste.filter_factory = lab.glance_identity:filter_factory")
+# test_glance_service.py's variant: the keystone pipeline without authtoken;
+# Glance's context middleware then trusts the identity headers a client
+# sends (IDENTITY_HEADERS), and refuses a request without them.
 TRUSTED_HEADERS = LineEdit(
     r"^keystone = .* authtoken context rootapp$",
     replace="keystone = cors http_proxy_to_wsgi versionnegotiation osprofiler context rootapp")
-# What a client sends through TRUSTED_HEADERS: one role only, since
-# python-glanceclient URL-quotes header values ("admin,member" arrives as
-# "admin%2Cmember").
-IDENTITY_HEADERS = {"X-Identity-Status": "Confirmed", "X-Roles": "admin",
-                    "X-User-Id": "0b7a51d0c4b54d5d8cd9bd4d4e0b7d01",
-                    "X-Project-Id": "5f2c3e4c8e6c4a5b9d1f7a2b3c4d5e6f"}
+
+# Scenarios a Glance run (pytest --service glance) does not cover, and why;
+# the support matrix shows them as not run for Glance.
+NOT_RUN = dict.fromkeys(
+    ("import-glance-direct", "import-web-download", "import-cli-glance-direct",
+     "import-cli-web-download", "import-sigterm", "import-kill-9"),
+    "test_import_scenarios.py reads glancelet's own records (the worker column of its "
+    "database, its temp file names); not yet ported to Glance's")
+
+# examples/apache-mod-wsgi/glance-apache.conf's venv: Glance and mod_wsgi
+# for Debian's python3 (mod_wsgi's daemons run as www-data), apart from
+# glancelet's (lab.apache.MOD_WSGI_VENV).
+MOD_WSGI_VENV = Path("/opt/glance-mod-wsgi-venv")
 
 MANAGE_TIMEOUT = 300
+# Seconds Glance may take to answer after its server starts: each uWSGI
+# worker imports Glance (lazy-apps), 3-8 s on 2 idle cores, far more on busy ones.
+START_DEADLINE = 240.0
 
 
 def installed_version():
@@ -86,14 +110,48 @@ def provision(is_root=None, run=subprocess.run, err=sys.stderr):
     return 0
 
 
-def install(ws, pattern, trusted_headers=False):
-    """Install Glance's files for ``pattern`` in workspace ``ws`` and create its
-    database; return {operator path: installed path} and the db_sync seconds."""
+def mod_wsgi_venv_steps(venv=MOD_WSGI_VENV):
+    """The commands that build ``venv`` (what examples/apache-mod-wsgi/
+    glance-apache.conf shows) and install the tests' identity filter
+    (lab.glance_identity) into it; the first three only when its Glance or
+    mod_wsgi is missing."""
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    steps = [[str(apache.SYSTEM_PYTHON), "-m", "venv", str(venv)],
+             pip + ["--no-cache-dir", "mod_wsgi"],
+             pip + ["-r", str(REQUIREMENTS)]]
+    found = subprocess.run([str(python), "-c", "import importlib.metadata as m; "
+                            "print(m.version('glance'), m.version('mod_wsgi'))"],
+                           capture_output=True, text=True) if python.exists() else None
+    if found is not None and found.returncode == 0 and found.stdout.split()[0] == VERSION:
+        steps = []
+    return steps + [pip + ["--no-deps", "--force-reinstall", str(REPO_ROOT / "labdist")],
+                    ["chmod", "-R", "a+rX", str(venv)]]
+
+
+def provision_mod_wsgi(is_root=None, run=subprocess.run, err=sys.stderr):
+    """Build the Glance mod_wsgi venv (as root), else print the commands; 0 when done."""
+    steps = mod_wsgi_venv_steps()
+    if not (os.geteuid() == 0 if is_root is None else is_root):
+        print("glance: run as root:\n%s" % "\n".join("  " + " ".join(s) for s in steps),
+              file=err)
+        return 1
+    started = time.monotonic()
+    for step in steps:
+        run(step, check=True)
+    apache.check_mod_wsgi_links_outside_root(MOD_WSGI_VENV)
+    seconds = time.monotonic() - started
+    print("glance: %s ready in %.0f s" % (MOD_WSGI_VENV, seconds), file=err)
+    return 0
+
+
+def install(ws, paste_edits=(FAKE_AUTHTOKEN,)):
+    """Install glance-api.conf and glance-api-paste.ini (with ``paste_edits``)
+    in workspace ``ws`` and create the database; return {operator path:
+    installed path} and the db_sync seconds."""
     paste = Path(sys.prefix) / "etc" / "glance" / "glance-api-paste.ini"
-    installed = {PASTE_INI: ws.install(str(paste), PASTE_INI,
-                                       edits=[TRUSTED_HEADERS] if trusted_headers else [])}
-    for example, operator_path in (API_CONF,) + SERVER_FILES[pattern]:
-        installed[operator_path] = ws.install(example, operator_path)
+    installed = {PASTE_INI: ws.install(str(paste), PASTE_INI, edits=paste_edits),
+                 API_CONF[1]: ws.install(*API_CONF)}
     for sub in ("images", "staging", "tasks"):
         ws.path("/var/lib/glance/" + sub).mkdir(parents=True, exist_ok=True)
     return installed, db_sync(ws)
@@ -110,4 +168,4 @@ def db_sync(ws):
 
 
 if __name__ == "__main__":
-    sys.exit(provision())
+    sys.exit(provision() or provision_mod_wsgi())

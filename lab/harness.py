@@ -74,7 +74,7 @@ IMPORT_EXAMPLES = (
 
 # The services a pattern can run (issue 13 adds Glance); a deployment runs
 # one, and expected failures are declared per service.
-SERVICES = ("glancelet",)
+SERVICES = ("glancelet", "glance")
 
 # Where a TLS front door's throwaway CA certificate is, under a workspace's
 # root (outside the operator's tree: it is the clients' side).
@@ -728,8 +728,9 @@ class Deployment:
         """Graceful reload, the way the example documents it."""
         self.pattern.reload(self)
 
-    def wait_ready(self, deadline=30.0):
+    def wait_ready(self, deadline=None):
         """Ready through the front door, and each node on its own URL."""
+        deadline = deadline or self.pattern.ready_deadline
         servers = list(self.servers.values())
         for url in self.node_urls.values():
             wait_ready(url + "/", servers, deadline)
@@ -771,6 +772,10 @@ class Pattern:
       each is keyed by (service, pattern, scenario);
     * ``spools``: for a pattern with nginx in front, which uploads nginx
       writes to disk first, {"content-length": bool, "chunked": bool};
+    * ``glance``: how the pattern runs OpenStack Glance instead, if it can:
+      {"files": more (example, operator path) pairs, installed after
+      ``files``; "servers": the ``servers`` it starts then; any other field
+      that differs, e.g. "sigterm"} (see :meth:`serving`);
     * ``proxy``: the web server in front of the WSGI server ("nginx"), if any;
     * ``front_address``: the address the front door listens on (a
       multi-node pattern's balancer has a virtual IP of its own);
@@ -790,6 +795,9 @@ class Pattern:
     sigterm = "drain"
     import_sigterm = "drain"
     expected_failures = {}
+    glance = None
+    # The service this declaration runs (a copy from serving() may run another).
+    service = SERVICES[0]
     spools = None
     proxy = None
     front_address = "127.0.0.1"
@@ -827,6 +835,23 @@ class Pattern:
         """``ws`` and the workspace of each node the pattern runs on."""
         return [ws] + [run.workspace(ws) for run in self.servers if run.node]
 
+    def serving(self, service):
+        """This pattern running ``service``: itself for glancelet, else a copy
+        with the fields of :attr:`glance` (its files added to ``files``)."""
+        assert service in SERVICES, service
+        if service == self.service:
+            return self
+        assert self.service == SERVICES[0] and self.glance, "%s has no %s files" % (
+            self.name, service)
+        from lab import glance
+        # Glance runs in the trusted-header mode here (lab.glance_identity).
+        clone = self.without_keystone()
+        clone.ready_deadline = glance.START_DEADLINE
+        for key, value in self.glance.items():
+            setattr(clone, key, self.files + tuple(value) if key == "files" else value)
+        clone.service = service
+        return clone
+
     def launch(self, ws):
         """Install the files, start the servers in order; return the front
         door's (``scheme://<front_address>:port``, CA file or None)."""
@@ -843,6 +868,9 @@ class Pattern:
                 path = where.path(token)
                 if token.startswith("/run/") and path.is_dir() and not any(path.iterdir()):
                     path.rmdir()
+        if self.service == "glance":
+            from lab import glance
+            glance.install(ws)
         for run in self.servers:
             port = run.start(ws)
         front = self.servers[-1]
@@ -866,6 +894,15 @@ class Pattern:
     @property
     def examples(self):
         return tuple(dict.fromkeys(example for example, _ in self.all_files))
+
+    def example_with(self, line_regex):
+        """The one example of this pattern that has a line matching
+        ``line_regex`` (where a variant's :class:`LineEdit` of it goes)."""
+        found = sorted({example for example in self.examples
+                        if re.search(line_regex, (REPO_ROOT / example).read_text(),
+                                     re.MULTILINE)})
+        assert len(found) == 1, "%s: /%s/ is in %s" % (self.name, line_regex, found)
+        return found[0]
 
     def install_files(self, ws):
         """Install :attr:`files` into ``ws``, and each run's ``files`` and unit
@@ -909,13 +946,19 @@ class Pattern:
 
     def expected_failure(self, scenario, service=None):
         """The :class:`ExpectedFailure` of (``service``, this pattern,
-        ``scenario``), or None; ``service`` defaults to glancelet."""
-        return self.expected_failures.get(service or SERVICES[0], {}).get(scenario)
+        ``scenario``), or None; ``service`` defaults to the one it runs."""
+        return self.expected_failures.get(service or self.service, {}).get(scenario)
 
-    def glancelet_paths(self, ws):
+    def store_paths(self, ws):
         """(image dir, (each node's staging dir, ...), SQLite file or None) as
-        the installed glancelet.conf and its drop-ins name them."""
+        the installed service's config (and its drop-ins) name them."""
         import configparser
+        if self.service == "glance":
+            conf = configparser.RawConfigParser()
+            conf.read(ws.path("/etc/glance/glance-api.conf"))
+            return (Path(conf.get("fs", "filesystem_store_datadir")),
+                    (Path(conf.get("os_glance_staging_store", "filesystem_store_datadir")),),
+                    None)
         store, staging, db_path = None, [], None
         for where in self.workspaces(ws)[1:] or [ws]:
             conf = configparser.RawConfigParser()
@@ -930,15 +973,19 @@ class Pattern:
         return store, tuple(staging), db_path
 
     @contextlib.contextmanager
-    def start(self, tmp_path, extra=(), service=SERVICES[0]):
-        """Start the deployment of ``service``; yield a ready
-        :class:`Deployment`; stop it.
+    def start(self, tmp_path, extra=(), service=None):
+        """Start the deployment of ``service`` (default: the one it runs,
+        see :meth:`serving`); yield a ready :class:`Deployment`; stop it.
 
         ``extra`` lists more examples/ files to install first, as (example,
         operator path) pairs: :data:`IMPORT_EXAMPLES`, and nothing else.
         On exit every server gets SIGTERM and must exit within its stated
         timeout; on error the server logs are printed (pytest shows them).
         """
+        if service not in (None, self.service):
+            with self.serving(service).start(tmp_path, extra) as dep:
+                yield dep
+            return
         ws = Workspace(tmp_path)
         dep = None
         try:
@@ -946,13 +993,12 @@ class Pattern:
                 assert (example, operator_path) in IMPORT_EXAMPLES, example
                 for where in self.workspaces(ws):
                     where.install(example, operator_path)
-            assert service in SERVICES, service
             base, ca_file = self.launch(ws)
             from lab import identity as identity_mod
             identity = identity_mod.running() if self.keystone else None
-            store, staging, db_path = self.glancelet_paths(ws)
+            store, staging, db_path = self.store_paths(ws)
             dep = Deployment(self, ws, base + self.url_prefix, store, staging, db_path,
-                             ca_file, service, identity)
+                             ca_file, self.service, identity)
             dep.wait_ready(self.ready_deadline)
             if identity is not None:
                 identity.add_region(ws.root.name, dep.base_url)
@@ -980,10 +1026,15 @@ class Pattern:
         return "<Pattern %s>" % self.name
 
 
+def _holds(name, image_id):
+    """Whether file ``name`` holds ``image_id``'s data: glancelet names each
+    write by the image id and a suffix, Glance by the image id alone."""
+    return name == image_id or name.startswith(image_id + ".")
+
+
 def data_files(directory, image_id):
-    """The files holding ``image_id``'s data in a store or staging ``directory``
-    (each write has a name of its own: the image id and a suffix)."""
-    return sorted(directory.glob(image_id + ".*"))
+    """The files holding ``image_id``'s data in a store or staging ``directory``."""
+    return sorted(p for p in directory.glob(image_id + "*") if _holds(p.name, image_id))
 
 
 def stray_files(directory, keep=()):
@@ -992,7 +1043,7 @@ def stray_files(directory, keep=()):
     names = sorted(p.name for p in directory.iterdir())
     stray = list(names)
     for image_id in keep:
-        own = [name for name in names if name.startswith(image_id + ".")]
+        own = [name for name in names if _holds(name, image_id)]
         if len(own) == 1:
             stray.remove(own[0])
     return stray

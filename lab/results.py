@@ -23,11 +23,24 @@ KEYSTONE_SYMPTOMS_PATH = Path("doc/source/_data/keystone-symptoms.json")
 DIGEST_DIRS = ("examples", "glancelet")
 
 
-def source_digest(repo_root):
-    """sha256 over every file under examples/ and glancelet/.
+def results_path(service, complete=True):
+    """Where a run of ``service`` writes its results: glancelet's file, or
+    ``examples-results-<service>.json`` beside it (the partial file of a
+    partial run likewise)."""
+    path = RESULTS_PATH if complete else PARTIAL_RESULTS_PATH
+    if service == "glancelet":
+        return path
+    stem, _, suffix = path.name.partition(".")
+    return path.with_name("%s-%s.%s" % (stem, service, suffix))
+
+
+def source_digest(repo_root, glance=None):
+    """sha256 over every file under examples/ and glancelet/, and for a
+    Glance run the Glance version ``glance`` (e.g. "33.0.0").
 
     Files are sorted by POSIX relative path (``__pycache__`` directories and
     ``*.pyc`` skipped); for each: the relative path, a NUL, the bytes, a NUL.
+    Then, with ``glance``: ``glance==<version>`` and a NUL.
     """
     root = Path(repo_root)
     files = []
@@ -48,6 +61,8 @@ def source_digest(repo_root):
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
+    if glance:
+        digest.update(b"glance==%s\0" % glance.encode())
     return digest.hexdigest()
 
 
@@ -68,13 +83,14 @@ def versions():
     return {k: v for k, v in found.items() if v is not None}
 
 
-def provenance(repo_root, complete):
-    """When, from which sources (digest) and whether from a complete run:
-    the first keys of a results file the docs render."""
+def provenance(repo_root, complete, glance=None):
+    """When, from which sources (digest; with Glance's version for a Glance
+    run) and whether from a complete run: the first keys of a results file
+    the docs render."""
     return {
         "generated_at": datetime.datetime.now(datetime.timezone.utc)
         .strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source_digest": source_digest(repo_root),
+        "source_digest": source_digest(repo_root, glance),
         "complete": bool(complete),
     }
 
@@ -85,9 +101,16 @@ def write(repo_root, services, patterns, scenarios, results, symptoms, complete,
     scenario (a pattern's expected failures are keyed the same way). ``counts``
     are what a test measured ({name, test, sent, failed, lost, ...}), such as
     the multi-node pattern's kill -9 and rolling-restart runs."""
+    glance = None
+    if "glance" in services:
+        from lab import glance as glance_mod
+        glance = glance_mod.VERSION
+    found = versions()
+    if glance:
+        found["glance"] = glance_mod.installed_version()
     data = {
-        **provenance(repo_root, complete),
-        "versions": versions(),
+        **provenance(repo_root, complete, glance),
+        "versions": found,
         "services": list(services),
         "patterns": {p.name: {"title": p.title, "examples": list(p.examples)}
                      for p in patterns},

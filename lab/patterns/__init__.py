@@ -27,6 +27,7 @@ How to add a pattern
 Modules are discovered automatically; ``all_patterns()`` is sorted by name.
 """
 
+import dataclasses
 import importlib
 import pkgutil
 
@@ -38,6 +39,8 @@ ETC = "/etc/glancelet/"
 # keystone and [keystone_authtoken]) to its own glancelet.conf. The
 # trusted-header mode is Pattern.without_keystone() (tests only).
 KEYSTONE = (KEYSTONE_EXAMPLES[2],)
+# Glance's uWSGI ini: it includes the pattern's /etc/glancelet/glancelet-uwsgi.ini.
+GLANCE_UWSGI_INI = ("examples/glance/glance-uwsgi.ini", "/etc/glance/glance-uwsgi.ini")
 
 
 def in_etc(folder, *names):
@@ -45,6 +48,17 @@ def in_etc(folder, *names):
     under the same name: ``in_etc(DIR, "glancelet.conf")`` is
     ``((DIR + "glancelet.conf", "/etc/glancelet/glancelet.conf"),)``."""
     return tuple((folder + name, ETC + name) for name in names)
+
+
+def glance_under_uwsgi(servers):
+    """``Pattern.glance`` of a pattern whose first server is glancelet's
+    uWSGI: Glance's ini starts that server instead; the rest are unchanged."""
+    first = servers[0]
+    assert first.kind == "uwsgi", first
+    return {"files": (GLANCE_UWSGI_INI,),
+            "servers": (dataclasses.replace(first, conf=GLANCE_UWSGI_INI[1],
+                                            pidfile="/run/glance/uwsgi.pid", unit=None),)
+            + tuple(servers[1:])}
 
 
 def all_patterns():

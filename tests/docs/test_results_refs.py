@@ -1,6 +1,7 @@
 """References from the pages to the examples suite name real ids.
 
-Pages cite results as ``:result:`PATTERN/SCENARIO``` and
+Pages cite results as ``:result:`PATTERN/SCENARIO``` (a Glance run's as
+``:result:`glance:PATTERN/SCENARIO```) and
 ``.. support-matrix:: :pattern: PATTERN`` (or ``:scenarios: ID ...``).
 A typo would render as "not yet tested" forever, so every pattern must be
 registered in lab/patterns and every scenario listed in
@@ -32,7 +33,10 @@ def test_result_roles_name_registered_patterns_and_scenarios():
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             # A role shown as a literal (``:result:`...```) is not a reference.
             for ref in ROLE_RE.findall(re.sub(r"``.+?``", "", line)):
-                pattern, _, scenario = ref.partition("/")
+                service, _, cell = ref.rpartition(":")
+                pattern, _, scenario = cell.partition("/")
+                if service not in ("", "glance"):
+                    bad.append("%s:%d: unknown service %r" % (path, lineno, service))
                 if pattern not in patterns:
                     bad.append("%s:%d: unknown pattern %r" % (path, lineno, pattern))
                 if scenario not in scenarios:

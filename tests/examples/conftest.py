@@ -1,7 +1,11 @@
 """pytest wiring for the examples suite.
 
-* ``pattern``: every registered pattern (lab/patterns/), module
-  scoped, so a module's tests for one pattern share its deployment.
+* ``--service``: what every deployment serves, glancelet (the default) or
+  glance (OpenStack Glance itself, on the patterns that have Glance files:
+  ``Pattern.glance``; ``tox -e examples-glance``).
+* ``pattern``: every registered pattern (lab/patterns/) that can run the
+  service, module scoped, so a module's tests for one pattern share its
+  deployment.
 * ``deployment``: the pattern started once per test module.
 * ``record``: lets a test record an expected failure (the exact status and
   body it asserted) or a symptom (exact text an operator sees) for the docs.
@@ -9,7 +13,8 @@
   (doc/source/_data/examples-results.json, see results-schema.md) when the
   run covered every pattern and scenario; a partial run (-k, -m, node ids,
   an interrupted run) writes doc/build/examples-results.partial.json instead,
-  with ``complete`` false, and leaves the committed file alone.
+  with ``complete`` false, and leaves the committed file alone. A Glance run
+  writes its own file (``lab.results.results_path``).
 """
 
 import os
@@ -22,14 +27,34 @@ from lab.harness import REPO_ROOT, SERVICES
 from lab.patterns import all_patterns
 from lab.scenarios import SCENARIOS
 
-PATTERNS = all_patterns()
-# The service every deployment of this run serves (issue 13 adds Glance).
-SERVICE = SERVICES[0]
+ALL_PATTERNS = all_patterns()
 
 # test_glance_service.py runs OpenStack Glance itself (tests/glance-requirements.txt):
 # `tox -e examples-glance` sets this; `tox -e examples` leaves the module out.
 if not os.environ.get("GLANCELET_GLANCE_TESTS"):
     collect_ignore = ["test_glance_service.py"]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--service", choices=SERVICES, default=SERVICES[0],
+                     help="the service every deployment serves (default: %(default)s)")
+
+
+def service_of(config):
+    return config.getoption("service")
+
+
+def patterns_of(service):
+    """The registered patterns that can run ``service``, each running it."""
+    return [p.serving(service) for p in ALL_PATTERNS
+            if service == SERVICES[0] or p.glance]
+
+
+def scenarios_of(service):
+    """The scenario ids a complete run of ``service`` covers."""
+    from lab import glance
+    skipped = glance.NOT_RUN if service == "glance" else {}
+    return [s for s in SCENARIOS if s not in skipped]
 
 
 def pytest_configure(config):
@@ -58,14 +83,19 @@ def keystone_start(config):
                 "%s %.1f" % kv for kv in running.keystone.timings.items()))
 
 
-@pytest.fixture(scope="module", params=PATTERNS, ids=[p.name for p in PATTERNS])
-def pattern(request):
-    return request.param
+def pytest_generate_tests(metafunc):
+    """``pattern``: each pattern of the run's service (unless the test
+    parametrizes it itself)."""
+    if "pattern" not in metafunc.fixturenames or any(
+            "pattern" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    patterns = patterns_of(service_of(metafunc.config))
+    metafunc.parametrize("pattern", patterns, ids=[p.name for p in patterns], scope="module")
 
 
 @pytest.fixture(scope="module")
 def deployment(pattern, tmp_path_factory):
-    with pattern.start(tmp_path_factory.mktemp(pattern.name), service=SERVICE) as dep:
+    with pattern.start(tmp_path_factory.mktemp(pattern.name)) as dep:
         yield dep
 
 
@@ -98,7 +128,7 @@ def _scenario_of(item):
     pattern = item.callspec.params.get("pattern")
     if pattern is None:
         return None
-    return SERVICE, pattern.name, mark.args[0]
+    return pattern.service, pattern.name, mark.args[0]
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -170,15 +200,17 @@ def pytest_sessionfinish(session, exitstatus):
         symptoms.extend(dict(value, test=nodeid) for value in found)
     counts = [dict(value, test=nodeid) for nodeid, found in state.get("counts", {}).items()
               for value in found]
-    wanted = {(SERVICE, p.name, s) for p in PATTERNS for s in SCENARIOS}
+    service = service_of(config)
+    patterns = patterns_of(service)
+    wanted = {(service, p.name, s) for p in patterns for s in scenarios_of(service)}
     complete = (not state["deselected"] and seen >= wanted
                 and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED))
     # A partial run (-k, -m, some files or node ids, an interrupted run) must
     # not replace the committed results of a full run, which other people's
     # docs builds read while they iterate: it goes to doc/build/ instead.
-    target = results_mod.RESULTS_PATH if complete else results_mod.PARTIAL_RESULTS_PATH
-    path = results_mod.write(REPO_ROOT, [SERVICE], PATTERNS, SCENARIOS, rows, symptoms,
-                             complete, path=target, counts=counts)
+    path = results_mod.write(REPO_ROOT, [service], patterns, SCENARIOS, rows, symptoms,
+                             complete, path=results_mod.results_path(service, complete),
+                             counts=counts)
     if reporter is not None:
         counts = {}
         for row in rows:

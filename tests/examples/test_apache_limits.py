@@ -66,8 +66,8 @@ def test_limit_request_body(name, which, tmp_path, record):
     the whole upload)."""
     pattern = get(name)
     if which != "shipped":
-        conf = [f for f in pattern.examples if f.endswith("/glancelet-apache.conf")][0]
-        pattern = pattern.variant({conf: LineEdit(r"^\s*LimitRequestBody 0$", remove=True)})
+        line = r"^\s*LimitRequestBody 0$"
+        pattern = pattern.variant({pattern.example_with(line): LineEdit(line, remove=True)})
     with pattern.start(tmp_path) as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="limit")
@@ -94,9 +94,9 @@ def test_limit_request_body_cuts_a_chunked_upload(tmp_path):
     test_limit_request_body): the client gets Apache's 413, glancelet's read
     of the body fails, the image is queued again and nothing is stored."""
     pattern = get("apache-mod-wsgi")
-    conf = [f for f in pattern.examples if f.endswith("/glancelet-apache.conf")][0]
-    variant = pattern.variant({conf: LineEdit(r"^\s*LimitRequestBody 0$",
-                                              replace="LimitRequestBody %d" % (4 * MiB))})
+    line = r"^\s*LimitRequestBody 0$"
+    variant = pattern.variant({pattern.example_with(line): LineEdit(
+        line, replace="LimitRequestBody %d" % (4 * MiB))})
     with variant.start(tmp_path) as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="cut")

@@ -13,6 +13,7 @@ from lab.patterns import apache_mod_wsgi
 
 PATTERN = apache_mod_wsgi.PATTERNS[0]
 CONF = apache_mod_wsgi.DIR + "glancelet-apache.conf"
+LOCATION = apache_mod_wsgi.DIR + "image-location.conf"
 GIB = 1024 * MiB
 
 
@@ -71,7 +72,8 @@ def test_chunked_request(which, tmp_path, record):
     glancelet; without ``WSGIChunkedRequest On`` mod_wsgi answers 411."""
     pattern = PATTERN
     if which != "shipped":
-        pattern = PATTERN.variant({CONF: LineEdit(r"^\s*WSGIChunkedRequest On$", remove=True)})
+        pattern = PATTERN.variant({LOCATION: LineEdit(r"^\s*WSGIChunkedRequest On$",
+                                                      remove=True)})
     with pattern.start(tmp_path) as dep:
         api = Api(dep.base_url)
         image = api.create_image(name="chunked")

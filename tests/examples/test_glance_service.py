@@ -1,7 +1,7 @@
 """OpenStack Glance 33 itself under the uwsgi-http pattern's files.
 
 Glance from PyPI (tests/glance-requirements.txt; ``python -m lab.glance``)
-runs under uWSGI from examples/uwsgi-http/glance-uwsgi.ini, which includes
+runs under uWSGI from examples/glance/glance-uwsgi.ini, which includes
 the pattern's glancelet-uwsgi.ini, with examples/glance/glance-api.conf as
 shipped. The one variant: glance-api-paste.ini's keystone pipeline without
 authtoken (lab.glance.TRUSTED_HEADERS), so no Keystone is needed. Collected
@@ -28,7 +28,6 @@ from lab.client import MiB, Source
 from lab.harness import Workspace, wait_ready
 from lab.patterns import uwsgi_http
 
-START_DEADLINE = 240.0
 INI = "/etc/glance/glance-uwsgi.ini"
 
 
@@ -39,12 +38,12 @@ def glance_service(tmp_path_factory):
                     % (glance.VERSION, " ".join(glance.install_command())))
     ws = Workspace(tmp_path_factory.mktemp("glance"))
     try:
-        uwsgi_http.PATTERNS[0].install_files(ws)
-        _, db_sync = glance.install(ws, "uwsgi-http", trusted_headers=True)
+        uwsgi_http.PATTERNS[0].serving("glance").install_files(ws)
+        _, db_sync = glance.install(ws, paste_edits=[glance.TRUSTED_HEADERS])
         started = time.monotonic()
         server = launchers.start_uwsgi(ws, INI)
         url = "http://127.0.0.1:%d" % ws.port("60999")
-        versions = wait_ready(url + "/", [server], deadline=START_DEADLINE)
+        versions = wait_ready(url + "/", [server], deadline=glance.START_DEADLINE)
         sys.stderr.write("\nGlance: db_sync %.1f s, uWSGI start %.1f s\n"
                          % (db_sync, time.monotonic() - started))
         yield {"ws": ws, "url": url, "versions": versions}
@@ -207,3 +206,30 @@ def test_killed_worker_leaves_saving_and_a_partial_file(glance_service):
         image = glance_api.images.get(image["id"])
         assert (image["status"], image["size"], image["checksum"]) == ("saving", None, None)
     assert stored.stat().st_size == partial
+
+
+def test_glance_direct_import_works_with_an_identity(glance_service):
+    """The 2020 guide's "interoperable import does not work" under a WSGI
+    server: with a project in the request context (what auth_token gives),
+    glance-direct import under uWSGI makes the image active with the staged
+    bytes and empties the staging area. (Without one, Glance's noauth
+    pipeline, the task cannot be created: research notes, not tested here.)"""
+    glance_api = client(glance_service)
+    image = glance_api.images.create(name="imported", disk_format="raw",
+                                     container_format="bare")
+    source = Source(3 * MiB + 7, seed=17)
+    glance_api.images.stage(image["id"], io.BytesIO(source.bytes()))
+    staging = glance_service["ws"].path("/var/lib/glance/staging")
+    assert [p.name for p in staging.iterdir()] == [image["id"]]
+    assert glance_api.images.get(image["id"])["status"] == "uploading"
+    glance_api.images.image_import(image["id"], method="glance-direct")
+    end = time.monotonic() + 120
+    while glance_api.images.get(image["id"])["status"] != "active":
+        assert time.monotonic() < end, glance_api.images.get(image["id"])
+        time.sleep(0.5)
+    image = glance_api.images.get(image["id"])
+    assert (image["size"], image["checksum"], image["os_hash_value"]) == (
+        source.size, source.md5.hexdigest(), source.sha512.hexdigest())
+    assert list(staging.iterdir()) == []
+    status, body = request(glance_service, "DELETE", "/v2/images/%s" % image["id"])
+    assert status == 204, (status, body, glance_service["ws"].log("uwsgi").read_text()[-6000:])

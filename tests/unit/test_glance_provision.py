@@ -42,3 +42,20 @@ def test_glance_paths_are_tokens_apart_from_glancelets():
     assert rewrite.rewrite_text("ini = /etc/glancelet/a.ini\nenv = X=/etc/glance\n"
                                 "virtualenv = /opt/glance\n", values) == (
         "ini = /w/etc/glancelet/a.ini\nenv = X=/w/etc/glance\nvirtualenv = /venv\n")
+
+
+def test_the_mod_wsgi_venv_is_glances_own_and_not_root_prints_its_commands(monkeypatch):
+    """Glance's mod_wsgi venv is apart from glancelet's (which is shared and
+    never rebuilt here); without root nothing runs and the commands are shown."""
+    from lab import apache
+    assert glance.MOD_WSGI_VENV != apache.MOD_WSGI_VENV
+    monkeypatch.setattr(glance, "MOD_WSGI_VENV", glance.MOD_WSGI_VENV.with_name("no-such-venv"))
+    steps = glance.mod_wsgi_venv_steps(glance.MOD_WSGI_VENV)
+    assert steps[0] == [apache.SYSTEM_PYTHON, "-m", "venv", str(glance.MOD_WSGI_VENV)]
+    assert steps[2][-2:] == ["-r", str(glance.REQUIREMENTS)]
+    calls, err = [], io.StringIO()
+    monkeypatch.setattr(glance, "mod_wsgi_venv_steps", lambda: steps)
+    assert glance.provision_mod_wsgi(is_root=False, run=lambda *a, **k: calls.append(a),
+                                     err=err) == 1
+    assert calls == []
+    assert " ".join(steps[1]) in err.getvalue()

@@ -77,3 +77,63 @@ def test_the_benchmarks_take_their_patterns_from_the_registry():
     assert "apache-tls" not in run.full_patterns()
     with pytest.raises(SystemExit, match="apache-tls .*plain HTTP"):
         run.load_patterns(["uwsgi-http", "apache-tls"])
+
+
+GLANCE_PATTERNS = [p for p in PATTERNS if p.glance]
+
+
+@pytest.mark.parametrize("pattern", GLANCE_PATTERNS, ids=[p.name for p in GLANCE_PATTERNS])
+def test_a_glance_deployment_adds_glances_files_and_starts_from_them(pattern):
+    """serving("glance"): the same name (results rows are keyed by it), the
+    pattern's files plus Glance's, servers started from Glance's files."""
+    glance = pattern.serving("glance")
+    assert (glance.name, glance.service, pattern.service) == (pattern.name, "glance", "glancelet")
+    assert glance.files[:len(pattern.files)] == pattern.files
+    added = glance.files[len(pattern.files):]
+    assert added and all(path.startswith("/etc/glance/") for _, path in added)
+    operator_paths = {path for _, path in added}
+    assert glance.servers[0].conf in operator_paths
+    assert glance.expected_failure("upload-chunked-16mib") is \
+        pattern.expected_failure("upload-chunked-16mib", "glance")
+    assert pattern.serving("glancelet") is pattern
+
+
+def test_a_pattern_without_glance_files_cannot_serve_glance():
+    with pytest.raises(AssertionError, match="no glance files"):
+        harness.Pattern(name="p").serving("glance")
+
+
+def test_data_files_are_named_by_the_image_id_alone_or_with_a_suffix(tmp_path):
+    """glancelet names a write <id>.<suffix>, Glance <id>: both are the
+    image's; another id's, or a longer id, is not."""
+    image = "0f1e2d3c"
+    for name in (image, image + ".data", image + "ff", "other." + image):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in harness.data_files(tmp_path, image)] == [image, image + ".data"]
+    (tmp_path / (image + ".data")).unlink()
+    assert harness.stray_files(tmp_path, keep={image}) == [image + "ff", "other." + image]
+    assert harness.data_files(tmp_path / "missing", image) == []
+
+
+def test_example_with_names_the_file_a_line_is_in():
+    """The mod_wsgi <Location> settings live in one file both services include."""
+    pattern = patterns.get("apache-mod-wsgi")
+    assert pattern.example_with(r"^\s*LimitRequestBody 0$") == \
+        "examples/apache-mod-wsgi/image-location.conf"
+    assert pattern.serving("glance").example_with(r"^\s*WSGIChunkedRequest On$") == \
+        "examples/apache-mod-wsgi/image-location.conf"
+    with pytest.raises(AssertionError):
+        pattern.example_with(r"^no such line$")
+
+
+def test_a_glance_run_writes_its_own_results_file_with_glances_version_in_the_digest():
+    from lab import glance, results
+    assert str(results.results_path("glancelet")) == "doc/source/_data/examples-results.json"
+    assert str(results.results_path("glance")) == \
+        "doc/source/_data/examples-results-glance.json"
+    assert str(results.results_path("glance", complete=False)) == \
+        "doc/build/examples-results-glance.partial.json"
+    root = harness.REPO_ROOT
+    plain = results.source_digest(root)
+    assert results.source_digest(root, glance.VERSION) not in (plain, results.source_digest(
+        root, "32.0.0"))

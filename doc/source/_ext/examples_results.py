@@ -29,7 +29,12 @@ and provides:
     Inline outcome plus test node id, or "not yet tested".
 
 Each result row names its service, pattern and scenario; the pages show
-the rows of :data:`SERVICE` (a row without a service is glancelet's).
+the rows of :data:`SERVICE` (a row without a service is glancelet's). A
+Glance run (``tox -e examples-glance``) writes ``_data/examples-results-
+glance.json``; where it exists, the matrix shows Glance's outcome under
+glancelet's in each cell of the patterns it covers, one pattern's list adds
+Glance's, and ``:result:`glance:PATTERN/SCENARIO``` shows one. Its digest
+adds the pinned Glance version (``tests/glance-requirements.txt``).
 
 Missing or stale results are never a Sphinx warning (the build runs with
 ``-W``): they are shown on the page.
@@ -48,6 +53,10 @@ from sphinx.util.docutils import SphinxDirective, SphinxRole
 LOG = logging.getLogger(__name__)
 
 RESULTS_RELPATH = os.path.join("_data", "examples-results.json")
+# The Glance run's file, beside it (lab.results.results_path("glance")).
+GLANCE_RESULTS_FILE = "examples-results-glance.json"
+# Where the pinned Glance version is ("glance==33.0.0").
+GLANCE_PIN_RELPATH = os.path.join("tests", "glance-requirements.txt")
 # The service whose results the pages show. Each result row names its
 # service (rows of files written before rows did are glancelet's).
 SERVICE = "glancelet"
@@ -66,12 +75,13 @@ OUTCOME_MARK = {
 
 # --- source digest -----------------------------------------------------------
 
-def _fallback_source_digest(repo_root):
+def _fallback_source_digest(repo_root, glance=None):
     """The contract's algorithm, for when the lab is not installed.
 
     sha256 over every file under examples/ and glancelet/ (sorted by POSIX
     relative path, skipping __pycache__ and *.pyc): the relative path, a NUL,
-    the file bytes, a NUL.
+    the file bytes, a NUL; then, for a Glance run, ``glance==<glance>`` and
+    a NUL.
     """
     paths = []
     for top in ("examples", "glancelet"):
@@ -91,17 +101,32 @@ def _fallback_source_digest(repo_root):
         with open(os.path.join(repo_root, rel), "rb") as f:
             digest.update(f.read())
         digest.update(b"\0")
+    if glance:
+        digest.update(b"glance==%s\0" % glance.encode())
     return digest.hexdigest()
 
 
-def source_digest(repo_root):
+def source_digest(repo_root, glance=None):
     """The lab's function (``lab.results``, installed in the docs env from
-    ``labdist/``) when it is importable, else the same algorithm."""
+    ``labdist/``) when it is importable, else the same algorithm; with
+    ``glance`` (a version), the digest of a Glance run."""
     try:
         from lab.results import source_digest as lab_digest
     except ImportError:
-        return _fallback_source_digest(repo_root), "doc/source/_ext (fallback)"
-    return lab_digest(repo_root), "lab/results.py"
+        return _fallback_source_digest(repo_root, glance), "doc/source/_ext (fallback)"
+    return lab_digest(repo_root, glance), "lab/results.py"
+
+
+def glance_pin(repo_root):
+    """The Glance version the repository pins, or None."""
+    path = os.path.join(repo_root, GLANCE_PIN_RELPATH)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("glance=="):
+                return line.strip().split("==", 1)[1]
+    return None
 
 
 # --- loading -------------------------------------------------------------------
@@ -109,9 +134,11 @@ def source_digest(repo_root):
 class Results:
     """The parsed results file and what is wrong with it, if anything."""
 
-    def __init__(self, path, repo_root):
+    def __init__(self, path, repo_root, glance=None):
         self.path = path
         self.repo_root = repo_root
+        # A Glance run's file: its digest adds this Glance version.
+        self.glance = glance
         self.data = None
         self.problems = []  # human readable, shown on the page
         self.state = "ok"  # ok | missing | invalid | incomplete | stale
@@ -141,7 +168,7 @@ class Results:
             return
         self.data = data
         self.current_digest, self.digest_source = source_digest(
-            self.repo_root)
+            self.repo_root, self.glance)
         if data.get("source_digest") != self.current_digest:
             self.state = "stale"
             self.problems.append(
@@ -173,8 +200,9 @@ class Results:
 
     @property
     def results(self):
-        """The rows of :data:`SERVICE`."""
-        return [r for r in self.all_results if r.get("service", SERVICE) == SERVICE]
+        """The rows of :data:`SERVICE` (of Glance, in a Glance run's file)."""
+        service = "glance" if self.glance else SERVICE
+        return [r for r in self.all_results if r.get("service", SERVICE) == service]
 
     @property
     def patterns(self):
@@ -226,12 +254,47 @@ def _results(env):
     return cached
 
 
+def _glance_results(env):
+    """The Glance run's results (a :class:`Results`), or None without a file."""
+    if not hasattr(env.app, "_examples_glance_results"):
+        path = os.path.join(os.path.dirname(os.path.abspath(_results_path(env))),
+                            GLANCE_RESULTS_FILE)
+        repo_root = os.path.abspath(
+            os.path.join(env.app.confdir, os.pardir, os.pardir))
+        found = None
+        if os.path.exists(path):
+            found = Results(path, repo_root, glance_pin(repo_root) or "unpinned")
+            LOG.info("examples results (Glance): %s (%s)", found.state, path)
+        env.app._examples_glance_results = found
+    return env.app._examples_glance_results
+
+
+def _glance_outcome(env, pattern, scenario):
+    """"Glance: <outcome>" for a pattern the Glance run covers, else None;
+    "(stale)" and the like when the Glance file is not good."""
+    glance = _glance_results(env)
+    if glance is None or glance.data is None or pattern not in glance.patterns:
+        return None
+    result = glance.lookup(pattern, scenario)
+    para = _para(nodes.Text("Glance: "))
+    if result is None:
+        para += nodes.inline("", "not run", classes=["examples-outcome-none"])
+    else:
+        para += _outcome_nodes(result)
+    if not glance.ok:
+        para += nodes.Text(" (%s)" % glance.state)
+    return para
+
+
 def _mark_uses_results(env):
     docs = getattr(env, "examples_results_docs", None)
     if docs is None:
         docs = env.examples_results_docs = set()
     docs.add(env.docname)
     env.note_dependency(_results_path(env))
+    glance = os.path.join(os.path.dirname(_results_path(env)), GLANCE_RESULTS_FILE)
+    if os.path.exists(glance):
+        env.note_dependency(glance)
 
 
 # --- helpers that build nodes --------------------------------------------------
@@ -385,7 +448,34 @@ class SupportMatrix(SphinxDirective):
             if result.get("detail"):
                 item += _captured(result["detail"])
             blist += item
-        return [blist]
+        return [blist] + self._glance_list(pattern, order)
+
+    def _glance_list(self, pattern, order):
+        """The Glance run's results for ``pattern``, as a second list."""
+        glance = _glance_results(self.env)
+        if glance is None or glance.data is None or pattern not in glance.patterns:
+            return []
+        rows = sorted((r for r in glance.results if r.get("pattern") == pattern),
+                      key=lambda r: (order.index(r.get("scenario"))
+                                     if r.get("scenario") in order else len(order)))
+        intro = _para(nodes.Text(
+            "OpenStack Glance %s with the Glance files of this pattern "
+            "(tox -e examples-glance, run of %s%s):" % (
+                glance.data.get("versions", {}).get("glance", "?"),
+                glance.data.get("generated_at", "?"),
+                "" if glance.ok else "; results %s" % glance.state)))
+        blist = nodes.bullet_list()
+        for result in rows:
+            scenario = result.get("scenario", "")
+            item = nodes.list_item()
+            item += _para(_outcome_nodes(result), nodes.Text(" \u2014 "),
+                          nodes.Text(glance.scenarios.get(scenario, {}).get(
+                              "title", scenario)),
+                          nodes.Text(" \u2014 "), _test_literal(result))
+            if result.get("detail"):
+                item += _captured(result["detail"])
+            blist += item
+        return [intro, blist]
 
     def _pattern_ref(self, pattern):
         """The pattern id, linked to its how-to page when conf.py names one."""
@@ -447,7 +537,18 @@ class SupportMatrix(SphinxDirective):
             item = nodes.list_item()
             item += _para(self._pattern_ref(pattern), nodes.Text(": " + title))
             legend += item
-        return [_para(nodes.Text("Patterns (columns):")), legend, table]
+        out = [_para(nodes.Text("Patterns (columns):")), legend]
+        glance = _glance_results(self.env)
+        if glance is not None and glance.data is not None:
+            out.append(_para(nodes.Text(
+                "Where a pattern has Glance files, a cell shows glancelet's "
+                "outcome, then OpenStack Glance %s's (tox -e examples-glance, "
+                "run of %s%s)." % (glance.data.get("versions", {}).get("glance", "?"),
+                                   glance.data.get("generated_at", "?"),
+                                   "" if glance.ok else
+                                   "; results %s: %s" % (glance.state,
+                                                         " ".join(glance.problems))))))
+        return out + [table]
 
     def _matrix_row(self, res, scenario, patterns):
         row = nodes.row()
@@ -473,6 +574,9 @@ class SupportMatrix(SphinxDirective):
                 entry += _para(cell)
             else:
                 entry += _para(_outcome_nodes(result))
+            glance = _glance_outcome(self.env, pattern, scenario)
+            if glance is not None:
+                entry += glance
             row += entry
         return row
 
@@ -632,12 +736,18 @@ class SymptomLeftovers(SphinxDirective):
 
 
 class ResultRole(SphinxRole):
-    """``:result:`pattern/scenario``` -> outcome and test, inline."""
+    """``:result:`pattern/scenario``` -> outcome and test, inline;
+    ``:result:`glance:pattern/scenario``` for the Glance run's."""
 
     def run(self):
         _mark_uses_results(self.env)
-        pattern, _, scenario = self.text.partition("/")
+        service, _, cell = self.text.rpartition(":")
+        pattern, _, scenario = cell.partition("/")
         res = _results(self.env)
+        if service == "glance":
+            res = _glance_results(self.env) or Results(
+                os.path.join(os.path.dirname(res.path), GLANCE_RESULTS_FILE),
+                res.repo_root, "unpinned")
         result = res.lookup(pattern.strip(), scenario.strip())
         if result is None:
             node = nodes.inline(
