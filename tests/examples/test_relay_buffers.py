@@ -19,7 +19,7 @@ import pytest
 
 from benchmarks import procs
 from lab import patterns
-from lab.client import MiB, Api, Source
+from lab.client import MiB, Api, Source, auth_headers
 from lab.harness import REPO_ROOT
 
 # Each proxied example's relay-buffer lines (regexes, one line each).
@@ -77,8 +77,9 @@ def slow_download_growth(dep, image_id, size):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     total, stalled, end = 0, False, time.monotonic() + 120
     try:
-        sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-                      % (path, host)).encode())
+        headers = "".join("%s: %s\r\n" % kv for kv in auth_headers().items())
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n"
+                      % (path, host, headers)).encode())
         while time.monotonic() < end:
             data = sock.recv(256 * 1024)
             if not data:

@@ -356,8 +356,11 @@ def test_openstack_cli(deployment, api, record, tmp_path):
 # The 2 GiB upload's token: made with Keystone's keys to expire this many
 # seconds after it is made (Keystone issues tokens for [token] expiration,
 # an hour), and the least time it must have left once validated.
-SHORT_TOKEN_LIFETIME = 40.0
-SHORT_TOKEN_MARGIN = 10.0
+SHORT_TOKEN_LIFETIME = 25.0
+SHORT_TOKEN_MARGIN = 8.0
+# The upload is paced to last this many times the token's remaining life, so
+# that it expires well inside the upload (asserted), at ~30 s per pattern.
+UPLOAD_OUTLIVES_TOKEN = 1.25
 
 
 def short_lived_token(deployment, lifetime):
@@ -379,8 +382,8 @@ def short_lived_token(deployment, lifetime):
 def test_upload_2gib(deployment, api, record):
     """2 GiB with Content-Length, generated and hashed on the fly: it passes
     every size limit and timeout on the path; the server's hashes must match.
-    The token expires mid-upload (the upload is paced to last at least twice
-    the token's remaining life): auth_token checks it once, at the start."""
+    The token expires mid-upload (the upload is paced to outlast the token's
+    remaining life): auth_token checks it once, at the start."""
     image = api.create_image(name="two-gib")
     source = Source(2 * 1024 * MiB, seed=6)
     token, expires = short_lived_token(deployment, SHORT_TOKEN_LIFETIME)
@@ -388,7 +391,8 @@ def test_upload_2gib(deployment, api, record):
     assert left > SHORT_TOKEN_MARGIN, "validating the token took too long: %.1f s left" % left
     started = time.time()
     resp = api.upload_cl(image["id"], source, piece=4 * MiB, timeout=600,
-                         pace=source.size / (2 * left), headers={"X-Auth-Token": token})
+                         pace=source.size / (UPLOAD_OUTLIVES_TOKEN * left),
+                         headers={"X-Auth-Token": token})
     finished = time.time()
     if not expect(deployment, "upload-2gib", resp, record):
         assert resp.status == 204, resp

@@ -79,21 +79,21 @@ def test_logrotate_reopens_nginx_logs(tmp_path):
     with get("nginx-proxy-http").start(tmp_path) as dep:
         ws = dep.workspace
         log_dir = ws.path("/var/log/glancelet")
-        assert _get(dep.base_url, "/v2/images") == 200
+        assert _get(dep.base_url, "/versions") == 200
         conf = ws.path("/etc/logrotate.d/glancelet-nginx")
         proc = subprocess.run(["/usr/sbin/logrotate", "--force", "--verbose",
                                "--state", str(tmp_path / "logrotate.state"), str(conf)],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert "GET /image/v2/images " in (log_dir / "nginx-access.log.1").read_text()
+        assert "GET /image/versions " in (log_dir / "nginx-access.log.1").read_text()
         # SIGUSR1 is handled asynchronously: the master reopens, then its workers.
         end = time.monotonic() + 10
         while not (log_dir / "nginx-access.log").exists() and time.monotonic() < end:
             time.sleep(0.1)
         time.sleep(0.5)
-        assert _get(dep.base_url, "/v2/schemas/image") == 200
-        assert "/v2/schemas/image " in (log_dir / "nginx-access.log").read_text()
-        assert "/v2/schemas/image " not in (log_dir / "nginx-access.log.1").read_text()
+        assert _get(dep.base_url, "/healthcheck") == 200
+        assert "/healthcheck " in (log_dir / "nginx-access.log").read_text()
+        assert "/healthcheck " not in (log_dir / "nginx-access.log.1").read_text()
 
 
 def documented_start_up_lines():
