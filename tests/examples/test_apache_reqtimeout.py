@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from lab.client import Api
+from lab.client import Api, auth_headers
 from lab.patterns import get
 
 TIMEOUT_TEXT = "Server timeout waiting for the HTTP request from the client."
@@ -27,9 +27,10 @@ def _slow_put(dep, image_id, length, rate, deadline=60.0):
     path = "%s/v2/images/%s/file" % (dep.pattern.url_prefix, image_id)
     sock = socket.create_connection((host, port), timeout=30)
     with sock:
-        sock.sendall(("PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+        token = "".join("%s: %s\r\n" % kv for kv in auth_headers().items())
+        sock.sendall(("PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Type: "
                       "application/octet-stream\r\nContent-Length: %d\r\n\r\n"
-                      % (path, length)).encode())
+                      % (path, token, length)).encode())
         start, sent = time.monotonic(), 0
         sock.setblocking(False)
         while sent < length and time.monotonic() - start < deadline:
