@@ -64,9 +64,11 @@ def forward(req, host, body, start_response):
     """Send this import request to ``host``; relay its status and body."""
     parts = urllib.parse.urlsplit(host)
     path = parts.path.rstrip("/") + req.path
+    # auth_token leaves some of the identity headers it manages as None in
+    # the environ; the stage host's auth_token derives them again anyway.
     headers = {key[5:].replace("_", "-").title(): value for key, value in req.environ.items()
-               if key.startswith("HTTP_") and key not in _HOP_HEADERS}
-    headers["Content-Type"] = req.header("Content-Type")
+               if key.startswith("HTTP_") and key not in _HOP_HEADERS and value is not None}
+    headers["Content-Type"] = req.header("Content-Type") or "application/json"
     # Both nodes log the request under one id, which the client gets back.
     headers["X-Openstack-Request-Id"] = request_id.of(req.environ)
     conn_class = (http.client.HTTPSConnection if parts.scheme == "https"

@@ -373,4 +373,14 @@ def register_drain(app, timeout=None):
     if how is None:
         atexit.register(hook)
         how = "atexit"
+        # At interpreter exit threading's own exit hooks run first, then it
+        # joins the threads that are not daemons, and only then atexit's. A
+        # thread a library holds (seen behind keystonemiddleware under
+        # gunicorn) kept the exit waiting for the whole import, unbounded,
+        # before the drain above could run. So drain at the start of the
+        # exit too; the later call finds nothing left to wait for.
+        register_early = getattr(threading, "_register_atexit", None)
+        if register_early is not None:
+            register_early(hook)
+            how = "atexit, threading exit"
     return how

@@ -144,13 +144,18 @@ def app(tmp_path):
 
 
 def test_register_drain_uses_atexit_outside_uwsgi(app, monkeypatch):
-    registered = []
+    """Both at the start of the interpreter's exit (threading's hooks, before
+    it joins threads that are not daemons) and in atexit; the second call
+    finds the pool drained."""
+    registered, early = [], []
     monkeypatch.setattr(tasks.atexit, "register", registered.append)
+    monkeypatch.setattr(tasks.threading, "_register_atexit", early.append)
     monkeypatch.delitem(sys.modules, "uwsgi", raising=False)
-    assert tasks.register_drain(app) == "atexit"
-    assert len(registered) == 1
-    registered[0]()
+    assert tasks.register_drain(app) == "atexit, threading exit"
+    assert len(registered) == 1 and len(early) == 1
+    early[0]()
     assert app.task_pool.closed
+    assert registered[0]() is None
 
 
 def test_register_drain_uses_uwsgi_atexit_and_keeps_an_earlier_hook(app, monkeypatch):
