@@ -9,7 +9,7 @@ SCENARIOS = {
     "version-discovery": "Version discovery: GET / answers 300 and its hrefs work through "
                          "the front door",
     "image-crud": "Create, show, list and delete an image",
-    "image-members": "Image members (trusted identity headers): share an image with a "
+    "image-members": "Image members (two projects, real tokens): share an image with a "
                      "project, accept it, see it listed, remove it, under the front "
                      "door's prefix",
     "request-id": "x-openstack-request-id on every answer through the front door "

@@ -109,10 +109,9 @@ def test_image_crud(deployment, api, record):
     assert image["id"] not in [i["id"] for i in api.list_images()]
 
 
-def _identity(project):
-    """The headers keystonemiddleware sends for a member of ``project``."""
-    return {"X-Identity-Status": "Confirmed", "X-Project-Id": project,
-            "X-Roles": "member,reader"}
+def _token_of(deployment, user):
+    """Headers that authenticate as ``user`` (alice: project-a, bob: project-b)."""
+    return {"X-Auth-Token": deployment.token(user)}
 
 
 def _image_ids(resp):
@@ -122,7 +121,8 @@ def _image_ids(resp):
 
 @pytest.mark.scenario("image-members")
 def test_image_members(deployment, api, record):
-    owner, member = _identity("scenario-owner"), _identity("scenario-member")
+    owner, member = _token_of(deployment, "alice"), _token_of(deployment, "bob")
+    member_id = deployment.identity.projects["bob"]
     resp = api.request("POST", "/v2/images", headers=owner, json_body={
         "name": "shared", "visibility": "shared", "disk_format": "raw",
         "container_format": "bare"})
@@ -132,22 +132,22 @@ def test_image_members(deployment, api, record):
     image_id = resp.json()["id"]
     members = "/v2/images/%s/members" % image_id
     resp = api.request("POST", members, headers=owner,
-                       json_body={"member": "scenario-member"})
+                       json_body={"member": member_id})
     assert resp.status == 200, resp
-    assert (resp.json()["member_id"], resp.json()["status"]) == ("scenario-member", "pending")
+    assert (resp.json()["member_id"], resp.json()["status"]) == (member_id, "pending")
     resp = api.request("GET", members, headers=owner)
     assert resp.status == 200, resp
-    assert [m["member_id"] for m in resp.json()["members"]] == ["scenario-member"]
+    assert [m["member_id"] for m in resp.json()["members"]] == [member_id]
     assert image_id in _image_ids(api.request("GET", "/v2/images?member_status=pending",
                                               headers=member))
-    resp = api.request("PUT", members + "/scenario-member", headers=member,
+    resp = api.request("PUT", members + "/" + member_id, headers=member,
                        json_body={"status": "accepted"})
     assert resp.status == 200 and resp.json()["status"] == "accepted", resp
     assert image_id in _image_ids(api.request("GET", "/v2/images?visibility=shared",
                                               headers=member))
-    resp = api.request("GET", members + "/scenario-member", headers=member)
+    resp = api.request("GET", members + "/" + member_id, headers=member)
     assert resp.status == 200 and resp.json()["status"] == "accepted", resp
-    resp = api.request("DELETE", members + "/scenario-member", headers=owner)
+    resp = api.request("DELETE", members + "/" + member_id, headers=owner)
     assert resp.status == 204, resp
     assert api.request("GET", "/v2/images/%s" % image_id, headers=member).status == 404
     assert api.request("DELETE", "/v2/images/%s" % image_id, headers=owner).status == 204
