@@ -16,6 +16,7 @@ auth_token itself does when Keystone refuses the connection (glancelet only:
 Glance's pipeline gives the 500).
 """
 
+import importlib
 import logging
 
 from glancelet import conf as conf_mod
@@ -73,10 +74,51 @@ def build(conf):
             "imported (%s): %s" % (exc, INSTALL_HINT)) from None
     options = dict(conf["keystone_authtoken"])
     try:
-        return Pipeline(auth_token.filter_factory({}, **options),
-                        unreachable=ksa_exceptions.ConnectionError)
+        front = Pipeline(auth_token.filter_factory({}, **options),
+                         unreachable=ksa_exceptions.ConnectionError)
     except auth_token.ConfigurationError as exc:
         raise conf_mod.ConfigError("[keystone_authtoken]: %s" % exc) from None
+    load_cache_pool(options)
+    return front
+
+
+def _true(value, default):
+    if value is None:
+        return default
+    return str(value).strip().lower() in ("1", "t", "true", "on", "y", "yes")
+
+
+def load_cache_pool(options):
+    """Import now, in the thread loading the app, the memcached pool module
+    auth_token would import at its first request, in the thread serving it.
+
+    That module (oslo.cache's pool, the default ``memcache_use_advanced_pool``)
+    imports eventlet, which makes a second, private copy of the ``threading``
+    module (``eventlet.patcher.original``). Creating that copy in a thread
+    started by ``threading`` takes over the lock that thread's end releases
+    (Python 3.11's ``_set_sentinel``): the thread never reads as ended, and
+    interpreter exit waits for it forever. gunicorn's gthread workers serve
+    requests in such threads (a ThreadPoolExecutor), so a worker that had
+    validated one token hung on stop and on reload until ``graceful_timeout``
+    killed it. Imported here, in a worker's main thread, the copy is made once
+    and no request thread is touched.
+
+    Returns the imported module's name, or None when auth_token uses no such pool.
+    """
+    if not options.get("memcached_servers"):
+        return None
+    if not _true(options.get("memcache_use_advanced_pool"), True):
+        return None
+    tls_or_sasl = (_true(options.get("memcache_tls_enabled"), False)
+                   or _true(options.get("memcache_sasl_enabled"), False))
+    name = "oslo_cache._bmemcache_pool" if tls_or_sasl else "oslo_cache._memcache_pool"
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        # auth_token reports it itself at the first request.
+        LOG.warning("could not import %s for auth_token's token cache: %s", name, exc)
+        return None
+    return name
 
 
 def attach(front, app):

@@ -119,7 +119,7 @@ def test_no_flavor_is_the_app_itself(conf):
     assert pipeline.build(conf) is None
 
 
-def _child(code, tmp_path, conf_text):
+def _child(code, tmp_path, conf_text, block=True, timeout=60):
     path = tmp_path / "glancelet.conf"
     path.write_text(conf_text + textwrap.dedent("""
         [database]
@@ -130,8 +130,9 @@ def _child(code, tmp_path, conf_text):
         filesystem_store_datadir = %s/staging
     """ % (tmp_path, tmp_path, tmp_path)))
     env = dict(os.environ, GLANCELET_CONFIG_FILE=str(path))
-    return subprocess.run([sys.executable, "-c", BLOCK_KEYSTONEMIDDLEWARE + code],
-                          env=env, capture_output=True, text=True, timeout=60)
+    code = (BLOCK_KEYSTONEMIDDLEWARE if block else "") + code
+    return subprocess.run([sys.executable, "-c", code],
+                          env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_flavor_keystone_without_keystonemiddleware_is_one_clear_line(tmp_path):
@@ -161,3 +162,44 @@ def test_core_serves_without_keystonemiddleware(tmp_path):
     proc = _child(code, tmp_path, "")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["300", "200", "200"]
+
+
+def test_a_pool_thread_that_served_a_token_still_ends(tmp_path):
+    """gunicorn's gthread worker serves requests in a ThreadPoolExecutor and
+    joins its threads at exit. auth_token's first request with
+    ``memcached_servers`` imports oslo.cache's pool, and with it eventlet, whose
+    private copy of ``threading`` took over the serving thread's end-of-thread
+    lock: exit then waited forever, and the worker hung on stop and reload
+    until ``graceful_timeout`` (ci of 03e454e: gunicorn test_graceful_reload).
+    glancelet imports that pool while it loads (pipeline.load_cache_pool)."""
+    code = textwrap.dedent("""
+        import concurrent.futures, io, sys
+        from glancelet.wsgi.api import application
+        def serve():
+            env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/v2/images", "QUERY_STRING": "",
+                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "9292", "SCRIPT_NAME": "",
+                   "HTTP_HOST": "127.0.0.1:9292", "wsgi.url_scheme": "http",
+                   "HTTP_X_AUTH_TOKEN": "gAAAAA" + "x" * 180, "wsgi.input": io.BytesIO()}
+            seen = []
+            application(env, lambda status, headers, exc=None: seen.append(status[:3]))
+            return seen[0]
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        print(pool.submit(serve).result(), "eventlet" in sys.modules)
+        pool.shutdown(wait=False)
+    """)
+    options = "".join("%s = %s\n" % item for item in {
+        "www_authenticate_uri": WWW_AUTH_URI, "auth_url": "http://127.0.0.1:%d/v3" % free_port(),
+        "auth_type": "password", "username": "glance", "password": "secret",
+        "project_name": "service", "user_domain_name": "Default",
+        "project_domain_name": "Default", "http_request_max_retries": "0",
+        "http_connect_timeout": "2", "memcached_servers": "127.0.0.1:%d" % free_port(),
+    }.items())
+    conf_text = "[paste_deploy]\nflavor = keystone\n[keystone_authtoken]\n" + options
+    try:
+        proc = _child(code, tmp_path, conf_text, block=False, timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail("the interpreter did not exit within 30 s of serving one request in a "
+                    "pool thread: %s" % (exc.stdout,))
+    assert proc.returncode == 0, proc.stderr
+    # Keystone is not running: 503. The pool (and eventlet) was imported.
+    assert proc.stdout.split() == ["503", "True"], proc.stderr
