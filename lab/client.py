@@ -121,7 +121,7 @@ class Api:
     run's Keystone (:func:`lab.identity.running`), once one runs; ``user=None``
     sends no token (a trusted-header deployment, a 401 check)."""
 
-    def __init__(self, base_url, ca_file=None, timeout=120, user="alice"):
+    def __init__(self, base_url, ca_file=None, timeout=120, user="alice", token=None):
         parts = urlsplit(base_url)
         self.scheme = parts.scheme
         self.host = parts.hostname
@@ -131,9 +131,13 @@ class Api:
         self.ca_file = ca_file
         self.timeout = timeout
         self.user = user
+        self.token = token
 
     def auth_headers(self):
-        """{"X-Auth-Token": token} of :attr:`user`, or {} (see the class)."""
+        """{"X-Auth-Token": token} of :attr:`user`, or {} (see the class); with
+        ``token`` given, that token."""
+        if self.token is not None:
+            return {"X-Auth-Token": self.token}
         return auth_headers(self.user)
 
     def connection(self, timeout=None):

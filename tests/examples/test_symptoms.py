@@ -154,7 +154,7 @@ def test_uwsgi_http_socket_without_connection_close(tmp_path, record, monkeypatc
     variant = without("uwsgi-http", UWSGI_HTTP + "glancelet-uwsgi.ini",
                       r"^add-header\s*=\s*Connection: close")
     with variant.start(tmp_path) as dep:
-        client = glanceclient.Client("2", endpoint=dep.base_url, token="x")
+        client = glanceclient.Client("2", endpoint=dep.base_url, token=dep.token() or "x")
         error = None
         # Uploads then reads on one client, as `glance image-create --file`
         # does: a pooled connection is soon reused after uWSGI closed it.

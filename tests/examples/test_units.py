@@ -6,6 +6,7 @@ created from nothing (owner ``User=``, mode 0755), and for ``Type=notify``
 a ``$NOTIFY_SOCKET`` on which the server must send ``READY=1``.
 """
 
+import os
 import pwd
 import re
 import stat
@@ -86,14 +87,38 @@ def test_logrotate_reopens_nginx_logs(tmp_path):
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "GET /image/versions " in (log_dir / "nginx-access.log.1").read_text()
-        # SIGUSR1 is handled asynchronously: the master reopens, then its workers.
-        end = time.monotonic() + 10
-        while not (log_dir / "nginx-access.log").exists() and time.monotonic() < end:
+        # SIGUSR1 is handled asynchronously: the master reopens, then tells
+        # its workers, each of which reopens in its own time. Wait until no
+        # nginx process holds the renamed file open (bounded: 20 s).
+        rotated = str(log_dir / "nginx-access.log.1")
+        end = time.monotonic() + 20
+        while _holders(dep, rotated) and time.monotonic() < end:
             time.sleep(0.1)
-        time.sleep(0.5)
+        assert not _holders(dep, rotated), "still writing to the rotated log"
+        assert (log_dir / "nginx-access.log").exists()
         assert _get(dep.base_url, "/healthcheck") == 200
         assert "/healthcheck " in (log_dir / "nginx-access.log").read_text()
         assert "/healthcheck " not in (log_dir / "nginx-access.log.1").read_text()
+
+
+def _holders(dep, path):
+    """PIDs of the deployment's nginx processes (master and workers) that
+    have ``path`` open."""
+    server = dep.servers["nginx"]
+    found = []
+    for pid in [server.pid, *server.children()]:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == path:
+                    found.append(pid)
+                    break
+            except OSError:
+                continue
+    return found
 
 
 def documented_start_up_lines():
