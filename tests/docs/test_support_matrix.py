@@ -60,8 +60,9 @@ def test_a_pattern_page_lists_scenarios_in_group_order(built_html):
     """The per-pattern list on a how-to page follows the same order (it used
     to be alphabetical: "16mib" before "1mib")."""
     page = html.unescape((built_html / "howto" / "uwsgi-http.html").read_text(encoding="utf-8"))
-    # As Sphinx's smartquotes render them.
-    titles = {sid: title.replace("--", "\u2013") for sid, title in _known_titles().items()}
+    # As Sphinx's smartquotes render them ("--" and an apostrophe).
+    titles = {sid: title.replace("--", "\u2013").replace("'", "\u2019")
+              for sid, title in _known_titles().items()}
     order = [sid for _, ids in _groups() for sid in ids]
     positions = [page.index(titles[sid]) for sid in order if titles[sid] in page]
     assert len(positions) == len(order)
