@@ -9,6 +9,8 @@
 * ``deployment``: the pattern started once per test module.
 * ``record``: lets a test record an expected failure (the exact status and
   body it asserted) or a symptom (exact text an operator sees) for the docs.
+* ``--tier ci``: only the subset CI runs (tests/examples/ci_tier.py;
+  ``tox -e examples-ci``).
 * At the end of the session the results file is written
   (doc/source/_data/examples-results.json, see results-schema.md) when the
   run covered every pattern and scenario; a partial run (-k, -m, node ids,
@@ -26,6 +28,7 @@ from lab import results as results_mod
 from lab.harness import REPO_ROOT, SERVICES
 from lab.patterns import all_patterns
 from lab.scenarios import SCENARIOS
+from tests.examples import ci_tier
 
 ALL_PATTERNS = all_patterns()
 
@@ -38,6 +41,9 @@ if not os.environ.get("GLANCELET_GLANCE_TESTS"):
 def pytest_addoption(parser):
     parser.addoption("--service", choices=SERVICES, default=SERVICES[0],
                      help="the service every deployment serves (default: %(default)s)")
+    parser.addoption("--tier", choices=ci_tier.TIERS, default="full",
+                     help="full: every test; ci: the subset CI runs, declared in "
+                          "tests/examples/ci_tier.py (default: %(default)s)")
 
 
 def service_of(config):
@@ -132,12 +138,23 @@ def _scenario_of(item):
 
 
 def pytest_collection_modifyitems(session, config, items):
+    tier = config.getoption("tier")
+    kept, dropped = [], []
     for item in items:
         key = _scenario_of(item)
         if key is not None:
             if key[2] not in SCENARIOS:
                 raise pytest.UsageError("%s: unknown scenario id %r" % (item.nodeid, key[2]))
+            if not ci_tier.selected(tier, key[1], key[2]):
+                dropped.append(item)
+                continue
             config._examples["items"][item.nodeid] = key
+        kept.append(item)
+    if dropped:
+        # Counted as deselected: the run is partial and leaves the committed
+        # results file alone.
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_deselected(items):

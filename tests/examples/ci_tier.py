@@ -1,0 +1,52 @@
+"""CI's tier of the examples suite: what ``tox -e examples-ci`` runs.
+
+The full suite (``tox -e examples``: every pattern x every scenario, and
+every other test in tests/examples/) takes over an hour on 2 cores. A
+developer runs it and commits the results file it writes
+(doc/source/_data/examples-results.json); the file's source digest makes
+the site show its cells as stale once examples/ or glancelet/ change, until
+the next full run.
+
+CI (``.ci/run``, which runs ``tox``) runs this declared subset instead:
+
+* every test that is not a pattern x scenario cell (the symptom, unit,
+  Apache, TLS, relay-buffer, multi-node and rewrite tests): each proves one
+  claim once, and most start their own servers;
+* every pattern with every scenario but the :data:`SLOW` ones, on the
+  pattern's one shared deployment;
+* the :data:`SLOW` scenarios on the :data:`REPRESENTATIVE` patterns only:
+  one per server family and the multi-node one.
+
+A tier run deselects the rest, so it writes the partial results file
+(doc/build/), never the committed one (see conftest.py).
+"""
+
+# Scenarios that start their own deployment, send GiBs or wait out a
+# documented delay (a drain, a reload, a Keystone restart). Measured in the
+# full run of 1c51221 (pytest -o console_output_style=times).
+SLOW = frozenset({
+    "upload-2gib",
+    "graceful-reload",
+    "sigterm-during-upload",
+    "client-abort",
+    "import-sigterm",
+    "import-kill-9",
+    "auth-keystone-down",
+})
+
+# One pattern per server family, and the multi-node pattern.
+REPRESENTATIVE = frozenset({
+    "uwsgi-http",          # uWSGI alone (the reference)
+    "apache-proxy-http",   # Apache httpd in front
+    "nginx-gunicorn",      # nginx in front, gunicorn behind
+    "haproxy-multinode",   # HAProxy in front of two nodes
+})
+
+TIERS = ("full", "ci")
+
+
+def selected(tier, pattern, scenario):
+    """Whether the cell (``pattern``, ``scenario``) runs in ``tier``."""
+    if tier == "full":
+        return True
+    return scenario not in SLOW or pattern in REPRESENTATIVE
