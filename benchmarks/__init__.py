@@ -3,9 +3,10 @@
 ``python -m benchmarks.run`` (``tox -e bench``) starts each pattern with the
 real ``examples/`` files through ``lab/patterns`` and measures
 image upload and download throughput, metadata request latency and worker
-memory, next to baselines measured in the same run on the same machine (the
-single-core md5+sha512 ceiling, ``cat``, a disk write with fsync, nginx
-serving the same file statically). ``--smoke`` (``tox -e bench-smoke``) is a
+memory, next to baselines measured in the same run on the same machine
+(md5+sha512 in one thread, a reference and not a ceiling: glancelet hashes in
+two threads; ``cat``, a disk write with fsync, nginx serving the same file
+statically). ``--smoke`` (``tox -e bench-smoke``) is a
 short run that fails only when something breaks, never on the numbers.
 
 Modules:
