@@ -51,10 +51,11 @@ INSTALL_COMMANDS = ("python3 -m venv /opt/glancelet",
                     "/opt/glancelet/bin/pip install . uwsgi python-glanceclient")
 START = "/opt/glancelet/bin/uwsgi --ini /etc/glancelet/glancelet-uwsgi.ini"
 KEYSTONE_START = "/opt/keystone/bin/uwsgi --ini /etc/keystone/keystone-uwsgi.ini"
-# The authentication how-to's installs: (command, programs in bin/ or modules
-# it installs).
+MEMCACHED_INSTALL = "sudo apt-get install memcached"
+# The authentication how-to's installs: {command: the programs (bin/) or
+# modules it installs}.
 AUTH_INSTALLS = {
-    "sudo apt-get install memcached": (),
+    MEMCACHED_INSTALL: (),
     "python3 -m venv /opt/glancelet": (),
     "/opt/glancelet/bin/pip install '.[keystone]' uwsgi": (
         "uwsgi", "keystonemiddleware", "memcache", "cryptography"),
@@ -233,7 +234,7 @@ def test_commands_as_written(name, tmp_path):
         for command, output in source():
             if command in installs:
                 _check_installed(installs[command])
-                if command.endswith(" memcached"):
+                if command == MEMCACHED_INSTALL:
                     memcached.start_memcached(ws)
                 continue
             if command in STARTS:
