@@ -1,29 +1,39 @@
-"""The README's and the tutorial's shell commands, run as written.
+"""The README's, the tutorial's and the authentication how-to's shell commands, run as written.
 
 The commands are read from the RST (README.rst's "Serve glancelet yourself"
-blocks, the ``console`` blocks of doc/source/tutorial/first-image.rst) and
+blocks, the ``console`` blocks of doc/source/tutorial/first-image.rst and of
+the "Try it by hand" section of doc/source/howto/authentication.rst) and
 run one by one with bash, after the lab's rewrite (:mod:`lab.rewrite`, the
 same as for every examples/ file) has changed their ports and paths: the
-operator paths become the workspace's, ``/opt/glancelet`` the environment
-running the tests, port 60999 a free port. Nothing else is changed.
+operator paths become the workspace's, ``/opt/glancelet`` and
+``/opt/keystone`` the environment running the tests, ports 60999, 5000 and
+11211 free ports of the test's own (not the examples session's Keystone and
+memcached). Nothing else is changed.
 
 What the test environment provides in place of the user's machine:
 
 * the directory the commands run in stands for the checkout: its
   ``examples/`` holds the examples/ files, rewritten the same way;
-* ``python3 -m venv /opt/glancelet`` and ``pip install . uwsgi
-  python-glanceclient`` are not run: ``/opt/glancelet`` is the environment
-  running the tests (re-creating it would replace the tests' own install),
-  so the test checks that it has what those two commands install;
+* the ``python3 -m venv`` and ``pip install`` commands are not run:
+  ``/opt/glancelet`` and ``/opt/keystone`` are the environment running the
+  tests (re-creating it would replace the tests' own install), so the test
+  checks that it has what those commands install;
+* ``sudo apt-get install memcached`` is not run either: the test checks that
+  memcached is installed and starts it on its port for 11211, as Debian's
+  package starts its service;
 * ``sudo`` runs its command as the test's user, who owns the workspace;
-* the uWSGI start command runs in the background (the docs start it in a
-  terminal of its own), and the test waits until it answers.
+* the uWSGI start commands (glancelet's, Keystone's) run in the background
+  (the docs start each in a terminal of its own), and the test waits until
+  the server answers;
+* an ``export`` command holds for the commands after it, as in the reader's
+  shell.
 
 The upload must round-trip: the downloaded copy equals the file
 (``cmp``), and the image is active with the file's size and SHA-512.
 """
 
 import hashlib
+import importlib.util
 import os
 import shlex
 import subprocess
@@ -32,7 +42,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import launchers
+from lab import keystone, launchers, memcached
 from lab.client import CA_BUNDLE_VARIABLES, Api
 from lab.harness import REPO_ROOT, Workspace, wait_ready
 
@@ -40,6 +50,23 @@ IMAGE_ID = "c0ffee00-1111-4a2b-8c3d-0123456789ab"
 INSTALL_COMMANDS = ("python3 -m venv /opt/glancelet",
                     "/opt/glancelet/bin/pip install . uwsgi python-glanceclient")
 START = "/opt/glancelet/bin/uwsgi --ini /etc/glancelet/glancelet-uwsgi.ini"
+KEYSTONE_START = "/opt/keystone/bin/uwsgi --ini /etc/keystone/keystone-uwsgi.ini"
+MEMCACHED_INSTALL = "sudo apt-get install memcached"
+# The authentication how-to's installs: {command: the programs (bin/) or
+# modules it installs}.
+AUTH_INSTALLS = {
+    MEMCACHED_INSTALL: (),
+    "python3 -m venv /opt/glancelet": (),
+    "/opt/glancelet/bin/pip install '.[keystone]' uwsgi": (
+        "uwsgi", "keystonemiddleware", "memcache", "cryptography"),
+    "python3 -m venv /opt/keystone": (),
+    "/opt/keystone/bin/pip install -r tests/keystone-requirements.txt uwsgi "
+    "python-openstackclient": ("keystone-manage", "uwsgi", "openstack"),
+}
+README_INSTALLS = {INSTALL_COMMANDS[0]: (), INSTALL_COMMANDS[1]: ("uwsgi", "glance")}
+# The server starts: (name, port token it answers on, stop timeout, start deadline).
+STARTS = {START: ("uwsgi", "60999", launchers.UWSGI_STOP_TIMEOUT, 60),
+          KEYSTONE_START: ("keystone", "5000", 60, keystone.START_DEADLINE)}
 
 
 def _blocks(rst):
@@ -94,6 +121,12 @@ def tutorial_commands():
     return [c for block in _blocks(text) for c in commands(block)]
 
 
+def auth_commands():
+    text = (REPO_ROOT / "doc/source/howto/authentication.rst").read_text()
+    section = text[text.index("\nTry it by hand\n"):text.index("\nHealth checks\n")]
+    return [c for block in _blocks(section) for c in commands(block)]
+
+
 def test_the_commands_are_found():
     """The parser sees the blocks this test is about (a broken parser would
     otherwise run nothing and pass)."""
@@ -104,6 +137,18 @@ def test_the_commands_are_found():
         assert START in cmds
         assert any("image-create" in c and "--file test.img" in c for c in cmds), cmds
         assert "cmp test.img copy.img && echo same" in cmds
+
+
+def test_the_auth_commands_are_found():
+    """The authentication how-to's procedure, in its order: installs,
+    Keystone, then glancelet with the drop-in, then the openstack client."""
+    cmds = [c for c, _ in auth_commands()]
+    assert set(AUTH_INSTALLS) <= set(cmds), cmds
+    order = [KEYSTONE_START,
+             "cp examples/keystone/authtoken.conf /etc/glancelet/glancelet.conf.d/", START,
+             "cmp test.img copy.img && echo same"]
+    assert [c for c in cmds if c in order] == order, cmds
+    assert any("openstack image create" in c and "--file test.img" in c for c in cmds), cmds
 
 
 def _sudo_as_the_user(bindir):
@@ -133,9 +178,38 @@ def _run(command, cwd, env):
         os.close(secondary)
 
 
-@pytest.mark.parametrize("source", [readme_commands, tutorial_commands],
-                         ids=["README", "tutorial"])
-def test_commands_as_written(source, tmp_path):
+def _check_installed(names):
+    """Each of ``names`` is a program of the environment or a module it imports."""
+    for name in names:
+        assert ((Path(sys.prefix) / "bin" / name).exists()
+                or importlib.util.find_spec(name) is not None), name
+
+
+def _image_by_id(base_url, shell):
+    return Api(base_url).get_image(IMAGE_ID)
+
+
+def _image_named_first(base_url, shell):
+    """Image ``first``, read with a token of the page's user (its exports);
+    glancelet is behind Keystone: without a token, 401."""
+    assert Api(base_url, user=None).request("GET", "/v2/images").status == 401
+    openstack = Path(sys.prefix) / "bin" / "openstack"
+    token = shell("%s token issue -f value -c id" % openstack).stdout.strip()
+    images = [i for i in Api(base_url, token=token).list_images() if i["name"] == "first"]
+    assert len(images) == 1, images
+    return images[0]
+
+
+# Each source: its commands, its installs (checked, not run), and how the
+# test finds the uploaded image.
+SOURCES = {"README": (readme_commands, README_INSTALLS, _image_by_id),
+           "tutorial": (tutorial_commands, README_INSTALLS, _image_by_id),
+           "authentication": (auth_commands, AUTH_INSTALLS, _image_named_first)}
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_commands_as_written(name, tmp_path):
+    source, installs, find_image = SOURCES[name]
     ws = Workspace(tmp_path)
     checkout = tmp_path / "checkout"
     bindir = tmp_path / "bin"
@@ -148,34 +222,46 @@ def test_commands_as_written(source, tmp_path):
            and k != "GLANCELET_CONFIG_FILE"}
     env["PATH"] = "%s:%s" % (bindir, env.get("PATH", "/usr/bin:/bin"))
     base_url = "http://127.0.0.1:%d" % ws.port("60999")
-    uwsgi = None
+    exports = []
+    started = {}
+
+    def shell(command):
+        done = _run("\n".join(exports + [command]), checkout, env)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        return done
+
     try:
         for command, output in source():
-            if command in INSTALL_COMMANDS:
-                for tool in ("uwsgi", "glance"):
-                    assert (Path(sys.prefix) / "bin" / tool).exists(), tool
+            if command in installs:
+                _check_installed(installs[command])
+                if command == MEMCACHED_INSTALL:
+                    memcached.start_memcached(ws)
+                continue
+            if command in STARTS:
+                server, port, stop_timeout, deadline = STARTS[command]
+                started[server] = ws.spawn(server, shlex.split(ws.rewrite(command)),
+                                           cwd=checkout, env=env, stop_timeout=stop_timeout,
+                                           signal_ready=launchers.uwsgi_signal_ready)
+                wait_ready("http://127.0.0.1:%d/" % ws.port(port), [started[server]],
+                           deadline=deadline)
                 continue
             command = ws.rewrite(command)
-            if command == ws.rewrite(START):
-                uwsgi = ws.spawn("uwsgi", shlex.split(command), cwd=checkout, env=env,
-                                 stop_timeout=launchers.UWSGI_STOP_TIMEOUT,
-                                 signal_ready=launchers.uwsgi_signal_ready)
-                wait_ready(base_url + "/", [uwsgi], deadline=60)
-                continue
+            uwsgi = started.get("uwsgi")
             if command.startswith("kill -TERM "):
                 uwsgi.wait_signal_ready()
-            done = _run(command, checkout, env)
-            assert done.returncode == 0, (command, done.stdout, done.stderr)
+            done = shell(command)
+            if command.startswith("export "):
+                exports.append(command)
             if command.startswith("kill -TERM "):
                 assert uwsgi.wait(launchers.UWSGI_STOP_TIMEOUT) == 0, uwsgi.log_text()
             if output:
                 assert done.stdout.splitlines() == output, (command, done.stdout)
             if command.startswith("cmp test.img copy.img"):
                 data = (checkout / "test.img").read_bytes()
-                image = Api(base_url).get_image(IMAGE_ID)
+                image = find_image(base_url, shell)
                 assert (image["status"], image["size"]) == ("active", len(data))
                 assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
-        assert uwsgi is not None, "no uWSGI start command"
+        assert "uwsgi" in started, "no uWSGI start command"
     finally:
         errors = ws.stop_all()
     assert not errors, errors
