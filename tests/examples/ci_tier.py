@@ -12,18 +12,19 @@ CI (``.ci/run``, which runs ``tox``) runs this declared subset instead:
 * every test that is not a pattern x scenario cell (the symptom, unit,
   Apache, TLS, relay-buffer, multi-node and rewrite tests): each proves one
   claim once, and most start their own servers;
-* every pattern with every scenario but the :data:`SLOW` ones, on the
-  pattern's one shared deployment;
-* the :data:`SLOW` scenarios on the :data:`REPRESENTATIVE` patterns only:
-  one per server family and the multi-node one.
+* every pattern with every scenario but the :data:`SLOW` and :data:`CLI`
+  ones, on the pattern's one shared deployment;
+* the :data:`SLOW` and :data:`CLI` scenarios on the :data:`REPRESENTATIVE`
+  patterns only: one per server family and the multi-node one.
 
 A tier run deselects the rest, so it writes the partial results file
 (doc/build/), never the committed one (see conftest.py).
 """
 
 # Scenarios that start their own deployment, send GiBs or wait out a
-# documented delay (a drain, a reload, a Keystone restart). Measured in the
-# full run of 1c51221 (pytest -o console_output_style=times).
+# documented delay (a drain, a reload, a Keystone restart). Seconds per
+# pattern in the full run of 1c51221 (pytest -o console_output_style=times,
+# on 2 shared cores): 32-33, 16-24, 12-24, 3-8, 17-45, 7-17, 8-9.
 SLOW = frozenset({
     "upload-2gib",
     "graceful-reload",
@@ -32,6 +33,17 @@ SLOW = frozenset({
     "import-sigterm",
     "import-kill-9",
     "auth-keystone-down",
+})
+
+# The command-line clients: their requests are those of the library
+# scenarios (glanceclient-library, openstacksdk, import-glance-direct,
+# import-web-download), which run on every pattern; each command adds
+# seconds of interpreter start. 3-11 s per scenario and pattern in that run.
+CLI = frozenset({
+    "glanceclient-cli",
+    "openstackclient-cli",
+    "import-cli-glance-direct",
+    "import-cli-web-download",
 })
 
 # One pattern per server family, and the multi-node pattern.
@@ -49,4 +61,4 @@ def selected(tier, pattern, scenario):
     """Whether the cell (``pattern``, ``scenario``) runs in ``tier``."""
     if tier == "full":
         return True
-    return scenario not in SLOW or pattern in REPRESENTATIVE
+    return scenario not in SLOW | CLI or pattern in REPRESENTATIVE
