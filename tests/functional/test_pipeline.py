@@ -167,7 +167,8 @@ def test_core_serves_without_keystonemiddleware(tmp_path):
 def test_a_pool_thread_that_served_a_token_still_ends(tmp_path):
     """gunicorn's gthread worker serves requests in a ThreadPoolExecutor and
     joins its threads at exit. auth_token's first request with
-    ``memcached_servers`` imports oslo.cache's pool, and with it eventlet, whose
+    ``memcached_servers`` imports oslo.cache's pool, and with it eventlet (when
+    installed, as wherever Keystone or Glance is; test-requirements.txt), whose
     private copy of ``threading`` took over the serving thread's end-of-thread
     lock: exit then waited forever, and the worker hung on stop and reload
     until ``graceful_timeout`` (ci of 03e454e: gunicorn test_graceful_reload).
@@ -201,5 +202,6 @@ def test_a_pool_thread_that_served_a_token_still_ends(tmp_path):
         pytest.fail("the interpreter did not exit within 30 s of serving one request in a "
                     "pool thread: %s" % (exc.stdout,))
     assert proc.returncode == 0, proc.stderr
-    # Keystone is not running: 503. The pool (and eventlet) was imported.
+    # Keystone is not running: 503. The pool, and eventlet with it, was
+    # imported (False: eventlet is not installed and the hazard not tested).
     assert proc.stdout.split() == ["503", "True"], proc.stderr
