@@ -1032,6 +1032,22 @@ def _holds(name, image_id):
     return name == image_id or name.startswith(image_id + ".")
 
 
+def holding_open(pids, path):
+    """Those of ``pids`` that have ``path`` open (their /proc/PID/fd links)."""
+    found = []
+    for pid in pids:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:   # exited
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):   # closed meanwhile
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == str(path):
+                    found.append(pid)
+                    break
+    return found
+
+
 def data_files(directory, image_id):
     """The files holding ``image_id``'s data in a store or staging ``directory``."""
     return sorted(p for p in directory.glob(image_id + "*") if _holds(p.name, image_id))

@@ -9,8 +9,6 @@ only with GLANCELET_GLANCE_TESTS=1 (conftest.py), which tox -e
 examples-glance sets.
 """
 
-import contextlib
-import glob
 import hashlib
 import http.client
 import io
@@ -25,7 +23,7 @@ import pytest
 
 from lab import glance, launchers
 from lab.client import MiB, Source
-from lab.harness import Workspace, wait_ready
+from lab.harness import Workspace, holding_open, wait_ready
 from lab.patterns import uwsgi_http
 
 INI = "/etc/glance/glance-uwsgi.ini"
@@ -166,11 +164,9 @@ def worker_writing(server, path, deadline=60.0):
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if path.exists() and path.stat().st_size >= 4 * MiB:
-            for pid in server.children():
-                with contextlib.suppress(OSError):
-                    if any(os.readlink(fd) == str(path)
-                           for fd in glob.glob("/proc/%d/fd/*" % pid)):
-                        return pid
+            holders = holding_open(server.children(), path)
+            if holders:
+                return holders[0]
         time.sleep(0.1)
     raise AssertionError("no worker wrote 4 MiB of %s within %ss" % (path, deadline))
 

@@ -6,7 +6,6 @@ created from nothing (owner ``User=``, mode 0755), and for ``Type=notify``
 a ``$NOTIFY_SOCKET`` on which the server must send ``READY=1``.
 """
 
-import os
 import pwd
 import re
 import stat
@@ -15,7 +14,7 @@ import time
 
 import pytest
 
-from lab.harness import REPO_ROOT, LineEdit, http_get
+from lab.harness import REPO_ROOT, LineEdit, holding_open, http_get
 from lab.patterns import get
 
 UWSGI_UNIT = "examples/systemd/glancelet-uwsgi.service"
@@ -92,33 +91,15 @@ def test_logrotate_reopens_nginx_logs(tmp_path):
         # nginx process holds the renamed file open (bounded: 20 s).
         rotated = str(log_dir / "nginx-access.log.1")
         end = time.monotonic() + 20
-        while _holders(dep, rotated) and time.monotonic() < end:
+        nginx = dep.servers["nginx"]
+        while holding_open([nginx.pid, *nginx.children()], rotated) and time.monotonic() < end:
             time.sleep(0.1)
-        assert not _holders(dep, rotated), "still writing to the rotated log"
+        assert not holding_open([nginx.pid, *nginx.children()], rotated), \
+            "still writing to the rotated log"
         assert (log_dir / "nginx-access.log").exists()
         assert _get(dep.base_url, "/healthcheck") == 200
         assert "/healthcheck " in (log_dir / "nginx-access.log").read_text()
         assert "/healthcheck " not in (log_dir / "nginx-access.log.1").read_text()
-
-
-def _holders(dep, path):
-    """PIDs of the deployment's nginx processes (master and workers) that
-    have ``path`` open."""
-    server = dep.servers["nginx"]
-    found = []
-    for pid in [server.pid, *server.children()]:
-        try:
-            fds = os.listdir("/proc/%d/fd" % pid)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == path:
-                    found.append(pid)
-                    break
-            except OSError:
-                continue
-    return found
 
 
 def documented_start_up_lines():
