@@ -286,6 +286,9 @@ def create_task(req, start_response):
                                  now=app.clock(), request_id=request_id.of(req.environ),
                                  user_id=req.context.user_id)
     app.tasks.add(task)
+    # The 201 shows the task as created (``pending``), as Glance's does: read
+    # before the pool thread can start it and move it on.
+    created = app.tasks.get(task["id"])
     try:
         app.task_pool.submit(task["id"], tasks.run_legacy_import, app, task["id"],
                              _image_maker(req))
@@ -294,7 +297,7 @@ def create_task(req, start_response):
             app.clock(), "failure", "the server is shutting down; create the task again"))
         raise errors.HTTPError(503, "The server is shutting down; retry the request.",
                                headers=[("Retry-After", "5")])
-    return json_response(start_response, "201 Created", task_view(app.tasks.get(task["id"])),
+    return json_response(start_response, "201 Created", task_view(created),
                          [("Location", "/v2/tasks/%s" % task["id"])])
 
 

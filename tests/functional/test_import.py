@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from glancelet import app as app_mod
+from glancelet import tasks
 from glancelet.store import TEMP_PREFIX
 from lab.harness import Server, free_port, wait_ready
 from lab.launchers import uwsgi_signal_ready
@@ -422,6 +423,33 @@ def test_import_task_creates_an_active_image(api, data_server):
     assert image["checksum"] == hashlib.md5(data_server.payload).hexdigest()
     assert api.get("/v2/images/%s/file" % image_id, headers=TASKS_ADMIN).body == \
         data_server.payload
+
+
+class FinishingPool(tasks.TaskPool):
+    """A real pool whose ``submit`` returns only once the job has run: the
+    interleaving in which the task thread wins the race with the response."""
+
+    def submit(self, key, fn, *args):
+        super().submit(key, fn, *args)
+        wait_for(lambda: key not in self.pending(), 20, what="job %s runs" % key)
+
+
+def test_the_201_shows_the_task_as_created_even_if_it_already_ran(tmp_path, data_server):
+    # CI (2026-11-30) saw "processing" here: the body was read after submit.
+    app = app_mod.create_app(make_conf(
+        tmp_path, import_filtering_opts__allowed_hosts="127.0.0.1",
+        import_filtering_opts__allowed_ports="80,443,%d" % data_server.port),
+        task_pool=FinishingPool(1))
+    try:
+        api = Client(app)
+        resp = api.post("/v2/tasks", task_body(data_server.url("/data")), headers=TASKS_ADMIN)
+        assert resp.status == 201, resp.body
+        task = resp.json()
+        assert (task["status"], task["result"]) == ("pending", None)
+        shown = api.get("/v2/tasks/%s" % task["id"], headers=TASKS_ADMIN).json()
+        assert shown["status"] == "success", shown["message"]
+    finally:
+        app.task_pool.drain(10)
 
 
 def test_failed_fetch_fails_the_task_and_deletes_its_image(api, data_server, import_app):
