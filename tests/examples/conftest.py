@@ -11,6 +11,9 @@
   body it asserted) or a symptom (exact text an operator sees) for the docs.
 * ``--tier ci``: only the subset CI runs (tests/examples/ci_tier.py;
   ``tox -e examples-ci``).
+* ``--mariadb``: haproxy-multinode runs on MariaDB instead of PostgreSQL
+  (``lab.patterns.haproxy_multinode.on_mariadb``), under the name
+  ``haproxy-multinode-mariadb``; the results file is then a partial one.
 * At the end of the session the results file is written
   (doc/source/_data/examples-results.json, see results-schema.md) when the
   run covered every pattern and scenario; a partial run (-k, -m, node ids,
