@@ -2,6 +2,8 @@
 the uwsgi-http example's files on each node) and PostgreSQL; :func:`on_mariadb`
 is the same on MariaDB."""
 
+import functools
+
 from lab.harness import LineEdit, Pattern
 from lab.patterns import ETC, KEYSTONE, in_etc
 from lab.servers import Node, Run
@@ -45,10 +47,13 @@ PATTERNS = [Pattern(
 )]
 
 
+@functools.lru_cache(maxsize=None)
 def on_mariadb(pattern=PATTERNS[0]):
     """``pattern`` with MariaDB instead of PostgreSQL: multinode.conf's one
     connection line (:data:`MARIADB_CONNECTION`). Not registered: no column
-    of its own in the support matrix (tests/examples/test_multinode.py)."""
+    of its own in the support matrix (tests/examples/test_multinode.py).
+    One object per pattern, so that a module-scoped deployment of it is
+    started once."""
     clone = pattern.variant({DIR + "multinode.conf": LineEdit(r"^connection = ",
                                                               replace=MARIADB_CONNECTION)})
     clone.name = pattern.name + "-mariadb"
