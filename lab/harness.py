@@ -606,8 +606,10 @@ class LineEdit:
     new text takes the matched line's indentation.
 
     Only the symptom and line-proof tests use variants (to show why a line
-    is in an example); the scenarios run the examples as shipped, and the
-    rewrite (:mod:`lab.rewrite`) changes only ports, addresses and paths.
+    is in an example), and haproxy-multinode's MariaDB variant (its one
+    connection line); the scenarios run the examples as shipped (unless
+    told ``--mariadb``), and the rewrite (:mod:`lab.rewrite`) changes only
+    ports, addresses and paths.
     """
     line_regex: str
     remove: bool = False
@@ -896,9 +898,9 @@ class Pattern:
         if self.database:
             # On one node (the first), as the page has the operator do.
             where = self.first_node(ws)
-            ws.database_seconds = dbservers.set_up(ws.database, self.connection(where), where)
+            seconds = dbservers.set_up(ws.database, self.connection(where), where)
             sys.stderr.write("\n%s: %s\n" % (self.name, ", ".join(
-                "%s %.1f s" % kv for kv in ws.database_seconds.items())))
+                "%s %.1f s" % kv for kv in seconds.items())))
         for run in self.servers:
             port = run.start(ws)
         front = self.servers[-1]
