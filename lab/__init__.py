@@ -24,7 +24,8 @@ Map:
 * ``lab.memcached``: memcached, the Keystone suite's shared token cache:
   start, ``stats`` and what it stores.
 * ``lab.dbservers``: throwaway PostgreSQL and MariaDB servers (``start``,
-  ``url``, ``create_database``, ``stop``) for ``[database] connection``.
+  ``url``, ``create_database``, ``stop``) for ``[database] connection``, and
+  the one a multi-node pattern's nodes share (``serve_pattern``, ``set_up``).
 * ``lab.apache``: Apache httpd: provisioning, the apache2.conf stand-in,
   start and graceful restart.
 * ``lab.provision``: ``python -m lab.provision [--profile examples|docs|keystone|db]``,

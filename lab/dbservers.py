@@ -6,8 +6,12 @@ package's system user when the tests run as root (neither server runs as
 root), with durability traded for speed (no fsync). The common interface:
 ``start()``, ``url(database)``, ``create_database(name)`` (returns its URL)
 and ``stop()``, which signals the server's PID and waits for it. The
-packages come from apt (bindep.txt, profile ``db``; ``python -m
+packages come from apt (bindep.txt, profiles ``db`` and ``test``; ``python -m
 lab.provision --profile db``).
+
+:func:`serve_pattern` is the database server of a multi-node pattern
+(``Pattern.database``): the user and database its ``[database] connection``
+names, created as its how-to page does, then ``glancelet-manage db_sync``.
 """
 
 import glob
@@ -18,12 +22,16 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 from lab.harness import Server, free_port
 
 ADDRESS = "127.0.0.1"
 STOP_TIMEOUT = 60
+# The one schema step an operator runs before the first node starts, on
+# one node (doc/source/howto/haproxy-multinode.rst); rewritten like a file.
+DB_SYNC = "/opt/glancelet/bin/glancelet-manage --config-file /etc/glancelet/glancelet.conf db_sync"
 
 
 def _pg_bin(name):
@@ -42,7 +50,13 @@ class _DBServer:
     kind = None
     system_user = None
 
-    def __init__(self):
+    # The SQL that creates a login and a database it may use, as the how-to
+    # page gives it ({user}, {password}, {database}).
+    user_sql = ()
+    database_sql = ()
+
+    def __init__(self, user="glancelet", password="glancelet"):
+        self.user, self.password = user, password
         self.root = Path(tempfile.mkdtemp(prefix="glancelet-%s-" % self.kind))
         self.port = free_port()
         self.server = None
@@ -82,13 +96,18 @@ class _DBServer:
                     self.stop()
                     raise AssertionError("%s did not start:\n%s" % (self.kind, log))
                 time.sleep(0.2)
-        self._setup()
+        self._each(self.user_sql)
         self.start_seconds = time.monotonic() - began
         return self
 
+    def _each(self, statements, database=None):
+        for statement in statements:
+            self.sql(statement.format(user=self.user, password=self.password,
+                                      database=database))
+
     def create_database(self, name):
-        """A new, empty database ``name``; its URL."""
-        self.sql("CREATE DATABASE %s" % name)
+        """A new, empty database ``name`` that the user owns; its URL."""
+        self._each(self.database_sql, name)
         return self.url(name)
 
     def stop(self):
@@ -99,15 +118,21 @@ class _DBServer:
 
 
 class PostgreSQL(_DBServer):
-    """``postgres`` from Debian's postgresql package, trust authentication on 127.0.0.1."""
+    """``postgres`` from Debian's postgresql package: passwords on 127.0.0.1."""
 
     kind = "postgresql"
     system_user = "postgres"
     stop_signal = signal.SIGINT   # "fast" shutdown; SIGTERM waits for clients to leave
 
+    # The superuser connects over the socket in the instance's directory
+    # (trusted); everyone else over TCP, with a password.
+    user_sql = ("CREATE ROLE {user} LOGIN PASSWORD '{password}'",)
+    database_sql = ("CREATE DATABASE {database} OWNER {user}",)
+
     def _init(self):
         self._run([_pg_bin("initdb"), "-D", self.root / "data", "-U", "postgres",
-                   "--auth=trust", "-E", "UTF8", "--locale=C"])
+                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
+                   "--locale=C"])
 
     def _argv(self):
         return [_pg_bin("postgres"), "-D", self.root / "data", "-h", ADDRESS,
@@ -115,21 +140,14 @@ class PostgreSQL(_DBServer):
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=300"]
 
-    def _setup(self):
-        self.sql("CREATE ROLE glancelet LOGIN PASSWORD 'glancelet' CREATEDB")
-
     def sql(self, statement):
         """Run one statement with psql as the superuser; its output."""
-        return self._run([_pg_bin("psql"), "-h", ADDRESS, "-p", self.port, "-U", "postgres",
+        return self._run([_pg_bin("psql"), "-h", self.root, "-p", self.port, "-U", "postgres",
                           "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc", statement])
 
-    def create_database(self, name):
-        self.sql("CREATE DATABASE %s OWNER glancelet" % name)
-        return self.url(name)
-
     def url(self, database="postgres"):
-        return "postgresql+psycopg://glancelet:glancelet@%s:%d/%s" % (ADDRESS, self.port,
-                                                                      database)
+        return "postgresql+psycopg://%s:%s@%s:%d/%s" % (self.user, self.password, ADDRESS,
+                                                        self.port, database)
 
 
 class MariaDB(_DBServer):
@@ -138,6 +156,9 @@ class MariaDB(_DBServer):
     kind = "mariadb"
     system_user = "mysql"
     stop_signal = signal.SIGTERM
+    user_sql = ("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'",)
+    database_sql = ("CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                    "GRANT ALL ON {database}.* TO '{user}'@'%'")
 
     def _init(self):
         self._run(["mariadb-install-db", "--no-defaults", "--datadir=%s" % (self.root / "data"),
@@ -154,22 +175,50 @@ class MariaDB(_DBServer):
                 "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
                 "--max-connections=300"]
 
-    def _setup(self):
-        self.sql("CREATE USER 'glancelet'@'%' IDENTIFIED BY 'glancelet'")
-
     def sql(self, statement):
         """Run one statement as root over the server's socket; its output."""
         return self._run(["mariadb", "--no-defaults", "--socket=%s" % (self.root / "mariadb.sock"),
                           "-u", "root", "-N", "-B", "-e", statement])
 
-    def create_database(self, name):
-        self.sql("CREATE DATABASE %s CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" % name)
-        self.sql("GRANT ALL ON %s.* TO 'glancelet'@'%%'" % name)
-        return self.url(name)
-
     def url(self, database="mysql"):
-        return "mysql+pymysql://glancelet:glancelet@%s:%d/%s?charset=utf8mb4" % (
-            ADDRESS, self.port, database)
+        return "mysql+pymysql://%s:%s@%s:%d/%s?charset=utf8mb4" % (
+            self.user, self.password, ADDRESS, self.port, database)
 
 
 SERVERS = {"postgresql": PostgreSQL, "mariadb": MariaDB}
+# The port token (lab.rewrite) each listens on in examples/, and the URL
+# scheme of [database] connection that names it.
+PORT_TOKENS = {"postgresql": "5432", "mariadb": "3306"}
+SCHEMES = {"postgresql": "postgresql+psycopg", "mariadb": "mysql+pymysql"}
+
+
+def serve_pattern(kind, ws):
+    """A :class:`PostgreSQL` or :class:`MariaDB` (``kind``) for the nodes of
+    the pattern ``ws`` runs: the port token stands for its port on this
+    host's address (the nodes' files name it; see :mod:`lab.rewrite`). Not
+    started: :func:`set_up` does that once the files are installed."""
+    server = SERVERS[kind]()
+    ws.use_port(PORT_TOKENS[kind], server.port)
+    return server
+
+
+def set_up(server, connection, node_ws):
+    """Start ``server`` and do what the how-to page has the operator do
+    once: the user and database of ``connection`` (the nodes' ``[database]
+    connection``), then :data:`DB_SYNC` on one node (``node_ws``); return
+    {step: seconds}."""
+    parts = urllib.parse.urlsplit(connection)
+    assert parts.scheme == SCHEMES[server.kind], (server.kind, connection)
+    assert parts.port == server.port, (server.port, connection)
+    server.user = urllib.parse.unquote(parts.username)
+    server.password = urllib.parse.unquote(parts.password)
+    began = time.monotonic()
+    server.start()
+    server.create_database(parts.path.lstrip("/"))
+    started = time.monotonic()
+    result = subprocess.run(node_ws.rewrite(DB_SYNC).split(), capture_output=True, text=True,
+                            timeout=120, check=False)
+    if result.returncode:
+        raise AssertionError("db_sync failed (%d):\n%s%s" % (result.returncode, result.stdout,
+                                                             result.stderr))
+    return {server.kind: started - began, "db_sync": time.monotonic() - started}

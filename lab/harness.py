@@ -444,6 +444,8 @@ class Workspace:
         self._setup({env: sys.prefix for env in PYTHON_ENVS}, "127.0.0.1")
         self.servers = {}
         self.nodes = {}
+        # The database server its nodes share (lab.dbservers), if any.
+        self.database = None
 
     def _setup(self, given, address):
         """Give each path token ``given`` leaves out a directory under the
@@ -550,11 +552,17 @@ class Workspace:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def stop_all(self):
-        """Stop servers in reverse start order; return the list of errors."""
+        """Stop servers in reverse start order, then the database server;
+        return the list of errors."""
         errors = []
         for server in reversed(list(self.servers.values())):
             try:
                 server.stop()
+            except AssertionError as exc:
+                errors.append(str(exc))
+        if self.database is not None:
+            try:
+                self.database.stop()
             except AssertionError as exc:
                 errors.append(str(exc))
         return errors
@@ -578,6 +586,7 @@ class NodeWorkspace(Workspace):
         self._setup({token: parent.values[token] for token in shared}, node.address)
         self.servers = parent.servers
         self.nodes = {}
+        self.database = None
 
     def port(self, token):
         self.values[token] = str(self.parent.port(token))
@@ -597,8 +606,10 @@ class LineEdit:
     new text takes the matched line's indentation.
 
     Only the symptom and line-proof tests use variants (to show why a line
-    is in an example); the scenarios run the examples as shipped, and the
-    rewrite (:mod:`lab.rewrite`) changes only ports, addresses and paths.
+    is in an example), and haproxy-multinode's MariaDB variant (its one
+    connection line); the scenarios run the examples as shipped (unless
+    told ``--mariadb``), and the rewrite (:mod:`lab.rewrite`) changes only
+    ports, addresses and paths.
     """
     line_regex: str
     remove: bool = False
@@ -677,6 +688,11 @@ class Deployment:
     def staged_files(self, image_id):
         """The files holding ``image_id``'s staged data, on every node."""
         return [f for directory in self.staging_dirs for f in data_files(directory, image_id)]
+
+    @property
+    def connection(self):
+        """glancelet's ``[database] connection`` (on the first node)."""
+        return self.pattern.connection(self.pattern.first_node(self.workspace))
 
     @property
     def node_urls(self):
@@ -779,7 +795,11 @@ class Pattern:
     * ``proxy``: the web server in front of the WSGI server ("nginx"), if any;
     * ``front_address``: the address the front door listens on (a
       multi-node pattern's balancer has a virtual IP of its own);
-    * ``not_benchmarked``: why ``benchmarks/`` leaves it out, if it does.
+    * ``not_benchmarked``: why ``benchmarks/`` leaves it out, if it does;
+    * ``database``: the database server its nodes share, a kind of
+      :data:`lab.dbservers.SERVERS` ("postgresql"), started before the
+      servers with the user, database and schema its ``[database]
+      connection`` names (:func:`lab.dbservers.set_up`), stopped after them.
 
     Launch, reload and stop are generic (:meth:`launch`, :meth:`reload`,
     :meth:`Server.stop`): the server kinds supply them. :meth:`variant`
@@ -802,6 +822,7 @@ class Pattern:
     proxy = None
     front_address = "127.0.0.1"
     not_benchmarked = None
+    database = None
     ready_deadline = 60.0
 
     # {example: [LineEdit, ...]}: empty except in a variant (see variant()).
@@ -860,6 +881,9 @@ class Pattern:
             # names a Keystone of its own: tests/functional, lab.tempest).
             from lab import identity
             identity.session().share_with(ws)
+        if self.database:
+            from lab import dbservers
+            ws.database = dbservers.serve_pattern(self.database, ws)
         self.install_files(ws)
         # As after a boot: /run is empty until each unit's RuntimeDirectory=
         # (a directory a server of the workspace already uses stays).
@@ -871,6 +895,12 @@ class Pattern:
         if self.service == "glance":
             from lab import glance
             glance.install(ws)
+        if self.database:
+            # On one node (the first), as the page has the operator do.
+            where = self.first_node(ws)
+            seconds = dbservers.set_up(ws.database, self.connection(where), where)
+            sys.stderr.write("\n%s: %s\n" % (self.name, ", ".join(
+                "%s %.1f s" % kv for kv in seconds.items())))
         for run in self.servers:
             port = run.start(ws)
         front = self.servers[-1]
@@ -961,9 +991,7 @@ class Pattern:
                     None)
         store, staging, db_path = None, [], None
         for where in self.workspaces(ws)[1:] or [ws]:
-            conf = configparser.RawConfigParser()
-            main = where.path("/etc/glancelet/glancelet.conf")
-            conf.read([main] + sorted(Path(str(main) + ".d").glob("*.conf")))
+            conf = _glancelet_conf(where)
             store = Path(conf.get("glance_store", "filesystem_store_datadir"))
             staging.append(Path(conf.get("os_glance_staging_store",
                                          "filesystem_store_datadir")))
@@ -971,6 +999,14 @@ class Pattern:
             if connection.startswith("sqlite:///"):
                 db_path = Path(connection[len("sqlite:///"):])
         return store, tuple(staging), db_path
+
+    def first_node(self, ws):
+        """The workspace of its first node (``ws`` for a single host)."""
+        return (self.workspaces(ws)[1:] or [ws])[0]
+
+    def connection(self, ws):
+        """The ``[database] connection`` of glancelet as installed in ``ws``."""
+        return _glancelet_conf(ws).get("database", "connection")
 
     @contextlib.contextmanager
     def start(self, tmp_path, extra=(), service=None):
@@ -1024,6 +1060,15 @@ class Pattern:
 
     def __repr__(self):
         return "<Pattern %s>" % self.name
+
+
+def _glancelet_conf(ws):
+    """glancelet.conf and its drop-ins as installed in ``ws``, parsed."""
+    import configparser
+    conf = configparser.RawConfigParser()
+    main = ws.path("/etc/glancelet/glancelet.conf")
+    conf.read([main] + sorted(Path(str(main) + ".d").glob("*.conf")))
+    return conf
 
 
 def _holds(name, image_id):

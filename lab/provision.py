@@ -20,7 +20,8 @@ Profiles:
 
 ``examples``
     bindep's ``test`` profile, except chromium (only the docs' browser test
-    uses it).
+    uses it); PostgreSQL and MariaDB among them (haproxy-multinode's
+    database servers, ``lab.dbservers``).
 ``docs``
     bindep's ``docs`` profile: apache2 and nginx (the "Tested versions" page
     runs ``apache2 -v`` and ``nginx -v``), chromium (the browser test), and
@@ -69,9 +70,14 @@ class Profile:
 SYSTEM_SERVERS = {name: kind.binary for name, kind in servers.KINDS.items() if kind.apt}
 # The pip-installed servers (tox installs them into the environment).
 PYTHON_TOOLS = tuple(kind.binary for kind in servers.KINDS.values() if kind.pip)
+# initdb and postgres live in /usr/lib/postgresql/<version>/bin (lab.dbservers
+# finds them); pg_ctlcluster, on PATH, comes with them.
+DB_SERVERS = {"pg_ctlcluster": "pg_ctlcluster", "mariadbd": "/usr/sbin/mariadbd",
+              "mariadb-install-db": "mariadb-install-db"}
 PROFILES = {
+    # haproxy-multinode's database servers too (lab.dbservers).
     "examples": Profile("test", frozenset({"chromium"}),
-                        {**SYSTEM_SERVERS, "curl": "/usr/bin/curl"}, apache=True,
+                        {**SYSTEM_SERVERS, **DB_SERVERS, "curl": "/usr/bin/curl"}, apache=True,
                         python_tools=PYTHON_TOOLS, service_user=True),
     # Only the servers the docs run (not haproxy, which only the examples need).
     "docs": Profile("docs", frozenset(),
@@ -80,12 +86,7 @@ PROFILES = {
     # The Keystone and Tempest suites launch the uwsgi-http pattern.
     "keystone": Profile("keystone", frozenset(), {"memcached": servers.get("memcached").binary},
                         apache=False, service_user=True),
-    # initdb and postgres live in /usr/lib/postgresql/<version>/bin (lab.dbservers
-    # finds them); pg_ctlcluster, on PATH, comes with them.
-    "db": Profile("db", frozenset(), {"pg_ctlcluster": "pg_ctlcluster",
-                                      "mariadbd": "/usr/sbin/mariadbd",
-                                      "mariadb-install-db": "mariadb-install-db"},
-                  apache=False),
+    "db": Profile("db", frozenset(), DB_SERVERS, apache=False),
 }
 
 

@@ -21,8 +21,9 @@ How a token is matched:
   server on that port: a node of a multi-node pattern (:class:`lab.servers.Node`)
   puts its own servers on its own loopback address, as an operator writes each
   host's address there, while a service the nodes share (Keystone on 5000,
-  memcached on 11211) stays on the address of the host that runs it (the
-  value ``"<address>:<port token>"``, when given, wins over ``"<address>"``);
+  memcached on 11211, the database server on 5432 or 3306) stays on the
+  address of the host that runs it (the value ``"<address>:<port token>"``,
+  when given, wins over ``"<address>"``);
 * a **path** token matches an absolute path prefix as a whole path component:
   ``/var/lib/glancelet`` in ``/var/lib/glancelet/images`` and in
   ``sqlite:////var/lib/glancelet/glancelet.sqlite``, but not in
@@ -47,6 +48,8 @@ TOKENS = {
         "60990",   # an internal HTTP mirror web-download fetches from (examples/import/)
         "5000",    # Keystone's public API (examples/keystone/)
         "11211",   # memcached, the token cache of examples/keystone/authtoken.conf
+        "5432",    # PostgreSQL, the database server of a multi-node pattern (lab.dbservers)
+        "3306",    # MariaDB, the same for the pattern's MariaDB variant
     ),
     "paths": (
         "/etc/glancelet",       # configuration

@@ -1,7 +1,10 @@
 """HAProxy in front of two glancelet nodes (examples/haproxy-multinode/, with
-the uwsgi-http example's files on each node)."""
+the uwsgi-http example's files on each node) and PostgreSQL; :func:`on_mariadb`
+is the same on MariaDB."""
 
-from lab.harness import Pattern
+import functools
+
+from lab.harness import LineEdit, Pattern
 from lab.patterns import ETC, KEYSTONE, in_etc
 from lab.servers import Node, Run
 
@@ -10,6 +13,9 @@ UWSGI_DIR = "examples/uwsgi-http/"
 INI = ETC + "glancelet-uwsgi.ini"
 CFG = ETC + "haproxy.cfg"
 NODES = (Node("node1", "127.0.0.2"), Node("node2", "127.0.0.3"))
+# multinode.conf's [database] connection on MariaDB (the how-to page shows it).
+MARIADB_CONNECTION = ("connection = mysql+pymysql://glancelet:GLANCELET_DBPASS@127.0.0.1:3306/"
+                      "glancelet?charset=utf8mb4")
 
 
 def node_run(node):
@@ -24,7 +30,7 @@ def node_run(node):
 
 PATTERNS = [Pattern(
     name="haproxy-multinode",
-    title="HAProxy in front of two uWSGI nodes (shared store and database)",
+    title="HAProxy in front of two uWSGI nodes (shared store, PostgreSQL)",
     doc="howto/haproxy-multinode",
     # KEYSTONE here too: the pattern is behind Keystone (each node installs
     # the drop-in; Keystone and memcached run on another host, the lab's).
@@ -34,7 +40,22 @@ PATTERNS = [Pattern(
             unit="glancelet-haproxy.service"),),
     front_address="127.0.0.10",
     proxy="haproxy",
+    database="postgresql",
     sigterm="drain",
     not_benchmarked="not yet: the benchmarks start one app server per pattern; a run "
                     "through HAProxy against one node directly is still to be added",
 )]
+
+
+@functools.lru_cache(maxsize=None)
+def on_mariadb(pattern=PATTERNS[0]):
+    """``pattern`` with MariaDB instead of PostgreSQL: multinode.conf's one
+    connection line (:data:`MARIADB_CONNECTION`). Not registered: no column
+    of its own in the support matrix (tests/examples/test_multinode.py).
+    One object per pattern, so that a module-scoped deployment of it is
+    started once."""
+    clone = pattern.variant({DIR + "multinode.conf": LineEdit(r"^connection = ",
+                                                              replace=MARIADB_CONNECTION)})
+    clone.name = pattern.name + "-mariadb"
+    clone.database = "mariadb"
+    return clone

@@ -11,6 +11,9 @@
   body it asserted) or a symptom (exact text an operator sees) for the docs.
 * ``--tier ci``: only the subset CI runs (tests/examples/ci_tier.py;
   ``tox -e examples-ci``).
+* ``--mariadb``: haproxy-multinode runs on MariaDB instead of PostgreSQL
+  (``lab.patterns.haproxy_multinode.on_mariadb``), under the name
+  ``haproxy-multinode-mariadb``; the results file is then a partial one.
 * At the end of the session the results file is written
   (doc/source/_data/examples-results.json, see results-schema.md) when the
   run covered every pattern and scenario; a partial run (-k, -m, node ids,
@@ -26,7 +29,7 @@ import pytest
 from lab import identity
 from lab import results as results_mod
 from lab.harness import REPO_ROOT, SERVICES
-from lab.patterns import all_patterns
+from lab.patterns import all_patterns, haproxy_multinode
 from lab.scenarios import SCENARIOS
 from tests.examples import ci_tier
 
@@ -44,16 +47,29 @@ def pytest_addoption(parser):
     parser.addoption("--tier", choices=ci_tier.TIERS, default="full",
                      help="full: every test; ci: the subset CI runs, declared in "
                           "tests/examples/ci_tier.py (default: %(default)s)")
+    parser.addoption("--mariadb", action="store_true",
+                     help="run haproxy-multinode on MariaDB instead of PostgreSQL "
+                          "(haproxy_multinode.on_mariadb); the results file is partial")
 
 
 def service_of(config):
     return config.getoption("service")
 
 
-def patterns_of(service):
-    """The registered patterns that can run ``service``, each running it."""
-    return [p.serving(service) for p in ALL_PATTERNS
+def patterns_of(config):
+    """The registered patterns that can run the run's service, each running
+    it (haproxy-multinode on MariaDB with --mariadb)."""
+    service = service_of(config)
+    return [multinode(config, p.serving(service)) for p in ALL_PATTERNS
             if service == SERVICES[0] or p.glance]
+
+
+def multinode(config, pattern):
+    """``pattern``, or its MariaDB variant (haproxy_multinode.on_mariadb) if
+    it is haproxy-multinode and the run has --mariadb."""
+    if config.getoption("mariadb") and pattern.name == haproxy_multinode.PATTERNS[0].name:
+        return haproxy_multinode.on_mariadb(pattern)
+    return pattern
 
 
 def scenarios_of(service):
@@ -95,7 +111,7 @@ def pytest_generate_tests(metafunc):
     if "pattern" not in metafunc.fixturenames or any(
             "pattern" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize")):
         return
-    patterns = patterns_of(service_of(metafunc.config))
+    patterns = patterns_of(metafunc.config)
     metafunc.parametrize("pattern", patterns, ids=[p.name for p in patterns], scope="module")
 
 
@@ -218,9 +234,9 @@ def pytest_sessionfinish(session, exitstatus):
     counts = [dict(value, test=nodeid) for nodeid, found in state.get("counts", {}).items()
               for value in found]
     service = service_of(config)
-    patterns = patterns_of(service)
+    patterns = patterns_of(config)
     wanted = {(service, p.name, s) for p in patterns for s in scenarios_of(service)}
-    complete = (not state["deselected"] and seen >= wanted
+    complete = (not state["deselected"] and seen >= wanted and not config.getoption("mariadb")
                 and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED))
     # A partial run (-k, -m, some files or node ids, an interrupted run) must
     # not replace the committed results of a full run, which other people's

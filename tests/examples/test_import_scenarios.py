@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from glancelet import db
 from glancelet.store import NEW_PREFIX, TEMP_PREFIX
 from lab.client import MiB, Api, Source, cli_field, glance_cli
 from lab.harness import IMPORT_EXAMPLES
@@ -67,13 +68,22 @@ def worker_of(dep, image_id):
     """The process glancelet recorded as running the image's import.
 
     The Images API does not show it (Glance's does not either), so this reads
-    the ``worker`` column ("host|pid|start time") of the pattern's database.
+    the ``worker`` column ("host|pid|start time") of the pattern's database:
+    an SQLite file read-only, a database server through glancelet's own access.
     """
-    conn = sqlite3.connect("file:%s?mode=ro" % dep.db_path, uri=True, timeout=30)
-    try:
-        row = conn.execute("SELECT worker FROM images WHERE id = ?", (image_id,)).fetchone()
-    finally:
-        conn.close()
+    query = ("SELECT worker FROM images WHERE id = ?", (image_id,))
+    if dep.db_path is None:
+        database = db.connect(dep.connection, sync=False)
+        try:
+            [row] = database.query(*query) or [None]
+        finally:
+            database.engine.dispose()
+    else:
+        conn = sqlite3.connect("file:%s?mode=ro" % dep.db_path, uri=True, timeout=30)
+        try:
+            row = conn.execute(*query).fetchone()
+        finally:
+            conn.close()
     assert row and row[0], "image %s has no worker recorded" % image_id
     return row[0], int(row[0].split("|")[1])
 

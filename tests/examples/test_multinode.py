@@ -1,23 +1,34 @@
-"""The multi-node pattern under failure and maintenance (issue 14 items 4, 5).
+"""The multi-node pattern under failure and maintenance (issue 14 items 4, 5),
+and its database server (issue 14 item 1).
 
-Both tests start their own ``haproxy-multinode`` deployment and run a load
+The two load tests start their own ``haproxy-multinode`` deployment (on
+PostgreSQL; on MariaDB with ``--mariadb``) and run a load
 through HAProxy: client threads, each bounded by a number of operations and
 stopped by the test, doing listings, uploads and glance-direct imports
 (stage, then import, then wait for ``active``). Every operation is timed;
 at the end every image the load was told is stored must be ``active`` with
 its data's hash ("lost" counts those that are not). The counts (sent,
-failed, lost) go into the results file (``record.counts``).
+failed, lost) go into the results file (``record.counts``). Every run also
+starts the pattern on MariaDB once (``test_on_mariadb``).
 """
 
 import signal
 import threading
 import time
+import urllib.parse
 
-from lab import patterns
+import pytest
+
+from glancelet import db
+from lab import dbservers, patterns, rewrite
 from lab.client import MiB, Api, Source
+from lab.harness import REPO_ROOT
+from lab.patterns import haproxy_multinode
+from tests.examples.conftest import multinode
 from tests.examples.test_import_scenarios import worker_of
 
 PATTERN = patterns.get("haproxy-multinode")
+PAGE = REPO_ROOT / "doc/source/howto/haproxy-multinode.rst"
 # haproxy.cfg: checks every 2 s, down after 3 failures, up after 2 passes;
 # one more interval for the check running when the node changed.
 FALL = 3 * 2 + 2
@@ -116,12 +127,18 @@ def wait_haproxy(dep, line, seen, deadline=30.0):
         time.sleep(0.2)
 
 
-def test_kill_9_of_a_node_under_load(tmp_path, record):
+@pytest.fixture
+def multinode_pattern(request):
+    """haproxy-multinode, on MariaDB with --mariadb."""
+    return multinode(request.config, PATTERN)
+
+
+def test_kill_9_of_a_node_under_load(multinode_pattern, tmp_path, record):
     """An upload runs slowly; the node that has it is killed (kill -9 of all
     its processes) under load. The upload ends with an error and its image
     is queued again and can be uploaded; after the fall time no request
     fails; the node started again rejoins and serves requests."""
-    with PATTERN.start(tmp_path) as dep:
+    with multinode_pattern.start(tmp_path) as dep:
         api = Api(dep.base_url)
         with Load(api, ("list", "upload", "import")) as load:
             time.sleep(3)
@@ -162,11 +179,11 @@ def test_kill_9_of_a_node_under_load(tmp_path, record):
         record.counts("kill-9-of-a-node", counts)
 
 
-def test_rolling_restart_under_load(tmp_path, record):
+def test_rolling_restart_under_load(multinode_pattern, tmp_path, record):
     """Node by node: disable_by_file, HAProxy takes the node out, wait for
     the imports staged there, SIGTERM (uWSGI drains), start, enable, HAProxy
     puts it back. No request of the load fails and no image is lost."""
-    with PATTERN.start(tmp_path) as dep:
+    with multinode_pattern.start(tmp_path) as dep:
         api = Api(dep.base_url)
         with Load(api, ("list", "upload", "import")) as load:
             time.sleep(3)
@@ -195,3 +212,58 @@ def test_rolling_restart_under_load(tmp_path, record):
         assert counts["sent"] > 20, counts
         print("rolling restart:", counts)
         record.counts("rolling-restart", counts)
+
+
+@pytest.mark.parametrize("pattern", [PATTERN, haproxy_multinode.on_mariadb()],
+                         ids=lambda p: p.name)
+def test_page_gives_the_database_setup(pattern):
+    """The how-to page has the commands that create the user and database
+    the pattern's connection names and run db_sync, exactly as the harness
+    runs them (lab.dbservers.set_up), and MariaDB's connection line."""
+    page = PAGE.read_text()
+    text = (REPO_ROOT / haproxy_multinode.DIR / "multinode.conf").read_text()
+    for edit in pattern.edits.get(haproxy_multinode.DIR + "multinode.conf", ()):
+        text = edit.apply(text)
+        assert "``%s``" % edit.replace in page
+    [connection] = [ln.split(" = ", 1)[1] for ln in text.splitlines()
+                    if ln.startswith("connection = ")]
+    url = urllib.parse.urlsplit(connection)
+    assert url.port == int(dbservers.PORT_TOKENS[pattern.database])
+    assert str(url.port) in rewrite.TOKENS["ports"]
+    server = dbservers.SERVERS[pattern.database]
+    for statement in server.user_sql + server.database_sql:
+        sql = statement.format(user=url.username, password=url.password,
+                               database=url.path.lstrip("/"))
+        assert sql in page, sql
+    assert dbservers.DB_SYNC in page
+
+
+def test_on_mariadb(tmp_path):
+    """The pattern on MariaDB: an upload through HAProxy, a stage on node1
+    imported through node2, each image read back from the other node, and
+    both rows are in MariaDB."""
+    pattern = haproxy_multinode.on_mariadb()
+    with pattern.start(tmp_path) as dep:
+        assert dep.connection.startswith("mysql+pymysql://") and dep.db_path is None
+        front = Api(dep.base_url)
+        node1, node2 = (Api(url) for url in dep.node_urls.values())
+        uploaded = front.create_image(name="on-mariadb")["id"]
+        source = Source(3 * MiB + 5, seed=5)
+        assert front.upload_cl(uploaded, source).status == 204
+        imported = node1.create_image(name="on-mariadb-import")["id"]
+        staged = Source(2 * MiB + 7, seed=6)
+        assert node1.upload_cl(imported, staged, target="stage").status == 204
+        assert node2.import_image(imported, "glance-direct").status == 202
+        node2.wait_status(imported, "active", deadline=60)
+        for api, image_id, data in ((node2, uploaded, source), (node1, imported, staged)):
+            resp, size, _, sha512 = api.download(image_id)
+            assert (resp.status, size, sha512) == (200, data.size, data.sha512.hexdigest())
+            assert api.get_image(image_id)["os_hash_value"] == data.sha512.hexdigest()
+        database = db.connect(dep.connection, sync=False)
+        try:
+            rows = database.query("SELECT id, status FROM images WHERE id IN (?, ?)",
+                                  (uploaded, imported))
+        finally:
+            database.engine.dispose()
+        assert sorted(tuple(row) for row in rows) == sorted(
+            [(uploaded, "active"), (imported, "active")])
