@@ -55,51 +55,74 @@ def paired_ratio(figure, reference):
 
 
 def add_ratios(results):
-    """Ratios of each figure to its baseline, run by run.
+    """Ratios of each figure to its baseline, run by run (a multi-node
+    pattern's ``direct`` figures too).
 
     Throughput baselines were measured right before the figure (``paired``);
     latency baselines once per run, before that run's patterns.
     """
     base = results["baselines"]
-    for name, res in results["patterns"].items():
-        paired = res["paired"]
-        for mode, _ in MODES:
-            up = res.get("upload_%s" % mode)
-            if up:
-                up["ratio_to_hash"] = paired_ratio(up["mib_s"], paired["hash_mib_s"])
-                up["ratio_to_disk"] = paired_ratio(up["mib_s"], paired["disk_mib_s"])
-        if "download" in res:
-            res["download"]["ratio_to_nginx_static"] = paired_ratio(
-                res["download"]["mib_s"], paired["nginx_static_mib_s"])
-        for key, static in (("get_image", "static_record"), ("list_images", "static_list")):
-            for kind in ("seq", "8t"):
-                fig = res.get("%s_%s" % (key, kind))
-                ref = base.get("%s_%s" % (static, kind))
-                if fig and ref:
-                    for metric in ("p50_ms", "p99_ms", "req_s"):
-                        fig["%s_ratio_to_static" % metric.split("_")[0]] = paired_ratio(
-                            fig[metric], ref[metric])
-        res["idle_rss_ratio_to_target"] = stats.ratio(res["idle_rss_mib"],
-                                                      TARGETS["idle_rss"][1])
-        for mode, _ in MODES:
-            up = res.get("upload_%s" % mode)
-            if up:
-                up["rss_growth_ratio_to_target"] = stats.ratio(up["rss_growth_mib"],
-                                                               TARGETS["rss_growth"][1])
+    for res in results["patterns"].values():
+        for figures in (res, res.get("direct")):
+            if figures:
+                _add_ratios(figures, base)
+
+
+def _add_ratios(res, base):
+    """:func:`add_ratios` of one pattern's figures."""
+    paired = res["paired"]
+    for mode, _ in MODES:
+        up = res.get("upload_%s" % mode)
+        if up:
+            up["ratio_to_hash"] = paired_ratio(up["mib_s"], paired["hash_mib_s"])
+            up["ratio_to_disk"] = paired_ratio(up["mib_s"], paired["disk_mib_s"])
+    if "download" in res:
+        res["download"]["ratio_to_nginx_static"] = paired_ratio(
+            res["download"]["mib_s"], paired["nginx_static_mib_s"])
+    for key, static in (("get_image", "static_record"), ("list_images", "static_list")):
+        for kind in ("seq", "8t"):
+            fig = res.get("%s_%s" % (key, kind))
+            ref = base.get("%s_%s" % (static, kind))
+            if fig and ref:
+                for metric in ("p50_ms", "p99_ms", "req_s"):
+                    fig["%s_ratio_to_static" % metric.split("_")[0]] = paired_ratio(
+                        fig[metric], ref[metric])
+    res["idle_rss_ratio_to_target"] = stats.ratio(res["idle_rss_mib"],
+                                                  TARGETS["idle_rss"][1])
+    for mode, _ in MODES:
+        up = res.get("upload_%s" % mode)
+        if up:
+            up["rss_growth_ratio_to_target"] = stats.ratio(up["rss_growth_mib"],
+                                                           TARGETS["rss_growth"][1])
+
+
+def figure_ratios(mine, ref, oriented=True):
+    """{"key/metric": run-by-run ``mine / ref``} over :data:`NULL_FIGURES`;
+    ``oriented``: latencies as ``ref / mine`` (above 1 is better either way)."""
+    out = {}
+    for key, metric, higher in NULL_FIGURES:
+        if key in mine and key in ref:
+            a, b = mine[key][metric], ref[key][metric]
+            out["%s/%s" % (key, metric)] = (paired_ratio(a, b) if higher or not oriented
+                                            else paired_ratio(b, a))
+    return out
 
 
 def add_null_ratios(results):
     """``vs_null`` per pattern: {"key/metric": run-by-run ratio summary}."""
     for name, res in results["patterns"].items():
         null = results.get("null", {}).get(name)
-        if not null:
-            continue
-        res["vs_null"] = {}
-        for key, metric, higher in NULL_FIGURES:
-            if key in res and key in null:
-                mine, limit = res[key][metric], null[key][metric]
-                res["vs_null"]["%s/%s" % (key, metric)] = (
-                    paired_ratio(mine, limit) if higher else paired_ratio(limit, mine))
+        if null:
+            res["vs_null"] = figure_ratios(res, null)
+
+
+def add_direct_ratios(results):
+    """``front_vs_direct`` of a multi-node pattern: through its front door
+    divided by at its first node directly, run by run, every figure as is
+    (a latency above 1 is slower through the front door)."""
+    for res in results["patterns"].values():
+        if res.get("direct"):
+            res["front_vs_direct"] = figure_ratios(res, res["direct"], oriented=False)
 
 
 def evaluate_targets(results):
@@ -189,5 +212,6 @@ def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_
     }
     add_ratios(out)
     add_null_ratios(out)
+    add_direct_ratios(out)
     out["targets"] = evaluate_targets(out) + growth_targets(out["growth"])
     return out

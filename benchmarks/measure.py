@@ -79,13 +79,14 @@ def stable_workers(roots, settle=2.0, deadline=30.0):
                                                 for d in procs.descendants(roots))))
 
 
-def measure_uploads(dep, args, image, md5, paired, download=True):
+def measure_uploads(dep, args, image, md5, paired, download=True, base=None):
     """Uploads (both framings) with RSS sampling, and the download. One run.
 
     ``paired`` measures the baselines right before the figure they are the
     reference of (the machine's load changes from minute to minute).
+    ``base``: the URL to measure (default: the front door, ``dep.base_url``).
     """
-    base = dep.base_url
+    base = base or dep.base_url
     roots = list(dep.pids.values())
     _warm_up(base)
     workers = stable_workers(roots)
@@ -141,8 +142,10 @@ def measure_uploads(dep, args, image, md5, paired, download=True):
     return out
 
 
-def measure_metadata(dep, args):
-    base = dep.base_url
+def measure_metadata(dep, args, base=None):
+    """GET one image and list, sequential and 8 threads, at ``base`` (default:
+    the front door)."""
+    base = base or dep.base_url
     ids = [client.create_image(base, "bench-meta-%03d" % i) for i in range(args.images)]
     target = ids[len(ids) // 2]
     out = {}
@@ -164,8 +167,39 @@ def quiet(args, what):
     return {"quiet_wait_s": round(waited, 1), "cpu_idle_before": round(idle, 3)}
 
 
-def run_pattern(pattern, args, image, md5, workroot, paired, null_env=None):
-    """One run of ``pattern``: glancelet, or the null service from ``null_env``."""
+def direct_url(dep):
+    """A multi-node pattern's first node on its own address (its uWSGI's
+    http-socket), or None for a single-host pattern."""
+    return next(iter(dep.node_urls.values()), None)
+
+
+def _measure_at(dep, args, image, md5, paired, base, label):
+    """The figures of one run at ``base``: uploads, download, metadata."""
+    result = measure_uploads(dep, args, image, md5, paired, download=args.only == "all",
+                             base=base)
+    log("%s: %s, idle RSS %.1f MiB%s" % (
+        label, "; ".join(
+            "upload %s %.0f MiB/s (RSS +%.1f MiB)" % (
+                m, result["upload_" + m]["mib_s"], result["upload_" + m]["rss_growth_mib"])
+            if "upload_" + m in result else "upload %s: %s" % (
+                m, result["unsupported"][m]) for m, _ in MODES),
+        result["idle_rss_mib"], ", download %.0f MiB/s" % result["download"]["mib_s"]
+        if "download" in result else ""))
+    if args.only == "all":
+        result.update(measure_metadata(dep, args, base))
+        log("%s: GET image p50 %.2f ms seq, %.0f req/s x8; list p50 %.2f ms" % (
+            label, result["get_image_seq"]["p50_ms"],
+            result["get_image_8t"]["req_s"], result["list_images_seq"]["p50_ms"]))
+    return result
+
+
+def run_pattern(pattern, args, image, md5, workroot, paired, null_env=None, run=1):
+    """One run of ``pattern``: glancelet, or the null service from ``null_env``.
+
+    A multi-node pattern is measured twice in the same deployment: through
+    its front door, and at its first node directly (``"direct"`` in the
+    result); the front door first in odd runs, the node first in even ones.
+    """
     label = pattern.name + (" [null]" if null_env else "")
     if null_env:
         pattern = nullenv.null_pattern(pattern, null_env)
@@ -176,28 +210,20 @@ def run_pattern(pattern, args, image, md5, workroot, paired, null_env=None):
         # on the two cores (auth_token checks a token once per request).
         with pattern.without_keystone().start(tmp) as dep:
             log("%s: up at %s (servers %s)" % (label, dep.base_url, dep.pids))
-            _, _, version = client.request(dep.base_url, "GET", "/", expect=300)
-            if (b'"null_service"' in version) != bool(null_env):
-                raise client.BenchError("%s: the wrong application answers: %r"
-                                        % (label, version[:300]))
+            node = direct_url(dep)
+            for base in [dep.base_url, node] if node else [dep.base_url]:
+                _, _, version = client.request(base, "GET", "/", expect=300)
+                if (b'"null_service"' in version) != bool(null_env):
+                    raise client.BenchError("%s: the wrong application answers at %s: %r"
+                                            % (label, base, version[:300]))
             if null_env:
                 nullenv.provide_download(dep, image)
-            result = measure_uploads(dep, args, image, md5, paired,
-                                     download=args.only == "all")
-            result.update(calm)
-            log("%s: %s, idle RSS %.1f MiB%s" % (
-                label, "; ".join(
-                    "upload %s %.0f MiB/s (RSS +%.1f MiB)" % (
-                        m, result["upload_" + m]["mib_s"], result["upload_" + m]["rss_growth_mib"])
-                    if "upload_" + m in result else "upload %s: %s" % (
-                        m, result["unsupported"][m]) for m, _ in MODES),
-                result["idle_rss_mib"], ", download %.0f MiB/s" % result["download"]["mib_s"]
-                if "download" in result else ""))
-            if args.only == "all":
-                result.update(measure_metadata(dep, args))
-                log("%s: GET image p50 %.2f ms seq, %.0f req/s x8; list p50 %.2f ms" % (
-                    label, result["get_image_seq"]["p50_ms"],
-                    result["get_image_8t"]["req_s"], result["list_images_seq"]["p50_ms"]))
+            where = [(None, dep.base_url)] + ([("direct", node)] if node else [])
+            figures = {key: _measure_at(dep, args, image, md5, paired, base,
+                                        label + (" " + key if key else ""))
+                       for key, base in (where if run % 2 else where[::-1])}
+            result = figures.pop(None)
+            result.update(calm, **figures)
         return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -297,7 +323,7 @@ def measure(args, selected, workroot, stack):
             order = [(pattern_runs, None), (null_runs, null_env)][:2 if args.null else 1]
             for runs, env in (order if run % 2 else order[::-1]):
                 runs[pattern.name].append(
-                    run_pattern(pattern, args, image, md5, workroot, paired, env))
+                    run_pattern(pattern, args, image, md5, workroot, paired, env, run))
     return base_runs, pattern_runs, null_runs, paired
 
 

@@ -18,6 +18,11 @@ changes only what that name resolves to, never the file's text:
 
 The benchmark then links the image file into the store directory as the
 null service's one download (:func:`provide_download`).
+
+A pattern whose nodes share a database server (``Pattern.database``,
+haproxy-multinode) runs without it: the null service keeps its records in
+a SQLite file in the store directory the nodes share, and there is no
+schema to create.
 """
 
 import copy
@@ -90,6 +95,9 @@ def null_pattern(pattern, env):
     clone.__class__ = NullPattern
     clone.python_env = env
     clone.name = pattern.name
+    # No database server: the null service keeps its records in SQLite,
+    # in the store that a multi-node pattern's nodes share (nullservice.py).
+    clone.database = None
     clone.files = tuple((NULL_SCRIPT if operator == WSGI_SCRIPT else example, operator)
                         for example, operator in pattern.files)
     return clone

@@ -7,7 +7,8 @@ server stack costs from what glancelet costs behind it (issue 16, item 0).
 What it does, on the routes the benchmark client uses:
 
 * ``POST /v2/images``: a record (id, name, status ``queued``) in SQLite, so
-  that every worker process sees it, as glancelet's records are;
+  that every worker process sees it, as glancelet's records are (on every
+  node of a multi-node pattern: the file is then in the shared store);
 * ``PUT /v2/images/{id}/file``: reads the body in 1 MiB reads and feeds md5
   and sha512 in the same thread; stores none of it; the record becomes
   ``active`` with the size and the md5;
@@ -27,6 +28,7 @@ path below into the run's own.
 """
 
 import configparser
+import glob
 import hashlib
 import json
 import os
@@ -42,12 +44,18 @@ _state = {}
 
 
 def _settings():
-    """(SQLite file, store directory) from glancelet's own configuration file."""
+    """(SQLite file, store directory) from glancelet's own configuration file
+    (and its drop-ins). With a database server in ``[database] connection``
+    (a multi-node pattern), the SQLite file is in the store directory, which
+    every node shares."""
     conf = configparser.RawConfigParser()
-    if not conf.read(CONFIG):
+    if not conf.read([CONFIG] + sorted(glob.glob(CONFIG + ".d/*.conf"))):
         raise RuntimeError("null service: cannot read %s" % CONFIG)
     url = conf.get("database", "connection")
-    return url[len("sqlite:///"):], conf.get("glance_store", "filesystem_store_datadir")
+    store = conf.get("glance_store", "filesystem_store_datadir")
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///"):], store
+    return os.path.join(store, "null-service.sqlite"), store
 
 
 def _db():

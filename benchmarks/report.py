@@ -70,6 +70,7 @@ def print_tables(results, targets):
                     par["p99_ms"]["median"]))
         print("(ms; every request on a new connection)")
     print_null(results)
+    print_direct(results)
     print()
     smoke = results["config"]["smoke"]
     print("Targets%s:" % (" (smoke run: sizes too small to judge, shown only)" if smoke
@@ -101,6 +102,28 @@ def print_null(results):
     for name, ratios in rows:
         print("%-18s" % name + "".join(
             " %14s" % ("%.2fx" % ratios[f]["median"] if f in ratios else "-") for f in figs))
+
+
+def print_direct(results):
+    """A multi-node pattern through its front door and at one node directly."""
+    for name, res in results["patterns"].items():
+        ratios = res.get("front_vs_direct")
+        if not ratios:
+            continue
+        print()
+        print("%s: through the front door against its first node directly, same deployment "
+              "(medians; ratio: median of run-by-run front / direct):" % name)
+        hdr = "%-14s %12s %12s %14s" % ("figure", "front door", "node direct", "front/direct")
+        print(hdr)
+        print("-" * len(hdr))
+        for fig, title in NULL_FIGURES_SHOWN.items():
+            if fig in ratios:
+                key, metric = fig.split("/")
+                print("%-14s %12.2f %12.2f %13.2fx" % (
+                    title, res[key][metric]["median"], res["direct"][key][metric]["median"],
+                    ratios[fig]["median"]))
+        print("(MiB/s, ms, req/s as the figure says; a latency ratio above 1 is slower "
+              "through the front door)")
 
 
 def print_rss_report(results):

@@ -5,6 +5,10 @@ except those whose declaration says why not (``not_benchmarked``), ``--runs``
 times (default 3, patterns interleaved run by run), a 1 GiB image; writes
 ``doc/source/_data/bench/results.json`` and the PNG plots there.
 
+A multi-node pattern (haproxy-multinode) is measured through its front
+door and at its first node directly, in the same deployment
+(:func:`benchmarks.measure.run_pattern`).
+
 ``--smoke`` (``tox -e bench-smoke``, CI): one run, a 16 MiB image, two
 patterns, few requests, output under ``build/bench-smoke/``. It fails when
 anything breaks (a server does not start, a request fails, a size or checksum
@@ -140,15 +144,21 @@ def ensure_nginx():
 
 
 def provision(selected, enabled=True):
-    """Apache patterns need the mod_wsgi venv etc.: the examples' provisioning."""
-    ensure_nginx()
-    if not enabled or not any("apache2" in p.kinds for p in selected):
-        return
+    """The system packages: nginx, and bindep's bench profile (HAProxy,
+    PostgreSQL) when a selected pattern runs HAProxy or a database server.
+    Apache patterns need the mod_wsgi venv etc.: the examples' provisioning."""
     from lab import provision as prov
-    log("provisioning (python -m lab.provision) for the Apache patterns")
-    rc = prov.main([])
-    if rc:
-        raise SystemExit("benchmarks: provisioning failed (exit %s), see above" % rc)
+    bench = any(p.database or "haproxy" in p.kinds for p in selected)
+    runs = [["--profile", "bench"]] if bench else []
+    if not runs:
+        ensure_nginx()
+    if enabled and any("apache2" in p.kinds for p in selected):
+        runs.append([])
+    for argv in runs:
+        log("provisioning: python -m lab.provision %s" % " ".join(argv))
+        rc = prov.main(argv)
+        if rc:
+            raise SystemExit("benchmarks: provisioning failed (exit %s), see above" % rc)
 
 
 def main(argv=None):

@@ -1,8 +1,8 @@
 """Check (and, as root, install) what a tox environment needs from the system.
 
-``python -m lab.provision [--profile examples|docs|keystone|db]``, the first
-command of ``tox -e examples`` (default profile), ``tox -e docs``,
-``tox -e keystone`` and ``tox -e db``:
+``python -m lab.provision [--profile examples|docs|keystone|db|bench]``, the
+first command of ``tox -e examples`` (default profile), ``tox -e docs``,
+``tox -e keystone`` and ``tox -e db``, and run by ``benchmarks/run.py``:
 
 * the system packages of the profile, read from ``bindep.txt``: as root,
   missing ones are installed with apt-get; otherwise it exits non-zero
@@ -34,6 +34,10 @@ Profiles:
 ``db``
     bindep's ``db`` profile: PostgreSQL and MariaDB, whose throwaway
     instances ``tox -e db`` starts (``lab.dbservers``).
+``bench``
+    bindep's ``bench`` profile: nginx (the static baseline), HAProxy and
+    PostgreSQL (haproxy-uwsgi, and haproxy-multinode with its database
+    server), for ``tox -e bench``.
 """
 
 import argparse
@@ -87,6 +91,9 @@ PROFILES = {
     "keystone": Profile("keystone", frozenset(), {"memcached": servers.get("memcached").binary},
                         apache=False, service_user=True),
     "db": Profile("db", frozenset(), DB_SERVERS, apache=False),
+    "bench": Profile("bench", frozenset(),
+                     {"nginx": SYSTEM_SERVERS["nginx"], "haproxy": SYSTEM_SERVERS["haproxy"],
+                      "pg_ctlcluster": DB_SERVERS["pg_ctlcluster"]}, apache=False),
 }
 
 

@@ -42,8 +42,6 @@ PATTERNS = [Pattern(
     proxy="haproxy",
     database="postgresql",
     sigterm="drain",
-    not_benchmarked="not yet: the benchmarks start one app server per pattern; a run "
-                    "through HAProxy against one node directly is still to be added",
 )]
 
 

@@ -74,6 +74,8 @@ def test_the_benchmarks_take_their_patterns_from_the_registry():
     from benchmarks import run
     assert run.full_patterns() == [p.name for p in PATTERNS if p.not_benchmarked is None]
     assert "haproxy-uwsgi" in run.full_patterns()
+    # Through HAProxy and at one node directly (benchmarks.measure.run_pattern).
+    assert "haproxy-multinode" in run.full_patterns()
     assert "apache-tls" not in run.full_patterns()
     with pytest.raises(SystemExit, match="apache-tls .*plain HTTP"):
         run.load_patterns(["uwsgi-http", "apache-tls"])

@@ -43,6 +43,18 @@ def test_db_profile_is_postgresql_and_mariadb():
     assert not db.apache
 
 
+def test_bench_profile_is_nginx_haproxy_and_postgresql():
+    """What tox -e bench starts besides uWSGI and gunicorn (the static
+    baseline, haproxy-uwsgi, haproxy-multinode and its database server);
+    the test profile, which CI installs, has them too."""
+    bench = provision.PROFILES["bench"]
+    assert provision.bindep_packages(bench.bindep_profile) == ["nginx", "haproxy", "postgresql"]
+    assert set(provision.bindep_packages(bench.bindep_profile)) <= set(
+        provision.bindep_packages("test"))
+    assert set(bench.binaries) == {"nginx", "haproxy", "pg_ctlcluster"}
+    assert not bench.apache and not bench.service_user
+
+
 def test_docs_as_root_installs_a_missing_package_with_apt(monkeypatch):
     monkeypatch.setattr(provision.shutil, "which", lambda name: "/usr/bin/" + name)
     calls, run = _run_recorder()
