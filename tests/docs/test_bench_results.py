@@ -2,7 +2,9 @@
 
 With results, it shows the machine, baselines, per-pattern numbers (or why
 a framing is unsupported), targets and the plots; without, a warning box.
-Neither case is a Sphinx warning.
+Neither case is a Sphinx warning. The multi-node table (front door against
+one node directly) is on the performance page and, as the sizing table, on
+the haproxy-multinode how-to; without its figures both say "Not measured yet".
 """
 
 import json
@@ -10,7 +12,7 @@ import re
 import struct
 import zlib
 
-from tests.docs.conftest import sphinx_build
+from tests.docs.conftest import DOC_SOURCE, sphinx_build
 
 
 def _png(path):
@@ -38,7 +40,7 @@ def test_bench_page_with_and_without_results(tmp_path):
                     "versions": {"uwsgi": "2.0.31"},
                     "loadavg_at_start": 1.0, "loadavg_at_end": 2.0},
         "config": {"runs": 3, "image_size": 1073741824,
-                   "patterns": ["uwsgi-http", "apache-proxy-uwsgi"]},
+                   "patterns": ["uwsgi-http", "apache-proxy-uwsgi", "haproxy-multinode"]},
         "baselines": {"hash": {"seconds": 3, "mib_s": _summary(380)}},
         "patterns": {
             "uwsgi-http": {"upload_cl": {"mib_s": _summary(208)},
@@ -46,6 +48,13 @@ def test_bench_page_with_and_without_results(tmp_path):
                            "download": {"mib_s": _summary(1400)}},
             "apache-proxy-uwsgi": {"upload_cl": {"mib_s": _summary(200)},
                                    "unsupported": {"chunked": "HTTP 411 (proxy_uwsgi)"}},
+            "haproxy-multinode": {
+                "upload_cl": {"mib_s": _summary(171)},
+                "get_image_seq": {"p50_ms": _summary(3.5)},
+                "direct": {"upload_cl": {"mib_s": _summary(190)},
+                           "get_image_seq": {"p50_ms": _summary(2.5)}},
+                "front_vs_direct": {"upload_cl/mib_s": _summary(0.9),
+                                    "get_image_seq/p50_ms": _summary(1.4)}},
         },
         "targets": [{"target": "upload", "description": "Upload vs hashing ceiling",
                      "pattern": "uwsgi-http", "value": 0.55, "threshold": 1.0,
@@ -61,12 +70,28 @@ def test_bench_page_with_and_without_results(tmp_path):
     assert "Upload vs hashing ceiling" in page
     assert (out / "_images" / "upload.png").is_file()
     assert "download.png" not in page   # absent plots are left out, not broken
+    for html in (page, (out / "howto" / "haproxy-multinode.html").read_text()):
+        assert "Front door / direct" in html and "Not measured yet" not in html
+        row = html[html.index("Upload, Content-Length (MiB/s)</p></td>"):]
+        assert re.findall(r"<td><p>([^<]*)</p></td>", row)[:3] == [
+            "190 (189\u2013191)", "171 (170\u2013172)", "0.90 (-0.10\u20131.90)"]
 
     out2 = tmp_path / "html2"
     proc = sphinx_build(out2, "-D", "bench_results_dir=%s" % (tmp_path / "nothing"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     page = (out2 / "reference" / "performance.html").read_text()
     assert "No benchmark results" in page
+
+
+def test_multinode_figures_or_not_measured_yet(built_html):
+    """The committed results.json decides: the multi-node table, or a
+    visible "Not measured yet" (never a Sphinx warning, never an empty page)."""
+    data = json.loads((DOC_SOURCE / "_data" / "bench" / "results.json").read_text())
+    measured = any(p.get("front_vs_direct") for p in data["patterns"].values())
+    for page in ("reference/performance.html", "howto/haproxy-multinode.html"):
+        html = (built_html / page).read_text(encoding="utf-8")
+        assert ("Front door / direct" in html) == measured, page
+        assert ("Not measured yet" in html) != measured, page
 
 
 def test_every_missed_target_says_why(built_html):

@@ -1,4 +1,6 @@
-"""``.. bench-results::``: the last ``tox -e bench`` run, as tables and plots.
+"""``.. bench-results::``: the last ``tox -e bench`` run, as tables and plots;
+``.. bench-multinode::``: only its multi-node table (front door against one
+node directly).
 
 Reads ``doc/source/_data/bench/results.json`` and the plots beside it
 (written by ``benchmarks/``). A missing or unreadable file is said on the
@@ -34,6 +36,18 @@ NULL_COLUMNS = [("upload_cl/mib_s", "Upload CL"), ("upload_chunked/mib_s", "Uplo
                 ("download/mib_s", "Download"), ("get_image_seq/p50_ms", "GET p50"),
                 ("get_image_seq/p99_ms", "GET p99"), ("list_images_seq/p50_ms", "List p50"),
                 ("get_image_8t/req_s", "GET x8 req/s")]
+
+
+# A multi-node pattern's figures through its front door and at one node
+# directly (benchmarks/aggregate.py add_direct_ratios): (key/metric, label).
+DIRECT_ROWS = [("upload_cl/mib_s", "Upload, Content-Length (MiB/s)"),
+               ("upload_chunked/mib_s", "Upload, chunked (MiB/s)"),
+               ("download/mib_s", "Download (MiB/s)"),
+               ("get_image_seq/p50_ms", "GET image p50 (ms)"),
+               ("get_image_seq/p99_ms", "GET image p99 (ms)"),
+               ("list_images_seq/p50_ms", "List p50 (ms)"),
+               ("get_image_8t/req_s", "GET image, 8 threads (req/s)"),
+               ("list_images_8t/req_s", "List, 8 threads (req/s)")]
 
 
 def _para(*children):
@@ -149,6 +163,38 @@ class BenchResults(SphinxDirective):
                        rows, [20] + [9] * (len(NULL_COLUMNS) + 2))]
 
     @staticmethod
+    def _direct_tables(data, order):
+        """Each multi-node pattern through its front door against its first
+        node directly (same deployment, same run), or "not measured yet"."""
+        out = []
+        patterns = data.get("patterns") or {}
+        for name in order:
+            p = patterns.get(name) or {}
+            ratios, direct = p.get("front_vs_direct"), p.get("direct")
+            if not ratios or not direct:
+                continue
+            rows = []
+            for fig, label in DIRECT_ROWS:
+                if fig in ratios:
+                    key, metric = fig.split("/")
+                    fmt = "%.1f" if metric.endswith("_ms") else "%.0f"
+                    rows.append([label, _num(direct[key][metric], fmt),
+                                 _num(p[key][metric], fmt), _num(ratios[fig], "%.2f")])
+            out.append(_table(["Figure (%s)" % name, "One node directly",
+                               "Through the front door", "Front door / direct"],
+                              rows, [34, 22, 22, 22]))
+        if not out:
+            return [_para(nodes.strong("", "Not measured yet: "), nodes.Text(
+                "these results have no figures of a multi-node pattern through its "
+                "front door and at one node directly; a tox -e bench run made since "
+                "haproxy-multinode is benchmarked has them."))]
+        return [_para(nodes.Text(
+            "Medians (min\u2013max) over the runs; the ratio is the median of the "
+            "run-by-run ratios, every figure as is (for a latency, above 1 is slower "
+            "through the front door). Both in the same deployment, one client at a "
+            "time, the front door first in odd runs and the node first in even ones."))] + out
+
+    @staticmethod
     def _warning(text):
         node = nodes.warning()
         node += _para(nodes.Text(text))
@@ -228,6 +274,8 @@ class BenchResults(SphinxDirective):
                 rows, [30, 12, 14, 11, 11, 11, 11]))
 
         out.extend(self._null_table(data, order, titles))
+        out.append(nodes.rubric("", "Through the load balancer against one node"))
+        out.extend(self._direct_tables(data, order))
 
         targets = data.get("targets") or []
         if targets:
@@ -253,6 +301,15 @@ class BenchResults(SphinxDirective):
         return out
 
 
+class BenchMultinode(BenchResults):
+    """``.. bench-multinode::``: only the multi-node table (the how-to's sizing)."""
+
+    def _render(self, data, bench_dir):
+        config = data.get("config", {})
+        return self._direct_tables(data, config.get("patterns") or list(
+            data.get("patterns") or {}))
+
+
 def setup(app):
     app.add_config_value("bench_results_dir", BENCH_DIR, "env")
     # Patterns with nothing in front of the WSGI server, and why a pattern
@@ -261,4 +318,5 @@ def setup(app):
     app.add_config_value("bench_direct_patterns", [], "env")
     app.add_config_value("bench_miss_reasons", {}, "env")
     app.add_directive("bench-results", BenchResults)
+    app.add_directive("bench-multinode", BenchMultinode)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
