@@ -3,7 +3,8 @@
 A deployment's servers are the processes its pattern started (uWSGI master,
 gunicorn arbiter, Apache parent, nginx master). The *workers* are their
 descendants that have imported glancelet: the ones that map Python's
-``_sqlite3`` extension (glancelet keeps its metadata in SQLite). nginx and
+``_sqlite3`` extension (glancelet keeps its metadata in SQLite, and
+``glancelet/db.py`` imports it on a database server too). nginx and
 Apache's own children never load it; a uWSGI master that loaded the app
 before forking is a server PID, not a descendant, so it is not counted.
 """
