@@ -211,14 +211,14 @@ def run_pattern(pattern, args, image, md5, workroot, paired, null_env=None, run=
         with pattern.without_keystone().start(tmp) as dep:
             log("%s: up at %s (servers %s)" % (label, dep.base_url, dep.pids))
             node = direct_url(dep)
-            for base in [dep.base_url, node] if node else [dep.base_url]:
+            where = [(None, dep.base_url)] + ([("direct", node)] if node else [])
+            for _, base in where:
                 _, _, version = client.request(base, "GET", "/", expect=300)
                 if (b'"null_service"' in version) != bool(null_env):
                     raise client.BenchError("%s: the wrong application answers at %s: %r"
                                             % (label, base, version[:300]))
             if null_env:
                 nullenv.provide_download(dep, image)
-            where = [(None, dep.base_url)] + ([("direct", node)] if node else [])
             figures = {key: _measure_at(dep, args, image, md5, paired, base,
                                         label + (" " + key if key else ""))
                        for key, base in (where if run % 2 else where[::-1])}
