@@ -87,6 +87,9 @@ bench_miss_reasons = {
                 "more, on the two cores the client and glancelet also use",
     "upload": "the server in front uses CPU time of its own, on the two cores "
               "the client and glancelet also use",
+    # "target:pattern": a reason for that pattern only.
+    "idle_rss:haproxy-multinode": "a worker on a database server also holds "
+                                  "SQLAlchemy and its driver, about 26 MiB",
 }
 # The how-to page of each pattern of the examples suite (support matrix
 # links), from the patterns' declarations (lab/patterns/).

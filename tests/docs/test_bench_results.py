@@ -58,7 +58,10 @@ def test_bench_page_with_and_without_results(tmp_path):
         },
         "targets": [{"target": "upload", "description": "Upload vs hashing ceiling",
                      "pattern": "uwsgi-http", "value": 0.55, "threshold": 1.0,
-                     "met": False}],
+                     "met": False}] + [
+            {"target": "idle_rss", "description": "Idle RSS", "pattern": name,
+             "value": 45.0, "threshold": 40.0, "met": False}
+            for name in ("haproxy-multinode", "apache-proxy-uwsgi")],
     }))
     out = tmp_path / "html"
     proc = sphinx_build(out, "-D", "bench_results_dir=%s" % bench)
@@ -68,6 +71,11 @@ def test_bench_page_with_and_without_results(tmp_path):
     assert "208 (207\u2013209)" in page and "146 (145\u2013147)" in page
     assert "not supported: HTTP 411 (proxy_uwsgi)" in page
     assert "Upload vs hashing ceiling" in page
+    # A reason keyed "target:pattern" (conf.py) is that pattern's only.
+    reasons = re.findall(r"<td><p>no: ([^<(]*)", page[page.index(">Targets<"):])
+    assert [r.strip() for r in reasons[1:]] == [
+        "a worker on a database server also holds SQLAlchemy and its driver, about 26 MiB",
+        "no reason known"], reasons
     assert (out / "_images" / "upload.png").is_file()
     assert "download.png" not in page   # absent plots are left out, not broken
     for html in (page, (out / "howto" / "haproxy-multinode.html").read_text()):

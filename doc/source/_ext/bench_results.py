@@ -120,9 +120,12 @@ class BenchResults(SphinxDirective):
         if target.get("met"):
             return "yes"
         pattern = (target.get("pattern") or "").split(" ")[0]
-        reason = None
-        if pattern not in self.config.bench_direct_patterns:
-            reason = self.config.bench_miss_reasons.get(target.get("target"))
+        reasons = self.config.bench_miss_reasons
+        # A reason for one pattern ("target:pattern") before one for every
+        # proxied pattern ("target").
+        reason = reasons.get("%s:%s" % (target.get("target"), pattern))
+        if reason is None and pattern not in self.config.bench_direct_patterns:
+            reason = reasons.get(target.get("target"))
         reason = reason or self._load_reason
         para = _para(nodes.Text("no: %s" % (reason or "no reason known")))
         if reason:
