@@ -350,7 +350,7 @@ def main(argv=None, repo_root=harness.REPO_ROOT, out=None):
             write_json(args.file, add_pattern_digests(repo_root,
                                                       json.loads(args.file.read_text())))
             print("%s: pattern_digests added" % args.file, file=out)
-    except Refused as exc:
+    except (Refused, OSError, ValueError) as exc:   # ValueError: not JSON
         print("refused: %s" % exc, file=out)
         return 1
     return 0

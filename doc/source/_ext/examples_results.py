@@ -175,8 +175,7 @@ class Results:
 
     def _check_patterns(self, recorded):
         """Mark the patterns whose recorded digest is not this checkout's."""
-        names = list(self.patterns)
-        names += [r.get("pattern") for r in self.results if r.get("pattern") not in names]
+        names = self.pattern_names
         current = pattern_digests(self.repo_root, "glance" if self.glance else SERVICE,
                                   names, self.glance)
         self.stale_patterns = [n for n in names
@@ -217,6 +216,12 @@ class Results:
     @property
     def patterns(self):
         return (self.data or {}).get("patterns", {})
+
+    @property
+    def pattern_names(self):
+        """The patterns of the file, then those only its rows name."""
+        return list(dict.fromkeys(list(self.patterns)
+                                  + [r.get("pattern") for r in self.results]))
 
     @property
     def scenarios(self):
@@ -521,10 +526,7 @@ class SupportMatrix(SphinxDirective):
         return ref
 
     def _matrix(self, res, only=None):
-        patterns = list(res.patterns)
-        for result in res.results:
-            if result.get("pattern") not in patterns:
-                patterns.append(result.get("pattern"))
+        patterns = res.pattern_names
         if only is not None:
             # An id the results file does not know yet shows as "not run"
             # (status_nodes says the results are stale); tests/docs checks
