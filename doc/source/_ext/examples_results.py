@@ -184,10 +184,11 @@ class Results:
             if self.state == "ok":
                 self.state = "stale"
             self.problems.append(
-                "The results of %d of %d patterns are stale: %s. Their files "
-                "(the pattern's examples/ files, or glancelet/) changed since "
-                "the run: the digest recorded for each differs from this "
-                "checkout's. Their cells say \"stale\". Re-run them "
+                "The results of %d of %d patterns are stale: %s. What they "
+                "were produced from (the pattern's examples/ files, and "
+                "glancelet/ or the Glance version) changed since the run: the "
+                "digest recorded for each differs from this checkout's. Their "
+                "cells say \"(stale)\". Re-run them "
                 "(``pytest tests/examples --pattern NAME``) and merge the "
                 "results (``python -m lab.results merge``)."
                 % (len(self.stale_patterns), len(names), ", ".join(self.stale_patterns)))
