@@ -35,8 +35,9 @@ Map:
   generated image data (``Source``).
 * ``lab.mirror``: the local HTTP server the web-download import fetches from.
 * ``lab.slow_close``: a WSGI wrapper used to make a proxy race reproducible.
-* ``lab.results``: the results file the docs render, and the digest of the
-  sources it was made from.
+* ``lab.results``: the results file the docs render, the digests of the
+  sources it was made from (the whole tree's and each pattern's), and
+  ``python -m lab.results merge|add-pattern-digests``.
 
 Packaging: ``lab`` is not part of the ``glancelet`` distribution
 (``pip install glancelet`` ships only ``glancelet``). ``labdist/pyproject.toml``

@@ -43,20 +43,17 @@ def _load(tmp_path, data):
     return examples_results.Results(str(path), str(tmp_path))
 
 
+def _digest(repo):
+    return examples_results.source_digest(str(repo))[0]
+
+
 def test_digest_matches_contract(tmp_path):
     import hashlib
     repo = _repo(tmp_path)
     expected = hashlib.sha256()
     for rel in ["examples/p/a.ini", "glancelet/__init__.py"]:
         expected.update(rel.encode() + b"\0" + (repo / rel).read_bytes() + b"\0")
-    assert examples_results._fallback_source_digest(str(repo)) == expected.hexdigest()
-
-
-def test_digest_same_as_harness():
-    """The fallback and lab/results.py agree on this checkout."""
-    from lab.results import source_digest
-    assert examples_results._fallback_source_digest(str(REPO_ROOT)) == \
-        source_digest(str(REPO_ROOT))
+    assert _digest(repo) == expected.hexdigest()
 
 
 def test_missing(tmp_path):
@@ -78,14 +75,14 @@ def test_stale(tmp_path):
 
 def test_incomplete(tmp_path):
     repo = _repo(tmp_path)
-    digest = examples_results._fallback_source_digest(str(repo))
+    digest = _digest(repo)
     res = _load(repo, _data(digest, complete=False))
     assert res.state == "incomplete" and not res.ok
 
 
 def test_failures_are_reported(tmp_path):
     repo = _repo(tmp_path)
-    digest = examples_results._fallback_source_digest(str(repo))
+    digest = _digest(repo)
     res = _load(repo, _data(digest, outcome="fail"))
     assert not res.ok
     assert any("failures" in p for p in res.problems)
@@ -93,7 +90,7 @@ def test_failures_are_reported(tmp_path):
 
 def test_good(tmp_path):
     repo = _repo(tmp_path)
-    digest = examples_results._fallback_source_digest(str(repo))
+    digest = _digest(repo)
     res = _load(repo, _data(digest))
     assert res.ok and res.state == "ok"
     assert res.lookup("p", "s")["outcome"] == "pass"
@@ -105,7 +102,7 @@ def test_each_row_names_its_service_and_the_pages_show_glancelets(tmp_path):
     for the same cell does not replace glancelet's, and a row without a
     service (a file written before rows named one) is glancelet's."""
     repo = _repo(tmp_path)
-    data = _data(examples_results._fallback_source_digest(str(repo)))
+    data = _data(_digest(repo))
     data["results"][0]["service"] = "glancelet"
     data["results"].insert(0, dict(data["results"][0], service="glance",
                                    outcome="expected-failure"))
@@ -122,12 +119,17 @@ def test_the_lab_writes_the_service_of_each_row(tmp_path):
     from lab.patterns import get
     row = {"service": "glancelet", "pattern": "uwsgi-http", "scenario": "image-crud",
            "test": "t", "outcome": "pass"}
-    path = lab_results.write(str(tmp_path), ["glancelet"], [get("uwsgi-http")],
+    path = lab_results.write(str(REPO_ROOT), ["glancelet"], [get("uwsgi-http")],
                              {"image-crud": "CRUD"}, [row], [], True,
                              path=tmp_path / "r.json")
     data = json.loads(path.read_text())
     assert data["services"] == ["glancelet"]
     assert data["results"] == [row]
+    # Each pattern's digest, and the patterns a merge may take (every one).
+    assert data["pattern_digests"] == lab_results.pattern_digests(
+        str(REPO_ROOT), "glancelet", ["uwsgi-http"])
+    assert data["complete_patterns"] == ["uwsgi-http"]
+    assert examples_results.Results(str(path), str(REPO_ROOT)).ok
 
 
 def test_missing_results_build_clean_with_visible_warning(tmp_path):
@@ -138,3 +140,98 @@ def test_missing_results_build_clean_with_visible_warning(tmp_path):
     page = (out / "reference" / "support-matrix.html").read_text()
     assert "Test results: missing." in page
     assert "There is no results file" in page
+
+
+# --- staleness per pattern (pattern_digests) ---------------------------------
+
+PATTERNS = ["gunicorn", "uwsgi-http"]
+SCENARIOS = ["image-crud", "import-sigterm"]
+
+
+def _per_pattern(stale=(), missing=()):
+    """A results file of this checkout's uwsgi-http and gunicorn cells, with
+    the pattern digests of this tree except ``stale`` (another digest) and
+    ``missing`` (none); its whole-tree digest is another tree's."""
+    from lab.results import pattern_digests
+    digests = pattern_digests(str(REPO_ROOT), "glancelet", PATTERNS)
+    digests.update(dict.fromkeys(stale, "0" * 64))
+    for name in missing:
+        del digests[name]
+    return {
+        "generated_at": "2026-11-30T12:00:00Z", "source_digest": "1" * 64,
+        "pattern_digests": digests, "complete": True, "versions": {"uwsgi": "2.0.31"},
+        "services": ["glancelet"],
+        "patterns": {n: {"title": n.upper(), "examples": []} for n in PATTERNS},
+        "scenarios": {s: {"title": s.upper()} for s in SCENARIOS},
+        "results": [{"service": "glancelet", "pattern": n, "scenario": s, "outcome": "pass",
+                     "test": "tests/examples/t.py::test_%s[%s]" % (s.replace("-", "_"), n)}
+                    for n in PATTERNS for s in SCENARIOS],
+        "symptoms": [],
+    }
+
+
+def test_one_stale_pattern(tmp_path):
+    res = _load_here(tmp_path, _per_pattern(stale=["gunicorn"]))
+    assert res.stale_patterns == ["gunicorn"]
+    assert res.state == "stale" and not res.ok
+    assert (res.state_of("gunicorn"), res.state_of("uwsgi-http")) == ("stale", None)
+    assert "The results of 1 of 2 patterns are stale: gunicorn." in res.problems[0]
+
+
+def test_a_pattern_without_a_digest_is_stale(tmp_path):
+    res = _load_here(tmp_path, _per_pattern(missing=["uwsgi-http"]))
+    assert res.stale_patterns == ["uwsgi-http"]
+
+
+def test_pattern_digests_decide_not_the_whole_tree_digest(tmp_path):
+    res = _load_here(tmp_path, _per_pattern())
+    assert res.ok and res.state == "ok" and res.stale_patterns == []
+
+
+def test_an_older_file_is_stale_as_a_whole(tmp_path):
+    """Without pattern_digests, the whole-tree digest decides, as before."""
+    res = _load(_repo(tmp_path), _data("0" * 64))
+    assert res.state == "stale" and res.stale_patterns == []
+    assert res.state_of("p") == "stale"
+
+
+def _load_here(tmp_path, data):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    return examples_results.Results(str(path), str(REPO_ROOT))
+
+
+def _build(tmp_path, data):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(data))
+    out = tmp_path / "html"
+    proc = sphinx_build(out, "-D", "examples_results_file=%s" % results)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_the_site_marks_the_cells_of_a_stale_column(tmp_path):
+    out = _build(tmp_path, _per_pattern(stale=["gunicorn"]))
+    matrix = (out / "reference" / "support-matrix.html").read_text()
+    assert "The results of 1 of 2 patterns are stale: gunicorn." in matrix
+    assert "Stale columns: gunicorn." in matrix
+    # One mark per cell of the gunicorn column, none in uwsgi-http's.
+    assert matrix.count('class="examples-state-stale">(stale)</span>') == len(SCENARIOS)
+    assert "These results are stale: the files of gunicorn changed" in \
+        (out / "howto" / "gunicorn.html").read_text()
+    assert "These results are stale" not in (out / "howto" / "uwsgi-http.html").read_text()
+    roles = (out / "howto" / "import.html").read_text()
+    assert "test_import_sigterm[gunicorn]</span></code> (results stale)</span>" in roles
+    assert "test_import_sigterm[uwsgi-http]</span></code></span>" in roles
+
+
+def test_the_site_shows_an_older_stale_file_as_before(tmp_path):
+    data = _per_pattern()
+    del data["pattern_digests"]
+    out = _build(tmp_path, data)
+    matrix = (out / "reference" / "support-matrix.html").read_text()
+    assert "Test results: stale." in matrix
+    assert "The results are stale: they were recorded for other versions" in matrix
+    assert "examples-state-stale" not in matrix
+    roles = (out / "howto" / "import.html").read_text()
+    assert "test_import_sigterm[uwsgi-http]</span></code> (results stale)" in roles

@@ -3,9 +3,10 @@
 The full suite (``tox -e examples``: every pattern x every scenario, and
 every other test in tests/examples/) takes over an hour on 2 cores. A
 developer runs it and commits the results file it writes
-(doc/source/_data/examples-results.json); the file's source digest makes
-the site show its cells as stale once examples/ or glancelet/ change, until
-the next full run.
+(doc/source/_data/examples-results.json); the file's digest per pattern
+makes the site show a pattern's cells as stale once its examples/ files or
+glancelet/ change, until the next full run or a run of that pattern merged
+in (``--pattern``, ``python -m lab.results merge``).
 
 CI (``.ci/run``, which runs ``tox``) runs this declared subset instead:
 

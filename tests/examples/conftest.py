@@ -11,6 +11,10 @@
   body it asserted) or a symptom (exact text an operator sees) for the docs.
 * ``--tier ci``: only the subset CI runs (tests/examples/ci_tier.py;
   ``tox -e examples-ci``).
+* ``--pattern NAME`` (repeatable): only the tests of these patterns (those
+  parametrized by ``pattern``); a partial run whose results file says which
+  patterns ran every scenario (``complete_patterns``), for
+  ``python -m lab.results merge``.
 * ``--mariadb``: haproxy-multinode runs on MariaDB instead of PostgreSQL
   (``lab.patterns.haproxy_multinode.on_mariadb``), under the name
   ``haproxy-multinode-mariadb``; the results file is then a partial one.
@@ -28,7 +32,7 @@ import pytest
 
 from lab import identity
 from lab import results as results_mod
-from lab.harness import REPO_ROOT, SERVICES
+from lab.harness import REPO_ROOT, SERVICES, Pattern
 from lab.patterns import all_patterns, haproxy_multinode
 from lab.scenarios import SCENARIOS
 from tests.examples import ci_tier
@@ -47,6 +51,10 @@ def pytest_addoption(parser):
     parser.addoption("--tier", choices=ci_tier.TIERS, default="full",
                      help="full: every test; ci: the subset CI runs, declared in "
                           "tests/examples/ci_tier.py (default: %(default)s)")
+    parser.addoption("--pattern", action="append", default=[], metavar="NAME",
+                     dest="only_patterns",
+                     help="only the tests of this pattern (repeatable); the results "
+                          "file is partial, to merge with python -m lab.results merge")
     parser.addoption("--mariadb", action="store_true",
                      help="run haproxy-multinode on MariaDB instead of PostgreSQL "
                           "(haproxy_multinode.on_mariadb); the results file is partial")
@@ -58,10 +66,11 @@ def service_of(config):
 
 def patterns_of(config):
     """The registered patterns that can run the run's service, each running
-    it (haproxy-multinode on MariaDB with --mariadb)."""
+    it (haproxy-multinode on MariaDB with --mariadb); with --pattern, those."""
     service = service_of(config)
+    only = config.getoption("only_patterns")
     return [multinode(config, p.serving(service)) for p in ALL_PATTERNS
-            if service == SERVICES[0] or p.glance]
+            if (service == SERVICES[0] or p.glance) and (not only or p.name in only)]
 
 
 def multinode(config, pattern):
@@ -80,6 +89,9 @@ def scenarios_of(service):
 
 
 def pytest_configure(config):
+    unknown = sorted(set(config.getoption("only_patterns")) - {p.name for p in ALL_PATTERNS})
+    if unknown:
+        raise pytest.UsageError("--pattern: no pattern is named %s" % ", ".join(unknown))
     config.addinivalue_line("markers", "scenario(id): the scenario id a test checks")
     config.addinivalue_line("markers", "slow: long-running (still run in CI)")
     config._examples = {"items": {}, "reports": {}, "deselected": 0, "props": {}}
@@ -153,10 +165,27 @@ def _scenario_of(item):
     return pattern.service, pattern.name, mark.args[0]
 
 
+def _pattern_param(item):
+    """The pattern a test is parametrized with, or None."""
+    return getattr(item, "callspec", None) and item.callspec.params.get("pattern")
+
+
+def _other_pattern(config, item):
+    """Whether --pattern leaves ``item`` out: it is not parametrized with a
+    chosen pattern (or a variant of one)."""
+    only = config.getoption("only_patterns")
+    pattern = _pattern_param(item)
+    return bool(only) and not (pattern is not None and any(
+        pattern.name == name or pattern.name.startswith(name + " (") for name in only))
+
+
 def pytest_collection_modifyitems(session, config, items):
     tier = config.getoption("tier")
     kept, dropped = [], []
     for item in items:
+        if _other_pattern(config, item):
+            dropped.append(item)
+            continue
         key = _scenario_of(item)
         if key is not None:
             if key[2] not in SCENARIOS:
@@ -193,12 +222,23 @@ def pytest_runtest_makereport(item, call):
         state.setdefault("symptoms", {})[item.nodeid] = symptoms
     counts = [v for k, v in item.user_properties if k == "counts"]
     if counts and report.when == "call" and report.passed:
-        state.setdefault("counts", {})[item.nodeid] = counts
+        # Each count names the pattern the test deployed (merge keys on it).
+        pattern = next((v.name for v in item.funcargs.values() if isinstance(v, Pattern)), None)
+        state.setdefault("counts", {})[item.nodeid] = [dict(c, pattern=pattern) for c in counts]
     if item.nodeid in state["items"]:
         outcomes = state["reports"].setdefault(item.nodeid, [])
         outcomes.append((report.when, report.outcome))
         state["props"][item.nodeid] = list(item.user_properties)
     return report
+
+
+def ran_every_scenario(state, service, patterns, seen):
+    """The names of ``patterns`` that ran every scenario of ``service``: each
+    of their collected scenario tests ran (none deselected, none left), and
+    ``seen`` has a (service, pattern, scenario) for every scenario."""
+    unrun = {key[1] for nodeid, key in state["items"].items() if not state["reports"].get(nodeid)}
+    return [p.name for p in patterns if p.name not in unrun and all(
+        (service, p.name, s) in seen for s in scenarios_of(service))]
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -236,14 +276,16 @@ def pytest_sessionfinish(session, exitstatus):
     service = service_of(config)
     patterns = patterns_of(config)
     wanted = {(service, p.name, s) for p in patterns for s in scenarios_of(service)}
+    finished = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     complete = (not state["deselected"] and seen >= wanted and not config.getoption("mariadb")
-                and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED))
+                and finished)
+    complete_patterns = ran_every_scenario(state, service, patterns, seen) if finished else []
     # A partial run (-k, -m, some files or node ids, an interrupted run) must
     # not replace the committed results of a full run, which other people's
     # docs builds read while they iterate: it goes to doc/build/ instead.
     path = results_mod.write(REPO_ROOT, [service], patterns, SCENARIOS, rows, symptoms,
                              complete, path=results_mod.results_path(service, complete),
-                             counts=counts)
+                             counts=counts, complete_patterns=complete_patterns)
     if reporter is not None:
         counts = {}
         for row in rows:

@@ -6,8 +6,12 @@ and provides:
 
 ``.. results-status::``
     An admonition that says where the results come from, and loudly when they
-    are missing, unreadable, incomplete or stale (``source_digest`` differs
-    from the digest of the current ``examples/`` and ``glancelet/`` files).
+    are missing, unreadable, incomplete or stale. Staleness is per pattern:
+    a pattern whose digest (``pattern_digests``: its examples/ files, and
+    glancelet/ or the Glance version) differs from this checkout's has its
+    cells marked stale, in the matrix and in ``:result:``; a file without
+    ``pattern_digests`` (an older one) is stale as a whole when its
+    ``source_digest`` (every file under examples/ and glancelet/) differs.
 ``.. support-matrix::``
     The pattern x scenario table, its rows grouped and ordered by the
     ``examples_scenario_groups`` setting. Each row names the test that decides
@@ -40,7 +44,6 @@ Missing or stale results are never a Sphinx warning (the build runs with
 ``-W``): they are shown on the page.
 """
 
-import hashlib
 import json
 import os
 
@@ -75,46 +78,18 @@ OUTCOME_MARK = {
 
 # --- source digest -----------------------------------------------------------
 
-def _fallback_source_digest(repo_root, glance=None):
-    """The contract's algorithm, for when the lab is not installed.
-
-    sha256 over every file under examples/ and glancelet/ (sorted by POSIX
-    relative path, skipping __pycache__ and *.pyc): the relative path, a NUL,
-    the file bytes, a NUL; then, for a Glance run, ``glance==<glance>`` and
-    a NUL.
-    """
-    paths = []
-    for top in ("examples", "glancelet"):
-        base = os.path.join(repo_root, top)
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-            for name in filenames:
-                if name.endswith(".pyc"):
-                    continue
-                full = os.path.join(dirpath, name)
-                rel = os.path.relpath(full, repo_root).replace(os.sep, "/")
-                paths.append(rel)
-    digest = hashlib.sha256()
-    for rel in sorted(paths):
-        digest.update(rel.encode("utf-8"))
-        digest.update(b"\0")
-        with open(os.path.join(repo_root, rel), "rb") as f:
-            digest.update(f.read())
-        digest.update(b"\0")
-    if glance:
-        digest.update(b"glance==%s\0" % glance.encode())
-    return digest.hexdigest()
-
-
 def source_digest(repo_root, glance=None):
-    """The lab's function (``lab.results``, installed in the docs env from
-    ``labdist/``) when it is importable, else the same algorithm; with
-    ``glance`` (a version), the digest of a Glance run."""
-    try:
-        from lab.results import source_digest as lab_digest
-    except ImportError:
-        return _fallback_source_digest(repo_root, glance), "doc/source/_ext (fallback)"
+    """The lab's whole-tree digest (``lab.results``: conf.py imports the lab,
+    so the build has it) and where it comes from; with ``glance`` (a
+    version), the digest of a Glance run."""
+    from lab.results import source_digest as lab_digest
     return lab_digest(repo_root, glance), "lab/results.py"
+
+
+def pattern_digests(repo_root, service, names, glance=None):
+    """The lab's digest of each pattern's files (``lab.results``)."""
+    from lab.results import pattern_digests as lab_digests
+    return lab_digests(repo_root, service, names, glance)
 
 
 def glance_pin(repo_root):
@@ -142,6 +117,10 @@ class Results:
         self.data = None
         self.problems = []  # human readable, shown on the page
         self.state = "ok"  # ok | missing | invalid | incomplete | stale
+        # Patterns whose cells are stale (their digest is not this tree's).
+        self.stale_patterns = []
+        # The state and problems of the file as a whole (not of stale patterns).
+        self.file_state, self.file_problems = "ok", []
         self.current_digest = None
         self.digest_source = None
         self._load()
@@ -169,7 +148,8 @@ class Results:
         self.data = data
         self.current_digest, self.digest_source = source_digest(
             self.repo_root, self.glance)
-        if data.get("source_digest") != self.current_digest:
+        if "pattern_digests" not in data and \
+                data.get("source_digest") != self.current_digest:
             self.state = "stale"
             self.problems.append(
                 "The results are stale: they were recorded for other versions "
@@ -189,6 +169,36 @@ class Results:
             self.problems.append(
                 "%d result(s) are failures (outcome ``fail``): the examples "
                 "suite was not green when this file was written." % len(failed))
+        self.file_state, self.file_problems = self.state, list(self.problems)
+        if "pattern_digests" in data:
+            self._check_patterns(data["pattern_digests"])
+
+    def _check_patterns(self, recorded):
+        """Mark the patterns whose recorded digest is not this checkout's."""
+        names = self.pattern_names
+        current = pattern_digests(self.repo_root, "glance" if self.glance else SERVICE,
+                                  names, self.glance)
+        self.stale_patterns = [n for n in names
+                               if n not in current or recorded.get(n) != current[n]]
+        if self.stale_patterns:
+            if self.state == "ok":
+                self.state = "stale"
+            self.problems.append(
+                "The results of %d of %d patterns are stale: %s. What they "
+                "were produced from (the pattern's examples/ files, and "
+                "glancelet/ or the Glance version) changed since the run: the "
+                "digest recorded for each differs from this checkout's. Their "
+                "cells say \"(stale)\". Re-run them "
+                "(``pytest tests/examples --pattern NAME``) and merge the "
+                "results (``python -m lab.results merge``)."
+                % (len(self.stale_patterns), len(names), ", ".join(self.stale_patterns)))
+
+    def state_of(self, pattern):
+        """What is wrong with the results of ``pattern``: "stale", the state of
+        the whole file if it has problems, else None."""
+        if pattern in self.stale_patterns:
+            return "stale"
+        return self.file_state if self.file_problems else None
 
     @property
     def ok(self):
@@ -207,6 +217,12 @@ class Results:
     @property
     def patterns(self):
         return (self.data or {}).get("patterns", {})
+
+    @property
+    def pattern_names(self):
+        """The patterns of the file, then those only its rows name."""
+        return list(dict.fromkeys(list(self.patterns)
+                                  + [r.get("pattern") for r in self.results]))
 
     @property
     def scenarios(self):
@@ -281,8 +297,7 @@ def _glance_outcome(env, pattern, scenario):
         para += nodes.inline("", "not run", classes=["examples-outcome-none"])
     else:
         para += _outcome_nodes(result)
-    if not glance.ok:
-        para += nodes.Text(" (%s)" % glance.state)
+    para += _state_nodes(glance.state_of(pattern))
     return para
 
 
@@ -332,6 +347,15 @@ def _outcome_nodes(result):
                                  "examples-outcome-%s" % (outcome or "none")])
 
 
+def _state_nodes(state):
+    """" (stale)" and the like after an outcome whose results are not good
+    (:meth:`Results.state_of`), else nothing."""
+    if state is None:
+        return []
+    return [nodes.Text(" "), nodes.inline("", "(%s)" % state,
+                                          classes=["examples-state-%s" % state])]
+
+
 def _test_literal(result):
     test = result.get("test") or "(no test named)"
     return nodes.literal(test, test, classes=["examples-test"])
@@ -351,12 +375,15 @@ def status_nodes(env, always=False):
     if res.ok:
         data = res.data
         node = nodes.note()
+        matched = ("the files of each pattern in this build (pattern digests; "
+                   "whole-tree digest of this build %s" if "pattern_digests" in data
+                   else "the examples/ and glancelet/ files of this build "
+                   "(source digest %s")
         node += _para(nodes.Text(
             "These results come from the complete examples run of %s. "
-            "They match the examples/ and glancelet/ files of this build "
-            "(source digest %s, computed by %s)." % (
+            "They match %s, computed by %s)." % (
                 data.get("generated_at", "an unknown time"),
-                res.current_digest[:12], res.digest_source)))
+                matched % res.current_digest[:12], res.digest_source)))
         return [node]
     node = nodes.warning()
     node += _para(nodes.strong("", "Test results: %s." % res.state))
@@ -437,18 +464,27 @@ class SupportMatrix(SphinxDirective):
                 "pattern %s." % pattern))
             return [note]
         blist = nodes.bullet_list()
+        stale = pattern in res.stale_patterns
         for result in rows:
             scenario = result.get("scenario", "")
             title = res.scenarios.get(scenario, {}).get("title", scenario)
             item = nodes.list_item()
-            para = _para(_outcome_nodes(result), nodes.Text(" \u2014 "),
+            para = _para(_outcome_nodes(result), *_state_nodes("stale" if stale else None),
+                         nodes.Text(" \u2014 "),
                          nodes.Text(title), nodes.Text(" \u2014 "),
                          _test_literal(result))
             item += para
             if result.get("detail"):
                 item += _captured(result["detail"])
             blist += item
-        return [blist] + self._glance_list(pattern, order)
+        out = [blist] + self._glance_list(pattern, order)
+        if stale:
+            note = nodes.warning()
+            note += _para(nodes.Text(
+                "These results are stale: the files of %s changed since the "
+                "run of %s." % (pattern, res.data.get("generated_at", "?"))))
+            out.insert(0, note)
+        return out
 
     def _glance_list(self, pattern, order):
         """The Glance run's results for ``pattern``, as a second list."""
@@ -463,7 +499,8 @@ class SupportMatrix(SphinxDirective):
             "(tox -e examples-glance, run of %s%s):" % (
                 glance.data.get("versions", {}).get("glance", "?"),
                 glance.data.get("generated_at", "?"),
-                "" if glance.ok else "; results %s" % glance.state)))
+                "" if glance.state_of(pattern) is None
+                else "; results %s" % glance.state_of(pattern))))
         blist = nodes.bullet_list()
         for result in rows:
             scenario = result.get("scenario", "")
@@ -490,10 +527,7 @@ class SupportMatrix(SphinxDirective):
         return ref
 
     def _matrix(self, res, only=None):
-        patterns = list(res.patterns)
-        for result in res.results:
-            if result.get("pattern") not in patterns:
-                patterns.append(result.get("pattern"))
+        patterns = res.pattern_names
         if only is not None:
             # An id the results file does not know yet shows as "not run"
             # (status_nodes says the results are stale); tests/docs checks
@@ -538,6 +572,11 @@ class SupportMatrix(SphinxDirective):
             item += _para(self._pattern_ref(pattern), nodes.Text(": " + title))
             legend += item
         out = [_para(nodes.Text("Patterns (columns):")), legend]
+        stale = [p for p in patterns if p in res.stale_patterns]
+        if stale:
+            out.append(_para(nodes.Text(
+                "Stale columns: %s. Their files changed since the run, so "
+                "each of their cells says \"(stale)\"." % ", ".join(stale))))
         glance = _glance_results(self.env)
         if glance is not None and glance.data is not None:
             out.append(_para(nodes.Text(
@@ -574,6 +613,8 @@ class SupportMatrix(SphinxDirective):
                 entry += _para(cell)
             else:
                 entry += _para(_outcome_nodes(result))
+            if result is not None and pattern in res.stale_patterns:
+                entry[-1] += _state_nodes("stale")
             glance = _glance_outcome(self.env, pattern, scenario)
             if glance is not None:
                 entry += glance
@@ -758,8 +799,9 @@ class ResultRole(SphinxRole):
         node += _outcome_nodes(result)
         node += nodes.Text(", ")
         node += _test_literal(result)
-        if not res.ok:
-            node += nodes.Text(" (results %s)" % res.state)
+        state = res.state_of(pattern.strip())
+        if state is not None:
+            node += nodes.Text(" (results %s)" % state)
         return [node], []
 
 
