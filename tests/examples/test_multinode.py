@@ -22,7 +22,7 @@ import pytest
 from glancelet import db
 from lab import dbservers, patterns, rewrite
 from lab.client import MiB, Api, Source
-from lab.harness import REPO_ROOT
+from lab.harness import REPO_ROOT, LineEdit
 from lab.patterns import haproxy_multinode
 from tests.examples.conftest import multinode
 from tests.examples.test_import_scenarios import worker_of
@@ -267,3 +267,45 @@ def test_on_mariadb(tmp_path):
             database.engine.dispose()
         assert sorted(tuple(row) for row in rows) == sorted(
             [(uploaded, "active"), (imported, "active")])
+
+
+def test_without_worker_self_reference_url_an_import_elsewhere_fails(tmp_path, record):
+    """Both nodes without ``worker_self_reference_url``: data staged on node1
+    records no host, so an import that reaches node2 is not forwarded and its
+    task fails (the data is on node1's disk, not node2's). node2 finds no
+    staged data, so the image goes back to ``queued`` and the client must
+    stage again: the staged data is lost to it (node1 removes the file it
+    still holds as residue, at its next start). Staged again and imported
+    through node1, the image becomes active."""
+    no_url = LineEdit(r"^worker_self_reference_url = ", remove=True)
+    variant = PATTERN.variant({haproxy_multinode.DIR + node.name + ".conf": no_url
+                               for node in haproxy_multinode.NODES})
+    with variant.start(tmp_path) as dep:
+        node1, node2 = (Api(url) for url in dep.node_urls.values())
+        image_id = node1.create_image(name="no-self-reference")["id"]
+        staged = Source(2 * MiB + 3, seed=7)
+        assert node1.upload_cl(image_id, staged, target="stage").status == 204
+        assert "os_glance_stage_host" not in node1.get_image(image_id)
+        resp = node2.import_image(image_id, "glance-direct")
+        assert resp.status == 202, resp
+        end = time.monotonic() + 60
+        while True:
+            [task] = node2.tasks_of(image_id)
+            if task["status"] not in ("pending", "processing") or time.monotonic() > end:
+                break
+            time.sleep(0.2)
+        assert task["status"] == "failure", task
+        assert task["message"].startswith(
+            "the staged data of image %s is missing from the staging directory; stage it "
+            "again" % image_id), task["message"]
+        assert node2.get_image(image_id)["status"] == "queued"
+        record.symptom("multinode-no-self-reference-url", "haproxy-multinode",
+                       "POST /v2/images/%s/import (glance-direct) through node2: %s\n"
+                       "task %s: %s" % (image_id, resp.status_line, task["status"],
+                                        task["message"]))
+        staged = Source(2 * MiB + 3, seed=7)
+        assert node1.upload_cl(image_id, staged, target="stage").status == 204
+        assert node1.import_image(image_id, "glance-direct").status == 202
+        node1.wait_status(image_id, "active", deadline=60)
+        resp, size, _, sha512 = node2.download(image_id)
+        assert (resp.status, size, sha512) == (200, staged.size, staged.sha512.hexdigest())
