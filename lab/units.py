@@ -153,13 +153,19 @@ def ids(unit):
     return entry.pw_uid, gid
 
 
-def make_runtime_directory(path, unit):
-    """Create ``path`` as systemd does for ``RuntimeDirectory=``: owned by
-    the unit's user and group, mode ``RuntimeDirectoryMode=`` (0755)."""
+def install_directory(path, unit, mode):
+    """``install -d -o <User=> -g <Group=> -m <mode> <path>`` (the owner
+    as root only)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     uid, gid = ids(unit)
     if os.geteuid() == 0:
         os.chown(path, uid, gid)
-    path.chmod(unit.runtime_directory_mode)
+    path.chmod(mode)
     return path
+
+
+def make_runtime_directory(path, unit):
+    """Create ``path`` as systemd does for ``RuntimeDirectory=``: owned by
+    the unit's user and group, mode ``RuntimeDirectoryMode=`` (0755)."""
+    return install_directory(path, unit, unit.runtime_directory_mode)

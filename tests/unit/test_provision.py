@@ -137,3 +137,21 @@ def test_service_user_missing_not_root_prints_the_command(monkeypatch):
     err = io.StringIO()
     assert not provision.ensure_service_user(run=None, is_root=False, err=err)
     assert err.getvalue().endswith(" ".join(provision.USERADD) + "\n")
+
+
+def test_service_venv_has_this_environments_servers(monkeypatch):
+    """The service venv gets the uWSGI and gunicorn versions of the
+    environment running provisioning (those the results record), for the
+    service user, and its uwsgi must link a libpython outside /root."""
+    calls = []
+    monkeypatch.setattr(provision.importlib.metadata, "version",
+                        {"uwsgi": "2.0.31", "gunicorn": "27.0.1"}.__getitem__)
+    monkeypatch.setattr(provision.apache, "build_system_venv",
+                        lambda venv, pins, user, log: calls.append((venv, pins, user)))
+    monkeypatch.setattr(provision.apache, "check_links_outside_root",
+                        lambda binary, user: calls.append((binary, user)))
+    assert provision.build_service_venv(log=lambda text: None) == 0
+    assert calls == [
+        (provision.SERVICE_VENV, ["uwsgi==2.0.31", "gunicorn==27.0.1"], "glancelet"),
+        (provision.SERVICE_VENV / "bin" / "uwsgi", "glancelet")]
+    assert provision.PROFILES["examples"].service_venv
