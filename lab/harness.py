@@ -445,6 +445,28 @@ def _make_traversable(path):
             p.chmod(stat.S_IMODE(mode) | stat.S_IXOTH | stat.S_IXGRP)
 
 
+def _files(top):
+    """{relative path: bytes} of the files under ``top`` (no bytecode)."""
+    return {path.relative_to(top).as_posix(): path.read_bytes() for path in top.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
+def service_venv_stale():
+    """Why :data:`SERVICE_VENV` cannot run this checkout's glancelet (it is
+    missing, or its glancelet package differs from ``glancelet/``: it is
+    installed non-editable, and only provisioning reinstalls it), or None."""
+    if not (SERVICE_VENV / "bin" / "uwsgi").exists():
+        return "missing"
+    installed = sorted(SERVICE_VENV.glob("lib/python3*/site-packages/glancelet"))
+    if not installed:
+        return "no glancelet installed"
+    differ = set(_files(installed[0]).items()) ^ set(_files(REPO_ROOT / "glancelet").items())
+    if differ:
+        return "its glancelet differs from the checkout's (%s)" % ", ".join(
+            sorted({path for path, _ in differ})[:5])
+    return None
+
+
 class Workspace:
     """A test's private copy of the operator's filesystem.
 
@@ -472,9 +494,10 @@ class Workspace:
         envs = {env: sys.prefix for env in PYTHON_ENVS}
         self.unit_user = unit_user
         if unit_user:
-            if not (SERVICE_VENV / "bin" / "uwsgi").exists():
-                raise LookupError("no %s: build it as root with python -m lab.provision"
-                                  % SERVICE_VENV)
+            stale = service_venv_stale()
+            if stale:
+                raise LookupError("%s: %s; as root: python -m lab.provision"
+                                  % (SERVICE_VENV, stale))
             envs[PYTHON_ENVS[0]] = str(SERVICE_VENV)
         self._setup(envs, "127.0.0.1")
         self.servers = {}

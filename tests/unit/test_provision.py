@@ -155,3 +155,22 @@ def test_service_venv_has_this_environments_servers(monkeypatch):
         (provision.SERVICE_VENV, ["uwsgi==2.0.31", "gunicorn==27.0.1"], "glancelet"),
         (provision.SERVICE_VENV / "bin" / "uwsgi", "glancelet")]
     assert provision.PROFILES["examples"].service_venv
+
+
+def test_a_stale_service_venv_is_refused(monkeypatch, tmp_path):
+    """The harness refuses a service venv whose glancelet is not the
+    checkout's (it is installed non-editable: a change to glancelet/ needs
+    provisioning again), naming the file that differs."""
+    import shutil
+    from lab import harness
+    venv = tmp_path / "venv"
+    monkeypatch.setattr(harness, "SERVICE_VENV", venv)
+    assert harness.service_venv_stale() == "missing"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "uwsgi").touch()
+    package = venv / "lib" / "python3.11" / "site-packages" / "glancelet"
+    shutil.copytree(harness.REPO_ROOT / "glancelet", package)
+    assert harness.service_venv_stale() is None
+    (package / "store.py").write_text("# an older glancelet\n")
+    assert harness.service_venv_stale() == (
+        "its glancelet differs from the checkout's (store.py)")
