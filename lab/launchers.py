@@ -4,7 +4,8 @@ files document it (the server kinds of :mod:`lab.servers` call these).
 Each function takes a :class:`~lab.harness.Workspace` in which the
 files are already installed, and starts the server with the command line the
 docs show (``/opt/glancelet/bin/...`` is the Python environment running the
-tests). Each *_STOP_TIMEOUT is how long the tests let that server take to
+tests, or :data:`lab.harness.SERVICE_VENV` on a pattern declared
+``unit_user``). Each *_STOP_TIMEOUT is how long the tests let that server take to
 exit after SIGTERM. Given its systemd unit (``unit=``, a
 :class:`lab.units.Unit` read from the installed file), a server starts with
 the unit's ``ExecStart=`` instead, and must stop within its

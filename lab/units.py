@@ -1,7 +1,8 @@
 """Read the systemd units of examples/systemd/ the way systemd does, for the
-harness: a pattern's server starts with its unit's ``ExecStart=``, as its
-``User=``, after its ``RuntimeDirectory=`` has been created, and must stop
-within its ``TimeoutStopSec=``.
+harness: a pattern's server starts with its unit's ``ExecStart=`` (as its
+``User=`` and ``Group=`` on a pattern declared ``unit_user``, see
+:class:`lab.harness.Pattern`), after its ``RuntimeDirectory=`` has been
+created (owned by that user), and must stop within its ``TimeoutStopSec=``.
 
 Only what the harness uses is read: ``[Service]`` keys of a unit file and
 of its drop-ins (``<unit>.d/*.conf``, read after the unit, a later value
