@@ -1031,12 +1031,11 @@ class Pattern:
             for run in self.servers)
         return clone
 
-    def as_tests_user(self):
-        """A copy whose servers all run as the tests' user, from the
-        environment running the tests (no :attr:`unit_user`): the benchmarks
-        run every pattern on that one Python. Never registered."""
+    def with_unit_user(self, unit_user):
+        """A copy with :attr:`unit_user` set: False for the benchmarks, which
+        run every pattern as root on the tests' one Python. Never registered."""
         clone = copy.copy(self)
-        clone.unit_user = False
+        clone.unit_user = unit_user
         return clone
 
     def variant(self, edits):

@@ -225,3 +225,21 @@ def test_service_user_cannot_write_the_code_or_config(name, tmp_path):
         assert package.startswith(str(SERVICE_VENV) + "/lib/"), out
         assert [line.rsplit(" ", 1)[1] for line in out.splitlines()] == [
             str(errno.EACCES)] * 3, out
+
+
+def test_a_0750_data_dir_shuts_nginx_out_of_its_temp_paths(tmp_path):
+    """Not a pattern yet (why only uwsgi-http and gunicorn run as the unit's
+    User=): nginx-uwsgi-pass with /var/lib/glancelet made glancelet's, mode
+    0750, as the service page says. nginx's temp paths are under it, and its
+    workers run as www-data: the chunked upload nginx spools gets 500, and
+    nginx logs EACCES on the temp file."""
+    pattern = get("nginx-uwsgi-pass").with_unit_user(True)
+    with pattern.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="spooled")
+        resp = api.upload_chunked(image["id"], Source(3 * MiB + 5, seed=16), MiB)
+        assert resp.status == 500, resp
+        assert api.get_image(image["id"])["status"] == "queued"
+        error_log = dep.workspace.path("/var/log/glancelet/nginx-error.log").read_text()
+        assert re.search(r'\[crit\] .* open\(\) ".*/var/lib/glancelet/nginx-client_body/\d+" '
+                         r'failed \(13: Permission denied\)', error_log), error_log
