@@ -207,8 +207,10 @@ def run_pattern(pattern, args, image, md5, workroot, paired, null_env=None, run=
     calm = quiet(args, label)
     try:
         # The trusted-header mode: the servers' data path, without a Keystone
-        # on the two cores (auth_token checks a token once per request).
-        with pattern.without_keystone().start(tmp) as dep:
+        # on the two cores (auth_token checks a token once per request); every
+        # pattern as root on the tests' Python, so that they compare (and the
+        # null environment's servers are that Python's).
+        with pattern.without_keystone().with_unit_user(False).start(tmp) as dep:
             log("%s: up at %s (servers %s)" % (label, dep.base_url, dep.pids))
             node = direct_url(dep)
             where = [(None, dep.base_url)] + ([("direct", node)] if node else [])
@@ -338,7 +340,7 @@ def growth(args, workroot):
         calm = quiet(args, "growth " + name)
         try:
             # Trusted-header mode, as run_pattern: no Keystone on the two cores.
-            with pattern.without_keystone().start(tmp) as dep:
+            with pattern.without_keystone().with_unit_user(False).start(tmp) as dep:
                 out[name] = growth_mod.measure_growth(dep, args, image, log)
                 out[name].update(calm, loadavg_1min=machine.loadavg()[0])
         finally:

@@ -56,7 +56,7 @@ def main(argv=None):
         size = args.mib * 1024 * 1024
         image = baselines.make_image_file(work / "image.bin", size)
         raw = work / "pyspy.txt"
-        with pattern.without_keystone().start(work / "deployment") as dep:
+        with pattern.without_keystone().with_unit_user(False).start(work / "deployment") as dep:
             image_id = client.create_image(dep.base_url, "pyspy")
             spy = subprocess.Popen([pyspy, "record", "--pid", str(dep.app_server.pid),
                                     "--subprocesses", "--threads", "--nonblocking",

@@ -141,9 +141,9 @@ def _venv_bin(name, venv=MOD_WSGI_VENV):
     return pathlib.Path(venv) / "bin" / name
 
 
-def _venv_is_from_system_python():
-    cfg = MOD_WSGI_VENV / "pyvenv.cfg"
-    if not cfg.is_file() or not _venv_bin("python").exists():
+def _venv_is_from_system_python(venv):
+    cfg = pathlib.Path(venv) / "pyvenv.cfg"
+    if not cfg.is_file() or not _venv_bin("python", venv).exists():
         return False
     values = {}
     for line in cfg.read_text().splitlines():
@@ -161,13 +161,18 @@ def module_config(venv=MOD_WSGI_VENV):
     return match.group("so"), match.group("home")
 
 
-def check_mod_wsgi_links_outside_root(venv=MOD_WSGI_VENV):
-    so, _ = module_config(venv)
-    ldd = _run(["ldd", so]).stdout
+def check_links_outside_root(binary, user=WWW_USER):
+    """Fail unless ``binary`` links a libpython that ``user`` can load (none
+    under /root, none missing): a cached wheel built by pyenv's Python would."""
+    ldd = _run(["ldd", str(binary)]).stdout
     libpython = [line.strip() for line in ldd.splitlines() if "libpython" in line]
     bad = [line for line in libpython if "/root/" in line or "not found" in line]
     if bad:
-        raise ProvisionError("%s links a libpython www-data cannot load: %s" % (so, bad))
+        raise ProvisionError("%s links a libpython %s cannot load: %s" % (binary, user, bad))
+
+
+def check_mod_wsgi_links_outside_root(venv=MOD_WSGI_VENV):
+    check_links_outside_root(module_config(venv)[0])
 
 
 def _copy_checkout(dest):
@@ -180,43 +185,52 @@ def _copy_checkout(dest):
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def build_mod_wsgi_venv(log=print):
-    """Create/refresh MOD_WSGI_VENV: mod_wsgi + glancelet[keystone] (non-editable)."""
+def build_system_venv(venv, servers, user, log=print):
+    """Create/refresh ``venv`` from Debian's python3 for processes running as
+    ``user``: the pip requirements ``servers`` (built with ``--no-cache-dir``)
+    and glancelet[keystone] from the checkout, non-editable, reinstalled
+    every time (the checkout may have changed since); readable by every
+    user, writable by root only."""
+    venv = pathlib.Path(venv)
     if not os.path.exists(SYSTEM_PYTHON):
         raise ProvisionError("%s is missing: apt-get install python3 python3-venv python3-dev"
                              % SYSTEM_PYTHON)
     try:
-        MOD_WSGI_VENV.parent.mkdir(parents=True, exist_ok=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
     except PermissionError:
         raise ProvisionError("cannot create %s; run as root: python -m lab.provision"
-                             % MOD_WSGI_VENV) from None
-    if not _venv_is_from_system_python():
-        if MOD_WSGI_VENV.exists():
-            shutil.rmtree(MOD_WSGI_VENV)
-        log("apache: creating %s from %s" % (MOD_WSGI_VENV, SYSTEM_PYTHON))
-        _run([SYSTEM_PYTHON, "-m", "venv", str(MOD_WSGI_VENV)])
-    pip = [str(_venv_bin("python")), "-m", "pip", "install", "-q", "--no-cache-dir",
+                             % venv) from None
+    if not _venv_is_from_system_python(venv):
+        if venv.exists():
+            shutil.rmtree(venv)
+        log("creating %s from %s" % (venv, SYSTEM_PYTHON))
+        _run([SYSTEM_PYTHON, "-m", "venv", str(venv)])
+    pip = [str(_venv_bin("python", venv)), "-m", "pip", "install", "-q", "--no-cache-dir",
            "--disable-pip-version-check"]
-    if not _venv_bin("mod_wsgi-express").exists():
-        log("apache: building mod_wsgi in %s" % MOD_WSGI_VENV)
-        _run(pip + ["mod_wsgi"])
-    check_mod_wsgi_links_outside_root()
-    # Always reinstall glancelet: the checkout may have changed since last time.
+    log("installing %s into %s" % (" ".join(servers), venv))
+    _run(pip + list(servers))
     with tempfile.TemporaryDirectory(prefix="glancelet-src-") as tmp:
         src = pathlib.Path(tmp)
         _copy_checkout(src)
-        log("apache: installing glancelet[keystone] into %s" % MOD_WSGI_VENV)
+        log("installing glancelet[keystone] into %s" % venv)
         # The extra's dependencies (keystonemiddleware, python-memcached: every
         # pattern runs behind Keystone) once; glancelet itself every time.
         _run(pip + ["%s[keystone]" % src])
         _run(pip + ["--force-reinstall", "--no-deps", str(src)])
-    # Readable and traversable by www-data all the way down.
-    for parent in [MOD_WSGI_VENV] + list(MOD_WSGI_VENV.parents):
+    # Readable and traversable by ``user`` all the way down.
+    for parent in [venv] + list(venv.parents):
         mode = parent.stat().st_mode
         if not mode & 0o001:
-            raise ProvisionError("%s is not traversable by www-data (mode %o): chmod o+x %s"
-                                 % (parent, mode, parent))
-    _run(["chmod", "-R", "a+rX", str(MOD_WSGI_VENV)])
+            raise ProvisionError("%s is not traversable by %s (mode %o): chmod o+x %s"
+                                 % (parent, user, mode, parent))
+    _run(["chmod", "-R", "a+rX,go-w", str(venv)])
+
+
+def build_mod_wsgi_venv(log=print):
+    """Create/refresh MOD_WSGI_VENV: mod_wsgi + glancelet[keystone] (non-editable)."""
+    build_system_venv(MOD_WSGI_VENV, ["mod_wsgi"], WWW_USER,
+                      log=lambda text: log("apache: " + text))
+    check_mod_wsgi_links_outside_root()
 
 
 def build_keystone_mod_wsgi_venv(log=print):

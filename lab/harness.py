@@ -29,6 +29,7 @@ import dataclasses
 import http.client
 import json
 import os
+import pwd
 import re
 import signal
 import socket
@@ -49,6 +50,15 @@ WORKSPACE_BASE = "/var/tmp"
 # Path tokens that stand for a Python environment: they map to the one
 # running the tests (sys.prefix), not into the workspace.
 PYTHON_ENVS = ("/opt/glancelet", "/opt/keystone", "/opt/glance")
+# What ``/opt/glancelet`` stands for instead when a pattern's uWSGI or
+# gunicorn runs as its unit's User= (Pattern.unit_user): a venv made from
+# Debian's python3 by ``python -m lab.provision``, owned by root and
+# readable by every user (pyenv's Python under /root, mode 0700, is not).
+SERVICE_VENV = Path("/opt/glancelet-service-venv")
+# What a pattern's service user writes to, made its own before the start as
+# the service page has the operator do (install -d -o glancelet -g glancelet
+# -m 0750 /var/lib/glancelet); /run/glancelet is the unit's RuntimeDirectory=.
+SERVICE_USER_DIRS = ("/var/lib/glancelet",)
 
 # The Keystone that tests/functional/test_keystone.py runs, and the drop-in
 # that puts glancelet behind it (example, operator path).
@@ -136,8 +146,11 @@ class Server:
     """
 
     def __init__(self, name, argv, log_path, env=None, cwd=None, stop_timeout=30,
-                 signal_ready=None, notify_socket=None):
+                 signal_ready=None, notify_socket=None, ids=None):
         self.name = name
+        # (uid, gid) of the unit's User=/Group= it runs as, as systemd
+        # starts it (None: as the tests' own user).
+        self.ids = ids
         # A systemd Type=notify unit's server: the path of the datagram
         # socket it gets as $NOTIFY_SOCKET; it is started once it sends READY=1.
         self.notify_socket = notify_socket
@@ -159,14 +172,25 @@ class Server:
         env.update(self.env or {})
         if self.notify_socket:
             self._listen_notify(env)
+        as_user = self._as_user(env) if self.ids else {}
         with open(self.log_path, "ab") as log:
             self.log_offset = log.tell()
             log.write(("### %s: %s\n" % (self.name, " ".join(self.argv))).encode())
             log.flush()
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, cwd=self.cwd, start_new_session=True)
+                env=env, start_new_session=True, **{"cwd": self.cwd, **as_user})
         return self
+
+    def _as_user(self, env):
+        """Popen's arguments and ``env``'s variables for a unit's ``User=``
+        and ``Group=``, as systemd sets them: no supplementary groups,
+        HOME, USER, LOGNAME and SHELL of the user, in ``/``."""
+        uid, gid = self.ids
+        entry = pwd.getpwuid(uid)
+        env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name,
+                   SHELL=entry.pw_shell)
+        return {"user": uid, "group": gid, "extra_groups": [], "cwd": self.cwd or "/"}
 
     def _listen_notify(self, env):
         """Listen on :attr:`notify_socket` as systemd does, and say so in ``env``."""
@@ -174,6 +198,8 @@ class Server:
             os.unlink(self.notify_socket)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(self.notify_socket))
+        # Anyone may send to it, as to systemd's own (a unit's User= does).
+        os.chmod(self.notify_socket, 0o777)
         self._notify.setblocking(False)
         env["NOTIFY_SOCKET"] = str(self.notify_socket)
 
@@ -419,17 +445,41 @@ def _make_traversable(path):
             p.chmod(stat.S_IMODE(mode) | stat.S_IXOTH | stat.S_IXGRP)
 
 
+def _files(top):
+    """{relative path: bytes} of the files under ``top`` (no bytecode)."""
+    return {path.relative_to(top).as_posix(): path.read_bytes() for path in top.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
+def service_venv_stale():
+    """Why :data:`SERVICE_VENV` cannot run this checkout's glancelet (it is
+    missing, or its glancelet package differs from ``glancelet/``: it is
+    installed non-editable, and only provisioning reinstalls it), or None."""
+    if not (SERVICE_VENV / "bin" / "uwsgi").exists():
+        return "missing"
+    installed = sorted(SERVICE_VENV.glob("lib/python3*/site-packages/glancelet"))
+    if not installed:
+        return "no glancelet installed"
+    differ = set(_files(installed[0]).items()) ^ set(_files(REPO_ROOT / "glancelet").items())
+    if differ:
+        return "its glancelet differs from the checkout's (%s)" % ", ".join(
+            sorted({path for path, _ in differ})[:5])
+    return None
+
+
 class Workspace:
     """A test's private copy of the operator's filesystem.
 
     Every path token of :data:`rewrite.TOKENS` maps to ``<root><token>``
     (``/var/lib/glancelet`` -> ``<root>/var/lib/glancelet``), except
     ``/opt/glancelet``, the Python environment, which maps to the environment
-    running the tests (``sys.prefix``). Port tokens get a free port the first
-    time they are asked for.
+    running the tests (``sys.prefix``), or with ``unit_user`` to
+    :data:`SERVICE_VENV`, from which the servers of units with a ``User=``
+    then run as that user. Port tokens get a free port the first time they
+    are asked for.
     """
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, unit_user=False):
         # The root lives outside pytest's tmp dirs: pytest makes
         # /tmp/pytest-of-<user> mode 0700 again whenever a session starts,
         # and workers running as www-data/nobody must reach this tree.
@@ -440,8 +490,16 @@ class Workspace:
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to(self.root)
-        # The Python environments: the one running the tests has both.
-        self._setup({env: sys.prefix for env in PYTHON_ENVS}, "127.0.0.1")
+        # The Python environments: the one running the tests has them all.
+        envs = {env: sys.prefix for env in PYTHON_ENVS}
+        self.unit_user = unit_user
+        if unit_user:
+            stale = service_venv_stale()
+            if stale:
+                raise LookupError("%s: %s; as root: python -m lab.provision"
+                                  % (SERVICE_VENV, stale))
+            envs[PYTHON_ENVS[0]] = str(SERVICE_VENV)
+        self._setup(envs, "127.0.0.1")
         self.servers = {}
         self.nodes = {}
         # The database server its nodes share (lab.dbservers), if any.
@@ -538,12 +596,14 @@ class Workspace:
         return self.path("/var/log/glancelet") / ("%s.out" % name)
 
     def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30, signal_ready=None,
-              notify=False):
+              notify=False, ids=None):
         """Start a :class:`Server` named ``name`` logging to ``<log dir>/<name>.out``
-        (``notify``: with a $NOTIFY_SOCKET, see :class:`Server`)."""
+        (``notify``: with a $NOTIFY_SOCKET; ``ids``: as that uid and gid; see
+        :class:`Server`)."""
         server = Server(name, argv, self.log(name), env=env, cwd=cwd,
                         stop_timeout=stop_timeout, signal_ready=signal_ready,
-                        notify_socket=self.root / ("notify-%s" % name) if notify else None).start()
+                        notify_socket=self.root / ("notify-%s" % name) if notify else None,
+                        ids=ids).start()
         self.servers[name] = server
         return server
 
@@ -583,6 +643,7 @@ class NodeWorkspace(Workspace):
         self.parent = parent
         self.root = parent.root / "nodes" / node.name
         shared = PYTHON_ENVS + tuple(node.shared)
+        self.unit_user = parent.unit_user
         self._setup({token: parent.values[token] for token in shared}, node.address)
         self.servers = parent.servers
         self.nodes = {}
@@ -735,7 +796,7 @@ class Deployment:
         assert not old.alive(), "%s is still running" % name
         new = Server(old.name, old.argv, old.log_path, env=old.env, cwd=old.cwd,
                      stop_timeout=old.stop_timeout, signal_ready=old.signal_ready,
-                     notify_socket=old.notify_socket).start()
+                     notify_socket=old.notify_socket, ids=old.ids).start()
         self.servers[name] = new
         self.wait_ready()
         return new
@@ -799,7 +860,12 @@ class Pattern:
     * ``database``: the database server its nodes share, a kind of
       :data:`lab.dbservers.SERVERS` ("postgresql"), started before the
       servers with the user, database and schema its ``[database]
-      connection`` names (:func:`lab.dbservers.set_up`), stopped after them.
+      connection`` names (:func:`lab.dbservers.set_up`), stopped after them;
+    * ``unit_user``: its servers whose unit has a ``User=`` (uWSGI, gunicorn)
+      run as that user and group, from :data:`SERVICE_VENV` (which
+      ``/opt/glancelet`` then stands for), with :data:`SERVICE_USER_DIRS`
+      theirs; otherwise they run as the tests' user (root), from the
+      environment running the tests (its Python is under /root).
 
     Launch, reload and stop are generic (:meth:`launch`, :meth:`reload`,
     :meth:`Server.stop`): the server kinds supply them. :meth:`variant`
@@ -823,6 +889,7 @@ class Pattern:
     front_address = "127.0.0.1"
     not_benchmarked = None
     database = None
+    unit_user = False
     ready_deadline = 60.0
 
     # {example: [LineEdit, ...]}: empty except in a variant (see variant()).
@@ -871,6 +938,9 @@ class Pattern:
         for key, value in self.glance.items():
             setattr(clone, key, self.files + tuple(value) if key == "files" else value)
         clone.service = service
+        # Glance's uWSGI (no unit) runs from /opt/glance, the tests' environment,
+        # and its binary /opt/glancelet/bin/uwsgi must be built for that Python.
+        clone.unit_user = False
         return clone
 
     def launch(self, ws):
@@ -961,6 +1031,13 @@ class Pattern:
             for run in self.servers)
         return clone
 
+    def with_unit_user(self, unit_user):
+        """A copy with :attr:`unit_user` set: False for the benchmarks, which
+        run every pattern as root on the tests' one Python. Never registered."""
+        clone = copy.copy(self)
+        clone.unit_user = unit_user
+        return clone
+
     def variant(self, edits):
         """A copy of this pattern that installs its files with ``edits``:
         {example: LineEdit or [LineEdit, ...]}. Never registered as a pattern."""
@@ -1022,7 +1099,7 @@ class Pattern:
             with self.serving(service).start(tmp_path, extra) as dep:
                 yield dep
             return
-        ws = Workspace(tmp_path)
+        ws = Workspace(tmp_path, unit_user=self.unit_user)
         dep = None
         try:
             for example, operator_path in extra:

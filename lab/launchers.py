@@ -4,7 +4,8 @@ files document it (the server kinds of :mod:`lab.servers` call these).
 Each function takes a :class:`~lab.harness.Workspace` in which the
 files are already installed, and starts the server with the command line the
 docs show (``/opt/glancelet/bin/...`` is the Python environment running the
-tests). Each *_STOP_TIMEOUT is how long the tests let that server take to
+tests, or :data:`lab.harness.SERVICE_VENV` on a pattern declared
+``unit_user``). Each *_STOP_TIMEOUT is how long the tests let that server take to
 exit after SIGTERM. Given its systemd unit (``unit=``, a
 :class:`lab.units.Unit` read from the installed file), a server starts with
 the unit's ``ExecStart=`` instead, and must stop within its
@@ -14,6 +15,7 @@ the unit's ``ExecStart=`` instead, and must stop within its
 import signal
 import subprocess
 
+from lab import units
 from lab.harness import signal_dispositions
 
 # uWSGI: how long the tests allow for a graceful stop. uWSGI itself does not
@@ -63,13 +65,16 @@ def spawn(ws, name, argv, conf, unit=None, stop_timeout=30, **kwargs):
     """Start ``argv``, or the ``unit``'s ``ExecStart=`` (installed, so already
     rewritten), which must name the installed ``conf``; it must stop within
     ``stop_timeout`` seconds, or the unit's ``TimeoutStopSec=``. A
-    ``Type=notify`` unit's server is started once it sends ``READY=1``."""
+    ``Type=notify`` unit's server is started once it sends ``READY=1``; in
+    a workspace with ``unit_user``, as the unit's ``User=``/``Group=``."""
     if unit is not None:
         argv = list(unit.exec_start)
         assert str(ws.path(conf)) in argv, "%s: ExecStart=%s does not name %s" % (
             unit.name, " ".join(argv), ws.path(conf))
         stop_timeout = unit.stop_timeout
         kwargs["notify"] = unit.type == "notify"
+        if unit.user and ws.unit_user:
+            kwargs["ids"] = units.ids(unit)
     return ws.spawn(name, argv, stop_timeout=stop_timeout, **kwargs)
 
 

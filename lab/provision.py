@@ -13,8 +13,11 @@ first command of ``tox -e examples`` (default profile), ``tox -e docs``,
 * for ``examples`` and ``keystone`` (whose suites launch patterns), the
   system user ``glancelet`` that the systemd units of ``examples/systemd/``
   name (``User=``; the harness makes their runtime directories owned by it);
-* for ``examples``, then the Apache patterns' own provisioning,
-  ``lab.apache.provision()`` (the mod_wsgi venv).
+* for ``examples``, the service venv (:func:`build_service_venv`): the
+  Python environment ``/opt/glancelet`` stands for when a pattern's uWSGI
+  or gunicorn runs as its unit's ``User=`` (``Pattern.unit_user``), then
+  the Apache patterns' own provisioning, ``lab.apache.provision()`` (the
+  mod_wsgi venv).
 
 Profiles:
 
@@ -42,15 +45,18 @@ Profiles:
 
 import argparse
 import dataclasses
+import importlib.metadata
 import os
 import pwd
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from lab import apache, servers
+from lab.harness import SERVICE_VENV
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,6 +75,8 @@ class Profile:
     python_tools: tuple = ()
     # It launches patterns: their units' User= must exist (SERVICE_USER).
     service_user: bool = False
+    # It runs patterns as their units' User= (SERVICE_VENV).
+    service_venv: bool = False
 
 
 SYSTEM_SERVERS = {name: kind.binary for name, kind in servers.KINDS.items() if kind.apt}
@@ -82,7 +90,7 @@ PROFILES = {
     # haproxy-multinode's database servers too (lab.dbservers).
     "examples": Profile("test", frozenset({"chromium"}),
                         {**SYSTEM_SERVERS, **DB_SERVERS, "curl": "/usr/bin/curl"}, apache=True,
-                        python_tools=PYTHON_TOOLS, service_user=True),
+                        python_tools=PYTHON_TOOLS, service_user=True, service_venv=True),
     # Only the servers the docs run (not haproxy, which only the examples need).
     "docs": Profile("docs", frozenset(),
                     {name: SYSTEM_SERVERS[name] for name in ("apache2", "nginx")}
@@ -174,6 +182,26 @@ def ensure_service_user(run=subprocess.run, is_root=None, err=sys.stderr):
     return False
 
 
+def build_service_venv(log=print):
+    """Create/refresh :data:`SERVICE_VENV` as root: uWSGI and gunicorn (the
+    versions of the environment running this, so that the results record
+    what ran) and glancelet[keystone] from the checkout, for the service
+    user; the same build as the mod_wsgi venv (:func:`lab.apache.build_system_venv`).
+    0 when done."""
+    started = time.monotonic()
+    pins = ["%s==%s" % (name, importlib.metadata.version(name))
+            for kind in servers.KINDS.values() for name in kind.pip]
+    try:
+        apache.build_system_venv(SERVICE_VENV, pins, SERVICE_USER,
+                                 log=lambda text: log("provision: " + text))
+        apache.check_links_outside_root(SERVICE_VENV / "bin" / "uwsgi", SERVICE_USER)
+    except apache.ProvisionError as exc:
+        print("provision: %s" % exc, file=sys.stderr)
+        return 1
+    log("provision: %s ready in %.0f s" % (SERVICE_VENV, time.monotonic() - started))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.provision", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +220,8 @@ def main(argv=None):
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
         return 1
     if profile.service_user and not ensure_service_user():
+        return 1
+    if profile.service_venv and build_service_venv():
         return 1
     if profile.apache:
         # The Apache patterns' own provisioning (the mod_wsgi venv), owned by lab.apache.

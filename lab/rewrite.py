@@ -30,8 +30,9 @@ How a token is matched:
   ``/var/lib/glancelet-old``.
 
 Where a token goes is decided per run by the caller (a free port, a directory
-under the test's tmp dir, the Python environment running the tests); the table
-only says *which* tokens may change.
+under the test's tmp dir, the Python environment running the tests, or for
+``/opt/glancelet`` the service venv its unit's ``User=`` can read:
+``lab.harness.SERVICE_VENV``); the table only says *which* tokens may change.
 """
 
 import re

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from lab import apache, launchers, units
+from lab.harness import SERVICE_USER_DIRS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,9 @@ class Run:
     key a throwaway CA signs (the front door is then https), ``unit`` its
     systemd unit in examples/systemd/ (:func:`lab.units.files`): the server
     starts with the unit's ``ExecStart=`` and ``TimeoutStopSec=``, after
-    its ``RuntimeDirectory=`` has been created.
+    its ``RuntimeDirectory=`` has been created; in a workspace whose
+    servers run as their units' users (``Pattern.unit_user``), as its
+    ``User=``/``Group=``, which then owns :data:`lab.harness.SERVICE_USER_DIRS`.
 
     ``node`` (a :class:`Node`) runs it on a host of its own, with ``files``
     ((example, operator path) pairs) installed on that host only; the same
@@ -98,6 +101,10 @@ class Run:
         unit = self.load_unit(where)
         for path in unit.runtime_paths() if unit else ():
             units.make_runtime_directory(where.path(path), unit)
+        if unit and unit.user and where.unit_user:
+            # What the service page has the operator run before the first start.
+            for path in SERVICE_USER_DIRS:
+                units.install_directory(where.path(path), unit, 0o750)
         return KINDS[self.kind].start(where, self, unit)
 
     def reload(self, ws):

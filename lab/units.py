@@ -1,7 +1,8 @@
 """Read the systemd units of examples/systemd/ the way systemd does, for the
-harness: a pattern's server starts with its unit's ``ExecStart=``, as its
-``User=``, after its ``RuntimeDirectory=`` has been created, and must stop
-within its ``TimeoutStopSec=``.
+harness: a pattern's server starts with its unit's ``ExecStart=`` (as its
+``User=`` and ``Group=`` on a pattern declared ``unit_user``, see
+:class:`lab.harness.Pattern`), after its ``RuntimeDirectory=`` has been
+created (owned by that user), and must stop within its ``TimeoutStopSec=``.
 
 Only what the harness uses is read: ``[Service]`` keys of a unit file and
 of its drop-ins (``<unit>.d/*.conf``, read after the unit, a later value
@@ -153,13 +154,19 @@ def ids(unit):
     return entry.pw_uid, gid
 
 
-def make_runtime_directory(path, unit):
-    """Create ``path`` as systemd does for ``RuntimeDirectory=``: owned by
-    the unit's user and group, mode ``RuntimeDirectoryMode=`` (0755)."""
+def install_directory(path, unit, mode):
+    """``install -d -o <User=> -g <Group=> -m <mode> <path>`` (the owner
+    as root only)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     uid, gid = ids(unit)
     if os.geteuid() == 0:
         os.chown(path, uid, gid)
-    path.chmod(unit.runtime_directory_mode)
+    path.chmod(mode)
     return path
+
+
+def make_runtime_directory(path, unit):
+    """Create ``path`` as systemd does for ``RuntimeDirectory=``: owned by
+    the unit's user and group, mode ``RuntimeDirectoryMode=`` (0755)."""
+    return install_directory(path, unit, unit.runtime_directory_mode)

@@ -24,6 +24,8 @@ PATTERNS = [
         doc="howto/gunicorn",
         files=in_etc(DIR, "gunicorn.conf.py", "glancelet.conf") + KEYSTONE,
         servers=(_gunicorn(port="60997"),),
+        # gunicorn runs as glancelet (the unit's User=), from the service venv.
+        unit_user=True,
         # SIGTERM: workers finish in-flight requests for up to graceful_timeout.
         sigterm="drain",
     ),

@@ -20,6 +20,8 @@ PATTERNS = [Pattern(
     doc="howto/uwsgi-http",
     files=in_etc(DIR, "glancelet-uwsgi.ini", "glancelet.conf") + KEYSTONE,
     servers=SERVERS,
+    # uWSGI runs as glancelet (the unit's User=), from the service venv.
+    unit_user=True,
     # hook-master-start = unix_signal:15 gracefully_kill_them_all
     sigterm="drain",
     # OpenStack Glance: glance-uwsgi.ini includes glancelet-uwsgi.ini.

@@ -3,9 +3,13 @@
 systemd does not run here; the harness starts each server as its unit says
 (lab/units.py): ``ExecStart=``, ``TimeoutStopSec=``, the ``RuntimeDirectory=``
 created from nothing (owner ``User=``, mode 0755), and for ``Type=notify``
-a ``$NOTIFY_SOCKET`` on which the server must send ``READY=1``.
+a ``$NOTIFY_SOCKET`` on which the server must send ``READY=1``. On the
+patterns of :data:`AS_SERVICE_USER` (``Pattern.unit_user``) the server runs
+as the unit's ``User=``/``Group=``, from the service venv.
 """
 
+import errno
+import os
 import pwd
 import re
 import stat
@@ -14,12 +18,15 @@ import time
 
 import pytest
 
-from lab.harness import REPO_ROOT, LineEdit, holding_open, http_get
+from lab.client import MiB, Api, Source
+from lab.harness import REPO_ROOT, SERVICE_VENV, LineEdit, data_files, holding_open, http_get
 from lab.patterns import get
 
 UWSGI_UNIT = "examples/systemd/glancelet-uwsgi.service"
 DROP_IN = "examples/systemd/apache2.service.d/glancelet.conf"
 NO_RUNTIME_DIR = LineEdit(r"^RuntimeDirectory=glancelet$", remove=True)
+# The patterns whose uWSGI/gunicorn run as their unit's User= (Pattern.unit_user).
+AS_SERVICE_USER = ["uwsgi-http", "gunicorn"]
 
 
 def test_uwsgi_comes_up_from_an_empty_run_glancelet(tmp_path):
@@ -137,3 +144,102 @@ def test_start_up_lines(pattern_name, server, tmp_path):
 def test_start_up_lines_are_documented():
     assert sorted(START_UP) == [("apache-mod-wsgi", "apache"), ("gunicorn", "gunicorn"),
                                 ("haproxy-uwsgi", "haproxy"), ("uwsgi-http", "uwsgi")]
+
+
+def _ids(pid):
+    """((real, effective, saved, fs uid), (the same gids), supplementary
+    groups) of process ``pid``, from /proc/PID/status."""
+    with open("/proc/%d/status" % pid) as fp:
+        fields = dict(line.rstrip("\n").split(":\t", 1) for line in fp if ":\t" in line)
+    return (tuple(map(int, fields["Uid"].split())), tuple(map(int, fields["Gid"].split())),
+            fields["Groups"].split())
+
+
+@pytest.mark.parametrize("name", AS_SERVICE_USER)
+def test_server_runs_as_the_units_user(name, tmp_path):
+    """The master and every worker run as the unit's User=glancelet and
+    Group=glancelet (real, effective, saved and filesystem ids), with no
+    other group; a round trip works as that user (create, upload 3 MiB,
+    download byte for byte), and the image file is the user's. uWSGI does
+    not log its warning about running as root."""
+    user = pwd.getpwnam("glancelet")
+    expected = ((user.pw_uid,) * 4, (user.pw_gid,) * 4, [])
+    with get(name).start(tmp_path) as dep:
+        server = dep.app_server
+        workers = sorted(server.children())
+        assert len(workers) == 4, workers
+        assert {pid: _ids(pid) for pid in [server.pid, *workers]} == {
+            pid: expected for pid in [server.pid, *workers]}
+        api = Api(dep.base_url)
+        image = api.create_image(name="as-glancelet")
+        source = Source(3 * MiB + 7, seed=15)
+        assert api.upload_cl(image["id"], source).status == 204
+        resp, size, md5, sha512 = api.download(image["id"])
+        assert (resp.status, size, sha512) == (200, source.sent, source.sha512.hexdigest())
+        [data_file] = data_files(dep.store_dir, image["id"])
+        assert (data_file.stat().st_uid, data_file.stat().st_gid) == (user.pw_uid, user.pw_gid)
+        assert "you are running uWSGI as root" not in dep.log_text(server.name)
+
+
+def _try_write(pid, python, code):
+    """Run ``python -c code`` as the uid and gid process ``pid`` runs as; its
+    exit status and output."""
+    (uid, *_), (gid, *_), _ = _ids(pid)
+    proc = subprocess.run([python, "-c", code], user=uid, group=gid, extra_groups=[], cwd="/",
+                          capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+WRITE_INTO = """
+import errno, os, sys
+import glancelet
+for where in (os.path.dirname(glancelet.__file__), sys.prefix, sys.argv[1]):
+    path = os.path.join(where, "written-by-the-service-user")
+    try:
+        open(path, "x").close()
+    except PermissionError as exc:
+        print(where, exc.errno)
+    else:
+        os.remove(path)
+        print(where, "written")
+"""
+
+
+@pytest.mark.parametrize("name", AS_SERVICE_USER)
+def test_service_user_cannot_write_the_code_or_config(name, tmp_path):
+    """As the user the server's master runs as, with the Python of the venv
+    its ExecStart= names (the service venv, /opt/glancelet in the unit),
+    creating a file in the glancelet package it imports, in the venv, or in
+    /etc/glancelet fails with EACCES."""
+    with get(name).start(tmp_path) as dep:
+        server = dep.app_server
+        with open("/proc/%d/cmdline" % server.pid, "rb") as fp:
+            argv0 = fp.read().split(b"\0")[0].decode()
+        python = os.path.join(os.path.dirname(argv0), "python3")
+        assert os.path.dirname(argv0) == str(SERVICE_VENV / "bin"), argv0
+        etc = str(dep.workspace.path("/etc/glancelet"))
+        status, out = _try_write(server.pid, python, WRITE_INTO.replace("sys.argv[1]",
+                                                                        repr(etc)))
+        assert status == 0, out
+        package = out.splitlines()[0].rsplit(" ", 1)[0]
+        assert package.startswith(str(SERVICE_VENV) + "/lib/"), out
+        assert [line.rsplit(" ", 1)[1] for line in out.splitlines()] == [
+            str(errno.EACCES)] * 3, out
+
+
+def test_a_0750_data_dir_shuts_nginx_out_of_its_temp_paths(tmp_path):
+    """Not a pattern yet (why only uwsgi-http and gunicorn run as the unit's
+    User=): nginx-uwsgi-pass with /var/lib/glancelet made glancelet's, mode
+    0750, as the service page says. nginx's temp paths are under it, and its
+    workers run as www-data: the chunked upload nginx spools gets 500, and
+    nginx logs EACCES on the temp file."""
+    pattern = get("nginx-uwsgi-pass").with_unit_user(True)
+    with pattern.start(tmp_path) as dep:
+        api = Api(dep.base_url)
+        image = api.create_image(name="spooled")
+        resp = api.upload_chunked(image["id"], Source(3 * MiB + 5, seed=16), MiB)
+        assert resp.status == 500, resp
+        assert api.get_image(image["id"])["status"] == "queued"
+        error_log = dep.workspace.path("/var/log/glancelet/nginx-error.log").read_text()
+        assert re.search(r'\[crit\] .* open\(\) ".*/var/lib/glancelet/nginx-client_body/\d+" '
+                         r'failed \(13: Permission denied\)', error_log), error_log

@@ -100,6 +100,19 @@ def test_a_glance_deployment_adds_glances_files_and_starts_from_them(pattern):
     assert pattern.serving("glancelet") is pattern
 
 
+def test_only_units_with_a_user_run_as_it_and_never_glance():
+    """unit_user is declared on uwsgi-http and gunicorn, whose first server
+    has a unit with User=glancelet; Glance's uWSGI (no unit, from
+    /opt/glance) runs from the tests' Python, so its copy drops it."""
+    declared = [p for p in PATTERNS if p.unit_user]
+    assert [p.name for p in declared] == ["gunicorn", "uwsgi-http"]
+    for pattern in declared:
+        example, _, instance = servers.units.files(pattern.servers[0].unit)
+        unit = servers.units.load(harness.REPO_ROOT / example, instance)
+        assert (unit.user, unit.group) == ("glancelet", "glancelet")
+    assert not patterns.get("uwsgi-http").serving("glance").unit_user
+
+
 def test_a_pattern_without_glance_files_cannot_serve_glance():
     with pytest.raises(AssertionError, match="no glance files"):
         harness.Pattern(name="p").serving("glance")

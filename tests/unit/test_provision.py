@@ -149,3 +149,40 @@ def test_service_user_missing_not_root_prints_the_command(monkeypatch):
     err = io.StringIO()
     assert not provision.ensure_service_user(run=None, is_root=False, err=err)
     assert err.getvalue().endswith(" ".join(provision.USERADD) + "\n")
+
+
+def test_service_venv_has_this_environments_servers(monkeypatch):
+    """The service venv gets the uWSGI and gunicorn versions of the
+    environment running provisioning (those the results record), for the
+    service user, and its uwsgi must link a libpython outside /root."""
+    calls = []
+    monkeypatch.setattr(provision.importlib.metadata, "version",
+                        {"uwsgi": "2.0.31", "gunicorn": "27.0.1"}.__getitem__)
+    monkeypatch.setattr(provision.apache, "build_system_venv",
+                        lambda venv, pins, user, log: calls.append((venv, pins, user)))
+    monkeypatch.setattr(provision.apache, "check_links_outside_root",
+                        lambda binary, user: calls.append((binary, user)))
+    assert provision.build_service_venv(log=lambda text: None) == 0
+    assert calls == [
+        (provision.SERVICE_VENV, ["uwsgi==2.0.31", "gunicorn==27.0.1"], "glancelet"),
+        (provision.SERVICE_VENV / "bin" / "uwsgi", "glancelet")]
+    assert provision.PROFILES["examples"].service_venv
+
+
+def test_a_stale_service_venv_is_refused(monkeypatch, tmp_path):
+    """The harness refuses a service venv whose glancelet is not the
+    checkout's (it is installed non-editable: a change to glancelet/ needs
+    provisioning again), naming the file that differs."""
+    import shutil
+    from lab import harness
+    venv = tmp_path / "venv"
+    monkeypatch.setattr(harness, "SERVICE_VENV", venv)
+    assert harness.service_venv_stale() == "missing"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "uwsgi").touch()
+    package = venv / "lib" / "python3.11" / "site-packages" / "glancelet"
+    shutil.copytree(harness.REPO_ROOT / "glancelet", package)
+    assert harness.service_venv_stale() is None
+    (package / "store.py").write_text("# an older glancelet\n")
+    assert harness.service_venv_stale() == (
+        "its glancelet differs from the checkout's (store.py)")
