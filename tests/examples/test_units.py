@@ -105,7 +105,14 @@ def test_logrotate_reopens_nginx_logs(tmp_path):
             "still writing to the rotated log"
         assert (log_dir / "nginx-access.log").exists()
         assert _get(dep.base_url, "/healthcheck") == 200
-        assert "/healthcheck " in (log_dir / "nginx-access.log").read_text()
+        # nginx logs a request after it has sent the response, so the client
+        # can be faster than the log line (the full run of 2e691f8 read an
+        # empty new log). Bounded: 10 s.
+        new_log = log_dir / "nginx-access.log"
+        end = time.monotonic() + 10
+        while "/healthcheck " not in new_log.read_text() and time.monotonic() < end:
+            time.sleep(0.1)
+        assert "/healthcheck " in new_log.read_text()
         assert "/healthcheck " not in (log_dir / "nginx-access.log.1").read_text()
 
 
