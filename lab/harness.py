@@ -869,7 +869,7 @@ class Pattern:
         clone = self.without_keystone()
         clone.ready_deadline = glance.START_DEADLINE
         for key, value in self.glance.items():
-            setattr(clone, key, self.files + tuple(value) if key == "files" else value)
+            setattr(clone, key, clone.files + tuple(value) if key == "files" else value)
         clone.service = service
         return clone
 

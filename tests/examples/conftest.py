@@ -58,10 +58,16 @@ def service_of(config):
 
 def patterns_of(config):
     """The registered patterns that can run the run's service, each running
-    it (haproxy-multinode on MariaDB with --mariadb)."""
-    service = service_of(config)
-    return [multinode(config, p.serving(service)) for p in ALL_PATTERNS
-            if service == SERVICES[0] or p.glance]
+    it (haproxy-multinode on MariaDB with --mariadb). The same objects at
+    every call: pytest keeps a module's ``deployment`` only while the next
+    test's ``pattern`` compares equal to it, and patterns compare by
+    identity (``serving`` and ``on_mariadb`` return a new copy each time)."""
+    state = config._examples
+    if "patterns" not in state:
+        service = service_of(config)
+        state["patterns"] = [multinode(config, p.serving(service)) for p in ALL_PATTERNS
+                             if service == SERVICES[0] or p.glance]
+    return state["patterns"]
 
 
 def multinode(config, pattern):
@@ -161,7 +167,7 @@ def pytest_collection_modifyitems(session, config, items):
         if key is not None:
             if key[2] not in SCENARIOS:
                 raise pytest.UsageError("%s: unknown scenario id %r" % (item.nodeid, key[2]))
-            if not ci_tier.selected(tier, key[1], key[2]):
+            if not ci_tier.selected(tier, *key):
                 dropped.append(item)
                 continue
             config._examples["items"][item.nodeid] = key
