@@ -10,7 +10,8 @@
 * ``record``: lets a test record an expected failure (the exact status and
   body it asserted) or a symptom (exact text an operator sees) for the docs.
 * ``--tier ci``: only the subset CI runs (tests/examples/ci_tier.py;
-  ``tox -e examples-ci``).
+  ``tox -e examples-ci``, and with ``--service glance``
+  ``tox -e examples-glance-ci``).
 * ``--mariadb``: haproxy-multinode runs on MariaDB instead of PostgreSQL
   (``lab.patterns.haproxy_multinode.on_mariadb``), under the name
   ``haproxy-multinode-mariadb``; the results file is then a partial one.
