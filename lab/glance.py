@@ -152,8 +152,12 @@ def install(ws, paste_edits=(FAKE_AUTHTOKEN,)):
     paste = Path(sys.prefix) / "etc" / "glance" / "glance-api-paste.ini"
     installed = {PASTE_INI: ws.install(str(paste), PASTE_INI, edits=paste_edits),
                  API_CONF[1]: ws.install(*API_CONF)}
-    for sub in ("images", "staging", "tasks"):
-        ws.path("/var/lib/glance/" + sub).mkdir(parents=True, exist_ok=True)
+    # The directories the how-to pages have the operator create: the stores,
+    # and /run/glance (no unit's RuntimeDirectory= makes it; Pattern.launch
+    # has emptied /run as after a boot).
+    for path in ("/var/lib/glance/images", "/var/lib/glance/staging", "/var/lib/glance/tasks",
+                 "/run/glance"):
+        ws.path(path).mkdir(parents=True, exist_ok=True)
     return installed, db_sync(ws)
 
 

@@ -936,7 +936,7 @@ class Pattern:
         clone = self.without_keystone()
         clone.ready_deadline = glance.START_DEADLINE
         for key, value in self.glance.items():
-            setattr(clone, key, self.files + tuple(value) if key == "files" else value)
+            setattr(clone, key, clone.files + tuple(value) if key == "files" else value)
         clone.service = service
         # Glance's uWSGI (no unit) runs from /opt/glance, the tests' environment,
         # and its binary /opt/glancelet/bin/uwsgi must be built for that Python.

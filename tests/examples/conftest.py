@@ -10,7 +10,8 @@
 * ``record``: lets a test record an expected failure (the exact status and
   body it asserted) or a symptom (exact text an operator sees) for the docs.
 * ``--tier ci``: only the subset CI runs (tests/examples/ci_tier.py;
-  ``tox -e examples-ci``).
+  ``tox -e examples-ci``, and with ``--service glance``
+  ``tox -e examples-glance-ci``).
 * ``--pattern NAME`` (repeatable): only the tests of these patterns (those
   parametrized by ``pattern``); a partial run whose results file says which
   patterns ran every scenario (``complete_patterns``), for
@@ -66,11 +67,19 @@ def service_of(config):
 
 def patterns_of(config):
     """The registered patterns that can run the run's service, each running
-    it (haproxy-multinode on MariaDB with --mariadb); with --pattern, those."""
-    service = service_of(config)
-    only = config.getoption("only_patterns")
-    return [multinode(config, p.serving(service)) for p in ALL_PATTERNS
-            if (service == SERVICES[0] or p.glance) and (not only or p.name in only)]
+    it (haproxy-multinode on MariaDB with --mariadb); with --pattern, those.
+    The same objects at every call: pytest keeps a module's ``deployment``
+    only while the next test's ``pattern`` compares equal to it, and patterns
+    compare by identity (``serving`` and ``on_mariadb`` return a new copy
+    each time)."""
+    state = config._examples
+    if "patterns" not in state:
+        service = service_of(config)
+        only = config.getoption("only_patterns")
+        state["patterns"] = [multinode(config, p.serving(service)) for p in ALL_PATTERNS
+                             if (service == SERVICES[0] or p.glance)
+                             and (not only or p.name in only)]
+    return state["patterns"]
 
 
 def multinode(config, pattern):
@@ -190,7 +199,7 @@ def pytest_collection_modifyitems(session, config, items):
         if key is not None:
             if key[2] not in SCENARIOS:
                 raise pytest.UsageError("%s: unknown scenario id %r" % (item.nodeid, key[2]))
-            if not ci_tier.selected(tier, key[1], key[2]):
+            if not ci_tier.selected(tier, *key):
                 dropped.append(item)
                 continue
             config._examples["items"][item.nodeid] = key

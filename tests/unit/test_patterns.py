@@ -87,11 +87,15 @@ GLANCE_PATTERNS = [p for p in PATTERNS if p.glance]
 @pytest.mark.parametrize("pattern", GLANCE_PATTERNS, ids=[p.name for p in GLANCE_PATTERNS])
 def test_a_glance_deployment_adds_glances_files_and_starts_from_them(pattern):
     """serving("glance"): the same name (results rows are keyed by it), the
-    pattern's files plus Glance's, servers started from Glance's files."""
+    pattern's files but the authtoken.conf drop-in (Glance runs in the
+    trusted-header mode: no Keystone starts) plus Glance's, servers started
+    from Glance's files."""
     glance = pattern.serving("glance")
     assert (glance.name, glance.service, pattern.service) == (pattern.name, "glance", "glancelet")
-    assert glance.files[:len(pattern.files)] == pattern.files
-    added = glance.files[len(pattern.files):]
+    own = pattern.without_keystone().files
+    assert pattern.keystone and own != pattern.files
+    assert glance.files[:len(own)] == own and not glance.keystone
+    added = glance.files[len(own):]
     assert added and all(path.startswith("/etc/glance/") for _, path in added)
     operator_paths = {path for _, path in added}
     assert glance.servers[0].conf in operator_paths
