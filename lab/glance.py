@@ -14,12 +14,17 @@ declaration (``Pattern.glance``; ``Pattern.serving("glance")``). The tests
 run Glance without a Keystone through one edit of glance-api-paste.ini:
 :data:`FAKE_AUTHTOKEN` (the scenarios) or :data:`TRUSTED_HEADERS`
 (test_glance_service.py).
+
+:func:`upstream_sample_ini` reads Glance's own uWSGI sample from its sdist
+at test time: this repository does not copy Glance's files.
 """
 
+import hashlib
 import importlib.metadata
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -76,6 +81,12 @@ NOT_RUN = dict.fromkeys(
 MOD_WSGI_VENV = Path("/opt/glance-mod-wsgi-venv")
 
 MANAGE_TIMEOUT = 300
+
+# Glance's sample uWSGI ini, as its sdist on PyPI ships it (path in the
+# tarball), and the sdist's digest (PyPI's sha256 of glance-33.0.0.tar.gz).
+SAMPLE_INI = "glance-%s/httpd/glance-api-uwsgi.ini" % VERSION
+SDIST_SHA256 = "f6483b580565836e412747ed247703e52a96b0cf168c732986ac595377c92678"
+DOWNLOAD_TIMEOUT = 300
 # Seconds Glance may take to answer after its server starts: each uWSGI
 # worker imports Glance (lazy-apps), 3-8 s on 2 idle cores, far more on busy ones.
 START_DEADLINE = 240.0
@@ -143,6 +154,23 @@ def provision_mod_wsgi(is_root=None, run=subprocess.run, err=sys.stderr):
     seconds = time.monotonic() - started
     print("glance: %s ready in %.0f s" % (MOD_WSGI_VENV, seconds), file=err)
     return 0
+
+
+def upstream_sample_ini(cache_dir, run=subprocess.run):
+    """The text of Glance's httpd/glance-api-uwsgi.ini, read from the
+    glance sdist that ``pip download`` puts in ``cache_dir`` (once: a later
+    call reuses the file there)."""
+    cache_dir = Path(cache_dir)
+    sdist = cache_dir / ("glance-%s.tar.gz" % VERSION)
+    if not sdist.exists():
+        run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+             "--no-deps", "--no-binary", ":all:", "glance==" + VERSION, "-d", str(cache_dir)],
+            check=True, timeout=DOWNLOAD_TIMEOUT)
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    if digest != SDIST_SHA256:
+        raise ValueError("%s: sha256 %s, not PyPI's %s" % (sdist, digest, SDIST_SHA256))
+    with tarfile.open(sdist) as tar:
+        return tar.extractfile(SAMPLE_INI).read().decode("utf-8")
 
 
 def install(ws, paste_edits=(FAKE_AUTHTOKEN,)):

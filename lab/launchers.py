@@ -78,10 +78,12 @@ def spawn(ws, name, argv, conf, unit=None, stop_timeout=30, **kwargs):
     return ws.spawn(name, argv, stop_timeout=stop_timeout, **kwargs)
 
 
-def start_uwsgi(ws, ini, name="uwsgi", unit=None):
-    """``/opt/glancelet/bin/uwsgi --ini <ini>``."""
+def start_uwsgi(ws, ini, name="uwsgi", unit=None, env=None):
+    """``/opt/glancelet/bin/uwsgi --ini <ini>`` (``env``: variables the
+    service's environment adds)."""
     return spawn(ws, name, [ws.path("/opt/glancelet/bin/uwsgi"), "--ini", ws.path(ini)], ini,
-                 unit, stop_timeout=UWSGI_STOP_TIMEOUT, signal_ready=uwsgi_signal_ready)
+                 unit, stop_timeout=UWSGI_STOP_TIMEOUT, signal_ready=uwsgi_signal_ready,
+                 env=env)
 
 
 def uwsgi_reload(ws, pidfile, name="uwsgi"):

@@ -1,7 +1,11 @@
 """lab.glance: installing the pinned Glance, and Glance's rewrite tokens."""
 
+import hashlib
 import io
 import sys
+import tarfile
+
+import pytest
 
 from lab import glance, rewrite
 
@@ -59,3 +63,38 @@ def test_the_mod_wsgi_venv_is_glances_own_and_not_root_prints_its_commands(monke
                                      err=err) == 1
     assert calls == []
     assert " ".join(steps[1]) in err.getvalue()
+
+
+def _sdist_bytes(member, text):
+    """A tar.gz holding ``text`` at ``member``."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        data = text.encode()
+        info = tarfile.TarInfo(member)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_the_sample_ini_is_read_from_the_sdist_pip_downloads_once(tmp_path, monkeypatch):
+    sdist = _sdist_bytes("glance-%s/httpd/glance-api-uwsgi.ini" % glance.VERSION,
+                         "[uwsgi]\nplugins = python\n")
+    monkeypatch.setattr(glance, "SDIST_SHA256", hashlib.sha256(sdist).hexdigest())
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append(cmd)
+        (tmp_path / ("glance-%s.tar.gz" % glance.VERSION)).write_bytes(sdist)
+
+    for _ in range(2):
+        assert glance.upstream_sample_ini(tmp_path, run=run) == "[uwsgi]\nplugins = python\n"
+    assert calls == [[sys.executable, "-m", "pip", "download", "-q",
+                      "--disable-pip-version-check", "--no-deps", "--no-binary", ":all:",
+                      "glance==%s" % glance.VERSION, "-d", str(tmp_path)]]
+
+
+def test_an_sdist_that_is_not_pypis_is_refused(tmp_path):
+    (tmp_path / ("glance-%s.tar.gz" % glance.VERSION)).write_bytes(_sdist_bytes(
+        "glance-%s/httpd/glance-api-uwsgi.ini" % glance.VERSION, "[uwsgi]\n"))
+    with pytest.raises(ValueError, match="not PyPI's %s" % glance.SDIST_SHA256):
+        glance.upstream_sample_ini(tmp_path, run=None)
