@@ -62,6 +62,17 @@ def test_missing(tmp_path):
     assert "tox -e examples" in res.problems[0]
 
 
+def test_a_glance_file_names_the_glance_env(tmp_path):
+    repo = _repo(tmp_path)
+    missing = examples_results.Results(str(tmp_path / "none.json"), str(repo), glance="33.0.0")
+    assert "``tox -e examples-glance``" in missing.problems[0]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"source_digest": "0" * 64, "complete": True, "results": [],
+                                "patterns": {}, "scenarios": {}}))
+    stale = examples_results.Results(str(path), str(repo), glance="33.0.0")
+    assert stale.state == "stale" and "``tox -e examples-glance``" in stale.problems[0]
+
+
 def test_unreadable(tmp_path):
     res = _load(_repo(tmp_path), "{not json")
     assert res.state == "invalid" and not res.ok

@@ -127,11 +127,12 @@ class Results:
 
     def _load(self):
         rel = os.path.relpath(self.path, self.repo_root)
+        env = "examples-glance" if self.glance else "examples"
         if not os.path.exists(self.path):
             self.state = "missing"
             self.problems.append(
-                "There is no results file (%s). Run ``tox -e examples`` to "
-                "create it; until then this site shows no test results." % rel)
+                "There is no results file (%s). Run ``tox -e %s`` to "
+                "create it; until then this site shows no test results." % (rel, env))
             return
         try:
             with open(self.path, encoding="utf-8") as f:
@@ -154,9 +155,9 @@ class Results:
             self.problems.append(
                 "The results are stale: they were recorded for other versions "
                 "of examples/ or glancelet/ (recorded digest %s, digest of "
-                "this checkout %s). Re-run ``tox -e examples``."
+                "this checkout %s). Re-run ``tox -e %s``."
                 % (str(data.get("source_digest"))[:12],
-                   self.current_digest[:12]))
+                   self.current_digest[:12], env))
         if data.get("complete") is not True:
             if self.state == "ok":
                 self.state = "incomplete"
