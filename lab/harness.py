@@ -23,6 +23,7 @@ Nothing here kills a process by name: only the PIDs and process groups this
 module created.
 """
 
+import configparser
 import contextlib
 import copy
 import dataclasses
@@ -1059,7 +1060,6 @@ class Pattern:
     def store_paths(self, ws):
         """(image dir, (each node's staging dir, ...), SQLite file or None) as
         the installed service's config (and its drop-ins) name them."""
-        import configparser
         if self.service == "glance":
             conf = configparser.RawConfigParser()
             conf.read(ws.path("/etc/glance/glance-api.conf"))
@@ -1141,7 +1141,6 @@ class Pattern:
 
 def _glancelet_conf(ws):
     """glancelet.conf and its drop-ins as installed in ``ws``, parsed."""
-    import configparser
     conf = configparser.RawConfigParser()
     main = ws.path("/etc/glancelet/glancelet.conf")
     conf.read([main] + sorted(Path(str(main) + ".d").glob("*.conf")))
