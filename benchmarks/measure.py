@@ -12,7 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import baselines, client, growth as growth_mod, machine, nullenv, procs, stats
+from benchmarks import (appcost, baselines, client, growth as growth_mod, machine, nullenv,
+                        procs, stats)
 from lab import patterns as registry
 
 MODES = (("cl", False), ("chunked", True))
@@ -226,6 +227,13 @@ def run_pattern(pattern, args, image, md5, workroot, paired, null_env=None, run=
                        for key, base in (where if run % 2 else where[::-1])}
             result = figures.pop(None)
             result.update(calm, **figures)
+            if not null_env and args.only == "all":
+                result["app_get_us"] = appcost.measure(
+                    dep.pattern.first_node(dep.workspace).path("/etc/glancelet/glancelet.conf"),
+                    tmp / "appcost")
+                log("%s: in-process GET %.0f us, null service %.0f us" % (
+                    label, result["app_get_us"]["glancelet_us"],
+                    result["app_get_us"]["null_us"]))
         return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -81,13 +81,9 @@ examples_scenario_groups = [
 ]
 
 # The performance page's targets table (doc/source/_ext/bench_results.py).
-bench_direct_patterns = ["uwsgi-http", "gunicorn"]
+# A missed target's reason is the one the run measured (benchmarks/reasons.py);
+# these ("target:pattern") are the page's, for misses a run does not explain.
 bench_miss_reasons = {
-    "download": "the server in front copies every byte of the response once "
-                "more, on the two cores the client and glancelet also use",
-    "upload": "the server in front uses CPU time of its own, on the two cores "
-              "the client and glancelet also use",
-    # "target:pattern": a reason for that pattern only.
     "idle_rss:haproxy-multinode": "a worker on a database server also holds "
                                   "SQLAlchemy and its driver, about 26 MiB",
 }

@@ -116,21 +116,22 @@ class BenchResults(SphinxDirective):
                                   % (type(exc).__name__, exc))]
 
     def _met(self, target):
-        """"yes", or "no" with the reason the page gives for that miss."""
+        """"yes", or "no" with the reason for that miss: the one the run
+        measured (benchmarks/reasons.py), else the page's for that target and
+        pattern (``bench_miss_reasons``), else the run's load."""
         if target.get("met"):
             return "yes"
         pattern = (target.get("pattern") or "").split(" ")[0]
-        reasons = self.config.bench_miss_reasons
-        # A reason for one pattern ("target:pattern") before one for every
-        # proxied pattern ("target").
-        reason = reasons.get("%s:%s" % (target.get("target"), pattern))
-        if reason is None and pattern not in self.config.bench_direct_patterns:
-            reason = reasons.get(target.get("target"))
-        reason = reason or self._load_reason
+        reason, why = target.get("reason"), target.get("why")
+        if not reason:
+            why = "bench-proxied-loss"
+            reason = (self.config.bench_miss_reasons.get("%s:%s" % (target.get("target"),
+                                                                    pattern))
+                      or self._load_reason)
         para = _para(nodes.Text("no: %s" % (reason or "no reason known")))
         if reason:
             ref = addnodes.pending_xref("", refdomain="std", reftype="ref",
-                                        reftarget="bench-proxied-loss", refexplicit=True,
+                                        reftarget=why, refexplicit=True,
                                         refwarn=True)
             ref += nodes.inline("", "why")
             para += [nodes.Text(" ("), ref, nodes.Text(")")]
@@ -318,7 +319,6 @@ def setup(app):
     # Patterns with nothing in front of the WSGI server, and why a pattern
     # with a proxy (or Apache) in front misses a target, by target kind: the
     # reasons "Where the proxied patterns lose time" on the page explains.
-    app.add_config_value("bench_direct_patterns", [], "env")
     app.add_config_value("bench_miss_reasons", {}, "env")
     app.add_directive("bench-results", BenchResults)
     app.add_directive("bench-multinode", BenchMultinode)

@@ -1,0 +1,101 @@
+"""Why a target was missed, from the figures of the same run.
+
+:func:`explain` gives each missed target of a results document a ``reason``
+(a sentence with the figures it rests on) and ``why`` (the label of the
+section of doc/source/reference/performance.rst that explains that kind of
+cost), when the run measured one:
+
+* the server stack: the null service under the same server files, in the
+  same run, missed the same target (:data:`STACK`);
+* glancelet's own work: the null service met it, and glancelet fell short of
+  the null service (:data:`APP`); for ``GET`` latency the in-process figures
+  of :mod:`benchmarks.appcost` say how much of the gap is glancelet's code;
+* the spread of the runs: the run-by-run figures straddle the threshold
+  (:data:`SPREAD`).
+
+A miss none of these explains keeps no reason: the page then says "no reason
+known" and a docs test fails until one is found.
+"""
+
+STACK = "bench-stack-limit"
+APP = "bench-app-cost"
+SPREAD = "bench-spread"
+# The baseline each throughput target is a ratio to: (target id prefix,
+# results key of glancelet's figure, paired baseline key).
+_THROUGHPUT = {"upload": "hash_mib_s", "download": "nginx_static_mib_s"}
+
+
+def explain(results):
+    """Add ``reason`` and ``why`` to each missed target that the run explains."""
+    for row in results.get("targets", ()):
+        if not row["met"]:
+            found = _reason(row, results)
+            if found:
+                row["reason"], row["why"] = found
+
+
+def _median(summary):
+    return summary["median"] if isinstance(summary, dict) else summary
+
+
+def _split(label):
+    """"name (detail)" -> (name, detail or None)."""
+    name, _, detail = label.partition(" (")
+    return name, detail.rstrip(")") or None
+
+
+def _reason(row, results):
+    name, detail = _split(row["pattern"])
+    mine = results.get("patterns", {}).get(name, {})
+    null = results.get("null", {}).get(name, {})
+    target = row["target"]
+    if target.split("_")[0] in _THROUGHPUT:
+        return _throughput(target.split("_")[0], detail, row["threshold"], mine, null)
+    if target == "vs_null":
+        return _vs_null(detail, row["threshold"], mine, null)
+    if target == "get_p99_8":
+        p99 = null.get("get_image_8t", {}).get("p99_ms")
+        if p99 and _median(p99) > row["threshold"]:
+            return ("the server stack: the null service's p99 with 8 clients under the same "
+                    "files was %.1f ms" % _median(p99), STACK)
+    return None
+
+
+def _throughput(kind, mode, threshold, mine, null):
+    key = "upload_%s" % mode if kind == "upload" else "download"
+    base = mine.get("paired", {}).get(_THROUGHPUT[kind])
+    if key not in null or not base:
+        return None
+    null_ratio = _median(null[key]["mib_s"]) / _median(base)
+    if null_ratio < threshold:
+        return ("the server stack: the null service under the same files reached %.2fx "
+                "(%.0f MiB/s)" % (null_ratio, _median(null[key]["mib_s"])), STACK)
+    ratio = mine.get("vs_null", {}).get("%s/mib_s" % key)
+    if ratio:
+        return ("glancelet's own work: the null service reached %.2fx, glancelet %.2fx "
+                "of the null service" % (null_ratio, _median(ratio)), APP)
+    return None
+
+
+def _vs_null(figure, threshold, mine, null):
+    ratio = mine.get("vs_null", {}).get(figure)
+    if not ratio:
+        return None
+    if figure == "get_image_seq/p50_ms" and "app_get_us" in mine:
+        app = mine["app_get_us"]
+        ours, theirs = _median(app["glancelet_us"]), _median(app["null_us"])
+        wire = (_median(mine["get_image_seq"]["p50_ms"])
+                - _median(null["get_image_seq"]["p50_ms"])) * 1000
+        return ("glancelet's own work: called in-process, glancelet took %.0f us per GET "
+                "and the null service %.0f us; on the wire the gap was %.0f us"
+                % (ours, theirs, wire), APP)
+    disk = mine.get("paired", {}).get("disk_mib_s")
+    if figure.startswith("upload_") and disk:
+        upload = _median(mine[figure.split("/")[0]]["mib_s"])
+        return ("glancelet's own work: it also writes and syncs every byte, which the null "
+                "service does not; alone, that takes %.0f%% of this upload's time (%.0f "
+                "MiB/s on this machine)" % (100 * upload / _median(disk), _median(disk)), APP)
+    runs = ratio.get("runs") or []
+    if runs and max(runs) >= threshold:
+        return ("the spread of the runs: %s" % ", ".join("%.2f" % r for r in runs), SPREAD)
+    return None

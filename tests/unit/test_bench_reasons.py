@@ -1,0 +1,85 @@
+"""benchmarks/reasons.py: a missed target's reason comes from the run's own figures."""
+
+from benchmarks import aggregate, reasons
+
+
+def _summary(*runs):
+    ordered = sorted(runs)
+    return {"runs": list(runs), "median": ordered[len(ordered) // 2] if len(runs) % 2
+            else sum(ordered[len(ordered) // 2 - 1:len(ordered) // 2 + 1]) / 2,
+            "min": ordered[0], "max": ordered[-1]}
+
+
+def _results(null_upload, glancelet_upload, null_p50=0.5, p50=0.8):
+    hash_ = _summary(250.0, 250.0)
+    pattern = {
+        "paired": {"hash_mib_s": hash_, "disk_mib_s": _summary(1000.0, 1000.0),
+                   "nginx_static_mib_s": _summary(4000.0, 4000.0)},
+        "upload_cl": {"mib_s": _summary(glancelet_upload, glancelet_upload)},
+        "get_image_seq": {"p50_ms": _summary(p50, p50)},
+        "app_get_us": {"glancelet_us": _summary(100.0, 100.0), "null_us": _summary(20.0, 20.0)},
+    }
+    null = {"upload_cl": {"mib_s": _summary(null_upload, null_upload)},
+            "get_image_seq": {"p50_ms": _summary(null_p50, null_p50)},
+            "get_image_8t": {"p99_ms": _summary(9.0, 11.0)}}
+    pattern["vs_null"] = {
+        "upload_cl/mib_s": _summary(glancelet_upload / null_upload,
+                                    glancelet_upload / null_upload),
+        "get_image_seq/p50_ms": _summary(null_p50 / p50, null_p50 / p50)}
+    return {"config": {"direct": []}, "patterns": {"nginx-proxy-http": pattern},
+            "null": {"nginx-proxy-http": null}, "targets": []}
+
+
+def _explained(results, target, pattern, threshold=0.9):
+    """The missed target row ``target`` of ``pattern``, once explained."""
+    results["targets"] = [{"target": target, "pattern": pattern, "met": False,
+                           "threshold": threshold}]
+    reasons.explain(results)
+    [row] = results["targets"]
+    return row
+
+
+def test_a_miss_the_null_service_shares_is_the_stacks():
+    row = _explained(_results(null_upload=150.0, glancelet_upload=160.0),
+                     "upload_proxied_cl", "nginx-proxy-http (cl)")
+    assert not row["met"]
+    assert row["why"] == reasons.STACK
+    assert "null service under the same files reached 0.60x (150 MiB/s)" in row["reason"]
+
+
+def test_a_miss_the_null_service_does_not_share_is_glancelets():
+    row = _explained(_results(null_upload=240.0, glancelet_upload=200.0),
+                     "upload_proxied_cl", "nginx-proxy-http (cl)")
+    assert (row["met"], row["why"]) == (False, reasons.APP)
+    assert "null service reached 0.96x, glancelet 0.83x" in row["reason"]
+
+
+def test_a_get_latency_miss_gives_the_in_process_figures():
+    row = _explained(_results(240.0, 240.0), "vs_null",
+                     "nginx-proxy-http (get_image_seq/p50_ms)")
+    assert (row["met"], row["why"]) == (False, reasons.APP)
+    assert ("glancelet took 100 us per GET and the null service 20 us; on the wire the gap "
+            "was 300 us") in row["reason"]
+
+
+def test_a_met_target_and_an_unexplained_miss_get_no_reason():
+    results = _results(240.0, 240.0)
+    del results["patterns"]["nginx-proxy-http"]["app_get_us"]
+    results["targets"] = [
+        {"target": "upload_proxied_cl", "pattern": "nginx-proxy-http (cl)", "met": True,
+         "threshold": 0.9},
+        {"target": "vs_null", "pattern": "nginx-proxy-http (get_image_seq/p50_ms)",
+         "met": False, "threshold": 0.9}]
+    reasons.explain(results)
+    assert not any("reason" in row for row in results["targets"])
+
+
+def test_p99_with_8_clients_is_the_stacks_when_the_null_service_misses_it_too():
+    results = _results(240.0, 240.0)
+    results["null"]["uwsgi-http"] = results["null"].pop("nginx-proxy-http")
+    results["targets"] = aggregate.growth_targets(
+        {"uwsgi-http": {"clients": {"8": {"get_image": {"p99_ms": 13.0}}},
+                        "images": {"100000": {"first": {"p50_ms": 1.0}}}}})
+    reasons.explain(results)
+    [p99] = [r for r in results["targets"] if r["target"] == "get_p99_8"]
+    assert p99["why"] == reasons.STACK and "was 10.0 ms" in p99["reason"]
