@@ -104,6 +104,8 @@ def pytest_configure(config):
         raise pytest.UsageError("--pattern: no pattern is named %s" % ", ".join(unknown))
     config.addinivalue_line("markers", "scenario(id): the scenario id a test checks")
     config.addinivalue_line("markers", "slow: long-running (still run in CI)")
+    config.addinivalue_line("markers", "full_only: waits out a real timeout of a minute "
+                            "or more; not in CI's tier (tests/examples/ci_tier.py)")
     config._examples = {"items": {}, "reports": {}, "deselected": 0, "props": {}}
 
 
@@ -197,6 +199,9 @@ def pytest_collection_modifyitems(session, config, items):
             dropped.append(item)
             continue
         key = _scenario_of(item)
+        if key is None and tier == "ci" and item.get_closest_marker("full_only"):
+            dropped.append(item)
+            continue
         if key is not None:
             if key[2] not in SCENARIOS:
                 raise pytest.UsageError("%s: unknown scenario id %r" % (item.nodeid, key[2]))
