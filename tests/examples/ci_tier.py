@@ -12,7 +12,9 @@ CI (``.ci/run``, which runs ``tox``) runs this declared subset instead:
 
 * every test that is not a pattern x scenario cell (the symptom, unit,
   Apache, TLS, relay-buffer, multi-node and rewrite tests): each proves one
-  claim once, and most start their own servers;
+  claim once, and most start their own servers; but not those marked
+  ``full_only``, which wait out a real timeout of a minute or more (HAProxy's
+  50 s sample timeouts);
 * every pattern with every scenario but the :data:`SLOW` and :data:`CLI`
   ones, on the pattern's one shared deployment;
 * the :data:`SLOW` and :data:`CLI` scenarios on the :data:`REPRESENTATIVE`
