@@ -1,8 +1,14 @@
 """Aggregating: per-run figures to summaries, ratios to the baselines
 measured beside them, and the targets met or missed."""
 
+import subprocess
+from pathlib import Path
+
 from benchmarks import client, machine, reasons, stats
 from benchmarks.measure import MODES
+from lab import results as lab_results
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Targets (brief): (id, description, threshold, comparison).
 TARGETS = {
@@ -198,6 +204,23 @@ def growth_targets(growth):
     return rows
 
 
+# What a run's figures depend on in this repository: the page marks the
+# results stale once the digest over these folders changes.
+SOURCE_DIRS = ("benchmarks", "examples", "glancelet")
+
+
+def sources(repo_root=REPO_ROOT):
+    """{"digest", "dirs", "commit"}: the sources the run measured (the commit,
+    when the tree is a git checkout, only as a hint: the digest decides)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(repo_root), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"digest": lab_results.tree_digest(repo_root, SOURCE_DIRS),
+            "dirs": list(SOURCE_DIRS), "commit": commit or None}
+
+
 def _target_row(tid, pattern, value, met, detail):
     desc, threshold = TARGETS[tid]
     return {"target": tid, "description": desc, "pattern": pattern, "value": round(value, 3),
@@ -210,6 +233,7 @@ def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_
     targets and the raw runs."""
     out = {
         "machine": dict(machine.describe(), loadavg_at_start=load_at_start),
+        "sources": sources(),
         "config": {"smoke": args.smoke, "only": args.only, "runs": args.runs,
                    "image_size": args.image_size, "upload_chunk": client.CHUNK,
                    "images": args.images, "sequential_requests": args.requests,

@@ -65,6 +65,13 @@ def _digest(root, rels, glance=None):
     return digest.hexdigest()
 
 
+def tree_digest(repo_root, tops):
+    """:func:`source_digest`'s algorithm over every file under the folders
+    ``tops`` of the repository (the benchmark results' ``sources``)."""
+    root = Path(repo_root)
+    return _digest(root, [rel for top in tops for rel in _tree_files(root, top)])
+
+
 def source_digest(repo_root, glance=None):
     """sha256 over every file under examples/ and glancelet/, and for a
     Glance run the Glance version ``glance`` (e.g. "33.0.0").

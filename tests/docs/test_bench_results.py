@@ -56,9 +56,15 @@ def test_bench_page_with_and_without_results(tmp_path):
                 "front_vs_direct": {"upload_cl/mib_s": _summary(0.9),
                                     "get_image_seq/p50_ms": _summary(1.4)}},
         },
+        "sources": {"digest": "0" * 64, "dirs": ["benchmarks", "examples", "glancelet"],
+                    "commit": "abcdef0123456789"},
         "targets": [{"target": "upload", "description": "Upload vs hashing ceiling",
                      "pattern": "uwsgi-http", "value": 0.55, "threshold": 1.0,
-                     "met": False}] + [
+                     "met": False},
+                    {"target": "download_proxied", "description": "Download via proxy",
+                     "pattern": "apache-proxy-uwsgi", "value": 0.2, "threshold": 0.6,
+                     "met": False, "reason": "the server stack: measured here",
+                     "why": "bench-stack-limit"}] + [
             {"target": "idle_rss", "description": "Idle RSS", "pattern": name,
              "value": 45.0, "threshold": 40.0, "met": False}
             for name in ("haproxy-multinode", "apache-proxy-uwsgi")],
@@ -74,8 +80,15 @@ def test_bench_page_with_and_without_results(tmp_path):
     # A reason keyed "target:pattern" (conf.py) is that pattern's only.
     reasons = re.findall(r"<td><p>no: ([^<(]*)", page[page.index(">Targets<"):])
     assert [r.strip() for r in reasons[1:]] == [
+        "the server stack: measured here",
         "a worker on a database server also holds SQLAlchemy and its driver, about 26 MiB",
         "no reason known"], reasons
+    # A measured reason links to the section that explains its kind.
+    assert re.search(r'no: the server stack: measured here \(<a class="reference internal" '
+                     r'href="#bench-stack-limit"', page), page[page.index(">Targets<"):][:3000]
+    # The run's sources are not this tree's: the page says the results are stale.
+    assert "Stale: this run measured the sources with digest 000000000000 of benchmarks/, " \
+        "examples/, glancelet/ (commit abcdef012345)" in page
     assert (out / "_images" / "upload.png").is_file()
     assert "download.png" not in page   # absent plots are left out, not broken
     for html in (page, (out / "howto" / "haproxy-multinode.html").read_text()):

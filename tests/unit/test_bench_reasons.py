@@ -1,4 +1,5 @@
-"""benchmarks/reasons.py: a missed target's reason comes from the run's own figures."""
+"""benchmarks/reasons.py: a missed target's reason comes from the run's own figures;
+benchmarks/aggregate.py records the sources the run measured."""
 
 from benchmarks import aggregate, reasons
 
@@ -83,3 +84,11 @@ def test_p99_with_8_clients_is_the_stacks_when_the_null_service_misses_it_too():
     reasons.explain(results)
     [p99] = [r for r in results["targets"] if r["target"] == "get_p99_8"]
     assert p99["why"] == reasons.STACK and "was 10.0 ms" in p99["reason"]
+
+
+def test_the_results_record_the_digest_of_the_sources_they_measured():
+    from lab.results import tree_digest
+    found = aggregate.sources()
+    assert found["dirs"] == ["benchmarks", "examples", "glancelet"]
+    assert found["digest"] == tree_digest(aggregate.REPO_ROOT, found["dirs"])
+    assert found["digest"] != tree_digest(aggregate.REPO_ROOT, ["benchmarks"])

@@ -206,6 +206,24 @@ class BenchResults(SphinxDirective):
 
     _load_reason = None
 
+    def _sources(self, sources):
+        """Which sources the run measured, and whether they are this build's."""
+        if not sources:
+            return self._warning(
+                "This run did not record the sources it measured (it predates the "
+                "digest): the figures may not be those of this build's benchmarks/, "
+                "examples/ and glancelet/. Run tox -e bench to measure them.")
+        from lab.results import tree_digest
+        root = os.path.dirname(os.path.dirname(self.env.app.confdir))
+        dirs = ", ".join("%s/" % d for d in sources["dirs"])
+        made = "digest %s of %s%s" % (sources["digest"][:12], dirs, (
+            " (commit %s)" % sources["commit"][:12]) if sources.get("commit") else "")
+        if tree_digest(root, sources["dirs"]) != sources["digest"]:
+            return self._warning(
+                "Stale: this run measured the sources with %s, and %s have changed "
+                "since. Run tox -e bench and commit doc/source/_data/bench/." % (made, dirs))
+        return _para(nodes.Text("Sources measured: %s, the same as this build's." % made))
+
     def _render(self, data, bench_dir):
         out = []
         machine = data.get("machine", {})
@@ -226,6 +244,7 @@ class BenchResults(SphinxDirective):
                 machine.get("os", "?"), machine.get("loadavg_at_start", "?"),
                 machine.get("loadavg_at_end", "?"), config.get("runs", "?"),
                 config.get("image_size", "?")))))
+        out.append(self._sources(data.get("sources")))
         versions = machine.get("versions") or {}
         if versions:
             out.append(_para(nodes.Text("Versions: " + ", ".join(
