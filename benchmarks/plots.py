@@ -1,8 +1,10 @@
 """PNG plots of a results dict (matplotlib, Agg backend: no display needed).
 
 Bars are medians; the black whiskers span min..max over the runs. Where
-OpenStack Glance was measured under a pattern too, a black diamond on a bar
-is Glance's median of the same figure.
+OpenStack Glance was measured under a pattern too, a black diamond on a
+throughput or memory bar is Glance's median of the same figure (not on the
+latency plot: Glance's latencies, tens of times glancelet's, would flatten
+its bars; the page's table gives the ratios).
 """
 
 import matplotlib
@@ -143,8 +145,6 @@ def latency(results, out_dir):
                 _bars(ax, [x + off for x in xs],
                       [results["patterns"][n]["%s_%s" % (key, kind)][metric] for n in names],
                       w, COLORS[kind], label)
-                _glance_points(ax, results, names, [x + off for x in xs],
-                               "%s_%s" % (key, kind), metric, label=kind == "seq")
                 ref = base.get("%s_%s" % (static, kind))
                 if ref:
                     ax.axhline(ref[metric]["median"], color=COLORS[kind], linestyle="--",

@@ -13,7 +13,8 @@ NULL_FIGURES_SHOWN = {"upload_cl/mib_s": "upload CL", "upload_chunked/mib_s": "u
 GLANCE_FIGURES_SHOWN = {"upload_cl/mib_s": "upload CL", "upload_chunked/mib_s": "upload chunk",
                         "download/mib_s": "download", "get_image_seq/p50_ms": "GET p50",
                         "get_image_seq/p99_ms": "GET p99", "list_images_seq/p50_ms": "list p50",
-                        "idle_rss_mib": "idle RSS", "upload_cl/peak_rss_mib": "peak RSS CL",
+                        "list_images_seq/p99_ms": "list p99", "idle_rss_mib": "idle RSS",
+                        "upload_cl/peak_rss_mib": "peak RSS CL",
                         "upload_chunked/peak_rss_mib": "peak RSS chk"}
 
 MODE_TITLES = {"cl": "Content-Length", "chunked": "chunked (1 MiB chunks)"}
@@ -42,7 +43,7 @@ def print_tables(results, targets):
     print("Ratios are medians of run-by-run ratios against the baseline measured right before "
           "the figure.")
     print()
-    hdr = "%-18s %14s %14s %14s %9s %9s %9s" % (
+    hdr = "%-24s %14s %14s %14s %9s %9s %9s" % (
         "pattern", "upload CL", "upload chunk", "download", "idle RSS", "+RSS CL", "+RSS chk")
     print(hdr)
     print("-" * len(hdr))
@@ -58,14 +59,14 @@ def print_tables(results, targets):
     for name, res in _with_glance(results):
         ups = [res.get("upload_" + m) for m, _ in MODES]
         dl = res.get("download")
-        print("%-18s %14s %14s %14s %9.1f %9s %9s" % (
+        print("%-24s %14s %14s %14s %9.1f %9s %9s" % (
             name, *[fmt(u["mib_s"], u["ratio_to_hash"]) if u else "unsupported" for u in ups],
             fmt(dl["mib_s"], dl["ratio_to_nginx_static"]) if dl else "-",
             res["idle_rss_mib"]["median"],
             *["%.1f" % u["rss_growth_mib"]["median"] if u else "-" for u in ups]))
     if any("get_image_seq" in r for r in pats.values()):
         print()
-        hdr = "%-18s %-12s %9s %9s %9s %9s %9s %9s" % (
+        hdr = "%-24s %-12s %9s %9s %9s %9s %9s %9s" % (
             "pattern", "request", "seq req/s", "seq p50", "seq p99", "8t req/s", "8t p50",
             "8t p99")
         print(hdr)
@@ -80,7 +81,7 @@ def print_tables(results, targets):
                          res.get("list_images_8t")))
         for name, what, seq, par in rows:
             if seq and par:
-                print("%-18s %-12s %9.0f %9.2f %9.2f %9.0f %9.2f %9.2f" % (
+                print("%-24s %-12s %9.0f %9.2f %9.2f %9.0f %9.2f %9.2f" % (
                     name, what, seq["req_s"]["median"], seq["p50_ms"]["median"],
                     seq["p99_ms"]["median"], par["req_s"]["median"], par["p50_ms"]["median"],
                     par["p99_ms"]["median"]))
@@ -166,9 +167,10 @@ def print_direct(results):
 def print_rss_report(results):
     print()
     print("Worker RSS while a %d MiB image uploads (VmRSS every 50 ms of the processes "
-          "running glancelet; growth = peak - idle, largest over the workers):"
+          "running glancelet, or Glance; growth = peak - idle, largest over the workers):"
           % (results["config"]["image_size"] // (1024 * 1024)))
-    for name, runs in results["runs"].items():
+    glance = [(name + " [glance]", runs) for name, runs in results.get("glance_runs", {}).items()]
+    for name, runs in list(results["runs"].items()) + glance:
         for i, run in enumerate(runs, 1):
             print("  %s run %d: %d workers (%s), idle RSS per worker %s MiB" % (
                 name, i, run["workers"], "; ".join(run["worker_cmdlines"]),

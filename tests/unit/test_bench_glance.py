@@ -71,7 +71,7 @@ def test_report_prints_glance_ratios_its_figures_and_where_it_was_not_measured(c
     header = next(line for line in out.splitlines() if line.startswith("pattern"))
     row = next(line for line in out.splitlines() if line.startswith("uwsgi-http"))
     assert header.split()[1:4] == ["upload", "CL", "upload"]
-    assert row.split()[1:] == ["2.00x", "2.00x", "2.00x", "0.05x", "0.05x", "0.05x",
+    assert row.split()[1:] == ["2.00x", "2.00x", "2.00x", "0.05x", "0.05x", "0.05x", "0.05x",
                                "0.16x", "0.20x", "0.20x"]
     assert "Glance: not measured under gunicorn: no Glance files in its declaration" in out
     # The per-pattern table has a row of Glance's own figures under uwsgi-http.
