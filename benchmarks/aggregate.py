@@ -5,7 +5,8 @@ import subprocess
 from pathlib import Path
 
 from benchmarks import client, machine, reasons, stats
-from benchmarks.measure import MODES
+from benchmarks.measure import MODES, glance_not_measured
+from lab import glance as lab_glance
 from lab import results as lab_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,14 @@ NULL_FIGURES = (("upload_cl", "mib_s", True), ("upload_chunked", "mib_s", True),
                 ("download", "mib_s", True), ("get_image_seq", "p50_ms", False),
                 ("get_image_seq", "p99_ms", False), ("list_images_seq", "p50_ms", False),
                 ("get_image_8t", "req_s", True), ("list_images_8t", "req_s", True))
+# glancelet / Glance, run by run, as is (below 1: glancelet's figure is the
+# smaller one, which for a latency or a memory size means glancelet did
+# better): the null figures, list p99 and the workers' peak RSS during each
+# upload; and the idle RSS (IDLE_RSS, a figure of its own).
+GLANCE_FIGURES = NULL_FIGURES + (("list_images_seq", "p99_ms", False),
+                                 ("upload_cl", "peak_rss_mib", False),
+                                 ("upload_chunked", "peak_rss_mib", False))
+IDLE_RSS = "idle_rss_mib"
 # The ones the target applies to (issue 16: upload, download, GET p50).
 NULL_TARGETED = ("upload_cl/mib_s", "upload_chunked/mib_s", "download/mib_s",
                  "get_image_seq/p50_ms")
@@ -75,13 +84,13 @@ def paired_ratio(figure, reference):
 
 def add_ratios(results):
     """Ratios of each figure to its baseline, run by run (a multi-node
-    pattern's ``direct`` figures too).
+    pattern's ``direct`` figures too, and Glance's).
 
     Throughput baselines were measured right before the figure (``paired``);
     latency baselines once per run, before that run's patterns.
     """
     base = results["baselines"]
-    for res in results["patterns"].values():
+    for res in list(results["patterns"].values()) + list(results.get("glance", {}).values()):
         for figures in (res, res.get("direct")):
             if figures:
                 _add_ratios(figures, base)
@@ -115,11 +124,11 @@ def _add_ratios(res, base):
                                                            TARGETS["rss_growth"][1])
 
 
-def figure_ratios(mine, ref, oriented=True):
-    """{"key/metric": run-by-run ``mine / ref``} over :data:`NULL_FIGURES`;
+def figure_ratios(mine, ref, oriented=True, figures=NULL_FIGURES):
+    """{"key/metric": run-by-run ``mine / ref``} over ``figures``;
     ``oriented``: latencies as ``ref / mine`` (above 1 is better either way)."""
     out = {}
-    for key, metric, higher in NULL_FIGURES:
+    for key, metric, higher in figures:
         if key in mine and key in ref:
             a, b = mine[key][metric], ref[key][metric]
             out["%s/%s" % (key, metric)] = (paired_ratio(a, b) if higher or not oriented
@@ -133,6 +142,17 @@ def add_null_ratios(results):
         null = results.get("null", {}).get(name)
         if null:
             res["vs_null"] = figure_ratios(res, null)
+
+
+def add_glance_ratios(results):
+    """``vs_glance`` per pattern measured with Glance: glancelet / Glance, run
+    by run, every figure as is (:data:`GLANCE_FIGURES`, :data:`IDLE_RSS`)."""
+    for name, res in results["patterns"].items():
+        glance = (results.get("glance") or {}).get(name)
+        if glance:
+            res["vs_glance"] = figure_ratios(res, glance, oriented=False,
+                                             figures=GLANCE_FIGURES)
+            res["vs_glance"][IDLE_RSS] = paired_ratio(res[IDLE_RSS], glance[IDLE_RSS])
 
 
 def add_direct_ratios(results):
@@ -228,9 +248,12 @@ def _target_row(tid, pattern, value, met, detail):
 
 
 def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_start,
-            duration_s, growth=None):
+            duration_s, growth=None, glance_runs=None):
     """The results document (``results.json``): config, summaries, ratios,
-    targets and the raw runs."""
+    targets and the raw runs. Glance's are under ``"glance"`` (summaries) and
+    ``"glance_runs"``; ``config["glance"]`` says where it was not measured
+    and why."""
+    glance_runs = glance_runs or {}
     out = {
         "machine": dict(machine.describe(), loadavg_at_start=load_at_start),
         "sources": sources(),
@@ -242,17 +265,23 @@ def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_
                    "patterns": [p.name for p in selected],
                    "titles": {p.name: p.title for p in selected},
                    "direct": [p.name for p in selected if is_direct(p)],
-                   "duration_s": duration_s},
+                   "duration_s": duration_s,
+                   "glance": {"version": lab_glance.installed_version() if glance_runs
+                              else None,
+                              "not_measured": glance_not_measured(args, selected)}},
         "baselines": pooled(aggregate(base_runs), paired),
         "patterns": {name: aggregate(runs) for name, runs in pattern_runs.items()},
         "null": {name: aggregate(runs) for name, runs in null_runs.items() if runs},
         "runs": pattern_runs,
         "null_runs": null_runs,
+        "glance": {name: aggregate(runs) for name, runs in glance_runs.items() if runs},
+        "glance_runs": glance_runs,
         "baseline_runs": base_runs,
         "growth": growth or {},
     }
     add_ratios(out)
     add_null_ratios(out)
+    add_glance_ratios(out)
     add_direct_ratios(out)
     out["targets"] = evaluate_targets(out) + growth_targets(out["growth"])
     reasons.explain(out)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks import (appcost, baselines, client, growth as growth_mod, machine, nullenv,
                         procs, stats)
+from glancelet.handlers.versions import VERSIONS
 from lab import patterns as registry
 
 MODES = (("cl", False), ("chunked", True))
@@ -194,40 +195,71 @@ def _measure_at(dep, args, image, md5, paired, base, label):
     return result
 
 
-def run_pattern(pattern, args, image, md5, workroot, paired, null_env=None, run=1):
-    """One run of ``pattern``: glancelet, or the null service from ``null_env``.
+def subjects(args, pattern):
+    """The applications measured under ``pattern``'s files in each run, in
+    the order of odd runs (even runs reverse it)."""
+    return (["glancelet"] + (["null"] if args.null else [])
+            + (["glance"] if args.glance and pattern.glance else []))
+
+
+def glance_not_measured(args, selected):
+    """{pattern name: why Glance is not measured under it} for ``selected``."""
+    if not args.glance:
+        why = "smoke run (Glance is not installed for it)" if args.smoke else "--no-glance"
+        return {p.name: why for p in selected}
+    return {p.name: "no Glance files in its declaration (Pattern.glance)"
+            for p in selected if not p.glance}
+
+
+def application(version_document):
+    """Which subject answers, from its ``GET /`` body: the null service says
+    so, glancelet lists exactly its :data:`VERSIONS`, Glance anything else."""
+    doc = json.loads(version_document)
+    if doc.get("null_service"):
+        return "null"
+    listed = [v.get("id") for v in doc.get("versions", ())]
+    return "glancelet" if listed == [vid for vid, _ in VERSIONS] else "glance"
+
+
+def run_pattern(pattern, args, image, md5, workroot, paired, subject="glancelet",
+                null_env=None, run=1):
+    """One run of ``pattern`` with ``subject`` (:func:`subjects`): glancelet,
+    the null service from ``null_env``, or Glance.
 
     A multi-node pattern is measured twice in the same deployment: through
     its front door, and at its first node directly (``"direct"`` in the
     result); the front door first in odd runs, the node first in even ones.
     """
-    label = pattern.name + (" [null]" if null_env else "")
-    if null_env:
+    label = pattern.name + ("" if subject == "glancelet" else " [%s]" % subject)
+    if subject == "null":
         pattern = nullenv.null_pattern(pattern, null_env)
+    elif subject == "glance":
+        pattern = pattern.serving("glance")
     tmp = Path(tempfile.mkdtemp(prefix="%s-" % pattern.name, dir=workroot))
     calm = quiet(args, label)
     try:
         # The trusted-header mode: the servers' data path, without a Keystone
         # on the two cores (auth_token checks a token once per request); every
         # pattern as root on the tests' Python, so that they compare (and the
-        # null environment's servers are that Python's).
+        # null environment's servers are that Python's). Glance likewise
+        # (lab.glance.FAKE_AUTHTOKEN: every request is an admin's).
         with pattern.without_keystone().with_unit_user(False).start(tmp) as dep:
             log("%s: up at %s (servers %s)" % (label, dep.base_url, dep.pids))
             node = direct_url(dep)
             where = [(None, dep.base_url)] + ([("direct", node)] if node else [])
             for _, base in where:
                 _, _, version = client.request(base, "GET", "/", expect=300)
-                if (b'"null_service"' in version) != bool(null_env):
+                if application(version) != subject:
                     raise client.BenchError("%s: the wrong application answers at %s: %r"
                                             % (label, base, version[:300]))
-            if null_env:
+            if subject == "null":
                 nullenv.provide_download(dep, image)
             figures = {key: _measure_at(dep, args, image, md5, paired, base,
                                         label + (" " + key if key else ""))
                        for key, base in (where if run % 2 else where[::-1])}
             result = figures.pop(None)
             result.update(calm, **figures)
-            if not null_env and args.only == "all":
+            if subject == "glancelet" and args.only == "all":
                 result["app_get_us"] = appcost.measure(
                     dep.pattern.first_node(dep.workspace).path("/etc/glancelet/glancelet.conf"),
                     tmp / "appcost")
@@ -300,10 +332,13 @@ def measure(args, selected, workroot, stack):
 
     With ``args.null``, each pattern's run is followed (odd runs) or
     preceded (even runs) by the same run of the null service
-    (:mod:`benchmarks.nullenv`) under the same server files.
+    (:mod:`benchmarks.nullenv`) under the same server files; with
+    ``args.glance``, by Glance's too, where the pattern has Glance files
+    (:func:`subjects`).
 
     Returns (baseline runs, {pattern name: runs}, {pattern name: null
-    service runs}, the :class:`Paired` baselines).
+    service runs}, the :class:`Paired` baselines, {pattern name: Glance
+    runs}).
     """
     static_dir = workroot / "static"
     static_dir.mkdir(exist_ok=True)
@@ -314,6 +349,8 @@ def measure(args, selected, workroot, stack):
     (static_dir / "list.json").write_text(json.dumps({"pad": "x" * LIST_JSON_BYTES}))
     base_runs, pattern_runs = [], {p.name: [] for p in selected}
     null_runs = {p.name: [] for p in selected} if args.null else {}
+    glance_runs = {p.name: [] for p in selected if "glance" in subjects(args, p)}
+    runs_of = {"glancelet": pattern_runs, "null": null_runs, "glance": glance_runs}
     null_env = nullenv.build(workroot) if args.null else None
     ngx = baselines.StaticNginx(static_dir, workroot / "nginx-static").__enter__()
     stack.callback(ngx.__exit__)
@@ -330,11 +367,11 @@ def measure(args, selected, workroot, stack):
                 b["disk"]["mib_s"], b["nginx_static"]["mib_s"]))
         for pattern in selected:
             log("run %d/%d: %s" % (run, args.runs, pattern.name))
-            order = [(pattern_runs, None), (null_runs, null_env)][:2 if args.null else 1]
-            for runs, env in (order if run % 2 else order[::-1]):
-                runs[pattern.name].append(
-                    run_pattern(pattern, args, image, md5, workroot, paired, env, run))
-    return base_runs, pattern_runs, null_runs, paired
+            order = subjects(args, pattern)
+            for subject in (order if run % 2 else order[::-1]):
+                runs_of[subject][pattern.name].append(run_pattern(
+                    pattern, args, image, md5, workroot, paired, subject, null_env, run))
+    return base_runs, pattern_runs, null_runs, paired, glance_runs
 
 
 def growth(args, workroot):

@@ -1,6 +1,10 @@
 """PNG plots of a results dict (matplotlib, Agg backend: no display needed).
 
-Bars are medians; the black whiskers span min..max over the runs.
+Bars are medians; the black whiskers span min..max over the runs. Where
+OpenStack Glance was measured under a pattern too, a black diamond on a
+throughput or memory bar is Glance's median of the same figure (not on the
+latency plot: Glance's latencies, tens of times glancelet's, would flatten
+its bars; the page's table gives the ratios).
 """
 
 import matplotlib
@@ -33,6 +37,18 @@ def _get(results, names, key, metric):
         fig = results["patterns"][n].get(key)
         out.append(fig[metric] if fig else None)
     return out
+
+
+def _glance_points(ax, results, names, positions, key, metric=None, label=True):
+    """Glance's median of figure ``key`` (``[metric]``) over each pattern's bar."""
+    glance = results.get("glance") or {}
+    for n, x in zip(names, positions):
+        fig = (glance.get(n) or {}).get(key)
+        fig = fig[metric] if fig and metric else fig
+        if fig:
+            ax.plot([x], [fig["median"]], "D", color="black", markersize=5,
+                    label="OpenStack Glance, same files" if label else None)
+            label = False
 
 
 def _mark_unsupported(ax, results, names, xs, w):
@@ -84,6 +100,9 @@ def upload(results, out_dir):
           COLORS["cl"], "Content-Length")
     _bars(ax, [x + w / 2 for x in xs], _get(results, names, "upload_chunked", "mib_s"), w,
           COLORS["chunked"], "chunked (1 MiB chunks)")
+    _glance_points(ax, results, names, [x - w / 2 for x in xs], "upload_cl", "mib_s")
+    _glance_points(ax, results, names, [x + w / 2 for x in xs], "upload_chunked", "mib_s",
+                   label=False)
     _mark_unsupported(ax, results, names, xs, w)
     _baseline(ax, base["hash"]["mib_s_all"], "md5+sha512 in one thread")
     ax.set_xticks(list(xs))
@@ -99,6 +118,7 @@ def download(results, out_dir):
     xs = range(len(names))
     _bars(ax, list(xs), [results["patterns"][n]["download"]["mib_s"] for n in names], 0.6,
           COLORS["download"], "GET /v2/images/{id}/file")
+    _glance_points(ax, results, names, list(xs), "download", "mib_s")
     ngx = base["nginx_static"]["mib_s_all"]["median"]
     _baseline(ax, base["nginx_static"]["mib_s_all"], "nginx static file, sendfile")
     ax.axhline(0.8 * ngx, color="red", linestyle=":", label="target: 0.8x nginx static")
@@ -160,6 +180,9 @@ def rss(results, out_dir):
           COLORS["cl"], "peak during Content-Length upload")
     _bars(ax, [x + w for x in xs], _get(results, names, "upload_chunked", "peak_rss_mib"),
           w, COLORS["chunked"], "peak during chunked upload")
+    for off, key, metric in ((-w, "idle_rss_mib", None), (0, "upload_cl", "peak_rss_mib"),
+                             (w, "upload_chunked", "peak_rss_mib")):
+        _glance_points(ax, results, names, [x + off for x in xs], key, metric, label=off < 0)
     for x, n in zip(xs, names):
         for mode, off in (("cl", 0), ("chunked", w)):
             up = pats[n].get("upload_" + mode)

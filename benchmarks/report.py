@@ -9,7 +9,24 @@ NULL_FIGURES_SHOWN = {"upload_cl/mib_s": "upload CL", "upload_chunked/mib_s": "u
                       "download/mib_s": "download", "get_image_seq/p50_ms": "GET p50",
                       "list_images_seq/p50_ms": "list p50", "get_image_8t/req_s": "GET x8 req/s"}
 
+# glancelet / Glance (benchmarks/aggregate.py GLANCE_FIGURES, IDLE_RSS).
+GLANCE_FIGURES_SHOWN = {"upload_cl/mib_s": "upload CL", "upload_chunked/mib_s": "upload chunk",
+                        "download/mib_s": "download", "get_image_seq/p50_ms": "GET p50",
+                        "get_image_seq/p99_ms": "GET p99", "list_images_seq/p50_ms": "list p50",
+                        "list_images_seq/p99_ms": "list p99", "idle_rss_mib": "idle RSS",
+                        "upload_cl/peak_rss_mib": "peak RSS CL",
+                        "upload_chunked/peak_rss_mib": "peak RSS chk"}
+
 MODE_TITLES = {"cl": "Content-Length", "chunked": "chunked (1 MiB chunks)"}
+
+
+def _with_glance(results):
+    """(name, figures) of each pattern, each followed by Glance's under it."""
+    glance = results.get("glance") or {}
+    for name, res in results["patterns"].items():
+        yield name, res
+        if name in glance:
+            yield name + " [glance]", glance[name]
 
 
 def print_tables(results, targets):
@@ -26,7 +43,7 @@ def print_tables(results, targets):
     print("Ratios are medians of run-by-run ratios against the baseline measured right before "
           "the figure.")
     print()
-    hdr = "%-18s %14s %14s %14s %9s %9s %9s" % (
+    hdr = "%-24s %14s %14s %14s %9s %9s %9s" % (
         "pattern", "upload CL", "upload chunk", "download", "idle RSS", "+RSS CL", "+RSS chk")
     print(hdr)
     print("-" * len(hdr))
@@ -39,17 +56,17 @@ def print_tables(results, targets):
             s += " (%.2fx)" % ratio["median"]
         return s
 
-    for name, res in pats.items():
+    for name, res in _with_glance(results):
         ups = [res.get("upload_" + m) for m, _ in MODES]
         dl = res.get("download")
-        print("%-18s %14s %14s %14s %9.1f %9s %9s" % (
+        print("%-24s %14s %14s %14s %9.1f %9s %9s" % (
             name, *[fmt(u["mib_s"], u["ratio_to_hash"]) if u else "unsupported" for u in ups],
             fmt(dl["mib_s"], dl["ratio_to_nginx_static"]) if dl else "-",
             res["idle_rss_mib"]["median"],
             *["%.1f" % u["rss_growth_mib"]["median"] if u else "-" for u in ups]))
     if any("get_image_seq" in r for r in pats.values()):
         print()
-        hdr = "%-18s %-12s %9s %9s %9s %9s %9s %9s" % (
+        hdr = "%-24s %-12s %9s %9s %9s %9s %9s %9s" % (
             "pattern", "request", "seq req/s", "seq p50", "seq p99", "8t req/s", "8t p50",
             "8t p99")
         print(hdr)
@@ -58,18 +75,19 @@ def print_tables(results, targets):
                  base.get("static_record_8t")),
                 ("nginx static", "list.json", base.get("static_list_seq"),
                  base.get("static_list_8t"))]
-        for name, res in pats.items():
+        for name, res in _with_glance(results):
             rows.append((name, "GET image", res.get("get_image_seq"), res.get("get_image_8t")))
             rows.append((name, "GET list", res.get("list_images_seq"),
                          res.get("list_images_8t")))
         for name, what, seq, par in rows:
             if seq and par:
-                print("%-18s %-12s %9.0f %9.2f %9.2f %9.0f %9.2f %9.2f" % (
+                print("%-24s %-12s %9.0f %9.2f %9.2f %9.0f %9.2f %9.2f" % (
                     name, what, seq["req_s"]["median"], seq["p50_ms"]["median"],
                     seq["p99_ms"]["median"], par["req_s"]["median"], par["p50_ms"]["median"],
                     par["p99_ms"]["median"]))
         print("(ms; every request on a new connection)")
     print_null(results)
+    print_glance(results)
     print_direct(results)
     print()
     smoke = results["config"]["smoke"]
@@ -86,22 +104,42 @@ def print_tables(results, targets):
                                        else "%.2fx (%s)" % (t["value"], t["detail"])))
 
 
-def print_null(results):
-    """glancelet / null service, run by run (latencies: null / glancelet)."""
-    rows = [(name, res["vs_null"]) for name, res in results["patterns"].items()
-            if res.get("vs_null")]
+def _ratio_table(results, key, shown, title):
+    """Each pattern's ``key`` ratios (median of run by run), the columns of ``shown``."""
+    rows = [(name, res[key]) for name, res in results["patterns"].items() if res.get(key)]
     if not rows:
         return
-    figs = [fig for fig in NULL_FIGURES_SHOWN if any(fig in v for _, v in rows)]
+    figs = [fig for fig in shown if any(fig in v for _, v in rows)]
     print()
-    print("glancelet / null service under the same server files (median of run-by-run "
-          "ratios; latencies as null / glancelet):")
-    hdr = "%-18s" % "pattern" + "".join(" %14s" % NULL_FIGURES_SHOWN[f] for f in figs)
+    print(title)
+    hdr = "%-18s" % "pattern" + "".join(" %14s" % shown[f] for f in figs)
     print(hdr)
     print("-" * len(hdr))
     for name, ratios in rows:
         print("%-18s" % name + "".join(
             " %14s" % ("%.2fx" % ratios[f]["median"] if f in ratios else "-") for f in figs))
+
+
+def print_null(results):
+    """glancelet / null service, run by run (latencies: null / glancelet)."""
+    _ratio_table(results, "vs_null", NULL_FIGURES_SHOWN,
+                 "glancelet / null service under the same server files (median of "
+                 "run-by-run ratios; latencies as null / glancelet):")
+
+
+def print_glance(results):
+    """glancelet / Glance, run by run, every figure as is; and where Glance
+    was not measured, why."""
+    version = results["config"].get("glance", {}).get("version")
+    _ratio_table(results, "vs_glance", GLANCE_FIGURES_SHOWN,
+                 "glancelet / Glance %s under the same server files (median of run-by-run "
+                 "ratios, every figure as is: for latencies and RSS below 1 is glancelet "
+                 "better):" % version)
+    not_measured = results["config"].get("glance", {}).get("not_measured") or {}
+    if not_measured:
+        print()
+        for name, why in not_measured.items():
+            print("Glance: not measured under %s: %s" % (name, why))
 
 
 def print_direct(results):
@@ -129,9 +167,10 @@ def print_direct(results):
 def print_rss_report(results):
     print()
     print("Worker RSS while a %d MiB image uploads (VmRSS every 50 ms of the processes "
-          "running glancelet; growth = peak - idle, largest over the workers):"
+          "running glancelet, or Glance; growth = peak - idle, largest over the workers):"
           % (results["config"]["image_size"] // (1024 * 1024)))
-    for name, runs in results["runs"].items():
+    glance = [(name + " [glance]", runs) for name, runs in results.get("glance_runs", {}).items()]
+    for name, runs in list(results["runs"].items()) + glance:
         for i, run in enumerate(runs, 1):
             print("  %s run %d: %d workers (%s), idle RSS per worker %s MiB" % (
                 name, i, run["workers"], "; ".join(run["worker_cmdlines"]),

@@ -9,10 +9,16 @@ A multi-node pattern (haproxy-multinode) is measured through its front
 door and at its first node directly, in the same deployment
 (:func:`benchmarks.measure.run_pattern`).
 
+OpenStack Glance (``tests/glance-requirements.txt``) is measured beside
+glancelet under every selected pattern with Glance files (``Pattern.glance``),
+in the same runs; as root, run.py installs it first (``python -m lab.glance``'s
+steps). ``--no-glance`` leaves it out.
+
 ``--smoke`` (``tox -e bench-smoke``, CI): one run, a 16 MiB image, two
-patterns, few requests, output under ``build/bench-smoke/``. It fails when
-anything breaks (a server does not start, a request fails, a size or checksum
-is wrong), never because of the numbers.
+patterns, few requests, no Glance (the output says so), output under
+``build/bench-smoke/``. It fails when anything breaks (a server does not
+start, a request fails, a size or checksum is wrong), never because of the
+numbers.
 
 ``--only rss-1gib``: only the uploads (Content-Length and chunked) with the
 worker RSS sampled every 50 ms; prints idle, peak and growth per worker.
@@ -86,6 +92,9 @@ def parse_args(argv):
     p.add_argument("--no-null", dest="null", action="store_false",
                    help="do not run the null image service (benchmarks/nullservice.py) "
                    "beside glancelet under each pattern's files")
+    p.add_argument("--no-glance", dest="glance", action="store_false", default=None,
+                   help="do not run OpenStack Glance beside glancelet under the patterns "
+                   "with Glance files (smoke: never)")
     p.add_argument("--no-provision", dest="provision", action="store_false",
                    help="do not run python -m lab.provision for the Apache patterns (it "
                    "reinstalls this checkout's glancelet into the mod_wsgi venv; use it "
@@ -100,6 +109,7 @@ def parse_args(argv):
     args.requests = args.requests or (40 if smoke else 500)
     args.per_thread = args.per_thread or (10 if smoke else 100)
     args.threads = 8
+    args.glance = not smoke and args.glance is not False
     if args.quiet_wait is None:
         args.quiet_wait = 0.0 if smoke else 30.0
     default_growth = "none" if smoke or args.only != "all" else "uwsgi-http"
@@ -143,11 +153,14 @@ def ensure_nginx():
                      % (baselines.NGINX, " ".join(cmd)))
 
 
-def provision(selected, enabled=True):
+def provision(selected, enabled=True, glance=False):
     """The system packages: nginx, and bindep's bench profile (HAProxy,
     PostgreSQL) when a selected pattern runs HAProxy or a database server.
-    Apache patterns need the mod_wsgi venv etc.: the examples' provisioning."""
+    Apache patterns need the mod_wsgi venv etc.: the examples' provisioning.
+    With ``glance``, Glance where a selected pattern runs it (:mod:`lab.glance`)."""
     from lab import provision as prov
+    if glance:
+        provision_glance([p for p in selected if p.glance], enabled)
     bench = any(p.database or "haproxy" in p.kinds for p in selected)
     runs = [["--profile", "bench"]] if bench else []
     if not runs:
@@ -161,6 +174,21 @@ def provision(selected, enabled=True):
             raise SystemExit("benchmarks: provisioning failed (exit %s), see above" % rc)
 
 
+def provision_glance(with_glance, enabled=True):
+    """Glance in this environment, and (``enabled``) in its mod_wsgi venv
+    when one of ``with_glance`` runs Apache: what ``python -m lab.glance``
+    does, for the selected patterns only."""
+    from lab import glance
+    steps = [glance.provision] if with_glance else []
+    if enabled and any("apache2" in p.serving("glance").kinds for p in with_glance):
+        steps.append(glance.provision_mod_wsgi)
+    for step in steps:
+        log("provisioning Glance: lab.glance.%s" % step.__name__)
+        if step():
+            raise SystemExit("benchmarks: Glance is not installed (see above), or run "
+                             "with --no-glance")
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     # The mod_wsgi example reads its config path from its .wsgi file; an
@@ -168,7 +196,9 @@ def main(argv=None):
     os.environ.pop("GLANCELET_CONFIG_FILE", None)
     selected = load_patterns(args.pattern_names)
     load_patterns(args.growth)
-    provision(selected, args.provision)
+    provision(selected, args.provision, args.glance)
+    for name, why in measure.glance_not_measured(args, selected).items():
+        log("Glance not measured under %s: %s" % (name, why))
     started = time.monotonic()
     load_at_start = machine.loadavg()
     workroot = Path(args.workdir) if args.workdir else Path(
@@ -178,12 +208,12 @@ def main(argv=None):
     workroot.chmod(0o755)
     stack = contextlib.ExitStack()
     try:
-        base_runs, pattern_runs, null_runs, paired = measure.measure(args, selected, workroot,
-                                                                     stack)
+        base_runs, pattern_runs, null_runs, paired, glance_runs = measure.measure(
+            args, selected, workroot, stack)
         growth = measure.growth(args, workroot)
         results = aggregate.results(args, selected, base_runs, pattern_runs, null_runs, paired,
                                     load_at_start, round(time.monotonic() - started, 1),
-                                    growth)
+                                    growth, glance_runs)
         if args.only == "rss-1gib":
             report.print_rss_report(results)
         else:

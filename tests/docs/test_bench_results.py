@@ -5,6 +5,8 @@ a framing is unsupported), targets and the plots; without, a warning box.
 Neither case is a Sphinx warning. The multi-node table (front door against
 one node directly) is on the performance page and, as the sizing table, on
 the haproxy-multinode how-to; without its figures both say "Not measured yet".
+glancelet / Glance ratios and Glance's own figures are shown where the run
+measured Glance; where it did not, the page says "Glance not measured" and why.
 """
 
 import json
@@ -40,12 +42,18 @@ def test_bench_page_with_and_without_results(tmp_path):
                     "versions": {"uwsgi": "2.0.31"},
                     "loadavg_at_start": 1.0, "loadavg_at_end": 2.0},
         "config": {"runs": 3, "image_size": 1073741824,
-                   "patterns": ["uwsgi-http", "apache-proxy-uwsgi", "haproxy-multinode"]},
+                   "patterns": ["uwsgi-http", "apache-proxy-uwsgi", "haproxy-multinode"],
+                   "glance": {"version": "33.0.0", "not_measured": {
+                       "apache-proxy-uwsgi": "no Glance files in its declaration",
+                       "haproxy-multinode": "no Glance files in its declaration"}}},
         "baselines": {"hash": {"seconds": 3, "mib_s": _summary(380)}},
         "patterns": {
             "uwsgi-http": {"upload_cl": {"mib_s": _summary(208)},
                            "upload_chunked": {"mib_s": _summary(146)},
-                           "download": {"mib_s": _summary(1400)}},
+                           "download": {"mib_s": _summary(1400)},
+                           "vs_glance": {"upload_cl/mib_s": _summary(1.55),
+                                         "get_image_seq/p50_ms": _summary(0.04),
+                                         "idle_rss_mib": _summary(0.15)}},
             "apache-proxy-uwsgi": {"upload_cl": {"mib_s": _summary(200)},
                                    "unsupported": {"chunked": "HTTP 411 (proxy_uwsgi)"}},
             "haproxy-multinode": {
@@ -58,6 +66,9 @@ def test_bench_page_with_and_without_results(tmp_path):
         },
         "sources": {"digest": "0" * 64, "dirs": ["benchmarks", "examples", "glancelet"],
                     "commit": "abcdef0123456789"},
+        "glance": {"uwsgi-http": {"upload_cl": {"mib_s": _summary(134)},
+                                  "upload_chunked": {"mib_s": _summary(111)},
+                                  "idle_rss_mib": _summary(124)}},
         "targets": [{"target": "upload", "description": "Upload vs hashing ceiling",
                      "pattern": "uwsgi-http", "value": 0.55, "threshold": 1.0,
                      "met": False},
@@ -89,6 +100,16 @@ def test_bench_page_with_and_without_results(tmp_path):
     # The run's sources are not this tree's: the page says the results are stale.
     assert "Stale: this run measured the sources with digest 000000000000 of benchmarks/, " \
         "examples/, glancelet/ (commit abcdef012345)" in page
+    glance = page[page.index(">Against OpenStack Glance (same server files)<"):]
+    glance = glance[:glance.index(">Through the load balancer against one node<")]
+    assert "glancelet\u2019s figure divided by Glance 33.0.0\u2019s" in glance
+    row = glance[glance.index("uwsgi-http</span></code></p></td>"):]
+    assert re.findall(r"<td><p>([^<]*)</p></td>", row)[:4] == [
+        "1.55 (0.55\u20132.55)", "\u2013", "\u2013", "0.04 (-0.96\u20131.04)"]
+    # Glance's own figures under uwsgi-http, and why not under the others.
+    assert "134 (133\u2013135)" in glance and "124.0 (123.0\u2013125.0)" in glance
+    assert ("Glance not measured: </strong>under apache-proxy-uwsgi: no Glance files in its "
+            "declaration; under haproxy-multinode: no Glance files in its declaration") in glance
     assert (out / "_images" / "upload.png").is_file()
     assert "download.png" not in page   # absent plots are left out, not broken
     for html in (page, (out / "howto" / "haproxy-multinode.html").read_text()):
@@ -113,6 +134,18 @@ def test_multinode_figures_or_not_measured_yet(built_html):
         html = (built_html / page).read_text(encoding="utf-8")
         assert ("Front door / direct" in html) == measured, page
         assert ("Not measured yet" in html) != measured, page
+
+
+def test_glance_figures_or_glance_not_measured(built_html):
+    """The committed results.json decides: glancelet / Glance ratios, or a
+    visible "Glance not measured" (never a crash, never an empty section)."""
+    data = json.loads((DOC_SOURCE / "_data" / "bench" / "results.json").read_text())
+    measured = any(p.get("vs_glance") for p in data["patterns"].values())
+    html = (built_html / "reference" / "performance.html").read_text(encoding="utf-8")
+    assert "Against OpenStack Glance (same server files)" in html
+    assert ("glancelet\u2019s figure divided by Glance" in html) == measured
+    if not data.get("glance"):
+        assert "Glance not measured: </strong>these results have no Glance figures" in html
 
 
 def test_every_missed_target_says_why(built_html):

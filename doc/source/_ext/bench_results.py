@@ -38,6 +38,22 @@ NULL_COLUMNS = [("upload_cl/mib_s", "Upload CL"), ("upload_chunked/mib_s", "Uplo
                 ("get_image_8t/req_s", "GET x8 req/s")]
 
 
+# The vs_glance figures (benchmarks/aggregate.py GLANCE_FIGURES, IDLE_RSS):
+# glancelet / Glance, every figure as is.
+GLANCE_COLUMNS = [("upload_cl/mib_s", "Upload CL"), ("upload_chunked/mib_s", "Upload chunked"),
+                  ("download/mib_s", "Download"), ("get_image_seq/p50_ms", "GET p50"),
+                  ("get_image_seq/p99_ms", "GET p99"), ("list_images_seq/p50_ms", "List p50"),
+                  ("list_images_seq/p99_ms", "List p99"), ("idle_rss_mib", "Idle RSS"),
+                  ("upload_cl/peak_rss_mib", "Peak RSS, CL upload"),
+                  ("upload_chunked/peak_rss_mib", "Peak RSS, chunked upload")]
+
+# The per-pattern table's columns (header, widths).
+PATTERN_HEADER = ["Pattern", "Upload, Content-Length (MiB/s)", "Upload, chunked (MiB/s)",
+                  "Download (MiB/s)", "GET image p50 (ms)", "Idle worker RSS (MiB)",
+                  "RSS growth during upload (MiB)"]
+PATTERN_WIDTHS = [30, 12, 14, 11, 11, 11, 11]
+
+
 # A multi-node pattern's figures through its front door and at one node
 # directly (benchmarks/aggregate.py add_direct_ratios): (key/metric, label).
 DIRECT_ROWS = [("upload_cl/mib_s", "Upload, Content-Length (MiB/s)"),
@@ -167,6 +183,67 @@ class BenchResults(SphinxDirective):
                        rows, [20] + [9] * (len(NULL_COLUMNS) + 2))]
 
     @staticmethod
+    def _pattern_rows(patterns, order, titles):
+        """The per-pattern table's rows, for ``patterns`` (glancelet's or Glance's)."""
+        rows = []
+        for name in order:
+            p = patterns.get(name)
+            if not p:
+                continue
+            unsupported = p.get("unsupported") or {}
+
+            def upload(mode):
+                if ("upload_" + mode) in p:
+                    return _num(p["upload_" + mode].get("mib_s"))
+                return "not supported: " + unsupported.get(mode.replace("cl", "content-length"),
+                                                           unsupported.get(mode, "not run"))
+            label = _para(nodes.literal(name, name))
+            if titles.get(name):
+                label += nodes.Text(" " + titles[name])
+            rows.append([
+                label, upload("cl"), upload("chunked"),
+                _num((p.get("download") or {}).get("mib_s")),
+                _num((p.get("get_image_seq") or {}).get("p50_ms"), "%.1f"),
+                _num(p.get("idle_rss_mib"), "%.1f"),
+                _num((p.get("upload_cl") or {}).get("rss_growth_mib"), "%.1f"),
+            ])
+        return rows
+
+    @classmethod
+    def _glance_tables(cls, data, order):
+        """glancelet / Glance under the same server files, and Glance's own
+        figures; where Glance was not measured, a visible "Not measured"."""
+        glance_conf = (data.get("config") or {}).get("glance") or {}
+        not_measured = glance_conf.get("not_measured") or {}
+        patterns = data.get("patterns") or {}
+        rows = [[_para(nodes.literal(name, name))]
+                + [_num(patterns[name]["vs_glance"].get(fig), "%.2f")
+                   for fig, _ in GLANCE_COLUMNS]
+                for name in order if (patterns.get(name) or {}).get("vs_glance")]
+        out = [nodes.rubric("", "Against OpenStack Glance (same server files)")]
+        if rows:
+            out += [_para(nodes.Text(
+                        "glancelet's figure divided by Glance %s's, run by run under the same "
+                        "server files in the same run (median, min\u2013max), every figure as "
+                        "is: above 1 for a throughput, and below 1 for a latency or a worker's "
+                        "memory (VmRSS of the largest worker), means glancelet did better."
+                        % (glance_conf.get("version") or "?"))),
+                    _table(["Pattern"] + [title for _, title in GLANCE_COLUMNS], rows,
+                           [20] + [8] * len(GLANCE_COLUMNS)),
+                    _para(nodes.Text("Glance's own figures:")),
+                    _table(PATTERN_HEADER, cls._pattern_rows(data.get("glance") or {}, order,
+                                                             {}), PATTERN_WIDTHS)]
+        if not glance_conf:
+            why = ("these results have no Glance figures: the run predates Glance in tox -e "
+                   "bench, which measures it under every pattern with Glance files.")
+        else:
+            why = "; ".join("under %s: %s" % (name, not_measured[name])
+                            for name in order if name in not_measured)
+        if why:
+            out.append(_para(nodes.strong("", "Glance not measured: "), nodes.Text(why)))
+        return out
+
+    @staticmethod
     def _direct_tables(data, order):
         """Each multi-node pattern through its front door against its first
         node directly (same deployment, same run), or "not measured yet"."""
@@ -266,37 +343,13 @@ class BenchResults(SphinxDirective):
         patterns = data.get("patterns") or {}
         order = config.get("patterns") or list(patterns)
         titles = config.get("titles") or {}
-        rows = []
-        for name in order:
-            p = patterns.get(name)
-            if not p:
-                continue
-            unsupported = p.get("unsupported") or {}
-
-            def upload(mode):
-                if ("upload_" + mode) in p:
-                    return _num(p["upload_" + mode].get("mib_s"))
-                return "not supported: " + unsupported.get(mode.replace("cl", "content-length"),
-                                                           unsupported.get(mode, "not run"))
-            label = _para(nodes.literal(name, name))
-            if titles.get(name):
-                label += nodes.Text(" " + titles[name])
-            rows.append([
-                label, upload("cl"), upload("chunked"),
-                _num((p.get("download") or {}).get("mib_s")),
-                _num((p.get("get_image_seq") or {}).get("p50_ms"), "%.1f"),
-                _num(p.get("idle_rss_mib"), "%.1f"),
-                _num((p.get("upload_cl") or {}).get("rss_growth_mib"), "%.1f"),
-            ])
+        rows = self._pattern_rows(patterns, order, titles)
         if rows:
             out.append(nodes.rubric("", "Per pattern"))
-            out.append(_table(
-                ["Pattern", "Upload, Content-Length (MiB/s)", "Upload, chunked (MiB/s)",
-                 "Download (MiB/s)", "GET image p50 (ms)", "Idle worker RSS (MiB)",
-                 "RSS growth during upload (MiB)"],
-                rows, [30, 12, 14, 11, 11, 11, 11]))
+            out.append(_table(PATTERN_HEADER, rows, PATTERN_WIDTHS))
 
         out.extend(self._null_table(data, order, titles))
+        out.extend(self._glance_tables(data, order))
         out.append(nodes.rubric("", "Through the load balancer against one node"))
         out.extend(self._direct_tables(data, order))
 
