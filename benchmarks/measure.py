@@ -199,7 +199,12 @@ def subjects(args, pattern):
     """The applications measured under ``pattern``'s files in each run, in
     the order of odd runs (even runs reverse it)."""
     return (["glancelet"] + (["null"] if args.null else [])
-            + (["glance"] if args.glance and pattern.glance else []))
+            + (["glance"] if _glance_selected(args, pattern) else []))
+
+
+def _glance_selected(args, pattern):
+    return bool(args.glance and pattern.glance and (
+        args.glance_patterns is None or pattern.name in args.glance_patterns))
 
 
 def glance_not_measured(args, selected):
@@ -207,8 +212,9 @@ def glance_not_measured(args, selected):
     if not args.glance:
         why = "smoke run (Glance is not installed for it)" if args.smoke else "--no-glance"
         return {p.name: why for p in selected}
-    return {p.name: "no Glance files in its declaration (Pattern.glance)"
-            for p in selected if not p.glance}
+    return {p.name: "no Glance files in its declaration (Pattern.glance)" if not p.glance
+            else "not selected for this run (--glance-patterns)"
+            for p in selected if not _glance_selected(args, p)}
 
 
 def application(version_document):

@@ -95,6 +95,8 @@ def parse_args(argv):
     p.add_argument("--no-glance", dest="glance", action="store_false", default=None,
                    help="do not run OpenStack Glance beside glancelet under the patterns "
                    "with Glance files (smoke: never)")
+    p.add_argument("--glance-patterns", help="comma-separated: run Glance under these "
+                   "patterns only (default: every selected pattern with Glance files)")
     p.add_argument("--no-provision", dest="provision", action="store_false",
                    help="do not run python -m lab.provision for the Apache patterns (it "
                    "reinstalls this checkout's glancelet into the mod_wsgi venv; use it "
@@ -110,6 +112,8 @@ def parse_args(argv):
     args.per_thread = args.per_thread or (10 if smoke else 100)
     args.threads = 8
     args.glance = not smoke and args.glance is not False
+    args.glance_patterns = (set(args.glance_patterns.split(",")) if args.glance_patterns
+                            else None)
     if args.quiet_wait is None:
         args.quiet_wait = 0.0 if smoke else 30.0
     default_growth = "none" if smoke or args.only != "all" else "uwsgi-http"

@@ -97,6 +97,12 @@ def test_glance_runs_under_the_patterns_with_glance_files_and_never_in_smoke():
     off = run.parse_args(["--no-glance", "--no-null"])
     assert measure.subjects(off, with_glance[0]) == ["glancelet"]
     assert set(measure.glance_not_measured(off, with_glance).values()) == {"--no-glance"}
+    chosen = run.parse_args(["--glance-patterns", "uwsgi-http"])
+    others = [p for p in with_glance if p.name != "uwsgi-http"]
+    assert measure.subjects(chosen, patterns.get("uwsgi-http"))[-1] == "glance"
+    assert all("glance" not in measure.subjects(chosen, p) for p in others)
+    assert measure.glance_not_measured(chosen, with_glance) == {
+        p.name: "not selected for this run (--glance-patterns)" for p in others}
 
 
 def test_which_application_answers_from_its_version_document():
