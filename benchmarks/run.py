@@ -157,14 +157,14 @@ def ensure_nginx():
                      % (baselines.NGINX, " ".join(cmd)))
 
 
-def provision(selected, enabled=True, glance=False):
+def provision(selected, enabled=True, glance=()):
     """The system packages: nginx, and bindep's bench profile (HAProxy,
     PostgreSQL) when a selected pattern runs HAProxy or a database server.
     Apache patterns need the mod_wsgi venv etc.: the examples' provisioning.
-    With ``glance``, Glance where a selected pattern runs it (:mod:`lab.glance`)."""
+    Glance for the patterns ``glance`` that run it (:mod:`lab.glance`)."""
     from lab import provision as prov
     if glance:
-        provision_glance([p for p in selected if p.glance], enabled)
+        provision_glance(glance, enabled)
     bench = any(p.database or "haproxy" in p.kinds for p in selected)
     runs = [["--profile", "bench"]] if bench else []
     if not runs:
@@ -200,7 +200,8 @@ def main(argv=None):
     os.environ.pop("GLANCELET_CONFIG_FILE", None)
     selected = load_patterns(args.pattern_names)
     load_patterns(args.growth)
-    provision(selected, args.provision, args.glance)
+    provision(selected, args.provision,
+              [p for p in selected if "glance" in measure.subjects(args, p)])
     for name, why in measure.glance_not_measured(args, selected).items():
         log("Glance not measured under %s: %s" % (name, why))
     started = time.monotonic()

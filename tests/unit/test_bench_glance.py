@@ -128,13 +128,17 @@ def test_bench_installs_glance_where_a_selected_pattern_runs_it(monkeypatch):
                         lambda: calls.append("glance-mod-wsgi") or 0)
     uwsgi, apache = patterns.get("uwsgi-http"), patterns.get("apache-mod-wsgi")
     assert apache.glance
-    run.provision([uwsgi], glance=True)
+    run.provision([uwsgi], glance=[uwsgi])
     assert calls == ["glance", "nginx"]
     calls.clear()
-    run.provision([uwsgi, apache], glance=True)
+    run.provision([uwsgi, apache], glance=[uwsgi, apache])
     assert calls == ["glance", "glance-mod-wsgi", "nginx", []]
     calls.clear()
-    run.provision([uwsgi, apache], enabled=False, glance=True)
+    # Glance under uwsgi-http only (--glance-patterns): no Glance mod_wsgi venv.
+    run.provision([uwsgi, apache], glance=[uwsgi])
+    assert calls == ["glance", "nginx", []]
+    calls.clear()
+    run.provision([uwsgi, apache], enabled=False, glance=[uwsgi, apache])
     assert calls == ["glance", "nginx"]
     calls.clear()
     run.provision([uwsgi])
