@@ -103,6 +103,7 @@ class Option:
 
 IMPORT_METHODS = ("glance-direct", "web-download")
 FLAVORS = ("", "keystone")
+DOWNLOAD_OFFLOADS = ("", "x-accel-redirect")
 
 # Sections whose options glancelet does not check but hands, as text, to the
 # middleware that owns them (``conf[section]`` is a dict of name -> text).
@@ -196,6 +197,19 @@ OPTIONS = (
            sample_default="<data dir>/staging"),
     Option("wsgi", "task_pool_threads", "int", 16,
            "Native threads per server process that run import tasks.", minimum=1),
+    Option("glancelet", "download_offload", "str", "",
+           "glancelet only (Glance has no such option). Empty: image data is "
+           "sent by glancelet. x-accel-redirect: a download is answered with "
+           "an X-Accel-Redirect header naming the data file under "
+           "download_offload_uri, and no body, so that nginx in front sends "
+           "the file itself (ranges included). Status, policy and Range checks "
+           "are glancelet's as before. Only behind an nginx whose internal "
+           "location at download_offload_uri serves the image directory.",
+           choices=DOWNLOAD_OFFLOADS),
+    Option("glancelet", "download_offload_uri", "str", "/glancelet-offload/",
+           "The URI prefix of nginx's internal location that serves "
+           "[glance_store] filesystem_store_datadir (download_offload = "
+           "x-accel-redirect). It starts and ends with a slash."),
     Option("import_filtering_opts", "allowed_schemes", "list", ["http", "https"],
            "URI schemes web-download may fetch from."),
     Option("import_filtering_opts", "disallowed_schemes", "list", [],
@@ -243,6 +257,13 @@ def _check_connection(url):
         db.scheme(url)
     except ValueError as exc:
         raise ConfigError("[database] connection: %s" % exc) from None
+
+
+def _check_offload(conf):
+    uri = conf.get("glancelet", "download_offload_uri")
+    if not (uri.startswith("/") and uri.endswith("/")) or any(c in uri for c in "?#\r\n "):
+        raise ConfigError("[glancelet] download_offload_uri = %r must be a path that "
+                          "starts and ends with / (nginx's internal location)" % uri)
 
 
 def config_dir(path):
@@ -327,6 +348,7 @@ def load(path=None, overrides=None, environ=os.environ):
     _fill_data_defaults(values)
     conf = Config(values, source=path, files=files)
     _check_connection(conf.get("database", "connection"))
+    _check_offload(conf)
     return conf
 
 

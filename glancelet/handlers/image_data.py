@@ -1,6 +1,9 @@
 """/v2/images/{image_id}/file: upload and download image data."""
 
-from glancelet import errors
+import os
+import urllib.parse
+
+from glancelet import errors, request_id
 from glancelet.handlers.util import load_image, receive, require_octet_stream
 from glancelet.http import empty_response
 
@@ -70,31 +73,58 @@ def _read_range(fp, start, end):
         fp.close()
 
 
+def _open_data(req, record, offload):
+    """The image's data file, open; only checked (None) when offloaded. 503 if missing."""
+    try:
+        if record["data_file"] is None:
+            raise FileNotFoundError(record["id"])
+        path = req.app.store.path(record["data_file"])
+        if offload:
+            os.stat(path)
+            return None
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise errors.HTTPError(503, "The data of image %s is missing from the store."
+                               % record["id"])
+
+
+def _offload(req, record, start_response, headers):
+    """Hand the download to nginx: an empty 200 whose X-Accel-Redirect names the file.
+
+    nginx sends the file with its length, Accept-Ranges and any Range the
+    client asked for (checked already). It drops Content-MD5 and the request
+    id across the redirect: they ride in the redirect's query string, which
+    the internal location turns back into headers ($arg_md5, $arg_request_id).
+    """
+    query = urllib.parse.urlencode({"md5": record["checksum"] or "",
+                                    "request_id": request_id.of(req.environ)})
+    target = "%s%s?%s" % (req.conf.get("glancelet", "download_offload_uri"),
+                          urllib.parse.quote(record["data_file"]), query)
+    return empty_response(start_response, "200 OK", headers + [("X-Accel-Redirect", target)])
+
+
 def download(req, start_response):
     """Download the image's data, whole or one byte range (deactivated: admins only)."""
     record = load_image(req, "download_image")
-    image_id = record["id"]
     if record["status"] == "deactivated" and not req.context.is_admin:
         raise errors.Forbidden("The requested image has been deactivated. Image data "
                                "download is forbidden.")
     if record["status"] not in ("active", "deactivated"):  # no data yet: Glance's 204
         return empty_response(start_response)
-    try:
-        if record["data_file"] is None:
-            raise FileNotFoundError(image_id)
-        fp = open(req.app.store.path(record["data_file"]), "rb")
-    except FileNotFoundError:
-        raise errors.HTTPError(503, "The data of image %s is missing from the store."
-                               % image_id)
+    offload = req.conf.get("glancelet", "download_offload")
+    fp = _open_data(req, record, offload)
     size = record["size"]
     try:
         span = _parse_range(req.header("Range"), size)
     except errors.HTTPError:
-        fp.close()
+        if fp is not None:
+            fp.close()
         raise
     headers = [("Content-Type", "application/octet-stream"),
-               ("Content-MD5", record["checksum"]),
-               ("Accept-Ranges", "bytes")]
+               ("Content-MD5", record["checksum"])]
+    if offload:
+        return _offload(req, record, start_response, headers)
+    headers.append(("Accept-Ranges", "bytes"))
     if span is None:
         headers.append(("Content-Length", str(size)))
         start_response("200 OK", headers)

@@ -4,9 +4,14 @@
   under the /image prefix; chunked uploads stream through as chunked.
 * ``nginx-uwsgi-pass``: ``uwsgi_pass`` to uWSGI's uwsgi-protocol ``socket``;
   Content-Length uploads stream, chunked uploads are spooled to disk first.
+
+and the download offload (:func:`with_offload`), a test-level deployment of
+``nginx-proxy-http`` rather than a pattern of its own.
 """
 
-from lab.harness import Pattern
+import copy
+
+from lab.harness import LineEdit, Pattern
 from lab.patterns import KEYSTONE, in_etc
 from lab.servers import Run
 from lab.units import nginx_unit
@@ -51,3 +56,30 @@ PATTERNS = [
         title="nginx uwsgi_pass to uWSGI socket (uwsgi protocol)",
         spools={"content-length": False, "chunked": True}),
 ]
+
+
+# The download offload (glancelet only): the drop-in that turns it on and
+# nginx's internal location (example, operator path); the operator adds the
+# location to nginx-proxy-http.conf's server block with an include line.
+OFFLOAD_EXAMPLES = (
+    (DIR + "download-offload.conf", "/etc/glancelet/glancelet.conf.d/download-offload.conf"),
+    (DIR + "nginx-offload-location.conf", "/etc/glancelet/nginx-offload-location.conf"),
+)
+OFFLOAD_INCLUDE = "include /etc/glancelet/nginx-offload-location.conf;"
+
+
+def with_offload(pattern):
+    """``nginx-proxy-http`` with the download offload, set up as
+    nginx-offload-location.conf says: its two files installed, the include
+    line in the server block, and nginx's workers in the group of the user
+    glancelet runs as (glancelet under the unit's User=, else the tests' root),
+    so that they can open the image files (mode 0640). Never registered."""
+    assert pattern.name == "nginx-proxy-http", pattern
+    group = "glancelet" if pattern.unit_user else "root"
+    clone = copy.copy(pattern)
+    clone.files = pattern.files + OFFLOAD_EXAMPLES
+    clone = clone.variant({DIR + "nginx-proxy-http.conf": [
+        LineEdit(r"^user www-data", replace="user www-data %s;" % group),
+        LineEdit(r"^\s*listen 127\.0\.0\.1:9292;$", add_after=OFFLOAD_INCLUDE)]})
+    clone.name = pattern.name + " (download offload)"
+    return clone
