@@ -41,6 +41,11 @@ ETC = "/etc/glancelet/"
 KEYSTONE = (KEYSTONE_EXAMPLES[2],)
 # Glance's uWSGI ini: it includes the pattern's /etc/glancelet/glancelet-uwsgi.ini.
 GLANCE_UWSGI_INI = ("examples/glance/glance-uwsgi.ini", "/etc/glance/glance-uwsgi.ini")
+# Glance behind a proxy that sends X-Forwarded-* (a drop-in for glance-api.conf).
+GLANCE_BEHIND_PROXY = "examples/glance/behind-proxy.conf"
+# Drop-ins for glance-api.conf: oslo.config reads every *.conf in this
+# directory after glance-api.conf (one of its default config dirs).
+GLANCE_CONF_D = "/etc/glance/glance-api.conf.d/"
 
 
 def in_etc(folder, *names):
@@ -50,12 +55,19 @@ def in_etc(folder, *names):
     return tuple((folder + name, ETC + name) for name in names)
 
 
-def glance_under_uwsgi(servers):
+def glance_dropin(example):
+    """The (example, operator path) pair of a drop-in for glance-api.conf:
+    oslo.config reads it from /etc/glance/glance-api.conf.d/."""
+    return (example, GLANCE_CONF_D + example.rsplit("/", 1)[-1])
+
+
+def glance_under_uwsgi(servers, dropins=()):
     """``Pattern.glance`` of a pattern whose first server is glancelet's
-    uWSGI: Glance's ini starts that server instead; the rest are unchanged."""
+    uWSGI: Glance's ini starts that server instead; the rest are unchanged.
+    ``dropins``: examples installed in glance-api.conf.d (:func:`glance_dropin`)."""
     first = servers[0]
     assert first.kind == "uwsgi", first
-    return {"files": (GLANCE_UWSGI_INI,),
+    return {"files": (GLANCE_UWSGI_INI,) + tuple(glance_dropin(d) for d in dropins),
             "servers": (dataclasses.replace(first, conf=GLANCE_UWSGI_INI[1],
                                             pidfile="/run/glance/uwsgi.pid", unit=None),)
             + tuple(servers[1:])}

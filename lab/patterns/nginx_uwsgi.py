@@ -7,7 +7,7 @@
 """
 
 from lab.harness import Pattern
-from lab.patterns import KEYSTONE, in_etc
+from lab.patterns import GLANCE_BEHIND_PROXY, KEYSTONE, glance_under_uwsgi, in_etc
 from lab.servers import Run
 from lab.units import nginx_unit
 
@@ -18,18 +18,21 @@ DIR = "examples/nginx-uwsgi/"
 INI = "/etc/glancelet/glancelet-uwsgi.ini"
 
 
-def nginx_to_uwsgi(nginx_conf, **fields):
-    """The declaration of nginx (``nginx_conf``) in front of the folder's uWSGI."""
+def nginx_to_uwsgi(nginx_conf, glance_dropins=(), **fields):
+    """The declaration of nginx (``nginx_conf``) in front of the folder's
+    uWSGI; Glance's uWSGI ini, with ``glance_dropins``, runs Glance."""
     conf = "/etc/glancelet/" + nginx_conf
+    servers = (Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid",
+                   unit="glancelet-uwsgi.service"),
+               Run("nginx", conf, port="9292", unit=nginx_unit(nginx_conf)))
     return Pattern(
         doc="howto/nginx-uwsgi",
         files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf) + LOGROTATE
         + KEYSTONE,
         # A reload does both, as a configuration change would: nginx first,
         # then uWSGI.
-        servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid",
-                     unit="glancelet-uwsgi.service"),
-                 Run("nginx", conf, port="9292", unit=nginx_unit(nginx_conf))),
+        servers=servers,
+        glance=glance_under_uwsgi(servers, glance_dropins),
         # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
         sigterm="drain",
         proxy="nginx",
@@ -42,6 +45,9 @@ PATTERNS = [
         name="nginx-proxy-http",
         title="nginx proxy_pass (unbuffered) to uWSGI http-socket, under /image",
         url_prefix="/image",
+        # Glance builds its links from nginx's X-Forwarded-* headers only
+        # with enable_proxy_headers_parsing (test_glance_behind_proxy.py).
+        glance_dropins=(GLANCE_BEHIND_PROXY,),
         # Which uploads nginx writes to client_body_temp_path before passing
         # on (checked by test_buffering.py from nginx's error log).
         spools={"content-length": False, "chunked": False}),
@@ -49,5 +55,8 @@ PATTERNS = [
         "nginx-uwsgi-pass.conf",
         name="nginx-uwsgi-pass",
         title="nginx uwsgi_pass to uWSGI socket (uwsgi protocol)",
+        # The uwsgi_param X-Forwarded-Host carries the port (Debian's
+        # uwsgi_params: HTTP_HOST without it).
+        glance_dropins=(GLANCE_BEHIND_PROXY,),
         spools={"content-length": False, "chunked": True}),
 ]
