@@ -18,13 +18,16 @@ DIR = "examples/nginx-uwsgi/"
 INI = "/etc/glancelet/glancelet-uwsgi.ini"
 
 
-def nginx_to_uwsgi(nginx_conf, glance_dropins=(), **fields):
+def nginx_to_uwsgi(nginx_conf, glance_dropins=None, **fields):
     """The declaration of nginx (``nginx_conf``) in front of the folder's
-    uWSGI; Glance's uWSGI ini, with ``glance_dropins``, runs Glance."""
+    uWSGI; with ``glance_dropins`` (a tuple), Glance's uWSGI ini and those
+    drop-ins run Glance too."""
     conf = "/etc/glancelet/" + nginx_conf
     servers = (Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid",
                    unit="glancelet-uwsgi.service"),
                Run("nginx", conf, port="9292", unit=nginx_unit(nginx_conf)))
+    if glance_dropins is not None:
+        fields["glance"] = glance_under_uwsgi(servers, glance_dropins)
     return Pattern(
         doc="howto/nginx-uwsgi",
         files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf) + LOGROTATE
@@ -32,7 +35,6 @@ def nginx_to_uwsgi(nginx_conf, glance_dropins=(), **fields):
         # A reload does both, as a configuration change would: nginx first,
         # then uWSGI.
         servers=servers,
-        glance=glance_under_uwsgi(servers, glance_dropins),
         # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
         sigterm="drain",
         proxy="nginx",
@@ -55,8 +57,8 @@ PATTERNS = [
         "nginx-uwsgi-pass.conf",
         name="nginx-uwsgi-pass",
         title="nginx uwsgi_pass to uWSGI socket (uwsgi protocol)",
-        # The uwsgi_param X-Forwarded-Host carries the port (Debian's
-        # uwsgi_params: HTTP_HOST without it).
-        glance_dropins=(GLANCE_BEHIND_PROXY,),
+        # No Glance: Debian's uwsgi_params sends no SCRIPT_NAME, and Glance
+        # (paste's urlmap) answers every request with 500 (KeyError:
+        # 'SCRIPT_NAME'); it needs uwsgi_param SCRIPT_NAME "" in the file.
         spools={"content-length": False, "chunked": True}),
 ]

@@ -50,6 +50,7 @@ def uwsgi_itself(dep):
 WITHOUT_IT = {
     # nginx's Host is the front door's, and X-Forwarded-Prefix is ignored.
     "nginx-proxy-http": front_without_prefix,
+    "nginx-gunicorn": front_without_prefix,
     # Apache sends its backend's address as Host (no ProxyPreserveHost).
     "apache-proxy-http": uwsgi_itself,
 }
