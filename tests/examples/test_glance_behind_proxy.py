@@ -3,9 +3,9 @@
 The drop-in's one option, ``[oslo_middleware] enable_proxy_headers_parsing
 = true``, makes Glance build its links from the X-Forwarded-* headers the
 proxy sets. As shipped, the version-discovery scenario of each pattern
-below asserts that every version href points back through the front door
-(:result:`glance:nginx-proxy-http/version-discovery`). Each test here runs
-Glance with the option removed and shows the href a client then gets.
+below (test_scenarios.py, --service glance) asserts that every version
+href points back through the front door, /image included. Each test here
+runs Glance with the option removed and shows the href a client then gets.
 Collected only with GLANCELET_GLANCE_TESTS=1 (conftest.py).
 """
 
