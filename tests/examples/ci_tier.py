@@ -62,8 +62,8 @@ REPRESENTATIVE = frozenset({
 })
 
 # OpenStack Glance (``--service glance``): the patterns CI runs it under,
-# the three issue 13 asks for. The other uWSGI patterns run Glance from the
-# same glance-uwsgi.ini (and the same drop-in behind a proxy) in the full run.
+# the three issue 13 asks for. The other patterns with Glance files
+# (Pattern.glance) run it in the full run only.
 GLANCE_PATTERNS = frozenset({
     "uwsgi-http",        # Glance's own uWSGI ini (glance-uwsgi.ini), no proxy
     "apache-mod-wsgi",   # Glance in mod_wsgi, from /opt/glance-mod-wsgi-venv
