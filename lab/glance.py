@@ -186,6 +186,10 @@ def install(ws, paste_edits=(FAKE_AUTHTOKEN,)):
     for path in ("/var/lib/glance/images", "/var/lib/glance/staging", "/var/lib/glance/tasks",
                  "/run/glance"):
         ws.path(path).mkdir(parents=True, exist_ok=True)
+    # A pattern's drop-ins (lab.patterns.GLANCE_CONF_D): oslo.config looks
+    # for glance-api.conf.d in ~/.glance, ~, /etc/glance and /etc, and reads
+    # the first found; HOME=<root>/etc/glance finds the workspace's first.
+    ws.spawn_env = dict(ws.spawn_env, HOME=str(ws.path("/etc/glance")))
     return installed, db_sync(ws)
 
 

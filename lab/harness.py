@@ -480,6 +480,9 @@ class Workspace:
     are asked for.
     """
 
+    # Variables every server it starts gets (replaced, never changed in place).
+    spawn_env = {}
+
     def __init__(self, tmp_path, unit_user=False):
         # The root lives outside pytest's tmp dirs: pytest makes
         # /tmp/pytest-of-<user> mode 0700 again whenever a session starts,
@@ -600,9 +603,9 @@ class Workspace:
               notify=False, ids=None):
         """Start a :class:`Server` named ``name`` logging to ``<log dir>/<name>.out``
         (``notify``: with a $NOTIFY_SOCKET; ``ids``: as that uid and gid; see
-        :class:`Server`)."""
-        server = Server(name, argv, self.log(name), env=env, cwd=cwd,
-                        stop_timeout=stop_timeout, signal_ready=signal_ready,
+        :class:`Server`), with :attr:`spawn_env` and ``env`` added to its environment."""
+        server = Server(name, argv, self.log(name), env=dict(self.spawn_env, **(env or {})),
+                        cwd=cwd, stop_timeout=stop_timeout, signal_ready=signal_ready,
                         notify_socket=self.root / ("notify-%s" % name) if notify else None,
                         ids=ids).start()
         self.servers[name] = server

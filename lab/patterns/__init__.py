@@ -41,6 +41,14 @@ ETC = "/etc/glancelet/"
 KEYSTONE = (KEYSTONE_EXAMPLES[2],)
 # Glance's uWSGI ini: it includes the pattern's /etc/glancelet/glancelet-uwsgi.ini.
 GLANCE_UWSGI_INI = ("examples/glance/glance-uwsgi.ini", "/etc/glance/glance-uwsgi.ini")
+# Glance's gunicorn config: it runs the pattern's /etc/glancelet/gunicorn.conf.py.
+GLANCE_GUNICORN_CONF = ("examples/glance/glance-gunicorn.conf.py",
+                        "/etc/glance/glance-gunicorn.conf.py")
+# Glance behind a proxy that sends X-Forwarded-* (a drop-in for glance-api.conf).
+GLANCE_BEHIND_PROXY = "examples/glance/behind-proxy.conf"
+# Drop-ins for glance-api.conf: oslo.config reads every *.conf in this
+# directory after glance-api.conf (one of its default config dirs).
+GLANCE_CONF_D = "/etc/glance/glance-api.conf.d/"
 
 
 def in_etc(folder, *names):
@@ -50,15 +58,34 @@ def in_etc(folder, *names):
     return tuple((folder + name, ETC + name) for name in names)
 
 
-def glance_under_uwsgi(servers):
-    """``Pattern.glance`` of a pattern whose first server is glancelet's
-    uWSGI: Glance's ini starts that server instead; the rest are unchanged."""
+def glance_dropin(example):
+    """The (example, operator path) pair of a drop-in for glance-api.conf:
+    oslo.config reads it from /etc/glance/glance-api.conf.d/."""
+    return (example, GLANCE_CONF_D + example.rsplit("/", 1)[-1])
+
+
+def _glance_first(servers, kind, conf, pidfile, dropins):
+    """``Pattern.glance``: Glance's ``conf`` ((example, operator path))
+    starts the first server, of ``kind``, writing ``pidfile``; the rest are
+    unchanged. ``dropins``: examples for glance-api.conf.d (:func:`glance_dropin`)."""
     first = servers[0]
-    assert first.kind == "uwsgi", first
-    return {"files": (GLANCE_UWSGI_INI,),
-            "servers": (dataclasses.replace(first, conf=GLANCE_UWSGI_INI[1],
-                                            pidfile="/run/glance/uwsgi.pid", unit=None),)
+    assert first.kind == kind, first
+    return {"files": (conf,) + tuple(glance_dropin(d) for d in dropins),
+            "servers": (dataclasses.replace(first, conf=conf[1], pidfile=pidfile, unit=None),)
             + tuple(servers[1:])}
+
+
+def glance_under_uwsgi(servers, dropins=()):
+    """``Pattern.glance`` of a pattern whose first server is glancelet's
+    uWSGI: Glance's ini (:data:`GLANCE_UWSGI_INI`) starts that server instead."""
+    return _glance_first(servers, "uwsgi", GLANCE_UWSGI_INI, "/run/glance/uwsgi.pid", dropins)
+
+
+def glance_under_gunicorn(servers, dropins=()):
+    """``Pattern.glance`` of a pattern whose first server is glancelet's
+    gunicorn: Glance's config (:data:`GLANCE_GUNICORN_CONF`) starts it instead."""
+    return _glance_first(servers, "gunicorn", GLANCE_GUNICORN_CONF, "/run/glance/gunicorn.pid",
+                         dropins)
 
 
 def all_patterns():

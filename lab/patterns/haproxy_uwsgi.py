@@ -2,13 +2,17 @@
 uwsgi-http example's files)."""
 
 from lab.harness import Pattern
-from lab.patterns import KEYSTONE, in_etc
+from lab.patterns import GLANCE_BEHIND_PROXY, KEYSTONE, glance_under_uwsgi, in_etc
 from lab.servers import Run
 
 DIR = "examples/haproxy-uwsgi/"
 UWSGI_DIR = "examples/uwsgi-http/"
 INI = "/etc/glancelet/glancelet-uwsgi.ini"
 CFG = "/etc/glancelet/haproxy.cfg"
+
+SERVERS = (Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", unit="glancelet-uwsgi.service"),
+           Run("haproxy", CFG, pidfile="/run/glancelet-haproxy/haproxy.pid", port="9292",
+               unit="glancelet-haproxy.service"))
 
 PATTERNS = [Pattern(
     name="haproxy-uwsgi",
@@ -19,9 +23,10 @@ PATTERNS = [Pattern(
         (DIR + "haproxy.cfg", CFG)) + KEYSTONE,
     # Both reload: HAProxy's master starts new workers (kill -USR2), uWSGI
     # re-execs after its busy workers finish (uwsgi --reload).
-    servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", unit="glancelet-uwsgi.service"),
-             Run("haproxy", CFG, pidfile="/run/glancelet-haproxy/haproxy.pid", port="9292",
-                 unit="glancelet-haproxy.service")),
+    servers=SERVERS,
+    # OpenStack Glance: glance-uwsgi.ini, and the same option as
+    # behind-haproxy.conf in a drop-in for glance-api.conf.
+    glance=glance_under_uwsgi(SERVERS, (GLANCE_BEHIND_PROXY,)),
     proxy="haproxy",
     # uWSGI drains on SIGTERM (the uwsgi-http ini); HAProxy keeps the client
     # connection while it does.

@@ -12,7 +12,7 @@ and the download offload (:func:`with_offload`), a test-level deployment of
 import copy
 
 from lab.harness import LineEdit, Pattern
-from lab.patterns import KEYSTONE, in_etc
+from lab.patterns import GLANCE_BEHIND_PROXY, KEYSTONE, glance_under_uwsgi, in_etc
 from lab.servers import Run
 from lab.units import nginx_unit
 
@@ -23,18 +23,23 @@ DIR = "examples/nginx-uwsgi/"
 INI = "/etc/glancelet/glancelet-uwsgi.ini"
 
 
-def nginx_to_uwsgi(nginx_conf, **fields):
-    """The declaration of nginx (``nginx_conf``) in front of the folder's uWSGI."""
+def nginx_to_uwsgi(nginx_conf, glance_dropins=None, **fields):
+    """The declaration of nginx (``nginx_conf``) in front of the folder's
+    uWSGI; with ``glance_dropins`` (a tuple), Glance's uWSGI ini and those
+    drop-ins run Glance too."""
     conf = "/etc/glancelet/" + nginx_conf
+    servers = (Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid",
+                   unit="glancelet-uwsgi.service"),
+               Run("nginx", conf, port="9292", unit=nginx_unit(nginx_conf)))
+    if glance_dropins is not None:
+        fields["glance"] = glance_under_uwsgi(servers, glance_dropins)
     return Pattern(
         doc="howto/nginx-uwsgi",
         files=in_etc(DIR, "glancelet.conf", "glancelet-uwsgi.ini", nginx_conf) + LOGROTATE
         + KEYSTONE,
         # A reload does both, as a configuration change would: nginx first,
         # then uWSGI.
-        servers=(Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid",
-                     unit="glancelet-uwsgi.service"),
-                 Run("nginx", conf, port="9292", unit=nginx_unit(nginx_conf))),
+        servers=servers,
         # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
         sigterm="drain",
         proxy="nginx",
@@ -47,6 +52,9 @@ PATTERNS = [
         name="nginx-proxy-http",
         title="nginx proxy_pass (unbuffered) to uWSGI http-socket, under /image",
         url_prefix="/image",
+        # Glance builds its links from nginx's X-Forwarded-* headers only
+        # with enable_proxy_headers_parsing (test_glance_behind_proxy.py).
+        glance_dropins=(GLANCE_BEHIND_PROXY,),
         # Which uploads nginx writes to client_body_temp_path before passing
         # on (checked by test_buffering.py from nginx's error log).
         spools={"content-length": False, "chunked": False}),
@@ -54,6 +62,9 @@ PATTERNS = [
         "nginx-uwsgi-pass.conf",
         name="nginx-uwsgi-pass",
         title="nginx uwsgi_pass to uWSGI socket (uwsgi protocol)",
+        # No Glance: Debian's uwsgi_params sends no SCRIPT_NAME, and Glance
+        # (paste's urlmap) answers every request with 500 (KeyError:
+        # 'SCRIPT_NAME'); it needs uwsgi_param SCRIPT_NAME "" in the file.
         spools={"content-length": False, "chunked": True}),
 ]
 
