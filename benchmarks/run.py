@@ -78,7 +78,7 @@ def parse_args(argv):
                    "(benchmarks/growth.py; default uwsgi-http; smoke and --only rss-1gib: "
                    "none; 'none' for none)")
     p.add_argument("--growth-images", help="image counts for the list latency curve "
-                   "(default 1000,10000)")
+                   "(default 1000,10000,100000)")
     p.add_argument("--growth-requests", type=int, help="requests per list figure and per "
                    "concurrency level (default 200)")
     p.add_argument("--growth-upload-mib", type=int, default=64,
@@ -105,7 +105,7 @@ def parse_args(argv):
     default_growth = "none" if smoke or args.only != "all" else "uwsgi-http"
     args.growth = [] if (args.growth or default_growth) == "none" else (
         args.growth or default_growth).split(",")
-    args.growth_images = [int(n) for n in (args.growth_images or "1000,10000").split(",")]
+    args.growth_images = [int(n) for n in (args.growth_images or "1000,10000,100000").split(",")]
     args.growth_requests = args.growth_requests or 200
     args.pattern_names = (args.patterns.split(",") if args.patterns
                           else SMOKE_PATTERNS if smoke else full_patterns())
