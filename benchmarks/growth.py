@@ -1,6 +1,8 @@
 """How cost grows: concurrent clients, and the number of images (issue 16, item 4).
 
-``measure_growth`` runs on one started pattern (glancelet only):
+``measure_growth`` runs on one started pattern (glancelet only); the full
+run starts one per database backend (:data:`DEFAULT_PATTERNS`): uwsgi-http
+(SQLite), haproxy-multinode (PostgreSQL) and haproxy-multinode on MariaDB:
 
 * GET one image and list (``limit=20``) with 1, 8 and 32 client threads
   (req/s, p50, p99; every request on a new connection);
@@ -28,10 +30,20 @@ import uuid
 
 from benchmarks import client, stats
 from glancelet import db, domain
+from lab import patterns as registry
+from lab.patterns import haproxy_multinode
 
+# haproxy-multinode on MariaDB: not a registered pattern (see on_mariadb).
+MARIADB = "haproxy-multinode-mariadb"
+DEFAULT_PATTERNS = "uwsgi-http,haproxy-multinode," + MARIADB
 CLIENTS = (1, 8, 32)
 TAG = "bench-growth"
 DEADLINE = 300.0
+
+
+def pattern(name):
+    """The pattern of a growth figure: a registered one, or :data:`MARIADB`."""
+    return haproxy_multinode.on_mariadb() if name == MARIADB else registry.get(name)
 
 
 def _parallel(n, work, deadline=DEADLINE):

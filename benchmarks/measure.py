@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from benchmarks import baselines, client, growth as growth_mod, machine, nullenv, procs, stats
-from lab import patterns as registry
 
 MODES = (("cl", False), ("chunked", True))
 # The examples suite's scenario id for each upload mode (a pattern's
@@ -335,7 +334,7 @@ def growth(args, workroot):
     out = {}
     image = workroot / "static" / "image.bin"
     for name in args.growth:
-        pattern = registry.get(name)
+        pattern = growth_mod.pattern(name)
         tmp = Path(tempfile.mkdtemp(prefix="growth-%s-" % name, dir=workroot))
         calm = quiet(args, "growth " + name)
         try:

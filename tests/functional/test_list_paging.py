@@ -59,9 +59,13 @@ def _assert_index_range(database, plan, ranged):
         assert ("SEARCH images USING INDEX images_created ((created_at,id)<(?,?))" in text
                 if ranged else "SCAN images USING INDEX images_created" in text), text
     elif kind == "postgresql":
-        assert "Index Scan Backward using images_created" in text, text
-        assert "Sort" not in text and "Seq Scan" not in text, text
+        # From a bound, PostgreSQL may also collect the range's rows by a
+        # bitmap and sort those few (with a filter it thinks rarer than it is).
+        assert "Seq Scan" not in text, text
         assert ("Index Cond: (ROW((created_at)::text, (id)::text) < ROW(" in text) == ranged, text
+        if not ranged:
+            assert "Index Scan Backward using images_created" in text, text
+            assert "Sort" not in text, text
     else:
         assert "'key': 'images_created'" in text and "filesort" not in text, text
         assert "'type': '%s'" % ("range" if ranged else "index") in text, text
