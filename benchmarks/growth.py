@@ -1,15 +1,24 @@
 """How cost grows: concurrent clients, and the number of images (issue 16, item 4).
 
-``measure_growth`` runs on one started pattern (glancelet only):
+``measure_growth`` runs on one started pattern (glancelet only); the full
+run starts one per database backend (:data:`DEFAULT_PATTERNS`): uwsgi-http
+(SQLite), haproxy-multinode (PostgreSQL) and haproxy-multinode on MariaDB:
 
 * GET one image and list (``limit=20``) with 1, 8 and 32 client threads
   (req/s, p50, p99; every request on a new connection);
 * 1, 8 and 32 concurrent uploads of 64 MiB each (``--growth-upload-mib``,
   Content-Length), aggregate MiB/s;
-* list latency (``limit=25``) with ``--growth-images`` images (1k and 10k by
-  default) in the database: the first page and a deep page (a ``marker``
-  near the end of the default order), each with and without a ``tag`` filter
-  that one image in ten matches.
+* list latency (``limit=25``) with ``--growth-images`` images (1k, 10k and
+  100k by default) in the database: the first page and a deep page (a
+  ``marker`` near the end of the default order), each with and without a
+  ``tag`` filter that one image in ten matches.
+
+The images of the list curve are not created through the API (100k POSTs
+take too long): two are (one tagged), and the rest are copies of their
+rows, each with its own id, name and creation time, written by glancelet's
+own db layer (:meth:`glancelet.db.ImageRepo.add_all`, 1000 rows a
+transaction) into the deployment's ``[database] connection``: rows as the
+API makes them, on whichever backend the pattern uses.
 
 Every loop is bounded in count and in time (``DEADLINE`` seconds).
 """
@@ -17,12 +26,24 @@ Every loop is bounded in count and in time (``DEADLINE`` seconds).
 import json
 import threading
 import time
+import uuid
 
 from benchmarks import client, stats
+from glancelet import db, domain
+from lab import patterns as registry
+from lab.patterns import haproxy_multinode
 
+# haproxy-multinode on MariaDB: not a registered pattern (see on_mariadb).
+MARIADB = "haproxy-multinode-mariadb"
+DEFAULT_PATTERNS = "uwsgi-http,haproxy-multinode," + MARIADB
 CLIENTS = (1, 8, 32)
 TAG = "bench-growth"
 DEADLINE = 300.0
+
+
+def pattern(name):
+    """The pattern of a growth figure: a registered one, or :data:`MARIADB`."""
+    return haproxy_multinode.on_mariadb() if name == MARIADB else registry.get(name)
 
 
 def _parallel(n, work, deadline=DEADLINE):
@@ -63,24 +84,29 @@ def concurrent_uploads(base, image, n, mib):
             "mib_each": mib}
 
 
-def create_images(base, count, start, threads=8):
-    """Create images ``start`` .. ``count - 1`` (one in ten tagged); return their ids
-    in creation order."""
-    def make(i):
-        ids = []
-        for k in range(start + i, count, threads):
-            body = {"name": "bench-growth-%06d" % k, "disk_format": "raw",
-                    "container_format": "bare"}
-            if k % 10 == 0:
-                body["tags"] = [TAG]
-            _, _, data = client.request(base, "POST", "/v2/images", body=json.dumps(body),
-                                        headers={"Content-Type": "application/json"},
-                                        expect=201)
-            ids.append((k, json.loads(data)["id"]))
-        return ids
-
-    results, _ = _parallel(threads, make)
-    return [image_id for _, image_id in sorted(p for part in results for p in part)]
+def fill_images(dep, count, ids, batch=1000, deadline=DEADLINE * 4):
+    """Add images until the database holds ``count`` of this run (one in ten
+    tagged), copies of two the API creates; ``ids`` (creation order) grows."""
+    for tags in ([TAG], []):
+        body = {"name": "bench-growth-template", "disk_format": "raw",
+                "container_format": "bare", "tags": tags}
+        _, _, data = client.request(dep.base_url, "POST", "/v2/images", body=json.dumps(body),
+                                    headers={"Content-Type": "application/json"}, expect=201)
+        ids.append(json.loads(data)["id"])
+    repo = db.ImageRepo(db.connect(dep.connection))
+    templates = [repo.get(image_id) for image_id in ids[-2:]]
+    stop = time.monotonic() + deadline
+    while len(ids) < count:
+        if time.monotonic() > stop:
+            raise client.BenchError("%d of %d images after %.0f s"
+                                    % (len(ids), count, deadline))
+        rows = []
+        for k in range(len(ids), min(count, len(ids) + batch)):
+            now = domain.utcnow()
+            rows.append(dict(templates[k % 10 != 0], id=str(uuid.uuid4()),
+                             name="bench-growth-%06d" % k, created_at=now, updated_at=now))
+        repo.add_all(rows)
+        ids.extend(row["id"] for row in rows)
 
 
 def list_latency(base, ids, requests):
@@ -115,7 +141,7 @@ def measure_growth(dep, args, image, log):
     ids = []
     for count in args.growth_images:
         started = time.monotonic()
-        ids += create_images(base, count, len(ids))
+        fill_images(dep, count, ids)
         out["images"][str(count)] = lat = list_latency(base, ids, args.growth_requests)
         lat["create_seconds"] = round(time.monotonic() - started, 1)
         log("growth %s: %d images: list p50 first %.1f ms, deep %.1f, tag %.1f, deep+tag %.1f"

@@ -15,7 +15,6 @@ from pathlib import Path
 from benchmarks import (appcost, baselines, client, growth as growth_mod, machine, nullenv,
                         procs, stats)
 from glancelet.handlers.versions import VERSIONS
-from lab import patterns as registry
 
 MODES = (("cl", False), ("chunked", True))
 # The examples suite's scenario id for each upload mode (a pattern's
@@ -386,7 +385,7 @@ def growth(args, workroot):
     out = {}
     image = workroot / "static" / "image.bin"
     for name in args.growth:
-        pattern = registry.get(name)
+        pattern = growth_mod.pattern(name)
         tmp = Path(tempfile.mkdtemp(prefix="growth-%s-" % name, dir=workroot))
         calm = quiet(args, "growth " + name)
         try:

@@ -40,7 +40,7 @@ import time
 import traceback
 from pathlib import Path
 
-from benchmarks import aggregate, baselines, machine, measure, report
+from benchmarks import aggregate, baselines, growth as growth_mod, machine, measure, report
 from benchmarks.measure import log
 from lab import patterns as registry
 
@@ -81,10 +81,10 @@ def parse_args(argv):
                    help="before each pattern and baseline run, wait up to this many seconds "
                    "for the machine to be >= 85%% idle (default 30; smoke 0)")
     p.add_argument("--growth", help="patterns for the concurrency and growth figures "
-                   "(benchmarks/growth.py; default uwsgi-http; smoke and --only rss-1gib: "
-                   "none; 'none' for none)")
+                   "(benchmarks/growth.py; default %s, one per database backend; smoke "
+                   "and --only rss-1gib: none; 'none' for none)" % growth_mod.DEFAULT_PATTERNS)
     p.add_argument("--growth-images", help="image counts for the list latency curve "
-                   "(default 1000,10000)")
+                   "(default 1000,10000,100000)")
     p.add_argument("--growth-requests", type=int, help="requests per list figure and per "
                    "concurrency level (default 200)")
     p.add_argument("--growth-upload-mib", type=int, default=64,
@@ -116,10 +116,10 @@ def parse_args(argv):
                             else None)
     if args.quiet_wait is None:
         args.quiet_wait = 0.0 if smoke else 30.0
-    default_growth = "none" if smoke or args.only != "all" else "uwsgi-http"
+    default_growth = "none" if smoke or args.only != "all" else growth_mod.DEFAULT_PATTERNS
     args.growth = [] if (args.growth or default_growth) == "none" else (
         args.growth or default_growth).split(",")
-    args.growth_images = [int(n) for n in (args.growth_images or "1000,10000").split(",")]
+    args.growth_images = [int(n) for n in (args.growth_images or "1000,10000,100000").split(",")]
     args.growth_requests = args.growth_requests or 200
     args.pattern_names = (args.patterns.split(",") if args.patterns
                           else SMOKE_PATTERNS if smoke else full_patterns())
@@ -199,7 +199,7 @@ def main(argv=None):
     # inherited GLANCELET_CONFIG_FILE would override it.
     os.environ.pop("GLANCELET_CONFIG_FILE", None)
     selected = load_patterns(args.pattern_names)
-    load_patterns(args.growth)
+    load_patterns([name for name in args.growth if name != growth_mod.MARIADB])
     provision(selected, args.provision,
               [p for p in selected if "glance" in measure.subjects(args, p)])
     for name, why in measure.glance_not_measured(args, selected).items():

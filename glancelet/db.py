@@ -139,6 +139,11 @@ _ADDED_COLUMNS = (
 DELETED = "deleted"
 _LIVE = "status != 'deleted'"
 _JSON_COLUMNS = ("tags", "properties")
+# The sort keys that are never NULL: they sort with a plain ASC or DESC (not
+# NULLS FIRST/LAST, which PostgreSQL cannot read off an index) and page by
+# plain comparisons.
+_NOT_NULL = frozenset(("id", "status", "visibility", "protected", "os_hidden", "min_disk",
+                       "min_ram", "created_at", "updated_at"))
 _BOOL_COLUMNS = ("protected", "os_hidden")
 
 TASK_COLUMNS = ("id", "type", "status", "image_id", "owner", "input", "result", "message",
@@ -148,7 +153,7 @@ MEMBER_COLUMNS = ("image_id", "member", "status", "created_at", "updated_at")
 
 class Dialect(collections.namedtuple("Dialect", (
         "name types for_update null_safe_eq asc desc has_tag has_property upsert_tail "
-        "upsert_value"))):
+        "upsert_value row_values"))):
     """The SQL that differs between backends; everything else is shared.
 
     ``types`` fills the DDL markers; ``for_update`` ends a SELECT whose rows
@@ -156,7 +161,9 @@ class Dialect(collections.namedtuple("Dialect", (
     value that may be NULL; ``asc``/``desc`` sort NULLs first/last;
     ``has_tag``/``has_property`` test an image's JSON tags and properties;
     ``upsert_tail`` is what follows an INSERT to update a row already there,
-    ``upsert_value`` the value a column was to be inserted with.
+    ``upsert_value`` the value a column was to be inserted with;
+    ``row_values`` whether the planner turns ``(a, b) < (?, ?)`` into an
+    index range (MariaDB's does not: it gets the same bound spelt with OR).
     """
 
     def statements(self, ddl):
@@ -181,13 +188,13 @@ DIALECTS = {
         "EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)",
         # By key, not by a JSON path, which some names cannot spell.
         "EXISTS (SELECT 1 FROM json_each(images.properties) WHERE key = ? AND value = ?)",
-        _ON_CONFLICT, "excluded.%s"),
+        _ON_CONFLICT, "excluded.%s", True),
     "postgresql": Dialect(
         "postgresql", {"key": _KEY, "big": "BIGINT", "table": ""}, " FOR UPDATE",
         "%s IS NOT DISTINCT FROM ?", "ASC NULLS FIRST", "DESC NULLS LAST",
         "CAST(images.tags AS jsonb) @> jsonb_build_array(CAST(? AS text))",
         "CAST(images.properties AS jsonb) @> jsonb_build_object(CAST(? AS text), "
-        "CAST(? AS text))", _ON_CONFLICT, "excluded.%s"),
+        "CAST(? AS text))", _ON_CONFLICT, "excluded.%s", True),
     # MySQL sorts NULLs first ascending and last descending, and has no NULLS FIRST.
     "mysql": Dialect(
         "mysql", {"key": _KEY, "big": "BIGINT",
@@ -195,7 +202,7 @@ DIALECTS = {
         " FOR UPDATE", "%s <=> ?", "ASC", "DESC",
         "JSON_CONTAINS(images.tags, JSON_ARRAY(?))",
         "JSON_CONTAINS(images.properties, JSON_OBJECT(?, ?))",
-        "ON DUPLICATE KEY UPDATE {updates}", "VALUES(%s)"),
+        "ON DUPLICATE KEY UPDATE {updates}", "VALUES(%s)", False),
 }
 # The URL schemes [database] connection accepts: scheme -> (dialect, extra).
 SCHEMES = {"sqlite": ("sqlite", None), "postgresql+psycopg": ("postgresql", "postgresql"),
@@ -487,17 +494,23 @@ class ImageRepo:
 
     def add(self, record):
         """Insert ``record``; False if its id is taken, now or by a deleted image."""
-        columns = [c for c in COLUMNS if c in record]
         try:
-            with self.db.write() as conn:
-                conn.execute("INSERT INTO images (%s) VALUES (%s)"
-                             % (", ".join(columns), ", ".join("?" for _ in columns)),
-                             [_encode(c, record[c]) for c in columns])
+            self.add_all([record])
         except self.db.IntegrityError:
             if not self.db.query("SELECT 1 FROM images WHERE id = ?", (record["id"],)):
                 raise
             return False
         return True
+
+    def add_all(self, records):
+        """Insert ``records`` (new ids) in one transaction: a bulk load, as
+        benchmarks/growth.py fills a database with 100k images."""
+        with self.db.write() as conn:
+            for record in records:
+                columns = [c for c in COLUMNS if c in record]
+                conn.execute("INSERT INTO images (%s) VALUES (%s)"
+                             % (", ".join(columns), ", ".join("?" for _ in columns)),
+                             [_encode(c, record[c]) for c in columns])
 
     def get(self, image_id):
         rows = self.db.query("SELECT %s FROM images WHERE id = ? AND %s"
@@ -641,7 +654,7 @@ class ImageRepo:
             clause, values = _keyset(dialect, sort, marker)
             where.append(clause)
             params.extend(values)
-        order = ["%s %s" % (_column(key), dialect.asc if direction == "asc" else dialect.desc)
+        order = ["%s %s" % (_column(key), _direction(dialect, key, direction))
                  for key, direction in sort]
         sql = "SELECT %s FROM images WHERE %s ORDER BY %s" % (
             ", ".join(COLUMNS), " AND ".join(where), ", ".join(order))
@@ -689,13 +702,69 @@ def _filter_sql(dialect, op, name, value):
     return "%s %s ?" % (column, operator), [_sql_value(column, value)]
 
 
+def _direction(dialect, key, direction):
+    """ORDER BY's direction for ``key``: NULLs first ascending, last descending."""
+    if key in _NOT_NULL:
+        return direction.upper()
+    return dialect.asc if direction == "asc" else dialect.desc
+
+
 def _keyset(dialect, keys, marker):
-    """SQL for "rows after ``marker`` in the order ``keys``" (NULLs sort first)."""
+    """SQL for "rows after ``marker`` in the order ``keys``" (NULLs sort first).
+
+    The leading keys that are never NULL and share the first key's direction
+    (the default sort: ``created_at``, ``id``, both descending) become one
+    bound an index on them serves as a range: ``(created_at, id) < (?, ?)``,
+    or on MariaDB the same bound spelt with OR. The keys after them, if any,
+    are compared one by one (NULL-aware), within that bound.
+    """
+    names = [key for key, _ in keys]
+    if "id" in names:  # the keys after the unique id never decide
+        keys = keys[:names.index("id") + 1]
+    lead = 0
+    while (lead < len(keys) and keys[lead][0] in _NOT_NULL
+           and keys[lead][1] == keys[0][1]):
+        lead += 1
+    if lead == len(keys):
+        return _after(dialect, keys, marker, strict=True)
+    clauses, params = _ordered_after(dialect, keys, marker)
+    if lead:
+        bound, values = _after(dialect, keys[:lead], marker, strict=False)
+        return "(%s AND %s)" % (bound, clauses), values + params
+    return clauses, params
+
+
+def _after(dialect, keys, marker, strict):
+    """Rows whose never-NULL ``keys`` (one direction) come after ``marker``'s
+    (``strict``) or after or with them."""
+    columns = [_column(key) for key, _ in keys]
+    values = [_sql_value(key, marker[key]) for key, _ in keys]
+    less = keys[0][1] == "desc"
+    if len(keys) == 1 or dialect.row_values:
+        operator = ("<" if less else ">") + ("" if strict else "=")
+        if len(keys) == 1:
+            return "%s %s ?" % (columns[0], operator), values
+        marks = ", ".join("?" for _ in columns)
+        return "(%s) %s (%s)" % (", ".join(columns), operator, marks), values
+    if not strict:  # MariaDB: the first key's bound is enough for its range
+        return "%s %s= ?" % (columns[0], "<" if less else ">"), values[:1]
+    clauses, params = [], []
+    for i, column in enumerate(columns):
+        parts = ["%s = ?" % c for c in columns[:i]]
+        parts.append("%s %s ?" % (column, "<" if less else ">"))
+        clauses.append("(" + " AND ".join(parts) + ")")
+        params.extend(values[:i + 1])
+    return "(" + " OR ".join(clauses) + ")", params
+
+
+def _ordered_after(dialect, keys, marker):
+    """Rows after ``marker`` in any order ``keys``: one disjunct per key, NULL-aware."""
     clauses, params = [], []
     for i, (key, direction) in enumerate(keys):
         parts, part_params = [], []
         for prev, _ in keys[:i]:
-            parts.append(dialect.null_safe_eq % _column(prev))
+            parts.append(("%s = ?" if prev in _NOT_NULL else dialect.null_safe_eq)
+                         % _column(prev))
             part_params.append(_sql_value(prev, marker[prev]))
         value = _sql_value(key, marker[key])
         if direction == "asc":
@@ -707,7 +776,9 @@ def _keyset(dialect, keys, marker):
         else:
             if value is None:
                 continue  # nothing sorts below NULL in descending order
-            parts.append("(%s < ? OR %s IS NULL)" % (_column(key), key))
+            column = _column(key)
+            parts.append("%s < ?" % column if key in _NOT_NULL
+                         else "(%s < ? OR %s IS NULL)" % (column, column))
             part_params.append(value)
         clauses.append("(" + " AND ".join(parts) + ")")
         params.extend(part_params)

@@ -99,9 +99,11 @@ PROFILES = {
     "keystone": Profile("keystone", frozenset(), {"memcached": servers.get("memcached").binary},
                         apache=False, service_user=True),
     "db": Profile("db", frozenset(), DB_SERVERS, apache=False),
+    # haproxy-multinode's database servers: the growth figures use both
+    # (benchmarks/growth.py).
     "bench": Profile("bench", frozenset(),
                      {"nginx": SYSTEM_SERVERS["nginx"], "haproxy": SYSTEM_SERVERS["haproxy"],
-                      "pg_ctlcluster": DB_SERVERS["pg_ctlcluster"]}, apache=False),
+                      **DB_SERVERS}, apache=False),
 }
 
 

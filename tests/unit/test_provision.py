@@ -43,15 +43,18 @@ def test_db_profile_is_postgresql_and_mariadb():
     assert not db.apache
 
 
-def test_bench_profile_is_nginx_haproxy_and_postgresql():
+def test_bench_profile_is_nginx_haproxy_and_the_database_servers():
     """What tox -e bench starts besides uWSGI and gunicorn (the static
-    baseline, haproxy-uwsgi, haproxy-multinode and its database server);
-    the test profile, which CI installs, has them too."""
+    baseline, haproxy-uwsgi, haproxy-multinode and its database servers:
+    the growth figures run it on PostgreSQL and MariaDB); the test profile,
+    which CI installs, has them too."""
     bench = provision.PROFILES["bench"]
-    assert provision.bindep_packages(bench.bindep_profile) == ["nginx", "haproxy", "postgresql"]
+    assert provision.bindep_packages(bench.bindep_profile) == [
+        "nginx", "haproxy", "postgresql", "mariadb-server", "mariadb-client"]
     assert set(provision.bindep_packages(bench.bindep_profile)) <= set(
         provision.bindep_packages("test"))
-    assert set(bench.binaries) == {"nginx", "haproxy", "pg_ctlcluster"}
+    assert set(bench.binaries) == {"nginx", "haproxy", "pg_ctlcluster", "mariadbd",
+                                   "mariadb-install-db"}
     assert not bench.apache and not bench.service_user
 
 
