@@ -106,7 +106,7 @@ def test_a_get_by_id_is_one_statement(request, tmp_path, monkeypatch, kind, trip
     app = app_mod.create_app(make_conf(tmp_path, database__connection=url))
     client = Client(app)
     image_id = client.create(name="one")["id"]
-    # psycopg prepares a statement on its fifth run on a connection.
+    # A warm connection: psycopg has prepared the statement (on its fifth run).
     for _ in range(6):
         assert client.get("/v2/images/" + image_id).status == 200
     sent = _Statements(kind, monkeypatch)
