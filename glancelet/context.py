@@ -27,15 +27,17 @@ values are decoded before use. Put glancelet behind a proxy that sets or
 strips these headers before exposing it to anyone.
 """
 
+import re
 import urllib.parse
 
 from glancelet import errors
 
-# Headers that carry an identity (CGI names): their presence, even empty,
-# takes a request out of the unauthenticated mode.
+# Headers that carry an identity (CGI names, matched as prefixes): their
+# presence, even empty, takes a request out of the unauthenticated mode.
 IDENTITY_PREFIXES = ("HTTP_X_IDENTITY_STATUS", "HTTP_X_PROJECT", "HTTP_X_TENANT",
                      "HTTP_X_USER", "HTTP_X_ROLES", "HTTP_X_DOMAIN",
                      "HTTP_OPENSTACK_SYSTEM_SCOPE")
+_IS_IDENTITY = re.compile("|".join(map(re.escape, IDENTITY_PREFIXES))).match
 
 
 class RequestContext:
@@ -78,7 +80,7 @@ def _unauthorized(why):
 
 def from_environ(environ):
     """The context of a request, or raise 401 (see the module docstring)."""
-    if not any(key.startswith(IDENTITY_PREFIXES) for key in environ):
+    if not any(map(_IS_IDENTITY, environ)):
         return RequestContext(authenticated=False)
     status = _header(environ, "X-Identity-Status")
     if status != "Confirmed":

@@ -6,7 +6,7 @@ with a busy timeout, one connection per thread, so several server processes
 (uWSGI ``processes = 4``) and threads (mod_wsgi ``threads = 15``) share one
 file safely. ``postgresql+psycopg://`` and ``mysql+pymysql://`` go through
 SQLAlchemy Core (an engine with its connection pool, READ COMMITTED
-transactions, ``text()`` statements): the optional extras
+transactions, statements in the drivers' placeholder style): the optional extras
 ``glancelet[postgresql]`` and ``glancelet[mysql]``.
 
 All SQL lives in this module, written once in portable SQL with ``?``
@@ -28,10 +28,9 @@ a database server must be synced first.
 import collections
 import contextlib
 import fcntl
-import itertools
+import functools
 import json
 import os
-import re
 import sqlite3
 import threading
 
@@ -209,13 +208,19 @@ SCHEMES = {"sqlite": ("sqlite", None), "postgresql+psycopg": ("postgresql", "pos
            "mysql+pymysql": ("mysql", "mysql")}
 
 
+# Most images have no tags or properties: their JSON needs no parser.
+_EMPTY_JSON = {"[]": list, "{}": dict}
+
+
 def _decode(row, columns=COLUMNS):
     if row is None:
         return None
     record = dict(zip(columns, row))
     for column in _JSON_COLUMNS:
-        if column in record and record[column] is not None:
-            record[column] = json.loads(record[column])
+        value = record.get(column)
+        if value is not None:
+            empty = _EMPTY_JSON.get(value)
+            record[column] = empty() if empty else json.loads(value)
     for column in _BOOL_COLUMNS:
         if column in record:
             record[column] = bool(record[column])
@@ -408,9 +413,21 @@ class ServerDatabase:
     """A PostgreSQL or MySQL/MariaDB database through an SQLAlchemy engine.
 
     Transactions are READ COMMITTED, so a conditional UPDATE that waited for
-    another writer's row lock applies to the row that writer committed. The
-    engine's pool is per process: after a fork (a server's master opened it
-    first) the child drops the inherited connections without closing them.
+    another writer's row lock applies to the row that writer committed. On
+    PostgreSQL a read outside a transaction runs in autocommit mode (psycopg
+    switches it on the client): one statement, no BEGIN or ROLLBACK. PyMySQL
+    would send a SET each way, so on MySQL a read is the SELECT and the
+    ROLLBACK the pool resets a connection with.
+
+    A pooled connection is not pinged before each read (``pool_pre_ping``, as
+    oslo.db sets it, costs a round trip per request): a read that finds its
+    connection dead (the server restarted, or dropped it) runs once more on
+    a new one, and SQLAlchemy then discards every connection the pool held
+    before. A write's transaction starts with a ``SELECT 1``, retried the
+    same way, so a write is never retried after it may have written.
+
+    The engine's pool is per process: after a fork (a server's master opened
+    it first) the child drops the inherited connections without closing them.
     """
 
     def __init__(self, url):
@@ -421,8 +438,7 @@ class ServerDatabase:
             self._sa = sqlalchemy
             # A pool per process: 10 connections kept, up to 50 more at once.
             self.engine = sqlalchemy.create_engine(
-                url, pool_pre_ping=True, isolation_level="READ COMMITTED", pool_size=10,
-                max_overflow=50)
+                url, isolation_level="READ COMMITTED", pool_size=10, max_overflow=50)
         except ImportError as exc:
             raise UnusableDatabase("%s needs SQLAlchemy and its driver (pip install "
                                    "'glancelet[%s]'): %s" % (url.partition("://")[0], extra,
@@ -430,6 +446,7 @@ class ServerDatabase:
         self.name = self.engine.url.render_as_string(hide_password=True)
         self.IntegrityError = sqlalchemy.exc.IntegrityError
         self._pid = os.getpid()
+        self._read_options = {"isolation_level": "AUTOCOMMIT"} if dialect == "postgresql" else {}
 
     def _engine(self):
         if self._pid != os.getpid():
@@ -452,15 +469,37 @@ class ServerDatabase:
         with self._errors():
             yield
 
+    def _dead(self, exc, attempt):
+        """Whether ``exc`` found a pooled connection dead, and is worth a new one."""
+        return (attempt == 1 and isinstance(exc, self._sa.exc.DBAPIError)
+                and exc.connection_invalidated)
+
     @contextlib.contextmanager
     def write(self):
         """``with db.write() as conn``: one transaction, committed if the block ends well."""
-        with self._engine().begin() as conn:
-            yield _ServerConnection(conn, self._sa.text)
+        for attempt in (1, 2):
+            conn = self._engine().connect()
+            try:
+                conn.exec_driver_sql("SELECT 1").close()  # the ping; it begins the transaction
+                break
+            except Exception as exc:
+                conn.close()
+                if not self._dead(exc, attempt):
+                    raise
+        with conn:  # closing it rolls back what is not committed
+            yield _ServerConnection(conn)
+            conn.commit()
 
     def query(self, sql, params=()):
-        with self._engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            return _ServerConnection(conn, self._sa.text).execute(sql, params).fetchall()
+        """The rows of one statement."""
+        for attempt in (1, 2):
+            try:
+                with self._engine().connect() as conn:
+                    conn.execution_options(**self._read_options)
+                    return _ServerConnection(conn).execute(sql, params).fetchall()
+            except Exception as exc:
+                if not self._dead(exc, attempt):
+                    raise
 
     def has_table(self, name):
         with self._engine().connect() as conn:
@@ -470,20 +509,20 @@ class ServerDatabase:
 class _ServerConnection:
     """An SQLAlchemy connection that executes this module's ``?`` statements."""
 
-    def __init__(self, conn, text):
+    def __init__(self, conn):
         self.conn = conn
-        self._text = text
 
     def execute(self, sql, params=()):
-        names = ("p%d" % n for n in itertools.count())
-        bound = {}
+        if params:
+            return self.conn.exec_driver_sql(_driver_sql(sql), tuple(params))
+        return self.conn.exec_driver_sql(sql)
 
-        def bind(_):
-            name = next(names)
-            bound[name] = params[len(bound)]
-            return ":" + name
 
-        return self.conn.execute(self._text(re.sub(r"\?", bind, sql)), bound)
+@functools.lru_cache(maxsize=512)
+def _driver_sql(sql):
+    """``sql`` with its ``?`` placeholders in the drivers' ``%s`` style (both
+    psycopg and PyMySQL take it; a literal ``%`` is doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 class ImageRepo:
@@ -512,9 +551,10 @@ class ImageRepo:
                              % (", ".join(columns), ", ".join("?" for _ in columns)),
                              [_encode(c, record[c]) for c in columns])
 
+    _GET = "SELECT %s FROM images WHERE id = ? AND %s" % (", ".join(COLUMNS), _LIVE)
+
     def get(self, image_id):
-        rows = self.db.query("SELECT %s FROM images WHERE id = ? AND %s"
-                             % (", ".join(COLUMNS), _LIVE), (image_id,))
+        rows = self.db.query(self._GET, (image_id,))
         return _decode(rows[0]) if rows else None
 
     def update(self, image_id, changes, expect_version=None):

@@ -20,8 +20,8 @@ class Request:
         # PEP 3333 hands PATH_INFO over as latin-1; clients send UTF-8.
         self.path = (environ.get("PATH_INFO", "") or "/").encode("latin-1").decode(
             "utf-8", "replace")
-        self.params = urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""),
-                                             keep_blank_values=True)
+        query = environ.get("QUERY_STRING")
+        self.params = urllib.parse.parse_qsl(query, keep_blank_values=True) if query else []
         self.route_args = {}
         self.context = None
 

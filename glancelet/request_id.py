@@ -17,7 +17,6 @@ the id a response carries is always ``req-<uuid>``, never text a client
 chose.
 """
 
-import contextlib
 import contextvars
 import logging
 import re
@@ -35,8 +34,9 @@ def of(environ):
     """The id of the request ``environ`` describes, chosen on first call."""
     rid = environ.get(ENVIRON_KEY)
     if rid is None:
-        sent = environ.get("HTTP_X_OPENSTACK_REQUEST_ID", "").strip()
-        rid = sent if FORMAT.match(sent) else "req-%s" % uuid.uuid4()
+        sent = environ.get("HTTP_X_OPENSTACK_REQUEST_ID")
+        sent = sent and sent.strip()
+        rid = sent if sent and FORMAT.match(sent) else "req-%s" % uuid.uuid4()
         environ[ENVIRON_KEY] = rid
     return rid
 
@@ -53,14 +53,20 @@ def tagging(environ, start_response):
     return start
 
 
-@contextlib.contextmanager
-def bound(rid):
-    """Log lines of this thread name ``rid`` while the block runs."""
-    token = _CURRENT.set(rid)
-    try:
-        yield rid
-    finally:
-        _CURRENT.reset(token)
+class bound:
+    """``with bound(rid)``: log lines of this thread name ``rid`` while the block runs."""
+
+    __slots__ = ("rid", "_token")
+
+    def __init__(self, rid):
+        self.rid = rid
+
+    def __enter__(self):
+        self._token = _CURRENT.set(self.rid)
+        return self.rid
+
+    def __exit__(self, *exc):
+        _CURRENT.reset(self._token)
 
 
 class LogFilter(logging.Filter):

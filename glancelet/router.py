@@ -20,33 +20,53 @@ def _segments(path):
 
 
 class Router:
+    """Finds the handler of a method and path.
+
+    A template without ``{name}`` segments is found by one dict lookup; the
+    others are tried in table order among those with as many segments as
+    the path. A literal template wins over one with ``{name}`` segments.
+    """
+
     def __init__(self, routes):
-        self._routes = []
+        self._literal = {}  # segments -> methods
+        self._templated = {}  # segment count -> [(segments, methods)]
         for template, methods in routes.items():
             methods = dict(methods)
             if "GET" in methods and "HEAD" not in methods:
                 methods["HEAD"] = methods["GET"]
-            self._routes.append((_segments(template), methods))
+            # A segment is (literal text, None) or (None, argument name).
+            segments = tuple((None, s[1:-1]) if s.startswith("{") and s.endswith("}")
+                             else (s, None) for s in _segments(template))
+            if all(name is None for _, name in segments):
+                self._literal[_segments(template)] = methods
+            else:
+                self._templated.setdefault(len(segments), []).append((segments, methods))
 
     def match(self, method, path):
         parts = _segments(path)
-        for segments, methods in self._routes:
-            if len(segments) != len(parts):
-                continue
+        methods, args = self._literal.get(parts), {}
+        if methods is None:
+            methods, args = self._match_templated(parts)
+        handler = methods.get(method)
+        if handler is None:
+            allow = ", ".join(sorted(methods))
+            raise errors.HTTPError(
+                405, "The method %s is not allowed for this resource." % method,
+                headers=[("Allow", allow)])
+        return handler, args
+
+    def _match_templated(self, parts):
+        """(methods, route arguments) of the first template ``parts`` match; else 404."""
+        for segments, methods in self._templated.get(len(parts), ()):
             args = {}
-            for want, got in zip(segments, parts):
-                if want.startswith("{") and want.endswith("}"):
-                    if not got:
+            for (text, name), got in zip(segments, parts):
+                if name is None:
+                    if text != got:
                         break
-                    args[want[1:-1]] = got
-                elif want != got:
+                elif not got:
                     break
+                else:
+                    args[name] = got
             else:
-                handler = methods.get(method)
-                if handler is None:
-                    allow = ", ".join(sorted(methods))
-                    raise errors.HTTPError(
-                        405, "The method %s is not allowed for this resource." % method,
-                        headers=[("Allow", allow)])
-                return handler, args
+                return methods, args
         raise errors.NotFound("The resource could not be found.")

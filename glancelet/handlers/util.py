@@ -3,7 +3,7 @@ it safely, and taking image data into a store."""
 
 import errno
 import logging
-import uuid
+import re
 
 from glancelet import body as body_mod
 from glancelet import domain, errors, policy, recovery, store as store_mod
@@ -14,14 +14,16 @@ LOG = logging.getLogger(__name__)
 
 # -- The route's image -------------------------------------------------------------
 
+# A UUID as str(uuid.UUID(...)) writes it: lower case, with hyphens.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
 def parse_image_id(req):
-    """The route's image id in canonical form; 404 if it is not a UUID."""
+    """The route's image id in canonical form (lower case); 404 if it is not
+    a UUID written in that form, in any case."""
     image_id = req.route_args["image_id"]
-    try:
-        canonical = str(uuid.UUID(image_id))
-    except ValueError:
-        raise errors.NotFound("No image found with ID %s" % image_id)
-    if canonical != image_id.lower():
+    canonical = image_id.lower()
+    if not _CANONICAL_UUID.match(canonical):
         raise errors.NotFound("No image found with ID %s" % image_id)
     return canonical
 
