@@ -43,5 +43,6 @@ PATTERNS = [
         sigterm="drain",
         spools={"content-length": False, "chunked": False},
         proxy="nginx",
+        unit_user=True,
     ),
 ]

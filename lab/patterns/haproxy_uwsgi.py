@@ -23,6 +23,8 @@ PATTERNS = [Pattern(
              Run("haproxy", CFG, pidfile="/run/glancelet-haproxy/haproxy.pid", port="9292",
                  unit="glancelet-haproxy.service")),
     proxy="haproxy",
+    # uWSGI runs as glancelet (the unit's User=), from the service venv.
+    unit_user=True,
     # uWSGI drains on SIGTERM (the uwsgi-http ini); HAProxy keeps the client
     # connection while it does.
     sigterm="drain",
