@@ -25,8 +25,9 @@ Provisioning (:func:`provision`) is called by the harness's provision step
 (``python -m lab.provision``) before pytest runs. It checks the
 apt packages, builds the mod_wsgi virtualenv and installs glancelet into it.
 
-mod_wsgi daemon processes run as ``www-data`` (mod_wsgi refuses root), so the
-Python they run must be readable by www-data: pyenv's Python under /root
+mod_wsgi daemon processes run as ``www-data`` or, with ``user=`` (glancelet's
+daemon), as ``glancelet`` (mod_wsgi refuses root), so the Python they run
+must be readable by those users: pyenv's Python under /root
 (mode 0700) is not. The venv is made from Debian's ``/usr/bin/python3`` in
 :data:`MOD_WSGI_VENV`, mod_wsgi is built with ``--no-cache-dir`` (a cached
 wheel would have been built against another libpython), and glancelet is
@@ -185,10 +186,10 @@ def _copy_checkout(dest):
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def build_system_venv(venv, servers, user, log=print):
+def build_system_venv(venv, servers, user, log=print, extras=("keystone",)):
     """Create/refresh ``venv`` from Debian's python3 for processes running as
     ``user``: the pip requirements ``servers`` (built with ``--no-cache-dir``)
-    and glancelet[keystone] from the checkout, non-editable, reinstalled
+    and glancelet[``extras``] from the checkout, non-editable, reinstalled
     every time (the checkout may have changed since); readable by every
     user, writable by root only."""
     venv = pathlib.Path(venv)
@@ -212,10 +213,10 @@ def build_system_venv(venv, servers, user, log=print):
     with tempfile.TemporaryDirectory(prefix="glancelet-src-") as tmp:
         src = pathlib.Path(tmp)
         _copy_checkout(src)
-        log("installing glancelet[keystone] into %s" % venv)
-        # The extra's dependencies (keystonemiddleware, python-memcached: every
+        log("installing glancelet[%s] into %s" % (",".join(extras), venv))
+        # The extras' dependencies (keystonemiddleware, python-memcached: every
         # pattern runs behind Keystone) once; glancelet itself every time.
-        _run(pip + ["%s[keystone]" % src])
+        _run(pip + ["%s[%s]" % (src, ",".join(extras))])
         _run(pip + ["--force-reinstall", "--no-deps", str(src)])
     # Readable and traversable by ``user`` all the way down.
     for parent in [venv] + list(venv.parents):
@@ -307,6 +308,15 @@ def make_ca_and_server_cert(directory, names=("localhost",), ips=("127.0.0.1",),
 # --------------------------------------------------------------------------
 # Directories www-data writes to
 # --------------------------------------------------------------------------
+
+def install_directory(path, user, group, mode=0o750):
+    """``install -d -o user -g group -m mode path`` (the owner as root only)."""
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if is_root():
+        os.chown(path, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
+    path.chmod(mode)
+
 
 def make_www_data_writable(*paths):
     """chown paths to www-data (root only) and make their parents traversable."""
@@ -487,8 +497,10 @@ def start_pattern(ws, conf, listen_token=None, tls=None, includes=()):
 
     With mod_wsgi (the file loads ``wsgi_module``), first what the operator
     does for it: its LoadModule lines checked against this machine, and
-    ``install -d -o www-data -g www-data /var/lib/glancelet`` (and
-    ``/var/lib/glance``, for Glance: its database too). With ``tls``
+    ``install -d -o glancelet -g glancelet -m 0750 /var/lib/glancelet`` when
+    its ``WSGIDaemonProcess`` names a ``user=`` and ``group=`` (glancelet's),
+    else ``install -d -o www-data -g www-data`` that and ``/var/lib/glance``
+    (Glance's daemon, Apache's User: its database too). With ``tls``
     (certificate and key operator paths), a CA signs a server pair there and
     Apache listens with ``https``. Listens on the port of ``listen_token``
     (the example's ``Listen 9292 https``), or a free one; returns it.
@@ -500,7 +512,13 @@ def start_pattern(ws, conf, listen_token=None, tls=None, includes=()):
             # The daemon would inherit it and ignore the .wsgi file's default.
             raise AssertionError("unset GLANCELET_CONFIG_FILE before running the examples suite")
         check_module_config(text)
-        make_www_data_writable(ws.path("/var/lib/glancelet"), ws.path("/var/lib/glance"))
+        daemon_user = re.search(r"^WSGIDaemonProcess .*\buser=(\S+) group=(\S+)", text,
+                                re.MULTILINE)
+        if daemon_user:
+            # install -d -o glancelet -g glancelet -m 0750 /var/lib/glancelet
+            install_directory(ws.path("/var/lib/glancelet"), *daemon_user.groups())
+        else:
+            make_www_data_writable(ws.path("/var/lib/glancelet"), ws.path("/var/lib/glance"))
     if tls:
         make_ca_and_server_cert((ws.root / CLIENT_CA).parent, cert_path=ws.path(tls[0]),
                                 key_path=ws.path(tls[1]))

@@ -58,8 +58,10 @@ PYTHON_ENVS = ("/opt/glancelet", "/opt/keystone", "/opt/glance")
 SERVICE_VENV = Path("/opt/glancelet-service-venv")
 # What a pattern's service user writes to, made its own before the start as
 # the service page has the operator do (install -d -o glancelet -g glancelet
-# -m 0750 /var/lib/glancelet); /run/glancelet is the unit's RuntimeDirectory=.
-SERVICE_USER_DIRS = ("/var/lib/glancelet",)
+# -m 0750 /var/lib/glancelet), and the store every node of haproxy-multinode
+# shares, as its page has the operator do; /run/glancelet is the unit's
+# RuntimeDirectory=.
+SERVICE_USER_DIRS = ("/var/lib/glancelet", "/srv/glancelet")
 
 # The Keystone that tests/functional/test_keystone.py runs, and the drop-in
 # that puts glancelet behind it (example, operator path).

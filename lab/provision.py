@@ -168,26 +168,43 @@ USERADD = ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/glance
            "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER]
 
 
+# Its home, made the user's as the service page shows: mod_wsgi's daemons
+# (WSGIDaemonProcess user=glancelet) change to it at start, and exit without it.
+INSTALL_HOME = ["install", "-d", "-o", SERVICE_USER, "-g", SERVICE_USER, "-m", "0750",
+                "/var/lib/glancelet"]
+
+
 def ensure_service_user(run=subprocess.run, is_root=None, err=sys.stderr):
-    """Create the units' ``User=`` (as root) or print the command; True if it exists."""
+    """Create the units' ``User=`` and its home (as root) or print the
+    commands; True if both exist."""
     try:
-        pwd.getpwnam(SERVICE_USER)
-        return True
+        home = pwd.getpwnam(SERVICE_USER).pw_dir
+        missing = [] if os.path.isdir(home) else [INSTALL_HOME]
     except KeyError:
-        pass
-    if os.geteuid() == 0 if is_root is None else is_root:
-        print("provision: creating the system user %s" % SERVICE_USER, flush=True)
-        run(USERADD, check=True)
+        missing = [USERADD, INSTALL_HOME]
+    if not missing:
         return True
-    print("provision: no user %s; run as root:\n  %s" % (SERVICE_USER, " ".join(USERADD)),
-          file=err)
+    if os.geteuid() == 0 if is_root is None else is_root:
+        for command in missing:
+            print("provision: %s" % " ".join(command), flush=True)
+            run(command, check=True)
+        return True
+    print("provision: no user %s or no home; run as root:\n%s" % (
+        SERVICE_USER, "".join("  %s\n" % " ".join(command) for command in missing)),
+        end="", file=err)
     return False
+
+
+# glancelet's extras in SERVICE_VENV: Keystone for every pattern, the
+# database drivers for haproxy-multinode (PostgreSQL, MariaDB).
+SERVICE_VENV_EXTRAS = ("keystone", "postgresql", "mysql")
 
 
 def build_service_venv(log=print):
     """Create/refresh :data:`SERVICE_VENV` as root: uWSGI and gunicorn (the
     versions of the environment running this, so that the results record
-    what ran) and glancelet[keystone] from the checkout, for the service
+    what ran) and glancelet[keystone,postgresql,mysql] from the checkout
+    (haproxy-multinode's nodes use a database server), for the service
     user; the same build as the mod_wsgi venv (:func:`lab.apache.build_system_venv`).
     0 when done."""
     started = time.monotonic()
@@ -195,7 +212,8 @@ def build_service_venv(log=print):
             for kind in servers.KINDS.values() for name in kind.pip]
     try:
         apache.build_system_venv(SERVICE_VENV, pins, SERVICE_USER,
-                                 log=lambda text: log("provision: " + text))
+                                 log=lambda text: log("provision: " + text),
+                                 extras=SERVICE_VENV_EXTRAS)
         apache.check_links_outside_root(SERVICE_VENV / "bin" / "uwsgi", SERVICE_USER)
     except apache.ProvisionError as exc:
         print("provision: %s" % exc, file=sys.stderr)

@@ -54,7 +54,7 @@ TOKENS = {
     ),
     "paths": (
         "/etc/glancelet",       # configuration
-        "/var/lib/glancelet",   # image data, the SQLite file, proxy temp files
+        "/var/lib/glancelet",   # image data, the SQLite file
         "/var/log/glancelet",   # server logs
         "/run/glancelet",       # pid files, unix sockets
         "/opt/glancelet",       # the Python environment glancelet is installed in
@@ -68,6 +68,7 @@ TOKENS = {
         "/run/glance",          # Glance's uWSGI pid file
         "/opt/glance",          # the Python environment Glance is installed in
         "/run/glancelet-nginx",     # the nginx front door's pid file
+        "/var/lib/nginx",       # nginx's temp paths (Debian's defaults)
         "/run/glancelet-haproxy",   # the HAProxy front door's pid file
         "/etc/systemd/system",  # the systemd units (examples/systemd/)
         "/etc/logrotate.d",     # logrotate files (examples/systemd/)

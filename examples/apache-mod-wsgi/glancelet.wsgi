@@ -1,7 +1,7 @@
 """glancelet under mod_wsgi: the file WSGIScriptAlias points at.
 
 Install it as /etc/glancelet/glancelet.wsgi. mod_wsgi runs it in the daemon
-process (as www-data) and serves the module-level ``application``.
+process (as glancelet) and serves the module-level ``application``.
 """
 import os
 

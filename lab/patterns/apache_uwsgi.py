@@ -29,4 +29,6 @@ def apache_to_uwsgi(folder, apache_run=Run("apache2", APACHE_CONF), extra_files=
         url_prefix="/image",
         # uWSGI's graceful SIGTERM hook; Apache keeps the client connection open.
         sigterm="drain",
+        # uWSGI runs as glancelet (the unit's User=), from the service venv.
+        unit_user=True,
         **fields)

@@ -50,5 +50,6 @@ PATTERNS = [
         sigterm="drain",
         spools={"content-length": False, "chunked": False},
         proxy="nginx",
+        unit_user=True,
     ),
 ]

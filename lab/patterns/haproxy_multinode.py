@@ -41,6 +41,9 @@ PATTERNS = [Pattern(
     front_address="127.0.0.10",
     proxy="haproxy",
     database="postgresql",
+    # Each node's uWSGI runs as glancelet (the unit's User=), from the
+    # service venv; it owns the shared store too (SERVICE_USER_DIRS).
+    unit_user=True,
     sigterm="drain",
 )]
 

@@ -28,6 +28,8 @@ PATTERNS = [Pattern(
     # behind-haproxy.conf in a drop-in for glance-api.conf.
     glance=glance_under_uwsgi(SERVERS, (GLANCE_BEHIND_PROXY,)),
     proxy="haproxy",
+    # uWSGI runs as glancelet (the unit's User=), from the service venv.
+    unit_user=True,
     # uWSGI drains on SIGTERM (the uwsgi-http ini); HAProxy keeps the client
     # connection while it does.
     sigterm="drain",

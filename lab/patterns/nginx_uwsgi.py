@@ -43,6 +43,9 @@ def nginx_to_uwsgi(nginx_conf, glance_dropins=None, **fields):
         # uWSGI: hook-master-start = unix_signal:15 gracefully_kill_them_all
         sigterm="drain",
         proxy="nginx",
+        # uWSGI runs as glancelet (the unit's User=), from the service venv;
+        # nginx's workers as www-data, its temp paths under /var/lib/nginx.
+        unit_user=True,
         **fields)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from lab import apache
 from lab.client import MiB, Api, HalfRequest, Source
-from lab.harness import LineEdit, Workspace, data_files
+from lab.harness import LineEdit, Workspace
 from lab.patterns import apache_mod_wsgi
 
 PATTERN = apache_mod_wsgi.PATTERNS[0]
@@ -34,36 +34,6 @@ def test_example_loads_the_module_config_of_the_venv():
     ldd = apache._run(["ldd", so]).stdout
     libpython = [line for line in ldd.splitlines() if "libpython" in line]
     assert libpython and all("/root/" not in line for line in libpython), libpython
-
-
-def _proc_children(server):
-    """(pid, uid, command line) of each child of ``server``'s main process."""
-    found = []
-    for pid in server.children():
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as fp:
-                cmdline = fp.read().replace(b"\0", b" ").decode(errors="replace")
-            uid = os.stat("/proc/%d" % pid).st_uid
-        except OSError:
-            continue
-        found.append((pid, uid, cmdline))
-    return found
-
-
-def test_daemon_processes_run_as_www_data(shipped):
-    """2 daemon processes named (wsgi:glancelet), as www-data; glancelet's
-    files are written by that user."""
-    import pwd
-    www = pwd.getpwnam("www-data").pw_uid
-    children = _proc_children(shipped.servers[apache.APACHE_SERVER_NAME])
-    daemons = [c for c in children if c[2].startswith("(wsgi:glancelet)")]
-    assert len(daemons) == 2, children
-    assert {uid for _, uid, _ in daemons} == {www}
-    api = Api(shipped.base_url)
-    image = api.create_image(name="owner")
-    assert api.upload_cl(image["id"], Source(MiB, seed=41)).status == 204
-    [data_file] = data_files(shipped.store_dir, image["id"])
-    assert data_file.stat().st_uid == www
 
 
 @pytest.mark.parametrize("which", ["shipped", "without-WSGIChunkedRequest"])

@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from lab.apache import MOD_WSGI_VENV
 from lab.client import MiB, Api, Source
 from lab.harness import REPO_ROOT, SERVICE_VENV, LineEdit, data_files, holding_open, http_get
 from lab.patterns import get
@@ -26,7 +27,10 @@ UWSGI_UNIT = "examples/systemd/glancelet-uwsgi.service"
 DROP_IN = "examples/systemd/apache2.service.d/glancelet.conf"
 NO_RUNTIME_DIR = LineEdit(r"^RuntimeDirectory=glancelet$", remove=True)
 # The patterns whose uWSGI/gunicorn run as their unit's User= (Pattern.unit_user).
-AS_SERVICE_USER = ["uwsgi-http", "gunicorn"]
+AS_SERVICE_USER = ["uwsgi-http", "gunicorn", "nginx-proxy-http", "nginx-uwsgi-pass",
+                   "nginx-gunicorn", "apache-proxy-http", "apache-proxy-uwsgi", "apache-tls",
+                   "haproxy-uwsgi", "haproxy-multinode"]
+NGINX_UWSGI_PASS = "examples/nginx-uwsgi/nginx-uwsgi-pass.conf"
 
 
 def test_uwsgi_comes_up_from_an_empty_run_glancelet(tmp_path):
@@ -162,30 +166,46 @@ def _ids(pid):
             fields["Groups"].split())
 
 
+def _unit_user_servers(dep):
+    """The servers of ``dep`` whose unit has a ``User=`` (each node's uWSGI
+    on haproxy-multinode)."""
+    return [dep.servers[run.name] for run in dep.pattern.servers
+            if run.unit and run.load_unit(run.workspace(dep.workspace)).user]
+
+
 @pytest.mark.parametrize("name", AS_SERVICE_USER)
 def test_server_runs_as_the_units_user(name, tmp_path):
-    """The master and every worker run as the unit's User=glancelet and
-    Group=glancelet (real, effective, saved and filesystem ids), with no
-    other group; a round trip works as that user (create, upload 3 MiB,
-    download byte for byte), and the image file is the user's. uWSGI does
-    not log its warning about running as root."""
+    """The master and every worker of each server with a unit User= run as
+    User=glancelet and Group=glancelet (real, effective, saved and
+    filesystem ids), with no other group; a round trip works as that user
+    through the front door (create, upload 3 MiB, download byte for byte),
+    and the image file is the user's. uWSGI does not log its warning about
+    running as root."""
     user = pwd.getpwnam("glancelet")
     expected = ((user.pw_uid,) * 4, (user.pw_gid,) * 4, [])
     with get(name).start(tmp_path) as dep:
-        server = dep.app_server
-        workers = sorted(server.children())
-        assert len(workers) == 4, workers
-        assert {pid: _ids(pid) for pid in [server.pid, *workers]} == {
-            pid: expected for pid in [server.pid, *workers]}
-        api = Api(dep.base_url)
-        image = api.create_image(name="as-glancelet")
-        source = Source(3 * MiB + 7, seed=15)
-        assert api.upload_cl(image["id"], source).status == 204
-        resp, size, md5, sha512 = api.download(image["id"])
-        assert (resp.status, size, sha512) == (200, source.sent, source.sha512.hexdigest())
-        [data_file] = data_files(dep.store_dir, image["id"])
-        assert (data_file.stat().st_uid, data_file.stat().st_gid) == (user.pw_uid, user.pw_gid)
-        assert "you are running uWSGI as root" not in dep.log_text(server.name)
+        servers = _unit_user_servers(dep)
+        assert [s.name for s in servers][:1] == [dep.app_server.name]
+        for server in servers:
+            workers = sorted(server.children())
+            assert len(workers) == 4, (server.name, workers)
+            assert {pid: _ids(pid) for pid in [server.pid, *workers]} == {
+                pid: expected for pid in [server.pid, *workers]}, server.name
+            assert "you are running uWSGI as root" not in dep.log_text(server.name)
+        _round_trip_as(dep, user)
+
+
+def _round_trip_as(dep, user):
+    """Create, upload 3 MiB, download byte for byte through the front door;
+    the image file is owned by ``user`` (a pwd entry) and its group."""
+    api = Api(dep.base_url, dep.ca_file)
+    image = api.create_image(name="as-glancelet")
+    source = Source(3 * MiB + 7, seed=15)
+    assert api.upload_cl(image["id"], source).status == 204
+    resp, size, _, sha512 = api.download(image["id"])
+    assert (resp.status, size, sha512) == (200, source.sent, source.sha512.hexdigest())
+    [data_file] = data_files(dep.store_dir, image["id"])
+    assert (data_file.stat().st_uid, data_file.stat().st_gid) == (user.pw_uid, user.pw_gid)
 
 
 def _try_write(pid, python, code):
@@ -224,29 +244,104 @@ def test_service_user_cannot_write_the_code_or_config(name, tmp_path):
             argv0 = fp.read().split(b"\0")[0].decode()
         python = os.path.join(os.path.dirname(argv0), "python3")
         assert os.path.dirname(argv0) == str(SERVICE_VENV / "bin"), argv0
-        etc = str(dep.workspace.path("/etc/glancelet"))
-        status, out = _try_write(server.pid, python, WRITE_INTO.replace("sys.argv[1]",
-                                                                        repr(etc)))
-        assert status == 0, out
-        package = out.splitlines()[0].rsplit(" ", 1)[0]
-        assert package.startswith(str(SERVICE_VENV) + "/lib/"), out
-        assert [line.rsplit(" ", 1)[1] for line in out.splitlines()] == [
-            str(errno.EACCES)] * 3, out
+        _cannot_write(dep, server.pid, python, SERVICE_VENV)
 
 
-def test_a_0750_data_dir_shuts_nginx_out_of_its_temp_paths(tmp_path):
-    """Not a pattern yet (why only uwsgi-http and gunicorn run as the unit's
-    User=): nginx-uwsgi-pass with /var/lib/glancelet made glancelet's, mode
-    0750, as the service page says. nginx's temp paths are under it, and its
-    workers run as www-data: the chunked upload nginx spools gets 500, and
-    nginx logs EACCES on the temp file."""
-    pattern = get("nginx-uwsgi-pass").with_unit_user(True)
+def _cannot_write(dep, pid, python, venv):
+    """As the user process ``pid`` runs as, with ``python`` (of ``venv``),
+    creating a file in the glancelet package, the venv or /etc/glancelet
+    fails with EACCES."""
+    etc = str(dep.workspace.path("/etc/glancelet"))
+    status, out = _try_write(pid, python, WRITE_INTO.replace("sys.argv[1]", repr(etc)))
+    assert status == 0, out
+    package = out.splitlines()[0].rsplit(" ", 1)[0]
+    assert package.startswith(str(venv) + "/lib/"), out
+    assert [line.rsplit(" ", 1)[1] for line in out.splitlines()] == [
+        str(errno.EACCES)] * 3, out
+
+
+def _daemons(server, display_name):
+    """The pids of ``server``'s children whose command line starts with
+    ``display_name`` (mod_wsgi's display-name, padded)."""
+    found = []
+    for pid in server.children():
+        with open("/proc/%d/cmdline" % pid, "rb") as fp:
+            if fp.read().startswith(display_name.encode()):
+                found.append(pid)
+    return sorted(found)
+
+
+def test_mod_wsgi_daemons_run_as_glancelet(tmp_path):
+    """apache-mod-wsgi: both daemon processes run as WSGIDaemonProcess's
+    user=glancelet group=glancelet (real, effective, saved and filesystem
+    ids; the user's own group only), /var/lib/glancelet is theirs with mode
+    0750, a round trip works (upload 3 MiB, download byte for byte, the
+    image file glancelet's), and as that user, with the daemons' Python,
+    creating a file in the glancelet package they import, in their
+    virtualenv or in /etc/glancelet fails with EACCES."""
+    user = pwd.getpwnam("glancelet")
+    expected = ((user.pw_uid,) * 4, (user.pw_gid,) * 4, [str(user.pw_gid)])
+    with get("apache-mod-wsgi").start(tmp_path) as dep:
+        daemons = _daemons(dep.app_server, "(wsgi:glancelet)")
+        assert len(daemons) == 2, daemons
+        assert {pid: _ids(pid) for pid in daemons} == {pid: expected for pid in daemons}
+        data = dep.workspace.path("/var/lib/glancelet").stat()
+        assert (data.st_uid, data.st_gid, stat.S_IMODE(data.st_mode)) == (
+            user.pw_uid, user.pw_gid, 0o750)
+        _round_trip_as(dep, user)
+        _cannot_write(dep, daemons[0], str(MOD_WSGI_VENV / "bin" / "python3"), MOD_WSGI_VENV)
+
+
+def _spooled_upload(dep):
+    """A chunked upload of 3 MiB through nginx-uwsgi-pass (nginx spools it to
+    client_body_temp_path first): (response, image id, source)."""
+    api = Api(dep.base_url)
+    image = api.create_image(name="spooled")
+    source = Source(3 * MiB + 5, seed=16)
+    return api.upload_chunked(image["id"], source, MiB), image["id"], source
+
+
+def test_nginx_spools_outside_the_0750_data_dir(tmp_path):
+    """nginx-uwsgi-pass, uWSGI as glancelet with /var/lib/glancelet its own,
+    mode 0750: nginx's temp paths are Debian's /var/lib/nginx/*, which
+    nginx's master creates owned by its workers' user (www-data, 0700; the
+    group stays the master's), so
+    the chunked upload nginx spools there goes through and comes back byte
+    for byte."""
+    www = pwd.getpwnam("www-data")
+    with get("nginx-uwsgi-pass").start(tmp_path) as dep:
+        ws = dep.workspace
+        data = ws.path("/var/lib/glancelet").stat()
+        assert (pwd.getpwuid(data.st_uid).pw_name, stat.S_IMODE(data.st_mode)) == (
+            "glancelet", 0o750)
+        body = ws.path("/var/lib/nginx/body").stat()
+        assert (body.st_uid, stat.S_IMODE(body.st_mode)) == (www.pw_uid, 0o700)
+        resp, image_id, source = _spooled_upload(dep)
+        assert resp.status == 204, resp
+        down, size, _, sha512 = Api(dep.base_url).download(image_id)
+        assert (down.status, size, sha512) == (200, source.sent, source.sha512.hexdigest())
+        error_log = ws.operator_view(ws.path("/var/log/glancelet/nginx-error.log").read_text())
+        assert re.search(r"\[warn\] .* a client request body is buffered to a temporary file "
+                         r"/var/lib/nginx/body/\d+", error_log), error_log
+
+
+def test_temp_path_under_the_0750_data_dir_gives_500(tmp_path, record):
+    """The trap the examples' temp paths avoid: nginx-uwsgi-pass with its
+    client_body_temp_path under /var/lib/glancelet (glancelet's, mode 0750)
+    as the examples had it. nginx's workers (www-data) cannot enter it: the
+    chunked upload nginx spools gets 500, the image stays queued, and nginx
+    logs EACCES on the temp file."""
+    old = "client_body_temp_path /var/lib/glancelet/nginx-client_body;"
+    pattern = get("nginx-uwsgi-pass").variant(
+        {NGINX_UWSGI_PASS: LineEdit(r"^\s*client_body_temp_path ", replace=old)})
     with pattern.start(tmp_path) as dep:
-        api = Api(dep.base_url)
-        image = api.create_image(name="spooled")
-        resp = api.upload_chunked(image["id"], Source(3 * MiB + 5, seed=16), MiB)
+        resp, image_id, _ = _spooled_upload(dep)
         assert resp.status == 500, resp
-        assert api.get_image(image["id"])["status"] == "queued"
-        error_log = dep.workspace.path("/var/log/glancelet/nginx-error.log").read_text()
-        assert re.search(r'\[crit\] .* open\(\) ".*/var/lib/glancelet/nginx-client_body/\d+" '
-                         r'failed \(13: Permission denied\)', error_log), error_log
+        assert Api(dep.base_url).get_image(image_id)["status"] == "queued"
+        ws = dep.workspace
+        error_log = ws.operator_view(ws.path("/var/log/glancelet/nginx-error.log").read_text())
+        found = re.search(r'\[crit\] .* open\(\) "/var/lib/glancelet/nginx-client_body/\d+" '
+                          r'failed \(13: Permission denied\).*', error_log)
+        assert found, error_log
+        # From the level on (no timestamp), with the operator's paths.
+        record.symptom("nginx-temp-path-eacces", "nginx-uwsgi-pass", found.group(0))

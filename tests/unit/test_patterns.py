@@ -105,11 +105,12 @@ def test_a_glance_deployment_adds_glances_files_and_starts_from_them(pattern):
 
 
 def test_only_units_with_a_user_run_as_it_and_never_glance():
-    """unit_user is declared on uwsgi-http and gunicorn, whose first server
-    has a unit with User=glancelet; Glance's uWSGI (no unit, from
-    /opt/glance) runs from the tests' Python, so its copy drops it."""
+    """unit_user is declared on every pattern but apache-mod-wsgi (whose
+    daemons Apache starts, with WSGIDaemonProcess's user=), each with a
+    first server whose unit has User=glancelet; Glance's uWSGI (no unit,
+    from /opt/glance) runs from the tests' Python, so its copy drops it."""
     declared = [p for p in PATTERNS if p.unit_user]
-    assert [p.name for p in declared] == ["gunicorn", "uwsgi-http"]
+    assert sorted(p.name for p in PATTERNS if not p.unit_user) == ["apache-mod-wsgi"]
     for pattern in declared:
         example, _, instance = servers.units.files(pattern.servers[0].unit)
         unit = servers.units.load(harness.REPO_ROOT / example, instance)

@@ -2,6 +2,7 @@
 
 import configparser
 import io
+import pwd
 
 from lab import patterns, provision, servers
 
@@ -141,17 +142,36 @@ def test_service_user_is_created_as_root_with_the_documented_command(monkeypatch
     calls = []
     assert provision.ensure_service_user(run=lambda cmd, check: calls.append(cmd), is_root=True)
     assert calls == [["useradd", "--system", "--user-group", "--home-dir", "/var/lib/glancelet",
-                      "--no-create-home", "--shell", "/usr/sbin/nologin", "glancelet"]]
+                      "--no-create-home", "--shell", "/usr/sbin/nologin", "glancelet"],
+                     ["install", "-d", "-o", "glancelet", "-g", "glancelet", "-m", "0750",
+                      "/var/lib/glancelet"]]
     # The service page shows the same command.
     page = (provision.REPO_ROOT / "doc/source/howto/service.rst").read_text()
     assert "useradd --system --user-group --home-dir /var/lib/glancelet \\\n" in page
+    assert "# %s\n" % " ".join(provision.INSTALL_HOME) in page
+
+
+def test_an_existing_user_without_its_home_gets_it(monkeypatch, tmp_path):
+    """The user exists but its home does not (mod_wsgi's daemons would exit):
+    only the install -d runs."""
+    monkeypatch.setattr(provision.pwd, "getpwnam",
+                        lambda name: pwd.struct_passwd(("glancelet", "x", 999, 995, "",
+                                                        str(tmp_path / "missing"), "")))
+    calls = []
+    assert provision.ensure_service_user(run=lambda cmd, check: calls.append(cmd), is_root=True)
+    assert calls == [provision.INSTALL_HOME]
+    monkeypatch.setattr(provision.pwd, "getpwnam",
+                        lambda name: pwd.struct_passwd(("glancelet", "x", 999, 995, "",
+                                                        str(tmp_path), "")))
+    assert provision.ensure_service_user(run=None, is_root=False)
 
 
 def test_service_user_missing_not_root_prints_the_command(monkeypatch):
     monkeypatch.setattr(provision.pwd, "getpwnam", _no_user)
     err = io.StringIO()
     assert not provision.ensure_service_user(run=None, is_root=False, err=err)
-    assert err.getvalue().endswith(" ".join(provision.USERADD) + "\n")
+    commands = (" ".join(provision.USERADD), " ".join(provision.INSTALL_HOME))
+    assert err.getvalue().endswith("  %s\n  %s\n" % commands)
 
 
 def test_service_venv_has_this_environments_servers(monkeypatch):
@@ -162,12 +182,14 @@ def test_service_venv_has_this_environments_servers(monkeypatch):
     monkeypatch.setattr(provision.importlib.metadata, "version",
                         {"uwsgi": "2.0.31", "gunicorn": "27.0.1"}.__getitem__)
     monkeypatch.setattr(provision.apache, "build_system_venv",
-                        lambda venv, pins, user, log: calls.append((venv, pins, user)))
+                        lambda venv, pins, user, log, extras: calls.append(
+                            (venv, pins, user, extras)))
     monkeypatch.setattr(provision.apache, "check_links_outside_root",
                         lambda binary, user: calls.append((binary, user)))
     assert provision.build_service_venv(log=lambda text: None) == 0
     assert calls == [
-        (provision.SERVICE_VENV, ["uwsgi==2.0.31", "gunicorn==27.0.1"], "glancelet"),
+        (provision.SERVICE_VENV, ["uwsgi==2.0.31", "gunicorn==27.0.1"], "glancelet",
+         ("keystone", "postgresql", "mysql")),
         (provision.SERVICE_VENV / "bin" / "uwsgi", "glancelet")]
     assert provision.PROFILES["examples"].service_venv
 
