@@ -716,12 +716,16 @@ class ExpectedFailure:
 
     ``status`` is the HTTP status the client gets; ``body`` is a text the
     response body must contain (the exact message the operator would see).
-    ``log`` optionally names a server and a text its log must contain.
+    ``log`` optionally names a server (None: the one that runs the service)
+    and a text its log must contain. ``without_request_id`` (request-id
+    only) lists the requests, as "METHOD path", whose answer carries no
+    x-openstack-request-id.
     """
     status: int
     body: str
     reason: str
     log: tuple = None   # (server name, text)
+    without_request_id: tuple = ()
 
 
 @dataclasses.dataclass
@@ -819,8 +823,9 @@ class Deployment:
             wait_ready(url + "/", servers, deadline)
         return wait_ready(self.base_url + "/", servers, deadline, ca_file=self.ca_file)
 
-    def log_text(self, name):
-        return self.servers[name].log_text()
+    def log_text(self, name=None):
+        """Server ``name``'s log; None: the server that runs the service."""
+        return self.servers[name or self.pattern.app_server].log_text()
 
     def all_logs(self):
         return "\n".join("===== %s (%s)\n%s" % (name, path, _log_tail(path, 20000))
@@ -852,7 +857,8 @@ class Pattern:
       the image for a retry);
     * ``expected_failures``: {service: {scenario id: ExpectedFailure}}, what
       the pattern cannot do with that service (:data:`SERVICES`), so that
-      each is keyed by (service, pattern, scenario);
+      each is keyed by (service, pattern, scenario); what Glance cannot do
+      in any pattern is declared once, in lab.glance.EXPECTED_FAILURES;
     * ``spools``: for a pattern with nginx in front, which uploads nginx
       writes to disk first, {"content-length": bool, "chunked": bool};
     * ``glance``: how the pattern runs OpenStack Glance instead, if it can:
@@ -890,6 +896,8 @@ class Pattern:
     glance = None
     # The service this declaration runs (a copy from serving() may run another).
     service = SERVICES[0]
+    # A Glance copy's: whether it runs behind Keystone (see keystone).
+    _glance_keystone = False
     spools = None
     proxy = None
     front_address = "127.0.0.1"
@@ -938,8 +946,10 @@ class Pattern:
         assert self.service == SERVICES[0] and self.glance, "%s has no %s files" % (
             self.name, service)
         from lab import glance
-        # Glance runs in the trusted-header mode here (lab.glance_identity).
+        # Glance reads none of glancelet's drop-ins: behind Keystone (when
+        # this pattern is) through glance-api.conf's own [keystone_authtoken].
         clone = self.without_keystone()
+        clone._glance_keystone = self.keystone
         clone.ready_deadline = glance.START_DEADLINE
         for key, value in self.glance.items():
             setattr(clone, key, clone.files + tuple(value) if key == "files" else value)
@@ -970,7 +980,7 @@ class Pattern:
                     path.rmdir()
         if self.service == "glance":
             from lab import glance
-            glance.install(ws)
+            glance.install(ws, paste_edits=() if self.keystone else (glance.FAKE_AUTHTOKEN,))
         if self.database:
             # On one node (the first), as the page has the operator do.
             where = self.first_node(ws)
@@ -1023,14 +1033,20 @@ class Pattern:
 
     @property
     def keystone(self):
-        """True when its files put glancelet behind Keystone (the authtoken.conf
-        drop-in: every registered pattern)."""
+        """True when it runs behind the run's Keystone: glancelet when its
+        files have the authtoken.conf drop-in (every registered pattern);
+        Glance (:meth:`serving`) when the pattern it serves for is
+        (glance-api.conf's [keystone_authtoken], Glance's paste as shipped)."""
+        if self.service != SERVICES[0]:
+            return self._glance_keystone
         return KEYSTONE_EXAMPLES[2] in self.files
 
     def without_keystone(self):
         """A copy without the authtoken.conf drop-in: the trusted-header mode
-        (a private network or development only), same name. Never registered."""
+        (a private network or development only), same name; for Glance,
+        lab.glance.FAKE_AUTHTOKEN. Never registered."""
         clone = copy.copy(self)
+        clone._glance_keystone = False
         clone.files = tuple(f for f in self.files if f != KEYSTONE_EXAMPLES[2])
         clone.servers = tuple(dataclasses.replace(
             run, files=tuple(f for f in run.files if f != KEYSTONE_EXAMPLES[2]))
@@ -1059,8 +1075,15 @@ class Pattern:
 
     def expected_failure(self, scenario, service=None):
         """The :class:`ExpectedFailure` of (``service``, this pattern,
-        ``scenario``), or None; ``service`` defaults to the one it runs."""
-        return self.expected_failures.get(service or self.service, {}).get(scenario)
+        ``scenario``), or None; ``service`` defaults to the one it runs. For
+        Glance, one this pattern declares, else Glance's own in every
+        pattern (lab.glance.EXPECTED_FAILURES)."""
+        service = service or self.service
+        found = self.expected_failures.get(service, {}).get(scenario)
+        if found is None and service == "glance":
+            from lab import glance
+            found = glance.EXPECTED_FAILURES.get(scenario)
+        return found
 
     def store_paths(self, ws):
         """(image dir, (each node's staging dir, ...), SQLite file or None) as

@@ -87,13 +87,16 @@ def source_digest(repo_root, glance=None):
 def pattern_examples(pattern):
     """Every examples/ file a deployment of ``pattern`` (as it serves its
     service) uses: its own (:attr:`Pattern.examples`, Glance's with them in
-    a Glance run), and the shared ones: for glancelet the run's Keystone
-    (when the pattern is behind it) and the import scenarios' drop-in, for
-    Glance its glance-api.conf."""
+    a Glance run), and the shared ones: the run's Keystone (when the
+    pattern is behind it: for glancelet with its authtoken.conf drop-in),
+    for glancelet the import scenarios' drop-in, for Glance its
+    glance-api.conf."""
     found = list(pattern.examples)
     if pattern.service == "glance":
         from lab import glance
         found.append(glance.API_CONF[0])
+        if pattern.keystone:
+            found.extend(example for example, _ in harness.KEYSTONE_EXAMPLES[:2])
     else:
         if pattern.keystone:
             found.extend(example for example, _ in harness.KEYSTONE_EXAMPLES)

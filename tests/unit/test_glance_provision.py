@@ -10,8 +10,9 @@ import pytest
 from lab import glance, rewrite
 
 
-def _provision(monkeypatch, found, is_root):
-    monkeypatch.setattr(glance, "installed_version", lambda: found)
+def _provision(monkeypatch, found, is_root, token_cache="1.62"):
+    monkeypatch.setattr(glance, "installed_version", lambda name="glance": {
+        "glance": found, glance.TOKEN_CACHE: token_cache}[name])
     calls, err = [], io.StringIO()
     rc = glance.provision(is_root=is_root, run=lambda cmd, **kw: calls.append(cmd), err=err)
     return rc, calls, err.getvalue()
@@ -34,10 +35,18 @@ def test_the_pinned_version_installed_runs_nothing(monkeypatch):
     assert _provision(monkeypatch, glance.VERSION, is_root=True)[:2] == (0, [])
 
 
-def test_the_requirements_file_pins_that_version():
+def test_without_the_token_caches_client_the_requirements_are_installed(monkeypatch):
+    """glance-api.conf's memcached_servers needs python-memcached, which
+    Glance does not depend on: an environment with Glance but not it is
+    not ready."""
+    rc, calls, _ = _provision(monkeypatch, glance.VERSION, is_root=True, token_cache=None)
+    assert (rc, calls) == (0, [glance.install_command()])
+
+
+def test_the_requirements_file_pins_that_version_and_the_token_caches_client():
     pins = [line for line in glance.REQUIREMENTS.read_text().splitlines()
             if line and not line.startswith("#")]
-    assert pins == ["glance==%s" % glance.VERSION]
+    assert pins == ["glance==%s" % glance.VERSION, glance.TOKEN_CACHE + ">=1.59"]
 
 
 def test_glance_paths_are_tokens_apart_from_glancelets():

@@ -87,14 +87,17 @@ GLANCE_PATTERNS = [p for p in PATTERNS if p.glance]
 @pytest.mark.parametrize("pattern", GLANCE_PATTERNS, ids=[p.name for p in GLANCE_PATTERNS])
 def test_a_glance_deployment_adds_glances_files_and_starts_from_them(pattern):
     """serving("glance"): the same name (results rows are keyed by it), the
-    pattern's files but the authtoken.conf drop-in (Glance runs in the
-    trusted-header mode: no Keystone starts) plus Glance's, servers started
-    from Glance's files."""
+    pattern's files but glancelet's authtoken.conf drop-in plus Glance's,
+    servers started from Glance's files; behind the run's Keystone (through
+    glance-api.conf) as the pattern is, and not in its without_keystone()
+    copy (FAKE_AUTHTOKEN: the benchmarks)."""
     glance = pattern.serving("glance")
     assert (glance.name, glance.service, pattern.service) == (pattern.name, "glance", "glancelet")
     own = pattern.without_keystone().files
     assert pattern.keystone and own != pattern.files
-    assert glance.files[:len(own)] == own and not glance.keystone
+    assert glance.files[:len(own)] == own and glance.keystone
+    assert not pattern.without_keystone().serving("glance").keystone
+    assert not glance.without_keystone().keystone
     added = glance.files[len(own):]
     assert added and all(path.startswith("/etc/glance/") for _, path in added)
     operator_paths = {path for _, path in added}
@@ -102,6 +105,16 @@ def test_a_glance_deployment_adds_glances_files_and_starts_from_them(pattern):
     assert glance.expected_failure("upload-chunked-16mib") is \
         pattern.expected_failure("upload-chunked-16mib", "glance")
     assert pattern.serving("glancelet") is pattern
+
+
+@pytest.mark.parametrize("pattern", GLANCE_PATTERNS, ids=[p.name for p in GLANCE_PATTERNS])
+def test_glances_own_failures_hold_in_every_glance_pattern_unless_it_declares_its_own(pattern):
+    from lab import glance
+    for scenario, failure in glance.EXPECTED_FAILURES.items():
+        own = pattern.expected_failures.get("glance", {}).get(scenario)
+        assert pattern.serving("glance").expected_failure(scenario) is (own or failure)
+        assert pattern.expected_failure(scenario) is \
+            pattern.expected_failures.get("glancelet", {}).get(scenario)
 
 
 def test_only_units_with_a_user_run_as_it_and_never_glance():

@@ -71,13 +71,16 @@ def test_glancelet_code_changes_every_glancelet_column_and_no_glance_column(tree
 
 
 def test_shared_files_count_for_the_patterns_that_use_them(tree):
-    """Keystone's and the import drop-in count for every glancelet column,
-    glance-api.conf for every Glance column."""
+    """Keystone's count for every column (Glance's run behind it too), the
+    import drop-in for every glancelet column, glance-api.conf for every
+    Glance column."""
     before = _digests(tree)
-    for rel in ("examples/keystone/keystone.conf", "examples/import/internal-mirror.conf"):
+    for rel, glance_columns in (("examples/keystone/keystone.conf", sorted(GLANCE)),
+                                ("examples/import/internal-mirror.conf", [])):
         _touch(tree, rel)
         own, theirs = _digests(tree)
-        assert (_changed(before[0], own), _changed(before[1], theirs)) == (sorted(GLANCELET), [])
+        assert (_changed(before[0], own), _changed(before[1], theirs)) == (
+            sorted(GLANCELET), glance_columns)
         before = own, theirs
     _touch(tree, glance.API_CONF[0])
     own, theirs = _digests(tree)
@@ -98,6 +101,11 @@ def test_the_examples_listed_are_every_file_the_deployment_uses():
     served = results.pattern_examples(pattern.serving("glance"))
     assert glance.API_CONF[0] in served and patterns.GLANCE_UWSGI_INI[0] in served
     assert harness.IMPORT_EXAMPLES[0][0] not in served
+    # Glance runs behind the run's Keystone, through its own glance-api.conf.
+    keystone = [example for example, _ in harness.KEYSTONE_EXAMPLES]
+    assert keystone[:2] == [e for e in served if e in keystone]
+    assert not set(keystone) & set(results.pattern_examples(
+        pattern.without_keystone().serving("glance")))
     for name in GLANCELET:
         for example in results.pattern_examples(patterns.get(name)):
             assert (harness.REPO_ROOT / example).is_file(), example
