@@ -294,8 +294,10 @@ def pytest_sessionfinish(session, exitstatus):
     patterns = patterns_of(config)
     wanted = {(service, p.name, s) for p in patterns for s in scenarios_of(service)}
     finished = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    # A run of named patterns (--pattern) is partial even when nothing was
+    # deselected: the other patterns' cells were never generated.
     complete = (not state["deselected"] and seen >= wanted and not config.getoption("mariadb")
-                and finished)
+                and not config.getoption("only_patterns") and finished)
     complete_patterns = ran_every_scenario(state, service, patterns, seen) if finished else []
     # A partial run (-k, -m, some files or node ids, an interrupted run) must
     # not replace the committed results of a full run, which other people's
