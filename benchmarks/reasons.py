@@ -20,8 +20,9 @@ known" and a docs test fails until one is found.
 STACK = "bench-stack-limit"
 APP = "bench-app-cost"
 SPREAD = "bench-spread"
-# The baseline each throughput target is a ratio to: (target id prefix,
-# results key of glancelet's figure, paired baseline key).
+# The baseline each throughput target is a ratio to: the target id's prefix
+# (upload, download) -> the key of the paired baseline in a pattern's
+# "paired" results (the md5+sha512 loop, nginx static).
 _THROUGHPUT = {"upload": "hash_mib_s", "download": "nginx_static_mib_s"}
 
 

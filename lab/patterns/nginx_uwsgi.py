@@ -65,9 +65,9 @@ PATTERNS = [
         "nginx-uwsgi-pass.conf",
         name="nginx-uwsgi-pass",
         title="nginx uwsgi_pass to uWSGI socket (uwsgi protocol)",
-        # No Glance: Debian's uwsgi_params sends no SCRIPT_NAME, and Glance
-        # (paste's urlmap) answers every request with 500 (KeyError:
-        # 'SCRIPT_NAME'); it needs uwsgi_param SCRIPT_NAME "" in the file.
+        # Glance needs the file's uwsgi_param SCRIPT_NAME "" and
+        # HTTP_TRANSFER_ENCODING "" (test_glance_behind_proxy.py removes each).
+        glance_dropins=(GLANCE_BEHIND_PROXY,),
         spools={"content-length": False, "chunked": True}),
 ]
 
