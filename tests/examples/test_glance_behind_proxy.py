@@ -9,30 +9,23 @@ runs Glance with the option removed and shows the href a client then gets.
 Collected only with GLANCELET_GLANCE_TESTS=1 (conftest.py).
 """
 
-import http.client
-import json
 from urllib.parse import urlsplit
 
 import pytest
 
+from lab.client import Api
 from lab.harness import LineEdit
 from lab.patterns import GLANCE_BEHIND_PROXY, get
 
 WITHOUT = {GLANCE_BEHIND_PROXY: LineEdit(r"^enable_proxy_headers_parsing = true$", remove=True)}
 
 
-def version_hrefs(base_url):
-    """The ``self`` hrefs of the version document at ``base_url/``."""
-    parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    try:
-        conn.request("GET", parts.path + "/")
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
-    assert resp.status == 300, (resp.status, body)
-    return [link["href"] for v in json.loads(body)["versions"] for link in v["links"]
+def version_hrefs(dep):
+    """The ``self`` hrefs of the version document at the front door of
+    ``dep`` (over https with the deployment's CA where it serves TLS)."""
+    resp = Api(dep.base_url, dep.ca_file, timeout=60, user=None).request("GET", "/")
+    assert resp.status == 300, resp
+    return [link["href"] for v in resp.json()["versions"] for link in v["links"]
             if link["rel"] == "self"]
 
 
@@ -53,6 +46,8 @@ WITHOUT_IT = {
     "nginx-gunicorn": front_without_prefix,
     # Apache sends its backend's address as Host (no ProxyPreserveHost).
     "apache-proxy-http": uwsgi_itself,
+    # The same behind Apache's TLS front door: the scheme is uWSGI's, http.
+    "apache-tls": uwsgi_itself,
 }
 
 
@@ -60,10 +55,11 @@ WITHOUT_IT = {
 def test_without_it_hrefs_leave_the_front_door(name, tmp_path):
     """Without the option Glance builds each version href from the Host the
     proxy sends alone: behind nginx the front door without /image, where
-    nginx serves nothing; behind Apache uWSGI's own address."""
+    nginx serves nothing; behind Apache uWSGI's own address, over plain
+    http even where clients reach Apache over https."""
     pattern = get(name).serving("glance").variant(WITHOUT)
     with pattern.start(tmp_path) as dep:
-        hrefs = version_hrefs(dep.base_url)
+        hrefs = version_hrefs(dep)
         wrong = WITHOUT_IT[name](dep)
     assert urlsplit(dep.base_url).path == "/image", dep.base_url
     assert hrefs and all(h.startswith(wrong + "/v2") for h in hrefs), (wrong, hrefs)
