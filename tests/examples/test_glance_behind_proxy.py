@@ -35,8 +35,10 @@ def front_without_prefix(dep):
 
 
 def uwsgi_itself(dep):
-    """uWSGI's own http-socket: the Host that mod_proxy_http sends."""
-    return "http://127.0.0.1:%d" % dep.workspace.port("60999")
+    """uWSGI's own http-socket, the Host that mod_proxy_http sends, with the
+    front door's scheme: uWSGI's http-socket sets wsgi.url_scheme from
+    X-Forwarded-Proto itself (https behind apache-tls)."""
+    return "%s://127.0.0.1:%d" % (urlsplit(dep.base_url).scheme, dep.workspace.port("60999"))
 
 
 # What each version href starts with (before /v2) once the option is gone.
@@ -46,7 +48,8 @@ WITHOUT_IT = {
     "nginx-gunicorn": front_without_prefix,
     # Apache sends its backend's address as Host (no ProxyPreserveHost).
     "apache-proxy-http": uwsgi_itself,
-    # The same behind Apache's TLS front door: the scheme is uWSGI's, http.
+    # The same behind Apache's TLS front door, as https: uWSGI's port, over a
+    # scheme that port does not speak.
     "apache-tls": uwsgi_itself,
 }
 
@@ -55,8 +58,8 @@ WITHOUT_IT = {
 def test_without_it_hrefs_leave_the_front_door(name, tmp_path):
     """Without the option Glance builds each version href from the Host the
     proxy sends alone: behind nginx the front door without /image, where
-    nginx serves nothing; behind Apache uWSGI's own address, over plain
-    http even where clients reach Apache over https."""
+    nginx serves nothing; behind Apache uWSGI's own address (behind
+    apache-tls with https, which uWSGI's plain-HTTP port does not speak)."""
     pattern = get(name).serving("glance").variant(WITHOUT)
     with pattern.start(tmp_path) as dep:
         hrefs = version_hrefs(dep)
