@@ -1,6 +1,7 @@
 """Apache httpd terminating TLS (mod_ssl) on 9292, mod_proxy_http under /image
 -> uWSGI http-socket (examples/apache-tls/)."""
 
+from lab.patterns import GLANCE_BEHIND_PROXY
 from lab.patterns.apache_uwsgi import APACHE_CONF, apache_to_uwsgi
 from lab.servers import Run
 
@@ -17,6 +18,9 @@ PATTERNS = [apache_to_uwsgi(
                    includes=(REDIRECT_CONF,)),
     extra_files=((DIR + "glancelet-redirect.conf", REDIRECT_CONF),),
     name="apache-tls",
+    # Glance's links: X-Forwarded-Proto (https) and -Prefix, as behind
+    # apache-proxy-http, read only with enable_proxy_headers_parsing.
+    glance_dropins=(GLANCE_BEHIND_PROXY,),
     title="Apache httpd, TLS (mod_ssl) + mod_proxy_http under /image, to uWSGI http-socket",
     # benchmarks/client.py refuses https:// deployments: its uploads are
     # socket.sendfile from the page cache; over TLS the client would copy and

@@ -1,5 +1,5 @@
 """Why Glance behind a proxy needs examples/glance/behind-proxy.conf, and
-behind nginx's uwsgi_pass the SCRIPT_NAME line of nginx-uwsgi-pass.conf.
+behind nginx's uwsgi_pass two lines of nginx-uwsgi-pass.conf.
 
 The drop-in's one option, ``[oslo_middleware] enable_proxy_headers_parsing
 = true``, makes Glance build its links from the X-Forwarded-* headers the
@@ -9,11 +9,11 @@ href points back through the front door, /image included. Each test here
 runs Glance with the option removed and shows the href a client then gets.
 The last two run Glance behind nginx-uwsgi-pass.conf without one of its
 two Glance lines: ``uwsgi_param SCRIPT_NAME ""`` and ``uwsgi_param
-HTTP_TRANSFER_ENCODING ""``. Collected only with GLANCELET_GLANCE_TESTS=1 (conftest.py).
+HTTP_TRANSFER_ENCODING ""``. Collected only with GLANCELET_GLANCE_TESTS=1
+(conftest.py).
 """
 
 import http.client
-import json
 import re
 import time
 from urllib.parse import urlsplit
@@ -27,18 +27,12 @@ from lab.patterns import GLANCE_BEHIND_PROXY, get
 WITHOUT = {GLANCE_BEHIND_PROXY: LineEdit(r"^enable_proxy_headers_parsing = true$", remove=True)}
 
 
-def version_hrefs(base_url):
-    """The ``self`` hrefs of the version document at ``base_url/``."""
-    parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    try:
-        conn.request("GET", parts.path + "/")
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
-    assert resp.status == 300, (resp.status, body)
-    return [link["href"] for v in json.loads(body)["versions"] for link in v["links"]
+def version_hrefs(dep):
+    """The ``self`` hrefs of the version document at the front door of
+    ``dep`` (over https with the deployment's CA where it serves TLS)."""
+    resp = Api(dep.base_url, dep.ca_file, timeout=60, user=None).request("GET", "/")
+    assert resp.status == 300, resp
+    return [link["href"] for v in resp.json()["versions"] for link in v["links"]
             if link["rel"] == "self"]
 
 
@@ -48,8 +42,10 @@ def front_without_prefix(dep):
 
 
 def uwsgi_itself(dep):
-    """uWSGI's own http-socket: the Host that mod_proxy_http sends."""
-    return "http://127.0.0.1:%d" % dep.workspace.port("60999")
+    """uWSGI's own http-socket, the Host that mod_proxy_http sends, with the
+    front door's scheme: uWSGI's http-socket sets wsgi.url_scheme from
+    X-Forwarded-Proto itself (https behind apache-tls)."""
+    return "%s://127.0.0.1:%d" % (urlsplit(dep.base_url).scheme, dep.workspace.port("60999"))
 
 
 # What each version href starts with (before /v2) once the option is gone.
@@ -59,6 +55,9 @@ WITHOUT_IT = {
     "nginx-gunicorn": front_without_prefix,
     # Apache sends its backend's address as Host (no ProxyPreserveHost).
     "apache-proxy-http": uwsgi_itself,
+    # The same behind Apache's TLS front door, as https: uWSGI's port, over a
+    # scheme that port does not speak.
+    "apache-tls": uwsgi_itself,
 }
 
 
@@ -66,10 +65,11 @@ WITHOUT_IT = {
 def test_without_it_hrefs_leave_the_front_door(name, tmp_path):
     """Without the option Glance builds each version href from the Host the
     proxy sends alone: behind nginx the front door without /image, where
-    nginx serves nothing; behind Apache uWSGI's own address."""
+    nginx serves nothing; behind Apache uWSGI's own address (behind
+    apache-tls with https, which uWSGI's plain-HTTP port does not speak)."""
     pattern = get(name).serving("glance").variant(WITHOUT)
     with pattern.start(tmp_path) as dep:
-        hrefs = version_hrefs(dep.base_url)
+        hrefs = version_hrefs(dep)
         wrong = WITHOUT_IT[name](dep)
     assert urlsplit(dep.base_url).path == "/image", dep.base_url
     assert hrefs and all(h.startswith(wrong + "/v2") for h in hrefs), (wrong, hrefs)

@@ -13,7 +13,9 @@ memcached). Nothing else is changed.
 What the test environment provides in place of the user's machine:
 
 * the directory the commands run in stands for the checkout: its
-  ``examples/`` holds the examples/ files, rewritten the same way;
+  ``examples/`` holds the examples/ files, rewritten the same way; for the
+  authentication how-to, which needs no checkout, it holds only the files
+  its section offers as downloads (``:download:`` links), rewritten too;
 * the ``python3 -m venv`` and ``pip install`` commands are not run:
   ``/opt/glancelet`` and ``/opt/keystone`` are the environment running the
   tests (re-creating it would replace the tests' own install), so the test
@@ -35,6 +37,7 @@ The upload must round-trip: the downloaded copy equals the file
 import hashlib
 import importlib.util
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -52,6 +55,10 @@ INSTALL_COMMANDS = ("python3 -m venv /opt/glancelet",
 START = "/opt/glancelet/bin/uwsgi --ini /etc/glancelet/glancelet-uwsgi.ini"
 KEYSTONE_START = "/opt/keystone/bin/uwsgi --ini /etc/keystone/keystone-uwsgi.ini"
 MEMCACHED_INSTALL = "sudo apt-get install memcached"
+# Keystone's requirement line, which the authentication how-to spells out.
+KEYSTONE_REQUIREMENT = next(
+    line for line in (REPO_ROOT / "tests" / "keystone-requirements.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#"))
 # The authentication how-to's installs: {command: the programs (bin/) or
 # modules it installs}.
 AUTH_INSTALLS = {
@@ -60,8 +67,8 @@ AUTH_INSTALLS = {
     "/opt/glancelet/bin/pip install '.[keystone]' uwsgi": (
         "uwsgi", "keystonemiddleware", "memcache", "cryptography"),
     "python3 -m venv /opt/keystone": (),
-    "/opt/keystone/bin/pip install -r tests/keystone-requirements.txt uwsgi "
-    "python-openstackclient": ("keystone-manage", "uwsgi", "openstack"),
+    "/opt/keystone/bin/pip install '%s' uwsgi python-openstackclient"
+    % KEYSTONE_REQUIREMENT: ("keystone-manage", "uwsgi", "openstack"),
 }
 README_INSTALLS = {INSTALL_COMMANDS[0]: (), INSTALL_COMMANDS[1]: ("uwsgi", "glance")}
 # The server starts: (name, port token it answers on, stop timeout, start deadline).
@@ -121,10 +128,23 @@ def tutorial_commands():
     return [c for block in _blocks(text) for c in commands(block)]
 
 
+AUTH_PAGE = REPO_ROOT / "doc/source/howto/authentication.rst"
+DOWNLOAD_RE = re.compile(r":download:`[^`<]*<([^>`]+)>`")
+
+
+def auth_section():
+    text = AUTH_PAGE.read_text()
+    return text[text.index("\nTry it by hand\n"):text.index("\nHealth checks\n")]
+
+
 def auth_commands():
-    text = (REPO_ROOT / "doc/source/howto/authentication.rst").read_text()
-    section = text[text.index("\nTry it by hand\n"):text.index("\nHealth checks\n")]
-    return [c for block in _blocks(section) for c in commands(block)]
+    return [c for block in _blocks(auth_section()) for c in commands(block)]
+
+
+def auth_downloads():
+    """The files the section's ``:download:`` links offer."""
+    return [(AUTH_PAGE.parent / target).resolve()
+            for target in DOWNLOAD_RE.findall(auth_section())]
 
 
 def test_the_commands_are_found():
@@ -144,11 +164,21 @@ def test_the_auth_commands_are_found():
     Keystone, then glancelet with the drop-in, then the openstack client."""
     cmds = [c for c, _ in auth_commands()]
     assert set(AUTH_INSTALLS) <= set(cmds), cmds
-    order = [KEYSTONE_START,
-             "cp examples/keystone/authtoken.conf /etc/glancelet/glancelet.conf.d/", START,
+    order = [KEYSTONE_START, "cp authtoken.conf /etc/glancelet/glancelet.conf.d/", START,
              "cmp test.img copy.img && echo same"]
     assert [c for c in cmds if c in order] == order, cmds
     assert any("openstack image create" in c and "--file test.img" in c for c in cmds), cmds
+
+
+def test_the_auth_files_are_downloads_of_the_page():
+    """No checkout: the commands name no repository path, and every file
+    they install is offered by a link of the section, under its own name."""
+    cmds = [c for c, _ in auth_commands()]
+    assert not [c for c in cmds if "examples/" in c or "tests/" in c], cmds
+    names = [path.name for path in auth_downloads()]
+    assert sorted(names) == ["authtoken.conf", "glancelet-uwsgi.ini", "glancelet.conf",
+                             "keystone-uwsgi.ini", "keystone.conf"], names
+    assert all(path.parent.parent == REPO_ROOT / "examples" for path in auth_downloads())
 
 
 def _sudo_as_the_user(bindir):
@@ -165,6 +195,14 @@ def _checkout(ws, root):
             dst = root / path.relative_to(REPO_ROOT)
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_text(ws.rewrite(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def _downloads(ws, root):
+    """A stand-in for the directory the reader saved the authentication
+    how-to's downloads in: those files alone, rewritten like every run."""
+    for path in auth_downloads():
+        (root / path.name).write_text(ws.rewrite(path.read_text(encoding="utf-8")),
+                                      encoding="utf-8")
 
 
 def _run(command, cwd, env):
@@ -200,22 +238,22 @@ def _image_named_first(base_url, shell):
     return images[0]
 
 
-# Each source: its commands, its installs (checked, not run), and how the
-# test finds the uploaded image.
-SOURCES = {"README": (readme_commands, README_INSTALLS, _image_by_id),
-           "tutorial": (tutorial_commands, README_INSTALLS, _image_by_id),
-           "authentication": (auth_commands, AUTH_INSTALLS, _image_named_first)}
+# Each source: its commands, its installs (checked, not run), how the test
+# finds the uploaded image, and what the directory the commands run in holds.
+SOURCES = {"README": (readme_commands, README_INSTALLS, _image_by_id, _checkout),
+           "tutorial": (tutorial_commands, README_INSTALLS, _image_by_id, _checkout),
+           "authentication": (auth_commands, AUTH_INSTALLS, _image_named_first, _downloads)}
 
 
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_commands_as_written(name, tmp_path):
-    source, installs, find_image = SOURCES[name]
+    source, installs, find_image, workdir = SOURCES[name]
     ws = Workspace(tmp_path)
     checkout = tmp_path / "checkout"
     bindir = tmp_path / "bin"
     checkout.mkdir()
     bindir.mkdir()
-    _checkout(ws, checkout)
+    workdir(ws, checkout)
     _sudo_as_the_user(bindir)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("OS_") and k not in CA_BUNDLE_VARIABLES
