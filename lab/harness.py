@@ -719,13 +719,15 @@ class ExpectedFailure:
     ``log`` optionally names a server (None: the one that runs the service)
     and a text its log must contain. ``without_request_id`` (request-id
     only) lists the requests, as "METHOD path", whose answer carries no
-    x-openstack-request-id.
+    x-openstack-request-id. ``image_status`` (upload-chunked-malformed
+    only) is the status the image is left in.
     """
     status: int
     body: str
     reason: str
     log: tuple = None   # (server name, text)
     without_request_id: tuple = ()
+    image_status: str = None
 
 
 @dataclasses.dataclass
