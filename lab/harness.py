@@ -719,13 +719,18 @@ class ExpectedFailure:
     ``log`` optionally names a server (None: the one that runs the service)
     and a text its log must contain. ``without_request_id`` (request-id
     only) lists the requests, as "METHOD path", whose answer carries no
-    x-openstack-request-id.
+    x-openstack-request-id. ``image_status`` (upload-chunked-malformed
+    only) is the status the image is left in. ``load`` (graceful-reload
+    only) is another (status, body, text of the service's server log) that
+    a request of the load around the reload may get instead.
     """
     status: int
     body: str
     reason: str
     log: tuple = None   # (server name, text)
     without_request_id: tuple = ()
+    image_status: str = None
+    load: tuple = None
 
 
 @dataclasses.dataclass

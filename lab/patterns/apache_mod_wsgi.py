@@ -1,5 +1,7 @@
 """Apache httpd + mod_wsgi daemon mode under /image (examples/apache-mod-wsgi/)."""
 
+import dataclasses
+
 from lab import apache
 from lab.harness import ExpectedFailure, Pattern
 from lab.patterns import KEYSTONE, in_etc
@@ -17,6 +19,13 @@ RELOAD_503 = ExpectedFailure(
     503, "Service Unavailable",
     "a request an old Apache child holds across the restart cannot reach the daemon "
     "processes", log=(apache.APACHE_SERVER_NAME, "WSGI0117"))
+# Glance's daemon has one thread (glance-apache.conf: SQLite takes one
+# writer): the load's requests waiting for it when the daemon restarts are
+# reset, and Apache answers them with 502.
+GLANCE_RELOAD = dataclasses.replace(
+    RELOAD_503, reason=RELOAD_503.reason + "; with Glance's one daemon thread, a request "
+    "still waiting for it when the daemon restarts gets 502",
+    load=(502, "Bad Gateway", "WSGI0147"))
 
 PATTERNS = [Pattern(
     name="apache-mod-wsgi",
@@ -42,5 +51,5 @@ PATTERNS = [Pattern(
             "servers": (Run("apache2", "/etc/glance/glance-apache.conf"),)},
     # The same for Glance: Apache's restart, whatever the application.
     expected_failures={"glancelet": {"graceful-reload": RELOAD_503},
-                       "glance": {"graceful-reload": RELOAD_503}},
+                       "glance": {"graceful-reload": GLANCE_RELOAD}},
 )]

@@ -12,7 +12,7 @@ SERVERS = (Run("uwsgi", INI, pidfile="/run/glancelet/uwsgi.pid", port="60999",
 
 MALFORMED_CHUNKS_PASS = ExpectedFailure(
     204, "", "uWSGI's http-socket accepts malformed chunk framing and reports a clean end "
-    "of the body")
+    "of the body", image_status="active")
 
 PATTERNS = [Pattern(
     name="uwsgi-http",
