@@ -39,6 +39,15 @@ def staged_on(dep, image_id):
             for name, staging in zip(dep.node_urls, dep.staging_dirs)}
 
 
+def stage_on_node1(dep, name, seed):
+    """A new image with data staged through node1: (image id, the Source)."""
+    node1 = Api(dep.node_urls["uwsgi@node1"])
+    image_id = node1.create_image(name=name)["id"]
+    staged = Source(2 * MiB + 7, seed=seed)
+    assert node1.upload_cl(image_id, staged, target="stage").status == 204
+    return image_id, staged
+
+
 def wait_task(api, image_id, deadline=60.0):
     """The image's one import task, once it has ended."""
     end = time.monotonic() + deadline
@@ -59,9 +68,7 @@ def test_stage_on_node1_import_through_node2(tmp_path):
         assert dep.connection.startswith("postgresql+psycopg2://glance:")
         (name1, url1), (name2, url2) = dep.node_urls.items()
         node1, node2 = Api(url1), Api(url2)
-        image_id = node1.create_image(name="glance-cross-node")["id"]
-        staged = Source(2 * MiB + 7, seed=6)
-        assert node1.upload_cl(image_id, staged, target="stage").status == 204
+        image_id, staged = stage_on_node1(dep, "glance-cross-node", seed=6)
         assert node2.get_image(image_id)["status"] == "uploading"
         assert stage_host(dep, image_id) == url1
         assert [len(files) for files in staged_on(dep, image_id).values()] == [1, 0]
@@ -92,9 +99,7 @@ def test_without_worker_self_reference_url_an_import_elsewhere_is_stuck(tmp_path
     with variant.start(tmp_path) as dep:
         (name1, url1), (name2, url2) = dep.node_urls.items()
         node1, node2 = Api(url1), Api(url2)
-        image_id = node1.create_image(name="glance-no-self-reference")["id"]
-        staged = Source(2 * MiB + 3, seed=7)
-        assert node1.upload_cl(image_id, staged, target="stage").status == 204
+        image_id, _ = stage_on_node1(dep, "glance-no-self-reference", seed=7)
         assert stage_host(dep, image_id) == dep.base_url
         resp = node2.import_image(image_id, "glance-direct")
         assert resp.status == 202, resp
@@ -110,6 +115,32 @@ def test_without_worker_self_reference_url_an_import_elsewhere_is_stuck(tmp_path
         assert again.status == 409, again
         assert "Image needs to be staged before 'glance-direct' method can be used" in again.text
         node1.delete_image(image_id)
+
+
+def test_on_mariadb(tmp_path):
+    """The pattern's Glance on MariaDB (glance-multinode.conf's connection
+    line for MariaDB: haproxy_multinode.on_mariadb): an upload through
+    HAProxy, and data staged through node1 imported through node2 (sent on
+    to node1); both images are active in Glance's MariaDB database."""
+    pattern = haproxy_multinode.on_mariadb(PATTERN.serving("glance"))
+    with pattern.start(tmp_path) as dep:
+        assert dep.connection.startswith("mysql+pymysql://glance:")
+        (_, url1), (name2, url2) = dep.node_urls.items()
+        front, node2 = Api(dep.base_url), Api(url2)
+        uploaded = front.create_image(name="glance-on-mariadb")["id"]
+        source = Source(3 * MiB + 5, seed=5)
+        assert front.upload_cl(uploaded, source).status == 204
+        imported, staged = stage_on_node1(dep, "glance-on-mariadb-import", seed=8)
+        assert node2.import_image(imported, "glance-direct").status == 202
+        node2.wait_status(imported, "active", deadline=60)
+        assert PROXYING % url1 in dep.log_text(name2)
+        for image_id, data in ((uploaded, source), (imported, staged)):
+            resp, size, _, sha512 = node2.download(image_id)
+            assert (resp.status, size, sha512) == (200, data.size, data.sha512.hexdigest())
+        rows = dep.workspace.database.sql("SELECT id, status FROM glance.images WHERE id IN "
+                                          "('%s', '%s')" % (uploaded, imported))
+        assert sorted(line.split("\t") for line in rows.splitlines()) == sorted(
+            [[uploaded, "active"], [imported, "active"]])
 
 
 def test_db_sync_with_the_config_file_alone_misses_the_drop_in(tmp_path):
