@@ -11,7 +11,8 @@ lab.provision --profile db``).
 
 :func:`serve_pattern` is the database server of a multi-node pattern
 (``Pattern.database``): the user and database its ``[database] connection``
-names, created as its how-to page does, then ``glancelet-manage db_sync``.
+names, created as its how-to page does, then ``glancelet-manage db_sync``
+(Glance's ``glance-manage db_sync`` when the pattern serves Glance).
 """
 
 import glob
@@ -140,10 +141,10 @@ class PostgreSQL(_DBServer):
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=300"]
 
-    def sql(self, statement):
-        """Run one statement with psql as the superuser; its output."""
+    def sql(self, statement, database="postgres"):
+        """Run one statement in ``database`` with psql as the superuser; its output."""
         return self._run([_pg_bin("psql"), "-h", self.root, "-p", self.port, "-U", "postgres",
-                          "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc", statement])
+                          "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", statement])
 
     def url(self, database="postgres"):
         return "postgresql+psycopg://%s:%s@%s:%d/%s" % (self.user, self.password, ADDRESS,
@@ -187,9 +188,11 @@ class MariaDB(_DBServer):
 
 SERVERS = {"postgresql": PostgreSQL, "mariadb": MariaDB}
 # The port token (lab.rewrite) each listens on in examples/, and the URL
-# scheme of [database] connection that names it.
+# schemes of [database] connection that name it (glancelet's psycopg,
+# Glance's psycopg2: oslo.db's PostgreSQL driver).
 PORT_TOKENS = {"postgresql": "5432", "mariadb": "3306"}
-SCHEMES = {"postgresql": "postgresql+psycopg", "mariadb": "mysql+pymysql"}
+SCHEMES = {"postgresql": ("postgresql+psycopg", "postgresql+psycopg2"),
+           "mariadb": ("mysql+pymysql",)}
 
 
 def serve_pattern(kind, ws):
@@ -202,13 +205,23 @@ def serve_pattern(kind, ws):
     return server
 
 
-def set_up(server, connection, node_ws):
+def db_sync(node_ws):
+    """:data:`DB_SYNC` in ``node_ws``."""
+    result = subprocess.run(node_ws.rewrite(DB_SYNC).split(), capture_output=True, text=True,
+                            timeout=120, check=False)
+    if result.returncode:
+        raise AssertionError("db_sync failed (%d):\n%s%s" % (result.returncode, result.stdout,
+                                                             result.stderr))
+
+
+def set_up(server, connection, node_ws, sync=db_sync):
     """Start ``server`` and do what the how-to page has the operator do
     once: the user and database of ``connection`` (the nodes' ``[database]
-    connection``), then :data:`DB_SYNC` on one node (``node_ws``); return
-    {step: seconds}."""
+    connection``), then the schema step ``sync(node_ws)`` on one node
+    (``node_ws``; glancelet's :data:`DB_SYNC`, or Glance's
+    ``lab.glance.db_sync_conf_d``); return {step: seconds}."""
     parts = urllib.parse.urlsplit(connection)
-    assert parts.scheme == SCHEMES[server.kind], (server.kind, connection)
+    assert parts.scheme in SCHEMES[server.kind], (server.kind, connection)
     assert parts.port == server.port, (server.port, connection)
     server.user = urllib.parse.unquote(parts.username)
     server.password = urllib.parse.unquote(parts.password)
@@ -216,9 +229,5 @@ def set_up(server, connection, node_ws):
     server.start()
     server.create_database(parts.path.lstrip("/"))
     started = time.monotonic()
-    result = subprocess.run(node_ws.rewrite(DB_SYNC).split(), capture_output=True, text=True,
-                            timeout=120, check=False)
-    if result.returncode:
-        raise AssertionError("db_sync failed (%d):\n%s%s" % (result.returncode, result.stdout,
-                                                             result.stderr))
+    sync(node_ws)
     return {server.kind: started - began, "db_sync": time.monotonic() - started}

@@ -41,6 +41,10 @@ VERSION = "33.0.0"
 # keystonemiddleware's memcached client, for glance-api.conf's
 # [keystone_authtoken] memcached_servers; Glance does not depend on it.
 TOKEN_CACHE = "python-memcached"
+# The database drivers of haproxy-multinode's [database] connection:
+# PostgreSQL's (postgresql+psycopg2://, oslo.db's), MariaDB's
+# (mysql+pymysql://); Glance depends on neither.
+DB_DRIVERS = ("psycopg2-binary", "PyMySQL")
 
 # glance-api.conf is the same for every pattern (example, operator path);
 # each pattern's own Glance files are in its declaration (Pattern.glance).
@@ -48,8 +52,12 @@ API_CONF = ("examples/glance/glance-api.conf", "/etc/glance/glance-api.conf")
 
 
 def _pattern_examples():
+    """The files of every pattern's Glance declaration: its ``files`` and
+    those its servers install on their nodes (a multi-node pattern's)."""
     from lab.patterns import all_patterns
-    return tuple(f for p in all_patterns() if p.glance for f in p.glance.get("files", ()))
+    return tuple(f for p in all_patterns() if p.glance
+                 for f in tuple(p.glance.get("files", ())) + tuple(
+                     pair for run in p.glance.get("servers", ()) for pair in run.files))
 
 
 # Every examples/ file of Glance's (tests/examples/test_examples_used.py).
@@ -115,6 +123,13 @@ EXPECTED_FAILURES = {
 MOD_WSGI_VENV = Path("/opt/glance-mod-wsgi-venv")
 
 MANAGE_TIMEOUT = 300
+# The schema step, as glance-api.conf's header gives it.
+DB_SYNC = "/opt/glance/bin/glance-manage --config-file /etc/glance/glance-api.conf db_sync"
+# With [database] connection in a drop-in (haproxy-multinode's): oslo.config
+# reads its default config dirs (glance-api.conf.d) before the files named
+# by --config-file, so glance-api.conf's own connection would win over the
+# drop-in's; --config-dir after --config-file is read after it.
+DB_SYNC_CONF_D = DB_SYNC.replace(" db_sync", " --config-dir /etc/glance/glance-api.conf.d db_sync")
 
 # Glance's sample uWSGI ini, as its sdist on PyPI ships it (path in the
 # tarball), and the sdist's digest (PyPI's sha256 of glance-33.0.0.tar.gz).
@@ -141,7 +156,8 @@ def install_command():
 
 def provision(is_root=None, run=subprocess.run, err=sys.stderr):
     """Install the pinned Glance here (as root), else print the command; 0 when done."""
-    if installed_version() == VERSION and installed_version(TOKEN_CACHE):
+    if installed_version() == VERSION and all(
+            installed_version(name) for name in (TOKEN_CACHE,) + DB_DRIVERS):
         return 0
     cmd = install_command()
     root = os.geteuid() == 0 if is_root is None else is_root
@@ -209,10 +225,11 @@ def upstream_sample_ini(cache_dir, run=subprocess.run):
         return tar.extractfile(SAMPLE_INI).read().decode("utf-8")
 
 
-def install(ws, paste_edits=()):
+def install(ws, paste_edits=(), sync=True):
     """Install glance-api.conf and glance-api-paste.ini (with ``paste_edits``:
-    none behind Keystone) in workspace ``ws`` and create the database;
-    return {operator path: installed path} and the db_sync seconds."""
+    none behind Keystone) in workspace ``ws`` (a host: one node of a
+    multi-node pattern) and, with ``sync``, create the database; return
+    {operator path: installed path} and the db_sync seconds (None without)."""
     paste = Path(sys.prefix) / "etc" / "glance" / "glance-api-paste.ini"
     installed = {PASTE_INI: ws.install(str(paste), PASTE_INI, edits=paste_edits),
                  API_CONF[1]: ws.install(*API_CONF)}
@@ -226,17 +243,23 @@ def install(ws, paste_edits=()):
     # for glance-api.conf.d in ~/.glance, ~, /etc/glance and /etc, and reads
     # the first found; HOME=<root>/etc/glance finds the workspace's first.
     ws.spawn_env = dict(ws.spawn_env, HOME=str(ws.path("/etc/glance")))
-    return installed, db_sync(ws)
+    return installed, db_sync(ws) if sync else None
 
 
-def db_sync(ws):
-    """``glance-manage --config-file /etc/glance/glance-api.conf db_sync``; its seconds."""
+def db_sync(ws, command=DB_SYNC):
+    """``command`` (:data:`DB_SYNC`) in ``ws``, installed by :func:`install`
+    (its environment: the servers'); its seconds."""
     started = time.monotonic()
-    proc = subprocess.run([str(ws.path("/opt/glance/bin/glance-manage")), "--config-file",
-                           str(ws.path(API_CONF[1])), "db_sync"],
-                          capture_output=True, text=True, timeout=MANAGE_TIMEOUT)
+    proc = subprocess.run(ws.rewrite(command).split(), capture_output=True, text=True,
+                          timeout=MANAGE_TIMEOUT, env=dict(os.environ, **ws.spawn_env))
     assert proc.returncode == 0, "glance-manage db_sync:\n%s%s" % (proc.stdout, proc.stderr)
     return time.monotonic() - started
+
+
+def db_sync_conf_d(ws):
+    """:func:`db_sync` with :data:`DB_SYNC_CONF_D`: the schema step of a
+    pattern whose [database] connection is a drop-in's (a database server)."""
+    return db_sync(ws, DB_SYNC_CONF_D)
 
 
 if __name__ == "__main__":

@@ -716,13 +716,14 @@ class ExpectedFailure:
 
     ``status`` is the HTTP status the client gets; ``body`` is a text the
     response body must contain (the exact message the operator would see).
-    ``log`` optionally names a server (None: the one that runs the service)
-    and a text its log must contain. ``without_request_id`` (request-id
-    only) lists the requests, as "METHOD path", whose answer carries no
-    x-openstack-request-id. ``image_status`` (upload-chunked-malformed
-    only) is the status the image is left in. ``load`` (graceful-reload
-    only) is another (status, body, text of the service's server log) that
-    a request of the load around the reload may get instead.
+    ``log`` optionally names a server (None: the one that runs the service,
+    every node of a multi-node pattern) and a text its log must contain.
+    ``without_request_id`` (request-id only) lists the requests, as "METHOD
+    path", whose answer carries no x-openstack-request-id. ``image_status``
+    (upload-chunked-malformed only) is the status the image is left in.
+    ``load`` (graceful-reload only) is another (status, body, text of the
+    service's server log) that a request of the load around the reload may
+    get instead.
     """
     status: int
     body: str
@@ -767,7 +768,7 @@ class Deployment:
 
     @property
     def connection(self):
-        """glancelet's ``[database] connection`` (on the first node)."""
+        """The service's ``[database] connection`` (on the first node)."""
         return self.pattern.connection(self.pattern.first_node(self.workspace))
 
     @property
@@ -829,8 +830,11 @@ class Deployment:
         return wait_ready(self.base_url + "/", servers, deadline, ca_file=self.ca_file)
 
     def log_text(self, name=None):
-        """Server ``name``'s log; None: the server that runs the service."""
-        return self.servers[name or self.pattern.app_server].log_text()
+        """Server ``name``'s log; None: the server that runs the service (on
+        a multi-node pattern each node's, one after the other: the balancer
+        may have sent the request to either)."""
+        names = [name] if name else list(self.node_urls) or [self.pattern.app_server]
+        return "".join(self.servers[n].log_text() for n in names)
 
     def all_logs(self):
         return "\n".join("===== %s (%s)\n%s" % (name, path, _log_tail(path, 20000))
@@ -983,13 +987,18 @@ class Pattern:
                 path = where.path(token)
                 if token.startswith("/run/") and path.is_dir() and not any(path.iterdir()):
                     path.rmdir()
+        sync = {}
         if self.service == "glance":
             from lab import glance
-            glance.install(ws, paste_edits=() if self.keystone else (glance.FAKE_AUTHTOKEN,))
+            # On each host; with a database server, its schema once, below.
+            for where in self.workspaces(ws)[1:] or [ws]:
+                glance.install(where, paste_edits=() if self.keystone else
+                               (glance.FAKE_AUTHTOKEN,), sync=not self.database)
+            sync = {"sync": glance.db_sync_conf_d}
         if self.database:
             # On one node (the first), as the page has the operator do.
             where = self.first_node(ws)
-            seconds = dbservers.set_up(ws.database, self.connection(where), where)
+            seconds = dbservers.set_up(ws.database, self.connection(where), where, **sync)
             sys.stderr.write("\n%s: %s\n" % (self.name, ", ".join(
                 "%s %.1f s" % kv for kv in seconds.items())))
         for run in self.servers:
@@ -1093,20 +1102,16 @@ class Pattern:
     def store_paths(self, ws):
         """(image dir, (each node's staging dir, ...), SQLite file or None) as
         the installed service's config (and its drop-ins) name them."""
-        if self.service == "glance":
-            conf = configparser.RawConfigParser()
-            conf.read(ws.path("/etc/glance/glance-api.conf"))
-            return (Path(conf.get("fs", "filesystem_store_datadir")),
-                    (Path(conf.get("os_glance_staging_store", "filesystem_store_datadir")),),
-                    None)
+        glance = self.service == "glance"
         store, staging, db_path = None, [], None
         for where in self.workspaces(ws)[1:] or [ws]:
-            conf = _glancelet_conf(where)
-            store = Path(conf.get("glance_store", "filesystem_store_datadir"))
+            conf = _service_conf(where, self.service)
+            store = Path(conf.get("fs" if glance else "glance_store",
+                                  "filesystem_store_datadir"))
             staging.append(Path(conf.get("os_glance_staging_store",
                                          "filesystem_store_datadir")))
             connection = conf.get("database", "connection")
-            if connection.startswith("sqlite:///"):
+            if connection.startswith("sqlite:///") and not glance:
                 db_path = Path(connection[len("sqlite:///"):])
         return store, tuple(staging), db_path
 
@@ -1115,8 +1120,8 @@ class Pattern:
         return (self.workspaces(ws)[1:] or [ws])[0]
 
     def connection(self, ws):
-        """The ``[database] connection`` of glancelet as installed in ``ws``."""
-        return _glancelet_conf(ws).get("database", "connection")
+        """The ``[database] connection`` of its service as installed in ``ws``."""
+        return _service_conf(ws, self.service).get("database", "connection")
 
     @contextlib.contextmanager
     def start(self, tmp_path, extra=(), service=None):
@@ -1172,10 +1177,15 @@ class Pattern:
         return "<Pattern %s>" % self.name
 
 
-def _glancelet_conf(ws):
-    """glancelet.conf and its drop-ins as installed in ``ws``, parsed."""
+# Each service's main config file; its drop-ins are in "<file>.d/*.conf".
+SERVICE_CONFS = {"glancelet": "/etc/glancelet/glancelet.conf",
+                 "glance": "/etc/glance/glance-api.conf"}
+
+
+def _service_conf(ws, service):
+    """``service``'s config file and its drop-ins as installed in ``ws``, parsed."""
     conf = configparser.RawConfigParser()
-    main = ws.path("/etc/glancelet/glancelet.conf")
+    main = ws.path(SERVICE_CONFS[service])
     conf.read([main] + sorted(Path(str(main) + ".d").glob("*.conf")))
     return conf
 

@@ -78,6 +78,7 @@ TOKENS = {
         "/var/lock/apache2",    # Apache's lock files
         "/var/lib/apache2",     # a2enmod's state (which modules the admin enabled)
         "/srv/glancelet",       # a filesystem every node mounts (NFS): the shared store
+        "/srv/glance",          # the same for OpenStack Glance's store (haproxy-multinode)
     ),
     "addresses": (
         "127.0.0.1",   # this host's address (a node's own, in a multi-node pattern)

@@ -31,7 +31,7 @@ class Node:
     filesystem they all mount). See :class:`lab.harness.NodeWorkspace`."""
     name: str
     address: str
-    shared: tuple = ("/srv/glancelet",)
+    shared: tuple = ("/srv/glancelet", "/srv/glance")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """HAProxy in front of two glancelet nodes (examples/haproxy-multinode/, with
 the uwsgi-http example's files on each node) and PostgreSQL; :func:`on_mariadb`
-is the same on MariaDB."""
+is the same on MariaDB. Its Glance: :func:`glance_node_run` on each node."""
 
+import dataclasses
 import functools
 
 from lab.harness import LineEdit, Pattern
-from lab.patterns import ETC, KEYSTONE, in_etc
+from lab.patterns import (ETC, GLANCE_BEHIND_PROXY, GLANCE_CONF_D, GLANCE_UWSGI_INI, KEYSTONE,
+                          glance_dropin, in_etc)
 from lab.servers import Node, Run
 
 DIR = "examples/haproxy-multinode/"
@@ -16,6 +18,9 @@ NODES = (Node("node1", "127.0.0.2"), Node("node2", "127.0.0.3"))
 # multinode.conf's [database] connection on MariaDB (the how-to page shows it).
 MARIADB_CONNECTION = ("connection = mysql+pymysql://glancelet:GLANCELET_DBPASS@127.0.0.1:3306/"
                       "glancelet?charset=utf8mb4")
+# The same line of glance-multinode.conf, for Glance.
+GLANCE_MARIADB_CONNECTION = ("connection = mysql+pymysql://glance:GLANCE_DBPASS@127.0.0.1:3306/"
+                             "glance?charset=utf8mb4")
 
 
 def node_run(node):
@@ -28,6 +33,23 @@ def node_run(node):
                    (DIR + node.name + ".conf", ETC + "glancelet.conf.d/node.conf")) + KEYSTONE)
 
 
+def glance_node_run(run):
+    """Glance's uWSGI on ``run``'s node: glance-uwsgi.ini, which includes
+    the node's glancelet-uwsgi.ini (its http-socket, on the node's address),
+    with Glance's drop-ins: behind-proxy.conf, the one every node has
+    (the database server, the shared store) and the node's own."""
+    return dataclasses.replace(
+        run, conf=GLANCE_UWSGI_INI[1], pidfile="/run/glance/uwsgi.pid", unit=None,
+        files=in_etc(UWSGI_DIR, "glancelet-uwsgi.ini") + (
+            GLANCE_UWSGI_INI, glance_dropin(GLANCE_BEHIND_PROXY),
+            (DIR + "glance-multinode.conf", GLANCE_CONF_D + "multinode.conf"),
+            (DIR + "glance-%s.conf" % run.node.name, GLANCE_CONF_D + "node.conf")))
+
+
+SERVERS = tuple(node_run(node) for node in NODES) + (
+    Run("haproxy", CFG, pidfile="/run/glancelet-haproxy/haproxy.pid", port="9292",
+        unit="glancelet-haproxy.service"),)
+
 PATTERNS = [Pattern(
     name="haproxy-multinode",
     title="HAProxy in front of two uWSGI nodes (shared store, PostgreSQL)",
@@ -35,9 +57,10 @@ PATTERNS = [Pattern(
     # KEYSTONE here too: the pattern is behind Keystone (each node installs
     # the drop-in; Keystone and memcached run on another host, the lab's).
     files=((DIR + "haproxy.cfg", CFG),) + KEYSTONE,
-    servers=tuple(node_run(node) for node in NODES) + (
-        Run("haproxy", CFG, pidfile="/run/glancelet-haproxy/haproxy.pid", port="9292",
-            unit="glancelet-haproxy.service"),),
+    servers=SERVERS,
+    # OpenStack Glance on both nodes (glance_node_run), on the same
+    # PostgreSQL (a database of its own), behind the same haproxy.cfg.
+    glance={"servers": tuple(glance_node_run(run) for run in SERVERS[:-1]) + SERVERS[-1:]},
     front_address="127.0.0.10",
     proxy="haproxy",
     database="postgresql",
@@ -51,12 +74,15 @@ PATTERNS = [Pattern(
 @functools.lru_cache(maxsize=None)
 def on_mariadb(pattern=PATTERNS[0]):
     """``pattern`` with MariaDB instead of PostgreSQL: multinode.conf's one
-    connection line (:data:`MARIADB_CONNECTION`). Not registered: no column
-    of its own in the support matrix (tests/examples/test_multinode.py).
-    One object per pattern, so that a module-scoped deployment of it is
-    started once."""
-    clone = pattern.variant({DIR + "multinode.conf": LineEdit(r"^connection = ",
-                                                              replace=MARIADB_CONNECTION)})
+    connection line (:data:`MARIADB_CONNECTION`; for Glance
+    glance-multinode.conf's, :data:`GLANCE_MARIADB_CONNECTION`). Not
+    registered: no column of its own in the support matrix
+    (tests/examples/test_multinode.py). One object per pattern, so that a
+    module-scoped deployment of it is started once."""
+    example, line = ((DIR + "glance-multinode.conf", GLANCE_MARIADB_CONNECTION)
+                     if pattern.service == "glance" else
+                     (DIR + "multinode.conf", MARIADB_CONNECTION))
+    clone = pattern.variant({example: LineEdit(r"^connection = ", replace=line)})
     clone.name = pattern.name + "-mariadb"
     clone.database = "mariadb"
     return clone

@@ -41,12 +41,14 @@ from tests.examples import ci_tier
 ALL_PATTERNS = all_patterns()
 
 # test_glance_service.py, test_glance_upstream_ini.py,
-# test_glance_behind_proxy.py and test_glance_sqlite.py run OpenStack Glance
-# itself (tests/glance-requirements.txt): `tox -e examples-glance` sets this;
+# test_glance_behind_proxy.py, test_glance_sqlite.py and
+# test_glance_multinode.py run OpenStack Glance itself
+# (tests/glance-requirements.txt): `tox -e examples-glance` sets this;
 # `tox -e examples` leaves the modules out.
 if not os.environ.get("GLANCELET_GLANCE_TESTS"):
     collect_ignore = ["test_glance_service.py", "test_glance_upstream_ini.py",
-                      "test_glance_behind_proxy.py", "test_glance_sqlite.py"]
+                      "test_glance_behind_proxy.py", "test_glance_sqlite.py",
+                      "test_glance_multinode.py"]
 
 
 def pytest_addoption(parser):

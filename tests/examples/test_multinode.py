@@ -20,7 +20,7 @@ import urllib.parse
 import pytest
 
 from glancelet import db
-from lab import dbservers, patterns, rewrite
+from lab import dbservers, glance, patterns, rewrite
 from lab.client import MiB, Api, Source
 from lab.harness import REPO_ROOT, LineEdit
 from lab.patterns import haproxy_multinode
@@ -225,17 +225,40 @@ def test_page_gives_the_database_setup(pattern):
     for edit in pattern.edits.get(haproxy_multinode.DIR + "multinode.conf", ()):
         text = edit.apply(text)
         assert "``%s``" % edit.replace in page
-    [connection] = [ln.split(" = ", 1)[1] for ln in text.splitlines()
+    assert_database_setup(page, pattern.database, text, dbservers.DB_SYNC)
+
+
+@pytest.mark.parametrize("mariadb", [False, True], ids=["postgresql", "mariadb"])
+def test_page_gives_glances_database_setup(mariadb):
+    """The same for Glance on the pattern (its Glance tabs): the user and
+    database of glance-multinode.conf's connection, Glance's drivers and
+    glance-manage db_sync as the harness runs them (lab.glance.DB_SYNC_CONF_D)."""
+    pattern = PATTERN.serving("glance")
+    pattern = haproxy_multinode.on_mariadb(pattern) if mariadb else pattern
+    page = PAGE.read_text()
+    example = haproxy_multinode.DIR + "glance-multinode.conf"
+    text = (REPO_ROOT / example).read_text()
+    for edit in pattern.edits.get(example, ()):
+        text = edit.apply(text)
+        assert "``%s``" % edit.replace in page
+    assert_database_setup(page, pattern.database, text, glance.DB_SYNC_CONF_D)
+    assert "pip install %s" % " ".join(glance.DB_DRIVERS) in page
+
+
+def assert_database_setup(page, database, conf_text, db_sync):
+    """``page`` has the SQL that creates the user and database of the
+    ``connection`` line in ``conf_text`` on a ``database`` server, and ``db_sync``."""
+    [connection] = [ln.split(" = ", 1)[1] for ln in conf_text.splitlines()
                     if ln.startswith("connection = ")]
     url = urllib.parse.urlsplit(connection)
-    assert url.port == int(dbservers.PORT_TOKENS[pattern.database])
+    assert url.port == int(dbservers.PORT_TOKENS[database])
     assert str(url.port) in rewrite.TOKENS["ports"]
-    server = dbservers.SERVERS[pattern.database]
+    server = dbservers.SERVERS[database]
     for statement in server.user_sql + server.database_sql:
         sql = statement.format(user=url.username, password=url.password,
                                database=url.path.lstrip("/"))
         assert sql in page, sql
-    assert dbservers.DB_SYNC in page
+    assert db_sync in page
 
 
 def test_on_mariadb(tmp_path):

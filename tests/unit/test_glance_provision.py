@@ -10,9 +10,11 @@ import pytest
 from lab import glance, rewrite
 
 
-def _provision(monkeypatch, found, is_root, token_cache="1.62"):
-    monkeypatch.setattr(glance, "installed_version", lambda name="glance": {
-        "glance": found, glance.TOKEN_CACHE: token_cache}[name])
+def _provision(monkeypatch, found, is_root, token_cache="1.62", db_driver="2.9.13"):
+    versions = dict.fromkeys(glance.DB_DRIVERS, "1.2.4")
+    versions.update({"glance": found, glance.TOKEN_CACHE: token_cache,
+                     glance.DB_DRIVERS[0]: db_driver})
+    monkeypatch.setattr(glance, "installed_version", lambda name="glance": versions[name])
     calls, err = [], io.StringIO()
     rc = glance.provision(is_root=is_root, run=lambda cmd, **kw: calls.append(cmd), err=err)
     return rc, calls, err.getvalue()
@@ -43,10 +45,18 @@ def test_without_the_token_caches_client_the_requirements_are_installed(monkeypa
     assert (rc, calls) == (0, [glance.install_command()])
 
 
-def test_the_requirements_file_pins_that_version_and_the_token_caches_client():
+def test_without_the_database_driver_the_requirements_are_installed(monkeypatch):
+    """haproxy-multinode's Glance connects to PostgreSQL with psycopg2 (and
+    to MariaDB with PyMySQL), which Glance does not depend on either."""
+    rc, calls, _ = _provision(monkeypatch, glance.VERSION, is_root=True, db_driver=None)
+    assert (rc, calls) == (0, [glance.install_command()])
+
+
+def test_the_requirements_file_pins_that_version_the_token_caches_client_and_the_driver():
     pins = [line for line in glance.REQUIREMENTS.read_text().splitlines()
             if line and not line.startswith("#")]
-    assert pins == ["glance==%s" % glance.VERSION, glance.TOKEN_CACHE + ">=1.59"]
+    assert pins == ["glance==%s" % glance.VERSION, glance.TOKEN_CACHE + ">=1.59",
+                    glance.DB_DRIVERS[0] + ">=2.9", glance.DB_DRIVERS[1] + ">=1.1"]
 
 
 def test_glance_paths_are_tokens_apart_from_glancelets():

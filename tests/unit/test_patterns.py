@@ -98,7 +98,8 @@ def test_a_glance_deployment_adds_glances_files_and_starts_from_them(pattern):
     assert glance.files[:len(own)] == own and glance.keystone
     assert not pattern.without_keystone().serving("glance").keystone
     assert not glance.without_keystone().keystone
-    added = glance.files[len(own):]
+    # Glance's own files: on the host, or on each node (a multi-node pattern's).
+    added = [pair for pair in glance.all_files if pair not in pattern.all_files]
     assert added and all(path.startswith("/etc/glance/") for _, path in added)
     operator_paths = {path for _, path in added}
     assert glance.servers[0].conf in operator_paths

@@ -59,7 +59,19 @@ def test_a_glance_file_of_one_pattern_changes_its_glance_digest_only(tree):
     assert _changed(before[0], own) == []
     assert _changed(before[1], theirs) == sorted(
         p.name for p in patterns.all_patterns()
-        if p.glance and patterns.GLANCE_UWSGI_INI in p.glance["files"])
+        if p.glance and patterns.GLANCE_UWSGI_INI[0] in p.serving("glance").examples)
+
+
+@pytest.mark.parametrize("rel", ["examples/haproxy-multinode/glance-multinode.conf",
+                                 "examples/haproxy-multinode/glance-node2.conf"])
+def test_a_glance_file_of_a_node_changes_that_patterns_glance_digest_only(tree, rel):
+    """haproxy-multinode's Glance files are installed on its nodes (its
+    Glance servers' files), and count for its Glance column alone."""
+    before = _digests(tree)
+    _touch(tree, rel)
+    own, theirs = _digests(tree)
+    assert _changed(before[0], own) == []
+    assert _changed(before[1], theirs) == ["haproxy-multinode"]
 
 
 def test_glancelet_code_changes_every_glancelet_column_and_no_glance_column(tree):
