@@ -2,7 +2,8 @@
 
 Rows follow ``examples_scenario_groups`` (conf.py), which holds every
 scenario of lab/scenarios.py once; cells are an outcome, never captured
-text; an expected failure links to its symptom entry.
+text; an expected failure links to its symptom entry (Glance's, to its
+result on the pattern's page).
 """
 
 import ast
@@ -54,6 +55,21 @@ def test_cells_are_short_and_expected_failures_link_to_symptoms(built_html):
     unlinked = [cell for cell in failures
                 if not re.search(r'href="symptoms\.html#symptom-[\w-]+"', cell)]
     assert not unlinked, unlinked
+
+
+def test_glance_expected_failures_link_to_their_result(built_html):
+    """A cell's "Glance: expected failure" links to that result on the
+    pattern's how-to page (its test and what it captured), and the anchor
+    is there."""
+    table = _matrix(built_html)
+    glance = re.findall(r"<p>Glance: (.*?)</p>", table)
+    failures = [cell for cell in glance if "examples-outcome-expected-failure" in cell]
+    assert failures, "no Glance expected failure in the matrix"
+    for cell in failures:
+        link = re.search(r'href="\.\./(howto/[\w-]+\.html)#(glance-result-[\w-]+)"', cell)
+        assert link, cell
+        page = (built_html / link.group(1)).read_text(encoding="utf-8")
+        assert 'id="%s"' % link.group(2) in page, link.group(0)
 
 
 def test_a_pattern_page_lists_scenarios_in_group_order(built_html):

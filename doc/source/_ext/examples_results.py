@@ -296,10 +296,22 @@ def _glance_outcome(env, pattern, scenario):
     para = _para(nodes.Text("Glance: "))
     if result is None:
         para += nodes.inline("", "not run", classes=["examples-outcome-none"])
+    elif result.get("outcome") == "expected-failure":
+        # Linked to the result on the pattern's page (its captured detail
+        # and test), as glancelet's cells are to their symptom entries.
+        cell = symptom_link("", "", key=_glance_key(pattern, scenario))
+        cell += _outcome_nodes(result)
+        para += cell
     else:
         para += _outcome_nodes(result)
     para += _state_nodes(glance.state_of(pattern))
     return para
+
+
+def _glance_key(pattern, scenario):
+    """The key of a Glance result's entry on its pattern's page, among the
+    link targets of the expected-failure cells (examples_symptom_targets)."""
+    return "glance/%s/%s" % (pattern, scenario)
 
 
 def _mark_uses_results(env):
@@ -503,9 +515,13 @@ class SupportMatrix(SphinxDirective):
                 "" if glance.state_of(pattern) is None
                 else "; results %s" % glance.state_of(pattern))))
         blist = nodes.bullet_list()
+        targets = self.env.__dict__.setdefault("examples_symptom_targets", {})
         for result in rows:
             scenario = result.get("scenario", "")
             item = nodes.list_item()
+            anchor = nodes.make_id("glance-result-%s-%s" % (pattern, scenario))
+            item["ids"].append(anchor)
+            targets[_glance_key(pattern, scenario)] = (self.env.docname, anchor)
             item += _para(_outcome_nodes(result), nodes.Text(" \u2014 "),
                           nodes.Text(glance.scenarios.get(scenario, {}).get(
                               "title", scenario)),
