@@ -149,7 +149,7 @@ class Server:
     """
 
     def __init__(self, name, argv, log_path, env=None, cwd=None, stop_timeout=30,
-                 signal_ready=None, notify_socket=None, ids=None):
+                 signal_ready=None, notify_socket=None, ids=None, signal_ready_timeout=30.0):
         self.name = name
         # (uid, gid) of the unit's User=/Group= it runs as, as systemd
         # starts it (None: as the tests' own user).
@@ -161,6 +161,8 @@ class Server:
         # signal_ready(server) -> None once the server acts on the signals
         # the tests send it, else a text saying what is not ready yet.
         self.signal_ready = signal_ready
+        # How long :meth:`wait_signal_ready` waits for it.
+        self.signal_ready_timeout = signal_ready_timeout
         self.argv = [str(a) for a in argv]
         self.log_path = Path(log_path)
         self.env = env
@@ -236,7 +238,7 @@ class Server:
             return "no READY=1 on $NOTIFY_SOCKET yet (systemd Type=notify)"
         return self.signal_ready(self) if self.signal_ready else None
 
-    def wait_signal_ready(self, timeout=30.0):
+    def wait_signal_ready(self, timeout=None):
         """Wait until the server's processes have their signal handlers.
 
         A server that gets a stop or reload signal while it is still setting
@@ -244,6 +246,7 @@ class Server:
         and then hangs; the operator sees the same. Tests that want to show
         that pass ``early=True`` to :meth:`stop`.
         """
+        timeout = self.signal_ready_timeout if timeout is None else timeout
         end = time.monotonic() + timeout
         pending = self.signal_pending()
         while pending is not None:
@@ -602,14 +605,14 @@ class Workspace:
         return self.path("/var/log/glancelet") / ("%s.out" % name)
 
     def spawn(self, name, argv, env=None, cwd=None, stop_timeout=30, signal_ready=None,
-              notify=False, ids=None):
+              notify=False, ids=None, signal_ready_timeout=30.0):
         """Start a :class:`Server` named ``name`` logging to ``<log dir>/<name>.out``
         (``notify``: with a $NOTIFY_SOCKET; ``ids``: as that uid and gid; see
         :class:`Server`), with :attr:`spawn_env` and ``env`` added to its environment."""
         server = Server(name, argv, self.log(name), env=dict(self.spawn_env, **(env or {})),
                         cwd=cwd, stop_timeout=stop_timeout, signal_ready=signal_ready,
                         notify_socket=self.root / ("notify-%s" % name) if notify else None,
-                        ids=ids).start()
+                        ids=ids, signal_ready_timeout=signal_ready_timeout).start()
         self.servers[name] = server
         return server
 
@@ -812,7 +815,8 @@ class Deployment:
         assert not old.alive(), "%s is still running" % name
         new = Server(old.name, old.argv, old.log_path, env=old.env, cwd=old.cwd,
                      stop_timeout=old.stop_timeout, signal_ready=old.signal_ready,
-                     notify_socket=old.notify_socket, ids=old.ids).start()
+                     notify_socket=old.notify_socket, ids=old.ids,
+                     signal_ready_timeout=old.signal_ready_timeout).start()
         self.servers[name] = new
         self.wait_ready()
         return new

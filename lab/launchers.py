@@ -14,6 +14,7 @@ the unit's ``ExecStart=`` instead, and must stop within its
 
 import signal
 import subprocess
+import time
 
 from lab import units
 from lab.harness import signal_dispositions
@@ -22,6 +23,10 @@ from lab.harness import signal_dispositions
 # bound it (it waits for running requests); the uploads the tests run while
 # stopping take under 10 s.
 UWSGI_STOP_TIMEOUT = 75
+# uWSGI: how long the tests wait for it to handle signals (uwsgi_signal_ready)
+# before they send one. A chain reload of Glance's four workers imports
+# Glance four times in a row: 20 s on 2 quiet cores, minutes on busy ones.
+UWSGI_SIGNAL_READY_TIMEOUT = 300
 # gunicorn: graceful_timeout (60 s) in the examples, plus time to exit.
 GUNICORN_STOP_TIMEOUT = 75
 # nginx: SIGTERM is a fast shutdown; it does not wait for requests.
@@ -44,8 +49,15 @@ def uwsgi_signal_ready(server):
     no "Gracefully killing worker"). A worker respawned later inherits the
     master's handlers rather than SIG_IGN, so SIGUSR2, which only a worker
     catches, is what says it is past that point. See
-    ``test_symptoms.py::test_uwsgi_stop_while_workers_start_hangs``.
+    ``test_symptoms.py::test_uwsgi_stop_while_workers_start_hangs``. A
+    chain reload (:func:`uwsgi_chain_reload`) forks workers until uWSGI logs
+    its end, so the server is not ready before that.
     """
+    log = server.log_since_start()
+    if log.count(CHAIN_STARTED) > log.count(CHAIN_COMPLETE):
+        # The master stops one worker after another and forks its
+        # replacement: a signal now can reach a worker still starting.
+        return "master %d is in a chain reload" % server.pid
     caught, ignored = signal_dispositions(server.pid)
     missing = {signal.SIGTERM, signal.SIGHUP} - caught
     if missing:
@@ -83,7 +95,7 @@ def start_uwsgi(ws, ini, name="uwsgi", unit=None, env=None):
     service's environment adds)."""
     return spawn(ws, name, [ws.path("/opt/glancelet/bin/uwsgi"), "--ini", ws.path(ini)], ini,
                  unit, stop_timeout=UWSGI_STOP_TIMEOUT, signal_ready=uwsgi_signal_ready,
-                 env=env)
+                 signal_ready_timeout=UWSGI_SIGNAL_READY_TIMEOUT, env=env)
 
 
 def uwsgi_reload(ws, pidfile, name="uwsgi"):
@@ -92,6 +104,33 @@ def uwsgi_reload(ws, pidfile, name="uwsgi"):
     ws.servers[name].wait_signal_ready()
     subprocess.run([str(ws.path("/opt/glancelet/bin/uwsgi")), "--reload",
                     str(ws.path(pidfile))], check=True, timeout=10)
+
+
+# What uWSGI logs when its master starts a chain reload, and at its end.
+CHAIN_STARTED = "chain reload starting..."
+CHAIN_COMPLETE = "chain reloading complete"
+
+
+def uwsgi_chain_reload(ws, fifo, name="uwsgi", timeout=30.0):
+    """``echo c > <fifo>`` (the ini's ``master-fifo``): a chain reload, once
+    the server ``name`` can act on it; return once uWSGI logs that the
+    chain has started. The master stops one worker (gracefully: it finishes
+    its request) and starts the next only once that worker's replacement
+    accepts requests (with ``lazy-apps``, once it has imported the
+    application). It does not wait for the end: a request a worker holds
+    may be what the chain waits for. The server is not signal-ready
+    (:func:`uwsgi_signal_ready`) until uWSGI logs the end."""
+    server = ws.servers[name]
+    server.wait_signal_ready()
+    seen = server.log_since_start().count(CHAIN_STARTED)
+    with open(ws.path(fifo), "w") as f:
+        f.write("c")
+    end = time.monotonic() + timeout
+    while server.log_since_start().count(CHAIN_STARTED) == seen:
+        if time.monotonic() > end:
+            raise AssertionError("%s: no %r within %.0f s of writing c to %s" % (
+                name, CHAIN_STARTED, timeout, ws.path(fifo)))
+        time.sleep(0.05)
 
 
 def start_nginx(ws, conf, name="nginx", unit=None):

@@ -49,6 +49,10 @@ class Run:
     servers run as their units' users (``Pattern.unit_user``), as its
     ``User=``/``Group=``, which then owns :data:`lab.harness.SERVICE_USER_DIRS`.
 
+    ``fifo`` (uWSGI) is the operator path of its ``master-fifo``: its reload
+    is then the chain reload the file documents (``echo c > <fifo>``),
+    not ``uwsgi --reload <pidfile>``.
+
     ``node`` (a :class:`Node`) runs it on a host of its own, with ``files``
     ((example, operator path) pairs) installed on that host only; the same
     kind can then run once per node, each from its own files (and its unit).
@@ -63,6 +67,7 @@ class Run:
     includes: tuple = ()
     node: Node = None
     files: tuple = ()
+    fifo: str = None
 
     def unit_files(self):
         """The (example, operator path) pair of its unit file, if it has one."""
@@ -129,6 +134,15 @@ def _by(reload, attribute, named=True):
     return lambda ws, run: reload(ws, getattr(run, attribute))
 
 
+def _uwsgi_reload(ws, run):
+    """uWSGI's documented reload: a chain reload through the run's master
+    FIFO if it has one, else ``uwsgi --reload <pidfile>``."""
+    if run.fifo:
+        launchers.uwsgi_chain_reload(ws, run.fifo, name=run.name)
+    else:
+        launchers.uwsgi_reload(ws, run.pidfile, name=run.name)
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerKind:
     name: str
@@ -173,14 +187,15 @@ class ServerKind:
 
 
 # Start and reload, as the docs show them: uwsgi --ini, then uwsgi --reload
-# <pidfile> (once its processes handle signals); gunicorn -c, then kill -HUP
+# <pidfile> (once its processes handle signals), or echo c > <master-fifo>
+# (Glance's ini: a chain reload); gunicorn -c, then kill -HUP
 # $(cat <pidfile>); nginx -c, then nginx -s reload; haproxy -W -f, then kill
 # -USR2 $(cat <pidfile>); apache2 -f, then apache2 -k graceful. Apache's
 # packages are lab.apache's (mod_wsgi, mod_ssl), and its start prepares
 # mod_wsgi and TLS first (lab.apache.start_pattern).
 KINDS = {kind.name: kind for kind in (
     ServerKind("uwsgi", "uwsgi", ("--version",), r"^(\S+)", _by_conf(launchers.start_uwsgi),
-               _by(launchers.uwsgi_reload, "pidfile"), pip=("uwsgi",)),
+               _uwsgi_reload, pip=("uwsgi",)),
     ServerKind("gunicorn", "gunicorn", ("--version",), r"(\d+\.\d+[\w.]*)",
                _by_conf(launchers.start_gunicorn), _by(launchers.gunicorn_reload, "pidfile"),
                pip=("gunicorn",)),

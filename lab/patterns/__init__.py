@@ -41,6 +41,8 @@ ETC = "/etc/glancelet/"
 KEYSTONE = (KEYSTONE_EXAMPLES[2],)
 # Glance's uWSGI ini: it includes the pattern's /etc/glancelet/glancelet-uwsgi.ini.
 GLANCE_UWSGI_INI = ("examples/glance/glance-uwsgi.ini", "/etc/glance/glance-uwsgi.ini")
+# Its master-fifo: Glance's uWSGI reloads with a chain reload (echo c > it).
+GLANCE_UWSGI_FIFO = "/run/glance/uwsgi.fifo"
 # Glance's gunicorn config: it runs the pattern's /etc/glancelet/gunicorn.conf.py.
 GLANCE_GUNICORN_CONF = ("examples/glance/glance-gunicorn.conf.py",
                         "/etc/glance/glance-gunicorn.conf.py")
@@ -64,21 +66,25 @@ def glance_dropin(example):
     return (example, GLANCE_CONF_D + example.rsplit("/", 1)[-1])
 
 
-def _glance_first(servers, kind, conf, pidfile, dropins):
+def _glance_first(servers, kind, conf, pidfile, dropins, **run):
     """``Pattern.glance``: Glance's ``conf`` ((example, operator path))
-    starts the first server, of ``kind``, writing ``pidfile``; the rest are
-    unchanged. ``dropins``: examples for glance-api.conf.d (:func:`glance_dropin`)."""
+    starts the first server, of ``kind``, writing ``pidfile`` (``run``: more
+    fields of its :class:`lab.servers.Run`); the rest are unchanged.
+    ``dropins``: examples for glance-api.conf.d (:func:`glance_dropin`)."""
     first = servers[0]
     assert first.kind == kind, first
     return {"files": (conf,) + tuple(glance_dropin(d) for d in dropins),
-            "servers": (dataclasses.replace(first, conf=conf[1], pidfile=pidfile, unit=None),)
+            "servers": (dataclasses.replace(first, conf=conf[1], pidfile=pidfile, unit=None,
+                                            **run),)
             + tuple(servers[1:])}
 
 
 def glance_under_uwsgi(servers, dropins=()):
     """``Pattern.glance`` of a pattern whose first server is glancelet's
-    uWSGI: Glance's ini (:data:`GLANCE_UWSGI_INI`) starts that server instead."""
-    return _glance_first(servers, "uwsgi", GLANCE_UWSGI_INI, "/run/glance/uwsgi.pid", dropins)
+    uWSGI: Glance's ini (:data:`GLANCE_UWSGI_INI`) starts that server
+    instead, and a chain reload reloads it (:data:`GLANCE_UWSGI_FIFO`)."""
+    return _glance_first(servers, "uwsgi", GLANCE_UWSGI_INI, "/run/glance/uwsgi.pid", dropins,
+                         fifo=GLANCE_UWSGI_FIFO)
 
 
 def glance_under_gunicorn(servers, dropins=()):

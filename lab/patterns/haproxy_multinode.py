@@ -6,8 +6,8 @@ import dataclasses
 import functools
 
 from lab.harness import LineEdit, Pattern
-from lab.patterns import (ETC, GLANCE_BEHIND_PROXY, GLANCE_CONF_D, GLANCE_UWSGI_INI, KEYSTONE,
-                          glance_dropin, in_etc)
+from lab.patterns import (ETC, GLANCE_BEHIND_PROXY, GLANCE_CONF_D, GLANCE_UWSGI_FIFO,
+                          GLANCE_UWSGI_INI, KEYSTONE, glance_dropin, in_etc)
 from lab.servers import Node, Run
 
 DIR = "examples/haproxy-multinode/"
@@ -40,6 +40,7 @@ def glance_node_run(run):
     (the database server, the shared store) and the node's own."""
     return dataclasses.replace(
         run, conf=GLANCE_UWSGI_INI[1], pidfile="/run/glance/uwsgi.pid", unit=None,
+        fifo=GLANCE_UWSGI_FIFO,
         files=in_etc(UWSGI_DIR, "glancelet-uwsgi.ini") + (
             GLANCE_UWSGI_INI, glance_dropin(GLANCE_BEHIND_PROXY),
             (DIR + "glance-multinode.conf", GLANCE_CONF_D + "multinode.conf"),

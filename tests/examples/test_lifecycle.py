@@ -136,10 +136,25 @@ def _load(api, stop, errors, counts, kind):
         counts[kind] = counts.get(kind, 0) + 1
 
 
+def _wait_for_load(counts, least, threads, timeout=120):
+    """Wait until the load has completed at least ``least`` requests of each
+    kind ({kind: count}), for at most ``timeout`` seconds, or until its
+    threads have ended. A slow service (Glance behind Keystone on a busy
+    host: an upload with its checks can take seconds) gets the time it
+    needs; the assertions on the counts follow."""
+    end = time.monotonic() + timeout
+    while any(counts.get(kind, 0) < n for kind, n in least.items()):
+        if time.monotonic() > end or not any(t.is_alive() for t in threads):
+            return
+        time.sleep(0.1)
+
+
 @pytest.mark.scenario("graceful-reload")
 def test_graceful_reload(pattern, tmp_path, record):
-    """Three clients (two listing, one uploading 8 MiB images) run for 4 s,
-    the documented graceful reload happens, they run 6 s more: no request may
+    """Three clients (two listing, one uploading 8 MiB images) run for 4 s
+    (and until they have done 11 listings and 2 uploads), the documented
+    graceful reload happens, they run 6 s more (and until 11 more listings
+    and an upload): no request may
     fail, and requests must be served after the reload. One more request is
     in flight across the reload on every run: a server process accepted it
     (half its headers sent) before the reload, and it completes after."""
@@ -152,6 +167,7 @@ def test_graceful_reload(pattern, tmp_path, record):
         for t in threads:
             t.start()
         time.sleep(4)
+        _wait_for_load(counts, {"list": 11, "upload": 2}, threads)
         at_reload = dict(counts)
         workers = {name: dep.servers[name].children() for name in dep.pattern.reloaded_servers}
         assert all(workers.values()), workers
@@ -161,6 +177,8 @@ def test_graceful_reload(pattern, tmp_path, record):
         reloaded = time.monotonic()
         probe = in_flight.finish()
         time.sleep(6)
+        _wait_for_load(counts, {"list": at_reload["list"] + 11,
+                                "upload": at_reload["upload"] + 1}, threads)
         stop.set()
         for t in threads:
             t.join(120)
