@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -63,6 +64,18 @@ def test_tls_versions(shipped, version):
     with socket.create_connection((host, port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname=host) as tls:
             assert tls.version() == version.replace("_", ".")
+
+
+def test_https_responses_carry_hsts(shipped):
+    """``Header always set Strict-Transport-Security``: on a success and on
+    an error response of the TLS port alike."""
+    api = Api(shipped.base_url, shipped.ca_file)
+    for path, status in (("/", 300), ("/v2/images/%s" % uuid.uuid4(), 404)):
+        resp = api.request("GET", path)
+        assert resp.status == status, resp
+        assert [value for name, value in resp.headers
+                if name.lower() == "strict-transport-security"] == ["max-age=63072000"], \
+            resp.headers
 
 
 def test_http_redirects_to_https(shipped):
