@@ -14,6 +14,7 @@ import http.client
 import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -23,7 +24,7 @@ import pytest
 
 from lab import glance, launchers
 from lab.client import MiB, Source
-from lab.harness import Workspace, holding_open, wait_ready
+from lab.harness import REPO_ROOT, Workspace, holding_open, wait_ready
 from lab.patterns import uwsgi_http
 
 INI = "/etc/glance/glance-uwsgi.ini"
@@ -75,6 +76,45 @@ def test_version_discovery(glance_service):
     status, body = request(glance_service, "GET", "/versions")
     assert status == 200
     assert [v["id"] for v in json.loads(body)["versions"]] == ids
+
+
+def documented_start_up_lines():
+    """The line regexes of the code block ``glance-startup-uwsgi-http-uwsgi``
+    on the service page: ``<n>`` a number, ``<h>`` a hex address, ``<id>``
+    a request id."""
+    text = (REPO_ROOT / "doc" / "source" / "howto" / "service.rst").read_text()
+    block = re.search(r"^\.\. code-block:: text\n   :name: glance-startup-uwsgi-http-uwsgi\n"
+                      r"   :caption: .*\n\n((?:   .*\n)+)", text, re.MULTILINE)
+    assert block, "service.rst has no glance-startup-uwsgi-http-uwsgi block"
+    placeholders = {"<n>": r"\d+", "<h>": r"0x[0-9a-f]+", "<id>": r"[0-9a-f-]+"}
+    found = []
+    for line in block.group(1).splitlines():
+        rx = re.escape(line[3:])
+        for name, value in placeholders.items():
+            rx = rx.replace(re.escape(name), value)
+        found.append(rx + r"\s*$")
+    return found
+
+
+def test_start_up_lines(glance_service):
+    """Each worker that imports Glance logs every line the service page
+    documents for Glance (four workers: each line four times), and nothing
+    else at ERROR level, up to the last worker's "ready" line."""
+    server = glance_service["ws"].servers["uwsgi"]
+    ready = re.compile(r"WSGI app 0 \(mountpoint=''\) ready in ")
+    end = time.monotonic() + glance.START_DEADLINE
+    while len(ready.findall(server.log_since_start())) < 4:
+        assert time.monotonic() < end, server.log_since_start()[-5000:]
+        time.sleep(0.2)
+    log = glance_service["ws"].operator_view(server.log_since_start()).splitlines()
+    last = max(i for i, line in enumerate(log) if ready.search(line))
+    start = log[:last + 1]
+    documented = documented_start_up_lines()
+    counts = {rx: sum(1 for line in start if re.search(rx, line)) for rx in documented}
+    assert all(n == 4 for n in counts.values()), counts
+    errors = [line for line in start if " ERROR " in line
+              and not any(re.search(rx, line) for rx in documented)]
+    assert not errors, errors
 
 
 def test_the_ini_layers_on_glancelet_uwsgi_ini(glance_service):

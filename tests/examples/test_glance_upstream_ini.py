@@ -245,11 +245,14 @@ def test_sigterm_with_die_on_term_alone_cuts_the_upload_and_leaves_saving(
     """SIGTERM during an upload: with ``die-on-term`` and no graceful hook,
     the master kills its workers at once; the client's connection is reset
     without a response, and the image stays ``saving`` with a partial file,
-    also after uWSGI is started again."""
+    also after uWSGI is started again. The client, still sending, sees
+    the reset as ECONNRESET from the send the RST interrupts, or as EPIPE
+    when the kernel had taken the RST in before the next send (the full
+    run of bfd2c23 got EPIPE): either way an error, never a response."""
     with running(tmp_path_factory, sample_ini) as svc:
         image = svc["api"].create_image(name="term")
         outcome, at_signal, source, _ = upload_while(svc, image, signal.SIGTERM)
-        assert isinstance(outcome, ConnectionResetError), outcome
+        assert isinstance(outcome, (ConnectionResetError, BrokenPipeError)), outcome
         server = svc["server"]
         assert server.wait(timeout=30) == 0
         lines, _ = master_lines(server, "SIGINT/SIGTERM received...killing workers...")
