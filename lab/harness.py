@@ -723,7 +723,7 @@ class ExpectedFailure:
     every node of a multi-node pattern) and a text its log must contain.
     ``without_request_id`` (request-id only) lists the requests, as "METHOD
     path", whose answer carries no x-openstack-request-id. ``image_status``
-    (upload-chunked-malformed only) is the status the image is left in.
+    (upload-chunked-malformed, import-kill-9) is the status the image is left in.
     ``load`` (graceful-reload only) is another (status, body, text of the
     service's server log) that a request of the load around the reload may
     get instead.
@@ -1219,6 +1219,35 @@ def holding_open(pids, path):
 def data_files(directory, image_id):
     """The files holding ``image_id``'s data in a store or staging ``directory``."""
     return sorted(p for p in directory.glob(image_id + "*") if _holds(p.name, image_id))
+
+
+def connected_to(pids, port, host="127.0.0.1"):
+    """Those of ``pids`` with an established TCP connection to ``host``:``port``
+    (IPv4), read from each process's own view of its network namespace."""
+    remote = "%s:%04X" % (socket.inet_aton(host)[::-1].hex().upper(), port)
+    found = []
+    for pid in sorted(pids):
+        try:
+            with open("/proc/%d/net/tcp" % pid) as fp:
+                rows = [line.split() for line in fp.readlines()[1:]]
+            inodes = {"socket:[%s]" % f[9] for f in rows if f[2] == remote and f[3] == "01"}
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue   # gone meanwhile
+        links = set()
+        for fd in fds:
+            with contextlib.suppress(OSError):   # closed meanwhile
+                links.add(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        if inodes & links:
+            found.append(pid)
+    return found
+
+
+def names_image(directory, image_id):
+    """Whether a file in ``directory`` is named by ``image_id``: its data,
+    Glance's while it writes, or glancelet's temp file (``.new-<id>-...``,
+    ``.tmp-<id>-...``), which glancelet creates before it reads the body."""
+    return any(image_id in p.name for p in directory.iterdir())
 
 
 def stray_files(directory, keep=()):

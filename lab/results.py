@@ -269,14 +269,20 @@ def add_pattern_digests(repo_root, data):
     return out
 
 
-def merge(repo_root, partial, committed):
+def merge(repo_root, partial, committed, cells=False):
     """``committed`` with the patterns of ``partial`` (a partial run's file:
     those with a result row) replaced: their rows, ``patterns`` entries and
     digests, the symptoms and counts the partial run captured for them (by
     id and pattern, by name); return (the merged data, the symptoms of
     those patterns kept from ``committed``, not captured again). Refused
     unless each of them ran every scenario (``complete_patterns``), its
-    digest is this tree's, and both files are of one service and versions."""
+    digest is this tree's, and both files are of one service and versions.
+
+    With ``cells``, only the partial run's cells (pattern, scenario) are
+    replaced or added, for a re-run of some scenarios (a changed test);
+    refused unless the committed file's digest of each of their patterns is
+    this tree's too, so that every cell of a pattern stays a run of one set
+    of files."""
     service = _service(partial, "the partial file")
     if _service(committed, "the committed file") != service:
         raise Refused("the partial file is of %s, the committed one of %s"
@@ -289,7 +295,7 @@ def merge(repo_root, partial, committed):
         raise Refused("the partial file has no result rows")
     ran_all = set(partial.get("complete_patterns", ()))
     not_all = [n for n in names if n not in ran_all]
-    if not_all:
+    if not_all and not cells:
         raise Refused("not every scenario of %s ran in the partial run (complete_patterns: "
                       "%s); re-run whole patterns: pytest tests/examples --pattern NAME"
                       % (", ".join(not_all), ", ".join(sorted(ran_all)) or "none"))
@@ -302,6 +308,12 @@ def merge(repo_root, partial, committed):
     if partial.get("versions") != committed.get("versions"):
         raise Refused("the partial run's versions %s differ from the committed file's %s"
                       % (partial.get("versions"), committed.get("versions")))
+    if cells:
+        stale = [n for n in names if committed["pattern_digests"].get(n) != current[n]]
+        if stale:
+            raise Refused("the committed results of %s are of other files: merge whole "
+                          "patterns (re-run them: pytest tests/examples --pattern NAME)"
+                          % ", ".join(stale))
     merged = dict(committed)
     ours = set(names)
 
@@ -310,8 +322,15 @@ def merge(repo_root, partial, committed):
         replaced = {keyof(e) for e in new}
         return [e for e in committed.get(key, []) if keyof(e) not in replaced] + new
 
-    merged["results"] = sorted([r for r in committed["results"] if r["pattern"] not in ours]
-                               + partial["results"], key=_row_key)
+    if cells:
+        new_cells = {(r["pattern"], r["scenario"]) for r in partial["results"]}
+        merged["results"] = sorted(
+            [r for r in committed["results"] if (r["pattern"], r["scenario"]) not in new_cells]
+            + partial["results"], key=_row_key)
+    else:
+        merged["results"] = sorted([r for r in committed["results"]
+                                    if r["pattern"] not in ours]
+                                   + partial["results"], key=_row_key)
     merged["symptoms"] = sorted(take("symptoms", _symptom_key, lambda s: s["pattern"]),
                                 key=_symptom_key)
     merged["counts"] = sorted(take("counts", lambda c: c["name"], lambda c: c.get("pattern")),
@@ -321,9 +340,12 @@ def merge(repo_root, partial, committed):
     merged["pattern_digests"] = dict(committed["pattern_digests"], **current)
     merged["merged"] = committed.get("merged", []) + [
         {"generated_at": partial.get("generated_at"), "patterns": names}]
+    if cells:
+        merged["merged"][-1]["cells"] = sorted("%s/%s" % cell for cell in new_cells)
     captured = {_symptom_key(s) for s in partial.get("symptoms", [])}
-    kept = [s for s in merged["symptoms"] if s["pattern"] in ours
-            and _symptom_key(s) not in captured]
+    # (A cells merge keeps the pattern's other symptoms by design.)
+    kept = [] if cells else [s for s in merged["symptoms"] if s["pattern"] in ours
+                             and _symptom_key(s) not in captured]
     return merged, kept
 
 
@@ -340,6 +362,8 @@ def main(argv=None, repo_root=harness.REPO_ROOT, out=None):
     merge_cmd.add_argument("partial", type=Path)
     merge_cmd.add_argument("--into", type=Path, help="default: the committed file of the "
                            "partial file's service")
+    merge_cmd.add_argument("--cells", action="store_true", help="merge only the cells the "
+                           "partial run has (a re-run of some scenarios of unchanged patterns)")
     add = sub.add_parser("add-pattern-digests", help="add pattern_digests to a results "
                          "file of this tree")
     add.add_argument("file", type=Path)
@@ -349,9 +373,11 @@ def main(argv=None, repo_root=harness.REPO_ROOT, out=None):
             partial = json.loads(args.partial.read_text())
             into = args.into or Path(repo_root) / results_path(
                 _service(partial, "the partial file"))
-            merged, kept = merge(repo_root, partial, json.loads(into.read_text()))
+            merged, kept = merge(repo_root, partial, json.loads(into.read_text()),
+                                 cells=args.cells)
             write_json(into, merged)
-            print("%s: merged %s from %s" % (into, ", ".join(merged["merged"][-1]["patterns"]),
+            last = merged["merged"][-1]
+            print("%s: merged %s from %s" % (into, ", ".join(last.get("cells", last["patterns"])),
                                              args.partial), file=out)
             for symptom in kept:
                 print("  kept, not captured by that run: symptom %s (%s) of %s" % (

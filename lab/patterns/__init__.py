@@ -48,6 +48,10 @@ GLANCE_GUNICORN_CONF = ("examples/glance/glance-gunicorn.conf.py",
                         "/etc/glance/glance-gunicorn.conf.py")
 # Glance behind a proxy that sends X-Forwarded-* (a drop-in for glance-api.conf).
 GLANCE_BEHIND_PROXY = "examples/glance/behind-proxy.conf"
+# What Glance 33 answers a web-download of an image left importing by an
+# import whose process is gone (killed, or stopped first): it checks the
+# status before the import lock, and nothing sets the status back.
+GLANCE_IMPORT_NOT_QUEUED = "Image needs to be in 'queued' state to use 'web-download' method"
 # Drop-ins for glance-api.conf: oslo.config reads every *.conf in this
 # directory after glance-api.conf (one of its default config dirs).
 GLANCE_CONF_D = "/etc/glance/glance-api.conf.d/"

@@ -12,7 +12,8 @@ DBDeadlock on which Glance retries ``image_update``, so the request fails
 with 500 (or, in an upload's cleanup, the image stays in ``saving``).
 Apache answers a chunked upload with broken framing before the daemon has
 finished with it, so a client's next request can overlap Glance's cleanup
-(upload-chunked-malformed, test_scenarios.py). With one daemon thread,
+(which upload-chunked-malformed therefore waits for: send_in_two in
+test_scenarios.py). With one daemon thread,
 Glance takes requests in turn and is the only writer.
 
 Glance runs without Keystone here (``Pattern.without_keystone``).

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from lab.client import Api, auth_headers
-from lab.harness import LineEdit
+from lab.client import Api, MiB, Source, auth_headers
+from lab.harness import LineEdit, names_image
 from lab.patterns import get
 from tests.examples.test_apache_proxy_http import SLOW_CLOSE
 
@@ -152,3 +152,46 @@ def test_a_pause_mid_upload_against_the_client_timeout(which, tmp_path, record):
         assert (image["status"], image["size"]) == ("queued", None), image
         assert not list(dep.store_dir.iterdir()), list(dep.store_dir.iterdir())
         record.symptom("haproxy-timeout-mid-upload", "haproxy-uwsgi", response.strip())
+
+
+# The shipped backend, and one with the option its comment leaves out.
+BUFFERING = {
+    "shipped": [],
+    "http-buffer-request": [LineEdit(r"^    option httpchk$",
+                                     add_after="option http-buffer-request")],
+}
+# How long glancelet is given to start writing the image after the first
+# 4 KiB of its body: the shipped run waits until it does (well under a
+# second), the other the whole window.
+FIRST_BYTES_WINDOW = 10.0
+
+
+@pytest.mark.parametrize("which", list(BUFFERING))
+def test_an_upload_reaches_uwsgi_before_its_body_ends(which, tmp_path):
+    """The first 4 KiB of a 1 MiB upload, then the client holds the rest. As
+    shipped HAProxy passes the request on at once: glancelet is writing the
+    image (its temp file is there) while the client still holds the body.
+    With ``option http-buffer-request`` HAProxy keeps the request until the
+    body fills its buffer (tune.bufsize, 16 KiB): glancelet has not seen it
+    after 10 s. Both then store the whole upload."""
+    edits = BUFFERING[which]
+    pattern = get("haproxy-uwsgi")
+    with (pattern.variant({HAPROXY_CFG: edits}) if edits else pattern).start(tmp_path) as dep:
+        api = Api(dep.base_url, dep.ca_file)
+        image_id = api.create_image(name="first-bytes")["id"]
+        source = Source(MiB, seed=71)
+        data = source.bytes()
+        conn = api._start_put(image_id, {"Content-Length": str(len(data))}, timeout=60)
+        conn.send(data[:4096])
+        started = time.monotonic()
+        end = started + FIRST_BYTES_WINDOW
+        while not names_image(dep.store_dir, image_id) and time.monotonic() < end:
+            time.sleep(0.05)
+        reached = names_image(dep.store_dir, image_id)
+        seconds = time.monotonic() - started
+        conn.send(data[4096:])
+        resp = api._finish(conn)
+        image = api.get_image(image_id)
+    assert resp.status == 204, resp
+    assert image["os_hash_value"] == source.sha512.hexdigest(), image
+    assert reached == (which == "shipped"), (which, seconds)

@@ -89,7 +89,8 @@ def test_the_glance_ci_collection_is_the_declared_subset():
     assert out.returncode == 0, out.stdout + out.stderr
     ids = [line for line in out.stdout.splitlines() if "::" in line]
     expected_tests = {"test_version_discovery", "test_image_crud",
-                      "test_upload_content_length", "test_upload_chunked", "test_request_id"}
+                      "test_upload_content_length", "test_upload_chunked",
+                      "test_upload_chunked_malformed", "test_request_id"}
     assert {i.split("::")[1].split("[")[0] for i in ids} == expected_tests
     # Two patterns, with upload-chunked's two chunk sizes each.
     assert len(ids) == len(ci_tier.GLANCE_PATTERNS) * len(ci_tier.GLANCE_SCENARIOS)

@@ -1,6 +1,9 @@
 """The pattern declarations (lab/patterns/) are data the generic launch,
 reload and stop, the docs and the results file rely on."""
 
+import os
+import socket
+
 import pytest
 
 from lab import harness, patterns, servers
@@ -171,3 +174,18 @@ def test_a_glance_run_writes_its_own_results_file_with_glances_version_in_the_di
     plain = results.source_digest(root)
     assert results.source_digest(root, glance.VERSION) not in (plain, results.source_digest(
         root, "32.0.0"))
+
+
+def test_connected_to_finds_the_process_with_the_connection():
+    """lab.harness.connected_to: the process whose socket is connected to the
+    port (here this one), not a process without one, nor another port."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = server.accept()
+            with accepted:
+                assert harness.connected_to([os.getpid(), os.getppid()], port) == [os.getpid()]
+                other = port + 1 if port < 65535 else port - 1
+                assert harness.connected_to([os.getpid()], other) == []

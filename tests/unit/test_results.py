@@ -186,6 +186,25 @@ def test_merge_refuses_a_pattern_that_did_not_run_every_scenario(tree):
         results.merge(tree, partial, committed)
 
 
+def test_merge_cells_replaces_only_the_cells_of_the_partial_run(tree):
+    committed = _file(tree, ["gunicorn", "uwsgi-http"])
+    partial = _file(tree, ["gunicorn"], outcome="fail", when="2026-11-30T13:00:00Z")
+    partial["complete_patterns"] = []
+    partial["results"] = [r for r in partial["results"] if r["scenario"] == "s2"]
+    with pytest.raises(results.Refused, match="not every scenario of gunicorn ran"):
+        results.merge(tree, partial, committed)
+    merged, _ = results.merge(tree, partial, committed, cells=True)
+    assert {(r["pattern"], r["scenario"]): r["outcome"] for r in merged["results"]} == {
+        ("gunicorn", "s1"): "pass", ("gunicorn", "s2"): "fail",
+        ("uwsgi-http", "s1"): "pass", ("uwsgi-http", "s2"): "pass"}
+    assert merged["merged"] == [{"generated_at": "2026-11-30T13:00:00Z",
+                                 "patterns": ["gunicorn"], "cells": ["gunicorn/s2"]}]
+    # The other cells of the pattern must be of this tree's files too.
+    committed["pattern_digests"]["gunicorn"] = "0" * 64
+    with pytest.raises(results.Refused, match="committed results of gunicorn are of other"):
+        results.merge(tree, partial, committed, cells=True)
+
+
 def test_merge_refuses_results_of_other_files(tree):
     committed = _file(tree, ["gunicorn", "uwsgi-http"])
     partial = _file(tree, ["gunicorn"])
