@@ -113,7 +113,7 @@ EXPECTED_FAILURES = {
         "Glance 33 does not recover an import whose process is killed: the image stays "
         "importing and its task processing, and a new import of it is refused with 409; "
         "deleting the image removes the staged part",
-        image_status="importing"),
+        image_status="importing", task_status="processing"),
     # glance-api-paste.ini (Glance's own) sets delay_auth_decision = true on
     # authtoken: a token auth_token cannot validate is marked invalid and
     # Glance's context middleware refuses it.

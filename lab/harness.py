@@ -723,7 +723,8 @@ class ExpectedFailure:
     every node of a multi-node pattern) and a text its log must contain.
     ``without_request_id`` (request-id only) lists the requests, as "METHOD
     path", whose answer carries no x-openstack-request-id. ``image_status``
-    (upload-chunked-malformed, import-kill-9) is the status the image is left in.
+    (upload-chunked-malformed, import-sigterm, import-kill-9) is the status
+    the image is left in, ``task_status`` (the import ones) its task's.
     ``load`` (graceful-reload only) is another (status, body, text of the
     service's server log) that a request of the load around the reload may
     get instead.
@@ -734,6 +735,7 @@ class ExpectedFailure:
     log: tuple = None   # (server name, text)
     without_request_id: tuple = ()
     image_status: str = None
+    task_status: str = None
     load: tuple = None
 
 

@@ -35,7 +35,7 @@ GLANCE_IMPORT_INTERRUPTED = ExpectedFailure(
     "33 does not recover it after the restart: the image stays importing and its task "
     "processing, and a new import of it is refused with 409; deleting the image removes "
     "the staged part",
-    image_status="importing")
+    image_status="importing", task_status="processing")
 
 PATTERNS = [Pattern(
     name="apache-mod-wsgi",
