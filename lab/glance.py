@@ -35,7 +35,7 @@ from pathlib import Path
 from lab.glance_identity import IDENTITY_HEADERS  # noqa: F401 (the tests' headers)
 from lab import apache
 from lab.harness import REPO_ROOT, ExpectedFailure, LineEdit
-from lab.patterns import GLANCE_IMPORT_NOT_QUEUED as IMPORT_NOT_QUEUED
+from lab.patterns import GLANCE_IMPORT_NOT_QUEUED
 
 REQUIREMENTS = REPO_ROOT / "tests" / "glance-requirements.txt"
 VERSION = "33.0.0"
@@ -109,7 +109,7 @@ EXPECTED_FAILURES = {
     # (web-download needs queued, glance-direct uploading), so the 60-minute
     # expiry of the import lock (_enforce_import_lock) is never reached.
     "import-kill-9": ExpectedFailure(
-        409, IMPORT_NOT_QUEUED,
+        409, GLANCE_IMPORT_NOT_QUEUED,
         "Glance 33 does not recover an import whose process is killed: the image stays "
         "importing and its task processing, and a new import of it is refused with 409; "
         "deleting the image removes the staged part",

@@ -31,7 +31,7 @@ import dataclasses
 import importlib
 import pkgutil
 
-from lab.harness import KEYSTONE_EXAMPLES, ExpectedFailure
+from lab.harness import KEYSTONE_EXAMPLES
 
 ETC = "/etc/glancelet/"
 # Every pattern's glancelet runs behind Keystone: files=... + KEYSTONE adds
@@ -52,19 +52,6 @@ GLANCE_BEHIND_PROXY = "examples/glance/behind-proxy.conf"
 # import whose process is gone (killed, or stopped first): it checks the
 # status before the import lock, and nothing sets the status back.
 GLANCE_IMPORT_NOT_QUEUED = "Image needs to be in 'queued' state to use 'web-download' method"
-# Glance under gunicorn, SIGTERM during a web-download: the worker exits
-# after its requests; Glance's exit hook (drain_workers, glance/common/
-# wsgi_app.py) shuts its task pool down and waits for the running step, the
-# download, which completes; taskflow cannot schedule the next step on the
-# pool that is shut down, so the task fails and the image stays importing.
-GLANCE_IMPORT_FAILS_AT_EXIT = ExpectedFailure(
-    409, GLANCE_IMPORT_NOT_QUEUED,
-    "after SIGTERM the worker finishes the download, but Glance 33 has shut its task pool "
-    "down at exit, so the import's next step cannot start (RuntimeError: cannot schedule "
-    "new futures after shutdown): the task fails (Task failed due to Internal Error), the "
-    "image stays importing, and a new import of it is refused with 409",
-    log=(None, "RuntimeError: cannot schedule new futures after shutdown"),
-    image_status="importing", task_status="failure")
 # Drop-ins for glance-api.conf: oslo.config reads every *.conf in this
 # directory after glance-api.conf (one of its default config dirs).
 GLANCE_CONF_D = "/etc/glance/glance-api.conf.d/"

@@ -1,7 +1,7 @@
 """gunicorn (gthread workers), alone and behind nginx (examples/gunicorn/)."""
 
 from lab.harness import ExpectedFailure, Pattern
-from lab.patterns import (GLANCE_BEHIND_PROXY, GLANCE_IMPORT_FAILS_AT_EXIT, KEYSTONE,
+from lab.patterns import (GLANCE_BEHIND_PROXY, GLANCE_IMPORT_NOT_QUEUED, KEYSTONE,
                           glance_under_gunicorn, in_etc)
 from lab.patterns.nginx_uwsgi import LOGROTATE
 from lab.servers import Run
@@ -35,6 +35,20 @@ MALFORMED_CHUNKS_500 = ExpectedFailure(
     log=(None, "Failed to upload image data due to internal error: "
          "gunicorn.http.errors.InvalidChunkSize"),
     image_status="queued")
+
+# Glance under gunicorn, SIGTERM during a web-download: the worker exits
+# after its requests; Glance's exit hook (drain_workers, glance/common/
+# wsgi_app.py) shuts its task pool down and waits for the running step, the
+# download, which completes; taskflow cannot schedule the next step on the
+# pool that is shut down, so the task fails and the image stays importing.
+GLANCE_IMPORT_FAILS_AT_EXIT = ExpectedFailure(
+    409, GLANCE_IMPORT_NOT_QUEUED,
+    "after SIGTERM the worker finishes the download, but Glance 33 has shut its task pool "
+    "down at exit, so the import's next step cannot start (RuntimeError: cannot schedule "
+    "new futures after shutdown): the task fails (Task failed due to Internal Error), the "
+    "image stays importing, and a new import of it is refused with 409",
+    log=(None, "RuntimeError: cannot schedule new futures after shutdown"),
+    image_status="importing", task_status="failure")
 
 NGINX_SERVERS = (_gunicorn(), Run("nginx", NGINX_CONF, port="9292",
                                   unit=nginx_unit("nginx-gunicorn.conf")))

@@ -107,8 +107,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running (still run in CI)")
     config.addinivalue_line("markers", "full_only: waits out a real timeout of a minute "
                             "or more; not in CI's tier (tests/examples/ci_tier.py)")
-    config._examples = {"items": {}, "reports": {}, "deselected": 0, "props": {},
-                        "not_run": set()}
+    config._examples = {"items": {}, "reports": {}, "deselected": 0, "props": {}}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -194,7 +193,6 @@ def _other_pattern(config, item):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    from lab import glance
     tier = config.getoption("tier")
     kept, dropped = [], []
     for item in items:
@@ -202,12 +200,6 @@ def pytest_collection_modifyitems(session, config, items):
             dropped.append(item)
             continue
         key = _scenario_of(item)
-        if key is not None and key[0] == "glance" and key[2] in glance.NOT_RUN:
-            # Declared not run for Glance (the matrix says why): deselected,
-            # but no cell is missing, so the run is not partial for it.
-            config._examples["not_run"].add(item.nodeid)
-            dropped.append(item)
-            continue
         if key is None and tier == "ci" and item.get_closest_marker("full_only"):
             dropped.append(item)
             continue
@@ -220,16 +212,15 @@ def pytest_collection_modifyitems(session, config, items):
             config._examples["items"][item.nodeid] = key
         kept.append(item)
     if dropped:
-        # Counted as deselected (but the declared not-run ones): the run is
-        # partial and leaves the committed results file alone.
+        # Counted as deselected: the run is partial and leaves the committed
+        # results file alone.
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
 
 
 def pytest_deselected(items):
     if items:
-        state = items[0].config._examples
-        state["deselected"] += sum(item.nodeid not in state["not_run"] for item in items)
+        items[0].config._examples["deselected"] += len(items)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -273,9 +264,6 @@ def pytest_sessionfinish(session, exitstatus):
     keystone_start(config)   # if the session fixture is not torn down yet
     if state and "keystone_start" in state and reporter is not None:
         reporter.write_line("Keystone and memcached start: %s" % state["keystone_start"])
-    if state and state["not_run"] and reporter is not None:
-        reporter.write_line("Deselected, declared not run for Glance (lab.glance.NOT_RUN): "
-                            "%d" % len(state["not_run"]))
     if not state or not state["reports"]:
         return   # no scenario ran (e.g. only test_rewrite.py): leave the file alone
     rows, symptoms, seen = [], [], set()
