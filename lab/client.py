@@ -9,9 +9,11 @@ client side.
 
 import hashlib
 import http.client
+import io
 import json
 import os
 import random
+import select
 import ssl
 import subprocess
 import sys
@@ -324,6 +326,73 @@ class Api:
 # requests lets these variables override a session's CA file (the ``cacert``
 # python-glanceclient passes), so they must not leak into the client tests.
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def answered(conn, wait=0.05):
+    """Whether the server has sent ``conn`` (an http.client connection whose
+    request is still being sent) the start of an answer, or closed it,
+    within ``wait`` seconds.
+
+    On TLS a readable socket is not an answer: a TLS 1.3 server sends its
+    session tickets after the handshake, and they make the socket readable
+    with no response behind them. A non-blocking read tells the two apart;
+    response bytes it takes are given back to ``conn.getresponse()``.
+    """
+    sock = conn.sock
+    if not select.select([sock], [], [], wait)[0]:
+        return False
+    if not isinstance(sock, ssl.SSLSocket):
+        return True
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        data = sock.recv(65536)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return False        # only TLS records of its own, such as tickets
+    except OSError:
+        return True         # reset: the answer is the error getresponse raises
+    finally:
+        sock.settimeout(timeout)
+    if data:
+        conn.sock = _Replayed(sock, data)
+    return True
+
+
+class _Replayed:
+    """A socket whose first ``data`` was read already: ``makefile("rb")``
+    gives it back before the rest (http.client reads responses that way)."""
+
+    def __init__(self, sock, data):
+        self._sock = sock
+        self._data = data
+
+    def makefile(self, mode="rb", buffering=None, **kwargs):
+        assert mode == "rb", mode
+        return io.BufferedReader(_ReplayedRaw(self._data, self._sock.makefile("rb", buffering=0)))
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _ReplayedRaw(io.RawIOBase):
+    def __init__(self, data, raw):
+        self._data = data
+        self._raw = raw
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self._data:
+            n = min(len(buffer), len(self._data))
+            buffer[:n] = self._data[:n]
+            self._data = self._data[n:]
+            return n
+        return self._raw.readinto(buffer)
+
+    def close(self):
+        self._raw.close()
+        super().close()
 
 
 class HalfRequest:
