@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from lab.client import (CA_BUNDLE_VARIABLES, MiB, Api, Response, Source, glance_cli,
+from lab.client import (CA_BUNDLE_VARIABLES, MiB, Api, Response, Source, answered, glance_cli,
                         openstack_cli)
 from lab.harness import data_files, names_image, settled_stray_files, stray_files
 from lab.keystone import token_with_expiry
