@@ -149,8 +149,12 @@ class Server:
     """
 
     def __init__(self, name, argv, log_path, env=None, cwd=None, stop_timeout=30,
-                 signal_ready=None, notify_socket=None, ids=None, signal_ready_timeout=30.0):
+                 signal_ready=None, notify_socket=None, ids=None, signal_ready_timeout=30.0,
+                 hostname=None):
         self.name = name
+        # The host name of the host it runs on, when that is a node of a
+        # multi-node pattern (see :meth:`_on_own_host`); None: this host's.
+        self.hostname = hostname
         # (uid, gid) of the unit's User=/Group= it runs as, as systemd
         # starts it (None: as the tests' own user).
         self.ids = ids
@@ -178,14 +182,41 @@ class Server:
         if self.notify_socket:
             self._listen_notify(env)
         as_user = self._as_user(env) if self.ids else {}
+        argv = self.argv
+        if self.hostname:
+            argv, as_user = self._on_own_host(as_user)
         with open(self.log_path, "ab") as log:
             self.log_offset = log.tell()
             log.write(("### %s: %s\n" % (self.name, " ".join(self.argv))).encode())
             log.flush()
             self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=env, start_new_session=True, **{"cwd": self.cwd, **as_user})
         return self
+
+    def _on_own_host(self, as_user):
+        """The command and Popen arguments that run :attr:`argv` as a host of
+        its own named :attr:`hostname`: in a UTS namespace of its own (so
+        ``gethostname()`` there is the node's, as on a separate machine;
+        addresses, files and PIDs stay this host's), as the unit's user if
+        it has one.
+
+        ``unshare --uts`` needs root, so the switch to the unit's user comes
+        after it, by ``setpriv`` (the same uid, gid and no supplementary
+        groups as Popen's). Each program execs the next: the server's PID is
+        the one started.
+        """
+        if os.geteuid() != 0:
+            raise RuntimeError("%s: a node runs as a host of its own (unshare --uts), which "
+                               "needs root: run the tests as root" % self.name)
+        then = []
+        if as_user:
+            uid, gid = self.ids
+            then = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups", "--"]
+            as_user = {"cwd": as_user["cwd"]}
+        argv = (["unshare", "--uts", "--", "/bin/sh", "-c", 'hostname "$0" && exec "$@"',
+                 self.hostname] + then + self.argv)
+        return argv, as_user
 
     def _as_user(self, env):
         """Popen's arguments and ``env``'s variables for a unit's ``User=``
@@ -487,6 +518,8 @@ class Workspace:
 
     # Variables every server it starts gets (replaced, never changed in place).
     spawn_env = {}
+    # The host name its servers see (a node's; None: this host's).
+    hostname = None
 
     def __init__(self, tmp_path, unit_user=False):
         # The root lives outside pytest's tmp dirs: pytest makes
@@ -612,7 +645,8 @@ class Workspace:
         server = Server(name, argv, self.log(name), env=dict(self.spawn_env, **(env or {})),
                         cwd=cwd, stop_timeout=stop_timeout, signal_ready=signal_ready,
                         notify_socket=self.root / ("notify-%s" % name) if notify else None,
-                        ids=ids, signal_ready_timeout=signal_ready_timeout).start()
+                        ids=ids, signal_ready_timeout=signal_ready_timeout,
+                        hostname=self.hostname).start()
         self.servers[name] = server
         return server
 
@@ -653,6 +687,10 @@ class NodeWorkspace(Workspace):
         self.root = parent.root / "nodes" / node.name
         shared = PYTHON_ENVS + tuple(node.shared)
         self.unit_user = parent.unit_user
+        # Its servers run as a host of their own, named after the node
+        # (:meth:`Server._on_own_host`): what tells glancelet's processes
+        # which claims they can judge by PID (glancelet.lease).
+        self.hostname = node.name
         self._setup({token: parent.values[token] for token in shared}, node.address)
         self.servers = parent.servers
         self.nodes = {}
@@ -818,7 +856,8 @@ class Deployment:
         new = Server(old.name, old.argv, old.log_path, env=old.env, cwd=old.cwd,
                      stop_timeout=old.stop_timeout, signal_ready=old.signal_ready,
                      notify_socket=old.notify_socket, ids=old.ids,
-                     signal_ready_timeout=old.signal_ready_timeout).start()
+                     signal_ready_timeout=old.signal_ready_timeout,
+                     hostname=old.hostname).start()
         self.servers[name] = new
         self.wait_ready()
         return new

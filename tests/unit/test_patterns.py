@@ -2,6 +2,7 @@
 reload and stop, the docs and the results file rely on."""
 
 import os
+import pwd
 import socket
 
 import pytest
@@ -189,3 +190,24 @@ def test_connected_to_finds_the_process_with_the_connection():
                 assert harness.connected_to([os.getpid(), os.getppid()], port) == [os.getpid()]
                 other = port + 1 if port < 65535 else port - 1
                 assert harness.connected_to([os.getpid()], other) == []
+
+
+def test_a_node_server_runs_as_a_host_of_its_own(tmp_path):
+    """lab.harness.Server with a ``hostname`` (a multi-node pattern's node):
+    its process sees that host name, as the unit's user with no
+    supplementary groups, under the PID the harness started; this host's
+    name is unchanged. Without root, it fails saying so."""
+    nobody = pwd.getpwnam("nobody")
+    report = ("import os, socket; print(socket.gethostname(), os.getpid(), os.getuid(), "
+              "os.getgid(), os.getgroups())")
+    server = harness.Server("node-x", ["/usr/bin/python3", "-c", report], tmp_path / "node-x.out",
+                            ids=(nobody.pw_uid, nobody.pw_gid), hostname="node-x")
+    if os.geteuid() != 0:
+        with pytest.raises(RuntimeError, match="needs root"):
+            server.start()
+        return
+    server.start()
+    assert server.wait(30) == 0, server.log_path.read_text()
+    last = server.log_path.read_text().splitlines()[-1]
+    assert last == "node-x %d %d %d []" % (server.pid, nobody.pw_uid, nobody.pw_gid), last
+    assert socket.gethostname() != "node-x"
