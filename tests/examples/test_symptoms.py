@@ -158,8 +158,9 @@ def _kept_connections(client, url):
             if conn is not None and conn.sock is not None]
 
 
-def _get_images(conn, token):
-    conn.request("GET", "/v2/images", headers={"X-Auth-Token": token})
+def _get_images(api, conn):
+    """GET /v2/images on ``conn`` (an http.client connection of ``api``'s)."""
+    conn.request("GET", api.path("/v2/images"), headers=api.auth_headers())
     resp = conn.getresponse()
     resp.read()
     return resp
@@ -184,11 +185,10 @@ def test_uwsgi_http_socket_without_connection_close(tmp_path, record, monkeypatc
     variant = without("uwsgi-http", UWSGI_HTTP + "glancelet-uwsgi.ini",
                       r"^add-header\s*=\s*Connection: close")
     with variant.start(tmp_path) as dep:
-        token = dep.token() or "x"
-        parts = urlsplit(dep.base_url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        api = Api(dep.base_url)
+        conn = api.connection(timeout=10)
         try:
-            resp = _get_images(conn, token)
+            resp = _get_images(api, conn)
             assert (resp.status, resp.version, resp.getheader("Connection")) == (200, 11, None)
             assert not resp.will_close     # the client may send its next request on it
             # ... but uWSGI closes it: the client's end reads EOF.
@@ -196,25 +196,24 @@ def test_uwsgi_http_socket_without_connection_close(tmp_path, record, monkeypatc
             assert conn.sock.recv(1, socket.MSG_PEEK) == b""
             with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError,
                                 BrokenPipeError)) as caught:
-                _get_images(conn, token)
+                _get_images(api, conn)
         finally:
             conn.close()
-        client = glanceclient.Client("2", endpoint=dep.base_url, token=token)
+        client = glanceclient.Client("2", endpoint=dep.base_url, token=dep.token() or "x")
         list(client.images.list())
         assert len(_kept_connections(client, dep.base_url)) == 1
         record.symptom("uwsgi-connection-reset", "uwsgi-http", dep.workspace.operator_view(
             "%s: %s" % (type(caught.value).__name__, caught.value)))
     with get("uwsgi-http").start(tmp_path / "shipped") as dep:
-        token = dep.token() or "x"
-        parts = urlsplit(dep.base_url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        api = Api(dep.base_url)
+        conn = api.connection(timeout=10)
         try:
-            resp = _get_images(conn, token)
+            resp = _get_images(api, conn)
             assert (resp.status, resp.getheader("Connection"), resp.will_close) == (
                 200, "close", True)
         finally:
             conn.close()
-        client = glanceclient.Client("2", endpoint=dep.base_url, token=token)
+        client = glanceclient.Client("2", endpoint=dep.base_url, token=dep.token() or "x")
         list(client.images.list())
         assert _kept_connections(client, dep.base_url) == []
 
