@@ -30,7 +30,7 @@ import uuid
 
 from benchmarks import client, stats
 from glancelet import db, domain
-from lab import patterns as registry
+from lab import dbservers, patterns as registry
 from lab.patterns import haproxy_multinode
 
 # haproxy-multinode on MariaDB: not a registered pattern (see on_mariadb).
@@ -44,6 +44,15 @@ DEADLINE = 300.0
 def pattern(name):
     """The pattern of a growth figure: a registered one, or :data:`MARIADB`."""
     return haproxy_multinode.on_mariadb() if name == MARIADB else registry.get(name)
+
+
+def backend(connection):
+    """The database server a ``[database] connection`` names, for labels."""
+    scheme = connection.split(":", 1)[0]
+    if scheme.startswith("sqlite"):
+        return "SQLite"
+    kind = next(k for k, schemes in dbservers.SCHEMES.items() if scheme in schemes)
+    return {"postgresql": "PostgreSQL", "mariadb": "MariaDB"}[kind]
 
 
 def _parallel(n, work, deadline=DEADLINE):
@@ -123,7 +132,7 @@ def list_latency(base, ids, requests):
 
 def measure_growth(dep, args, image, log):
     base = dep.base_url
-    out = {"clients": {}, "uploads": [], "images": {}}
+    out = {"backend": backend(dep.connection), "clients": {}, "uploads": [], "images": {}}
     target = client.create_image(base, "bench-growth-target")
     for n in CLIENTS:
         per = max(5, args.growth_requests // n)

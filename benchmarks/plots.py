@@ -198,24 +198,54 @@ def rss(results, out_dir):
                    out_dir / "rss.png")
 
 
+# growth.png: one colour per deployment (database backend), one line style
+# and marker per series.
+GROWTH_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
+GROWTH_STYLES = {("get_image", "p50_ms"): ("-", "o"), ("get_image", "p99_ms"): (":", "o"),
+                 ("list_images", "p50_ms"): ("-", "s"), ("list_images", "p99_ms"): (":", "s"),
+                 "first": ("-", "o"), "deep": ("--", "s"), "first_tag": ("-.", "^"),
+                 "deep_tag": (":", "v")}
+GROWTH_SERIES = {("get_image", "p50_ms"): "GET p50", ("get_image", "p99_ms"): "GET p99",
+                 ("list_images", "p50_ms"): "list p50", ("list_images", "p99_ms"): "list p99",
+                 "first": "first page", "deep": "deep page", "first_tag": "first page + tag",
+                 "deep_tag": "deep page + tag"}
+
+
+def _growth_legend(ax, deployments, series):
+    """One legend entry per deployment (colour) and one per series (style)."""
+    handles = [plt.Line2D([], [], color=color, linewidth=3, label=label)
+               for label, color in deployments]
+    handles += [plt.Line2D([], [], color="black", linestyle=GROWTH_STYLES[key][0],
+                           marker=GROWTH_STYLES[key][1], label=GROWTH_SERIES[key])
+                for key in series]
+    handles += [h for h in ax.get_legend_handles_labels()[0] if h.get_label().startswith("target")]
+    ax.legend(handles=handles, fontsize=6)
+
+
 def growth(results, out_dir):
-    """Curves: latency and req/s against clients, upload MiB/s against
-    concurrent uploads, list p50 against the number of images."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
-    for name, g in sorted(results["growth"].items()):
+    """Curves: latency against clients, upload MiB/s against concurrent
+    uploads, list p50 against the number of images; a colour per deployment."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
+    deployments = []
+    latency_keys = [(k, m) for k in ("get_image", "list_images") for m in ("p50_ms", "p99_ms")]
+    list_keys = ["first", "deep", "first_tag", "deep_tag"]
+    for i, (name, g) in enumerate(sorted(results["growth"].items())):
+        color = GROWTH_COLORS[i % len(GROWTH_COLORS)]
+        label = "%s (%s)" % (name, g["backend"]) if g.get("backend") else name
+        deployments.append((label, color))
         clients = sorted(int(n) for n in g["clients"])
-        for key, style in (("get_image", "-o"), ("list_images", "-s")):
-            for metric, alpha in (("p50_ms", 1.0), ("p99_ms", 0.5)):
-                axes[0].plot(clients, [g["clients"][str(n)][key][metric] for n in clients],
-                             style, alpha=alpha, label="%s %s %s" % (
-                                 name, key.split("_")[0], metric.split("_")[0]))
+        for key, metric in latency_keys:
+            line, marker = GROWTH_STYLES[key, metric]
+            axes[0].plot(clients, [g["clients"][str(n)][key][metric] for n in clients],
+                         color=color, linestyle=line, marker=marker)
         ups = g["uploads"]
         axes[1].plot([u["clients"] for u in ups], [u["mib_s"] for u in ups], "-o",
-                     label="%s, %d MiB each" % (name, ups[0]["mib_each"]))
+                     color=color, label="%s, %d MiB each" % (label, ups[0]["mib_each"]))
         counts = sorted(int(n) for n in g["images"])
-        for key in ("first", "deep", "first_tag", "deep_tag"):
-            axes[2].plot(counts, [g["images"][str(n)][key]["p50_ms"] for n in counts], "-o",
-                         label="%s %s" % (name, key.replace("_", " + ")))
+        for key in list_keys:
+            line, marker = GROWTH_STYLES[key]
+            axes[2].plot(counts, [g["images"][str(n)][key]["p50_ms"] for n in counts],
+                         color=color, linestyle=line, marker=marker)
     axes[0].axhline(5.0, color="red", linestyle=":", label="target: GET p99 <= 5 ms at 8")
     axes[2].axhline(5.0, color="red", linestyle=":", label="target: list p50 <= 5 ms")
     for ax, title, xlabel, ylabel in (
@@ -226,8 +256,10 @@ def growth(results, out_dir):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=6)
         ax.grid(alpha=0.3)
+    _growth_legend(axes[0], deployments, latency_keys)
+    axes[1].legend(fontsize=6)
+    _growth_legend(axes[2], deployments, list_keys)
     fig.suptitle("How cost grows\n" + _subtitle(results), fontsize=10)
     fig.tight_layout()
     path = out_dir / "growth.png"
