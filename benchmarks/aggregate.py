@@ -1,6 +1,7 @@
 """Aggregating: per-run figures to summaries, ratios to the baselines
 measured beside them, and the targets met or missed."""
 
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,8 @@ TARGETS = {
     "vs_null": ("glancelet >= 0.9x the null service under the same server files", 0.9),
     "get_p99_8": ("GET /v2/images/{id} p99 <= 5 ms with 8 clients (uwsgi-http)", 5.0),
     "list_p50_100k": ("list (limit=25) p50 <= 5 ms with 100k images", 5.0),
+    "download_offload": ("download with the offload (the front end sends the file) >= 0.9x "
+                         "nginx static", 0.9),
 }
 # The patterns whose own WSGI server is the front door, when a results file
 # does not list them (``config["direct"]``, from :func:`is_direct`).
@@ -224,6 +227,21 @@ def growth_targets(growth):
     return rows
 
 
+def offload_targets(offload):
+    """The offload target of each front's pattern: the median of the
+    run-by-run ratios of its offloaded download to nginx static."""
+    rows = []
+    for name, ratios in sorted((offload or {}).get("x_static", {}).items()):
+        if not name.endswith(" offload"):
+            continue
+        value = statistics.median(ratios)
+        mib = offload["medians"][name]
+        rows.append(_target_row("download_offload", name[:-len(" offload")], value,
+                                value >= 0.9, "median %d MiB/s; run by run %s" % (
+                                    mib, ", ".join("%.2fx" % r for r in ratios))))
+    return rows
+
+
 # What a run's figures depend on in this repository: the page marks the
 # results stale once the digest over these folders changes.
 SOURCE_DIRS = ("benchmarks", "examples", "glancelet")
@@ -248,7 +266,7 @@ def _target_row(tid, pattern, value, met, detail):
 
 
 def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_start,
-            duration_s, growth=None, glance_runs=None):
+            duration_s, growth=None, glance_runs=None, offload=None):
     """The results document (``results.json``): config, summaries, ratios,
     targets and the raw runs. Glance's are under ``"glance"`` (summaries) and
     ``"glance_runs"``; ``config["glance"]`` says where it was not measured
@@ -278,11 +296,13 @@ def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_
         "glance_runs": glance_runs,
         "baseline_runs": base_runs,
         "growth": growth or {},
+        "offload": offload or {},
     }
     add_ratios(out)
     add_null_ratios(out)
     add_glance_ratios(out)
     add_direct_ratios(out)
-    out["targets"] = evaluate_targets(out) + growth_targets(out["growth"])
+    out["targets"] = (evaluate_targets(out) + growth_targets(out["growth"])
+                      + offload_targets(out["offload"]))
     reasons.explain(out)
     return out

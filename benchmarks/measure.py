@@ -379,6 +379,29 @@ def measure(args, selected, workroot, stack):
     return base_runs, pattern_runs, null_runs, paired, glance_runs
 
 
+# Downloads per offload figure, at least: a 1 GiB download from the page
+# cache takes a third of a second, so a few runs more cost little and narrow
+# the spread.
+OFFLOAD_MIN_RUNS = 5
+
+
+def offload(args, workroot):
+    """The download offload of each front of ``args.offload``
+    (:func:`benchmarks.offload.measure`), with the run's image size, in
+    ``args.runs`` runs or :data:`OFFLOAD_MIN_RUNS`, whichever is more; None
+    when there is none to measure."""
+    from benchmarks import offload as offload_mod  # it imports log from here
+    if not args.offload:
+        return None
+    calm = quiet(args, "offload")
+    where = Path(tempfile.mkdtemp(prefix="offload-", dir=workroot))
+    where.chmod(0o755)  # nginx's and Apache's workers read the files below it
+    out = offload_mod.measure(args.offload, args.image_size,
+                              max(args.runs, OFFLOAD_MIN_RUNS), where)
+    out.update(calm, loadavg_1min=machine.loadavg()[0])
+    return out
+
+
 def growth(args, workroot):
     """The concurrency and growth figures (:mod:`benchmarks.growth`) of each
     pattern of ``args.growth``, each in a deployment of its own."""

@@ -1,13 +1,20 @@
-"""The download offload's speed: ``nginx-proxy-http`` with and without
+"""The download offload's speed (``tox -e bench`` measures it too, see
+:func:`measure`): ``nginx-proxy-http`` with and without
 ``[glancelet] download_offload = x-accel-redirect``
-(:func:`lab.patterns.nginx_uwsgi.with_offload`), against nginx serving the
-same file statically, interleaved run by run. Not part of ``tox -e bench``::
+(:func:`lab.patterns.nginx_uwsgi.with_offload`), and ``apache-proxy-http``
+with and without ``x-sendfile`` (mod_xsendfile,
+:func:`lab.patterns.apache_proxy_http.with_xsendfile`), against nginx
+serving the same file statically, interleaved run by run. On its own::
 
-    python -m benchmarks.offload [--size-mib 1024] [--runs 3]
+    python -m benchmarks.offload [--size-mib 1024] [--runs 3] [--fronts nginx,apache]
 
-Both deployments run as the benchmarks run every pattern (trusted headers,
-as root). Each download must bring the whole image and its Content-MD5.
-Prints each download and the medians; ``--out FILE`` also writes them as JSON.
+Every deployment runs with trusted headers, as the benchmarks run every
+pattern. The nginx pair runs as root; the Apache pair runs uWSGI as its
+unit's user (``glancelet``, the examples' setting), since Apache's workers
+read the image files through that user's group (the provisioning's usermod
+line): run ``python -m lab.provision`` first. Each download must bring the
+whole image and its Content-MD5. Prints each download and the medians;
+``--out FILE`` also writes them as JSON.
 """
 
 import argparse
@@ -21,7 +28,7 @@ from pathlib import Path
 
 from benchmarks import baselines, client, stats
 from benchmarks.measure import log
-from lab.patterns import nginx_uwsgi
+from lab.patterns import apache_proxy_http, nginx_uwsgi
 
 MAX_RUNS = 10
 DEADLINE = 1800.0  # seconds for every run together
@@ -33,8 +40,29 @@ def parse_args(argv):
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3, choices=range(1, MAX_RUNS + 1),
                         metavar="1..%d" % MAX_RUNS)
+    parser.add_argument("--fronts", default=",".join(FRONTS),
+                        help="comma-separated, of: %s" % ", ".join(FRONTS))
     parser.add_argument("--out", type=Path)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.fronts = args.fronts.split(",")
+    unknown = set(args.fronts) - set(FRONTS)
+    if unknown:
+        parser.error("unknown --fronts: %s" % ", ".join(sorted(unknown)))
+    return args
+
+
+def nginx_pair():
+    plain = nginx_uwsgi.PATTERNS[0].without_keystone().with_unit_user(False)
+    return plain, nginx_uwsgi.with_offload(plain)
+
+
+def apache_pair():
+    plain = apache_proxy_http.PATTERNS[0].without_keystone().with_unit_user(True)
+    return plain, apache_proxy_http.with_xsendfile(plain)
+
+
+# {front: () -> (pattern without the offload, the same with it)}
+FRONTS = {"nginx": nginx_pair, "apache": apache_pair}
 
 
 def uploaded(dep, image, size):
@@ -44,51 +72,64 @@ def uploaded(dep, image, size):
     return image_id
 
 
+def measure(fronts, size, runs, workroot, log=log):
+    """Download ``size`` bytes from nginx static and from each front's pair
+    (without and with the offload), ``runs`` times, interleaved; return
+    {"size_mib", "fronts", "runs": {name: [MiB/s, ...]}, "x_static": {name:
+    [per-run ratio to nginx static]}, "medians": {name: MiB/s, name + " x
+    static": median ratio}}. Deployments and files live under ``workroot``."""
+    sources = {}
+    for front in fronts:
+        plain, offloaded = FRONTS[front]()
+        sources[plain.name] = plain
+        sources[plain.name + " offload"] = offloaded
+    figures = {name: [] for name in ["nginx static", *sources]}
+    with contextlib.ExitStack() as stack:
+        static_dir = workroot / "static"
+        static_dir.mkdir(parents=True)
+        image = static_dir / "image.bin"
+        baselines.make_image_file(image, size)
+        md5 = baselines.hash_file(image)[1]
+        (static_dir / "record.json").write_text("{}")  # StaticNginx waits for it
+        ngx = stack.enter_context(baselines.StaticNginx(static_dir, workroot / "nginx"))
+        targets = {"nginx static": (ngx.base_url, "/image.bin", None)}
+        for name, pattern in sources.items():
+            dep = stack.enter_context(pattern.start(workroot / name))
+            path = "/v2/images/%s/file" % uploaded(dep, image, size)
+            targets[name] = (dep.base_url, path, md5)
+        end = time.monotonic() + DEADLINE
+        order = list(targets)
+        for run in range(runs):
+            for name in order[run % len(order):] + order[:run % len(order)]:
+                if time.monotonic() > end:
+                    raise client.BenchError("past the %d s deadline" % DEADLINE)
+                base, path, want_md5 = targets[name]
+                seconds, headers = client.download(base, path, size)
+                if want_md5 is not None and headers.get("content-md5") != want_md5:
+                    raise client.BenchError("%s: Content-MD5 %r, expected %s"
+                                            % (name, headers.get("content-md5"), want_md5))
+                figures[name].append(stats.mib_s(size, seconds))
+                log("offload run %d: %s %.0f MiB/s" % (run + 1, name, figures[name][-1]))
+    x_static = {name: [round(a / b, 3) for a, b in zip(figures[name], figures["nginx static"])]
+                for name in sources}
+    medians = {name: round(statistics.median(values)) for name, values in figures.items()}
+    medians.update({name + " x static": round(statistics.median(values), 2)
+                    for name, values in x_static.items()})
+    return {"size_mib": size >> 20, "fronts": list(fronts), "runs": figures,
+            "x_static": x_static, "medians": medians}
+
+
 def main(argv=None):
     args = parse_args(argv)
-    size = args.size_mib << 20
-    plain = nginx_uwsgi.PATTERNS[0].without_keystone().with_unit_user(False)
-    sources = {"proxied": plain, "offload": nginx_uwsgi.with_offload(plain)}
     workroot = Path(tempfile.mkdtemp(prefix="glancelet-offload-bench-", dir="/var/tmp"))
     workroot.chmod(0o755)  # nginx's workers serve the static file from here
-    figures = {"nginx static": [], "proxied": [], "offload": []}
     try:
-        with contextlib.ExitStack() as stack:
-            static_dir = workroot / "static"
-            static_dir.mkdir()
-            image = static_dir / "image.bin"
-            baselines.make_image_file(image, size)
-            md5 = baselines.hash_file(image)[1]
-            (static_dir / "record.json").write_text("{}")  # StaticNginx waits for it
-            ngx = stack.enter_context(baselines.StaticNginx(static_dir, workroot / "nginx"))
-            targets = {"nginx static": (ngx.base_url, "/image.bin", None)}
-            for name, pattern in sources.items():
-                dep = stack.enter_context(pattern.start(workroot / name))
-                path = "/v2/images/%s/file" % uploaded(dep, image, size)
-                targets[name] = (dep.base_url, path, md5)
-            end = time.monotonic() + DEADLINE
-            order = list(targets)
-            for run in range(args.runs):
-                for name in order[run % 3:] + order[:run % 3]:
-                    if time.monotonic() > end:
-                        raise client.BenchError("past the %d s deadline" % DEADLINE)
-                    base, path, want_md5 = targets[name]
-                    seconds, headers = client.download(base, path, size)
-                    if want_md5 is not None and headers.get("content-md5") != want_md5:
-                        raise client.BenchError("%s: Content-MD5 %r, expected %s"
-                                                % (name, headers.get("content-md5"), want_md5))
-                    figures[name].append(stats.mib_s(size, seconds))
-                    log("run %d: %s %.0f MiB/s" % (run + 1, name, figures[name][-1]))
+        out = measure(args.fronts, args.size_mib << 20, args.runs, workroot)
     finally:
         shutil.rmtree(workroot, ignore_errors=True)
-    summary = {name: round(statistics.median(values)) for name, values in figures.items()}
-    for name in ("proxied", "offload"):
-        summary[name + " x static"] = round(statistics.median(
-            a / b for a, b in zip(figures[name], figures["nginx static"])), 2)
-    log("medians: %s" % summary)
+    log("medians: %s" % out["medians"])
     if args.out:
-        args.out.write_text(json.dumps({"size_mib": args.size_mib, "runs": figures,
-                                        "medians": summary}, indent=1) + "\n")
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
     return 0
 
 

@@ -50,6 +50,11 @@ def _reason(row, results):
     mine = results.get("patterns", {}).get(name, {})
     null = results.get("null", {}).get(name, {})
     target = row["target"]
+    if target == "download_offload":
+        runs = results.get("offload", {}).get("x_static", {}).get(name + " offload") or []
+        if runs and max(runs) >= row["threshold"]:
+            return ("the spread of the runs: %s" % ", ".join("%.2f" % r for r in runs), SPREAD)
+        return None
     if target.split("_")[0] in _THROUGHPUT:
         return _throughput(target.split("_")[0], detail, row["threshold"], mine, null)
     if target == "vs_null":

@@ -41,6 +41,7 @@ import traceback
 from pathlib import Path
 
 from benchmarks import aggregate, baselines, growth as growth_mod, machine, measure, report
+from benchmarks import offload as offload_mod
 from benchmarks.measure import log
 from lab import patterns as registry
 
@@ -89,6 +90,9 @@ def parse_args(argv):
                    "concurrency level (default 200)")
     p.add_argument("--growth-upload-mib", type=int, default=64,
                    help="size of each concurrent upload (default 64)")
+    p.add_argument("--offload", help="fronts whose download offload to measure "
+                   "(benchmarks/offload.py: %s; default all of them, smoke and --only "
+                   "rss-1gib: none; 'none' for none)" % ", ".join(offload_mod.FRONTS))
     p.add_argument("--no-null", dest="null", action="store_false",
                    help="do not run the null image service (benchmarks/nullservice.py) "
                    "beside glancelet under each pattern's files")
@@ -119,6 +123,12 @@ def parse_args(argv):
     default_growth = "none" if smoke or args.only != "all" else growth_mod.DEFAULT_PATTERNS
     args.growth = [] if (args.growth or default_growth) == "none" else (
         args.growth or default_growth).split(",")
+    default_offload = "none" if smoke or args.only != "all" else ",".join(offload_mod.FRONTS)
+    args.offload = [] if (args.offload or default_offload) == "none" else (
+        args.offload or default_offload).split(",")
+    unknown = set(args.offload) - set(offload_mod.FRONTS)
+    if unknown:
+        p.error("unknown --offload fronts: %s" % ", ".join(sorted(unknown)))
     args.growth_images = [int(n) for n in (args.growth_images or "1000,10000,100000").split(",")]
     args.growth_requests = args.growth_requests or 200
     args.pattern_names = (args.patterns.split(",") if args.patterns
@@ -157,10 +167,11 @@ def ensure_nginx():
                      % (baselines.NGINX, " ".join(cmd)))
 
 
-def provision(selected, enabled=True, glance=()):
+def provision(selected, enabled=True, glance=(), offload=()):
     """The system packages: nginx, and bindep's bench profile (HAProxy,
     PostgreSQL) when a selected pattern runs HAProxy or a database server.
-    Apache patterns need the mod_wsgi venv etc.: the examples' provisioning.
+    Apache patterns, and Apache's download offload (``offload`` names it),
+    need the mod_wsgi venv, mod_xsendfile etc.: the examples' provisioning.
     Glance for the patterns ``glance`` that run it (:mod:`lab.glance`)."""
     from lab import provision as prov
     if glance:
@@ -169,7 +180,7 @@ def provision(selected, enabled=True, glance=()):
     runs = [["--profile", "bench"]] if bench else []
     if not runs:
         ensure_nginx()
-    if enabled and any("apache2" in p.kinds for p in selected):
+    if enabled and (any("apache2" in p.kinds for p in selected) or "apache" in offload):
         runs.append([])
     for argv in runs:
         log("provisioning: python -m lab.provision %s" % " ".join(argv))
@@ -201,7 +212,7 @@ def main(argv=None):
     selected = load_patterns(args.pattern_names)
     load_patterns([name for name in args.growth if name != growth_mod.MARIADB])
     provision(selected, args.provision,
-              [p for p in selected if "glance" in measure.subjects(args, p)])
+              [p for p in selected if "glance" in measure.subjects(args, p)], args.offload)
     for name, why in measure.glance_not_measured(args, selected).items():
         log("Glance not measured under %s: %s" % (name, why))
     started = time.monotonic()
@@ -216,9 +227,10 @@ def main(argv=None):
         base_runs, pattern_runs, null_runs, paired, glance_runs = measure.measure(
             args, selected, workroot, stack)
         growth = measure.growth(args, workroot)
+        offload = measure.offload(args, workroot)
         results = aggregate.results(args, selected, base_runs, pattern_runs, null_runs, paired,
                                     load_at_start, round(time.monotonic() - started, 1),
-                                    growth, glance_runs)
+                                    growth, glance_runs, offload)
         if args.only == "rss-1gib":
             report.print_rss_report(results)
         else:

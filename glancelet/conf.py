@@ -103,7 +103,7 @@ class Option:
 
 IMPORT_METHODS = ("glance-direct", "web-download")
 FLAVORS = ("", "keystone")
-DOWNLOAD_OFFLOADS = ("", "x-accel-redirect")
+DOWNLOAD_OFFLOADS = ("", "x-accel-redirect", "x-sendfile")
 
 # Sections whose options glancelet does not check but hands, as text, to the
 # middleware that owns them (``conf[section]`` is a dict of name -> text).
@@ -204,7 +204,12 @@ OPTIONS = (
            "download_offload_uri, and no body, so that nginx in front sends "
            "the file itself (ranges included). Status, policy and Range checks "
            "are glancelet's as before. Only behind an nginx whose internal "
-           "location at download_offload_uri serves the image directory.",
+           "location at download_offload_uri serves the image directory. "
+           "x-sendfile: a download is answered with an X-Sendfile header naming "
+           "the data file's absolute path, and no body, so that Apache httpd "
+           "in front (mod_xsendfile, XSendFilePath the image directory) sends "
+           "the file itself, ranges included. Only behind such an Apache: "
+           "anywhere else the client gets an empty body.",
            choices=DOWNLOAD_OFFLOADS),
     Option("glancelet", "download_offload_uri", "str", "/glancelet-offload/",
            "The URI prefix of nginx's internal location that serves "

@@ -58,9 +58,10 @@ MODULE_DIR = "/usr/lib/apache2/modules"
 SYSTEM_PYTHON = "/usr/bin/python3"
 # The apache2 server kind's Debian packages (lab.servers): apache2-dev builds
 # mod_wsgi; the mod_wsgi venv is made from Debian's python3; ssl-cert and
-# openssl for mod_ssl.
+# openssl for mod_ssl; mod_xsendfile for the download offload
+# (examples/apache-proxy-http/glancelet-xsendfile.conf).
 APT_PACKAGES = ("apache2", "apache2-dev", "ssl-cert", "openssl", "python3", "python3-venv",
-                "python3-dev", "build-essential")
+                "python3-dev", "build-essential", "libapache2-mod-xsendfile")
 
 # Keystone's own venv for examples/apache-controller/ (its daemon group's
 # python-home), from the same Debian python3 as mod_wsgi's.

@@ -13,6 +13,8 @@ first command of ``tox -e examples`` (default profile), ``tox -e docs``,
 * for ``examples`` and ``keystone`` (whose suites launch patterns), the
   system user ``glancelet`` that the systemd units of ``examples/systemd/``
   name (``User=``; the harness makes their runtime directories owned by it);
+  for ``examples``, also ``www-data`` in its group (the Apache download
+  offload's ``usermod`` line, :data:`WWW_IN_GROUP`);
 * for ``examples``, the service venv (:func:`build_service_venv`): the
   Python environment ``/opt/glancelet`` stands for when a pattern's uWSGI
   or gunicorn runs as its unit's ``User=`` (``Pattern.unit_user``), then
@@ -45,6 +47,7 @@ Profiles:
 
 import argparse
 import dataclasses
+import grp
 import importlib.metadata
 import os
 import pwd
@@ -195,6 +198,30 @@ def ensure_service_user(run=subprocess.run, is_root=None, err=sys.stderr):
     return False
 
 
+# Apache's workers in the service user's group, as
+# examples/apache-proxy-http/glancelet-xsendfile.conf has the operator do: with
+# the download offload they open the image files (mode 0640) themselves.
+WWW_USER = "www-data"
+WWW_IN_GROUP = ["usermod", "-a", "-G", SERVICE_USER, WWW_USER]
+
+
+def ensure_www_in_service_group(run=subprocess.run, is_root=None, err=sys.stderr,
+                                members=None):
+    """Put Apache's User in the service user's group (as root) or print the
+    command; True if it is a member."""
+    if members is None:
+        members = grp.getgrnam(SERVICE_USER).gr_mem
+    if WWW_USER in members:
+        return True
+    if os.geteuid() == 0 if is_root is None else is_root:
+        print("provision: %s" % " ".join(WWW_IN_GROUP), flush=True)
+        run(WWW_IN_GROUP, check=True)
+        return True
+    print("provision: %s is not in group %s; run as root:\n  %s"
+          % (WWW_USER, SERVICE_USER, " ".join(WWW_IN_GROUP)), file=err)
+    return False
+
+
 # glancelet's extras in SERVICE_VENV: Keystone for every pattern, the
 # database drivers for haproxy-multinode (PostgreSQL, MariaDB).
 SERVICE_VENV_EXTRAS = ("keystone", "postgresql", "mysql")
@@ -240,6 +267,8 @@ def main(argv=None):
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
         return 1
     if profile.service_user and not ensure_service_user():
+        return 1
+    if profile.service_user and profile.apache and not ensure_www_in_service_group():
         return 1
     if profile.service_venv and build_service_venv():
         return 1

@@ -1,5 +1,10 @@
-"""Apache httpd + mod_proxy_http under /image -> uWSGI http-socket
-(examples/apache-proxy-http/)."""
+"""Apache httpd mod_proxy_http under /image -> uWSGI http-socket
+(examples/apache-proxy-http/), and the download offload with mod_xsendfile
+(:func:`with_xsendfile`), a test-level deployment of it rather than a pattern
+of its own."""
+
+import copy
+import dataclasses
 
 from lab.patterns import GLANCE_BEHIND_PROXY
 from lab.patterns.apache_uwsgi import apache_to_uwsgi
@@ -14,3 +19,29 @@ PATTERNS = [apache_to_uwsgi(
     # enable_proxy_headers_parsing.
     glance_dropins=(GLANCE_BEHIND_PROXY,),
 )]
+
+# The download offload (glancelet only): the drop-in that turns it on and
+# Apache's conf that enables mod_xsendfile under /image (example, operator
+# path); the operator enables the latter with a2enconf, beside glancelet's.
+XSENDFILE_CONF = "/etc/glancelet/glancelet-xsendfile.conf"
+XSENDFILE_EXAMPLES = (
+    (DIR + "download-offload.conf", "/etc/glancelet/glancelet.conf.d/download-offload.conf"),
+    (DIR + "glancelet-xsendfile.conf", XSENDFILE_CONF),
+)
+
+
+def with_xsendfile(pattern):
+    """``apache-proxy-http`` with the download offload, set up as
+    glancelet-xsendfile.conf says: its two files installed and the Apache
+    conf enabled beside glancelet's. Apache's workers (www-data) read the
+    image files through glancelet's group, which provisioning puts them in
+    (``lab.provision.WWW_IN_GROUP``, the usermod line of the file). Never
+    registered."""
+    assert pattern.name == "apache-proxy-http", pattern
+    clone = copy.copy(pattern)
+    clone.files = pattern.files + XSENDFILE_EXAMPLES
+    clone.servers = tuple(
+        dataclasses.replace(run, includes=run.includes + (XSENDFILE_CONF,))
+        if run.kind == "apache2" else run for run in pattern.servers)
+    clone.name = pattern.name + " (download offload)"
+    return clone

@@ -159,3 +159,32 @@ def test_every_missed_target_says_why(built_html):
     assert cells, "no missed target in the committed run"
     for cell in cells:
         assert cell.startswith("no: ") and re.search(r'href="#bench-[a-z-]+"', cell), cell
+
+
+def test_growth_figures_as_numbers_or_not_measured(built_html):
+    """The committed results.json decides: the concurrency and growth figures
+    as tables (a row per deployment and client count, and per image count),
+    or a visible "Not measured"."""
+    data = json.loads((DOC_SOURCE / "_data" / "bench" / "results.json").read_text())
+    html = (built_html / "reference" / "performance.html").read_text(encoding="utf-8")
+    section = html[html.index(">How cost grows<"):html.index(">Targets<")]
+    growth = data.get("growth") or {}
+    assert ("Not measured: " in section) == (not growth)
+    for name, g in growth.items():
+        label = "%s (%s)" % (name, g["backend"]) if g.get("backend") else name
+        rows = re.findall(r"<tr[^>]*><td><p>%s</p></td>" % re.escape(label), section)
+        assert len(rows) == len(g["clients"]) + len(g["images"]), name
+        for count in g["images"]:
+            assert "<td><p>{:,}</p></td>".format(int(count)) in section, (name, count)
+
+
+def test_offload_figures_or_not_measured(built_html):
+    """The committed results.json decides: the download offload table (nginx
+    static, each front with and without the offload), or "Not measured"."""
+    data = json.loads((DOC_SOURCE / "_data" / "bench" / "results.json").read_text())
+    html = (built_html / "reference" / "performance.html").read_text(encoding="utf-8")
+    section = html[html.index(">Download offload<"):html.index(">Targets<")]
+    offload = data.get("offload") or {}
+    assert ("Not measured: " in section) == (not offload.get("runs"))
+    for name in offload.get("runs", {}):
+        assert "<td><p>%s</p></td>" % name in section, name

@@ -8,7 +8,7 @@ import re
 
 from lab import glance
 from lab.harness import CONTROLLER_EXAMPLES, IMPORT_EXAMPLES, KEYSTONE_EXAMPLES, REPO_ROOT
-from lab.patterns import all_patterns, nginx_uwsgi
+from lab.patterns import all_patterns, apache_proxy_http, nginx_uwsgi
 
 DOC_SOURCE = REPO_ROOT / "doc" / "source"
 
@@ -39,7 +39,8 @@ def literalincluded():
 def test_every_example_is_used_by_a_pattern():
     used = {f for p in all_patterns() for f in p.examples}
     used.update(example for example, _ in IMPORT_EXAMPLES + KEYSTONE_EXAMPLES + glance.EXAMPLES
-                + CONTROLLER_EXAMPLES + nginx_uwsgi.OFFLOAD_EXAMPLES)
+                + CONTROLLER_EXAMPLES + nginx_uwsgi.OFFLOAD_EXAMPLES
+                + apache_proxy_http.XSENDFILE_EXAMPLES)
     missing = [f for f in example_files() if f not in used]
     assert missing == [], "examples/ files no pattern runs: %s" % missing
     absent = sorted(f for f in used if not (REPO_ROOT / f).is_file())

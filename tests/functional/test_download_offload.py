@@ -1,7 +1,8 @@
-"""``[glancelet] download_offload = x-accel-redirect``: glancelet checks a
-download as before and answers it with an ``X-Accel-Redirect`` header and no
-body, for nginx to send the file (tests/examples/test_download_offload.py
-runs it behind the real nginx)."""
+"""``[glancelet] download_offload``: glancelet checks a download as before
+and answers it with no body and an ``X-Accel-Redirect`` header, for nginx to
+send the file (``x-accel-redirect``), or an ``X-Sendfile`` header, for
+Apache's mod_xsendfile (``x-sendfile``). tests/examples/test_download_offload.py
+runs them behind the real nginx and Apache."""
 
 import hashlib
 import os
@@ -114,3 +115,64 @@ def test_offload_off_by_default_sends_the_bytes(client):
     assert (resp.status, resp.body) == (200, DATA)
     assert resp.headers["content-length"] == "10"
     assert "x-accel-redirect" not in resp.headers
+
+
+@pytest.fixture
+def sendfile_app(tmp_path):
+    return app_mod.create_app(make_conf(tmp_path, glancelet__download_offload="x-sendfile"))
+
+
+def test_sendfile_download_is_an_empty_200_naming_the_file(sendfile_app):
+    """X-Sendfile names the data file by its absolute path; glancelet's other
+    headers are those of a download (Apache keeps them, and adds no
+    Accept-Ranges of its own); no body."""
+    alice = Client(sendfile_app, ALICE)
+    image_id = active_image(alice, DATA)
+    resp = alice.get("/v2/images/%s/file" % image_id)
+    assert (resp.status, resp.body) == (200, b"")
+    path = resp.headers["x-sendfile"]
+    assert os.path.isabs(path)
+    assert path == os.path.join(os.path.abspath(sendfile_app.store.directory),
+                                data_file(sendfile_app))
+    assert resp.headers["content-md5"] == hashlib.md5(DATA).hexdigest()
+    assert resp.headers["content-type"] == "application/octet-stream"
+    assert resp.headers["x-openstack-request-id"].startswith("req-")
+    assert resp.headers["content-length"] == "0"
+    assert resp.headers["accept-ranges"] == "bytes"
+    assert "x-accel-redirect" not in resp.headers
+
+
+def test_sendfile_leaves_a_valid_range_to_apache(sendfile_app):
+    alice = Client(sendfile_app, ALICE)
+    image_id = active_image(alice, DATA)
+    resp = alice.get("/v2/images/%s/file" % image_id, headers={"Range": "bytes=2-4"})
+    assert (resp.status, resp.body) == (200, b"")
+    assert "content-range" not in resp.headers
+    assert resp.headers["x-sendfile"].endswith(data_file(sendfile_app))
+
+
+@pytest.mark.parametrize("header", ["bytes=10-12", "bytes=0-1,4-5", "items=0-1"])
+def test_sendfile_unsatisfiable_range_is_still_glancelets_416(sendfile_app, header):
+    alice = Client(sendfile_app, ALICE)
+    image_id = active_image(alice, DATA)
+    resp = alice.get("/v2/images/%s/file" % image_id, headers={"Range": header})
+    assert resp.status == 416
+    assert resp.headers["content-range"] == "bytes */10"
+    assert "x-sendfile" not in resp.headers
+
+
+def test_sendfile_refusals_name_no_file(sendfile_app):
+    """No data: 204; another project's private image: 404; deactivated: 403;
+    data missing: 503; none carries X-Sendfile."""
+    alice, bob = Client(sendfile_app, ALICE), Client(sendfile_app, identity("bob"))
+    queued = alice.create()["id"]
+    assert alice.get("/v2/images/%s/file" % queued).status == 204
+    image_id = active_image(alice, DATA, visibility="private")
+    resp = bob.get("/v2/images/%s/file" % image_id)
+    assert resp.status == 404 and "x-sendfile" not in resp.headers
+    assert action(alice, image_id, "deactivate").status == 204
+    resp = alice.get("/v2/images/%s/file" % image_id)
+    assert resp.status == 403 and "x-sendfile" not in resp.headers
+    os.unlink(os.path.join(sendfile_app.store.directory, data_file(sendfile_app)))
+    resp = Client(sendfile_app, ADMIN).get("/v2/images/%s/file" % image_id)
+    assert resp.status == 503 and "x-sendfile" not in resp.headers

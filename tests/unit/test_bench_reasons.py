@@ -92,3 +92,39 @@ def test_the_results_record_the_digest_of_the_sources_they_measured():
     assert found["dirs"] == ["benchmarks", "examples", "glancelet"]
     assert found["digest"] == tree_digest(aggregate.REPO_ROOT, found["dirs"])
     assert found["digest"] != tree_digest(aggregate.REPO_ROOT, ["benchmarks"])
+
+
+def _offload(nginx_ratios, apache_ratios):
+    static = [4000.0] * max(len(nginx_ratios), len(apache_ratios))
+    runs = {"nginx static": static,
+            "nginx-proxy-http": [2000.0] * len(static),
+            "nginx-proxy-http offload": [4000.0 * r for r in nginx_ratios],
+            "apache-proxy-http": [1500.0] * len(static),
+            "apache-proxy-http offload": [4000.0 * r for r in apache_ratios]}
+    x_static = {name: [v / s for v, s in zip(values, static)]
+                for name, values in runs.items() if name != "nginx static"}
+    return {"size_mib": 1024, "runs": runs, "x_static": x_static,
+            "medians": {name: sorted(values)[len(values) // 2]
+                        for name, values in runs.items()}}
+
+
+def test_offload_target_per_front_from_the_run_by_run_ratios():
+    """One row per front's offloaded download: the median of its ratios to
+    nginx static, met at 0.9; the proxied downloads are not targets here."""
+    rows = aggregate.offload_targets(_offload([1.0, 1.1, 0.95], [0.8, 0.85, 0.7]))
+    assert [(r["pattern"], r["value"], r["met"]) for r in rows] == [
+        ("apache-proxy-http", 0.8, False), ("nginx-proxy-http", 1.0, True)]
+    assert all(r["target"] == "download_offload" and r["threshold"] == 0.9 for r in rows)
+    assert aggregate.offload_targets({}) == []
+
+
+def test_offload_miss_is_explained_by_the_spread_or_not_at_all():
+    """A miss whose runs straddle 0.9 is the spread; one below 0.9 in every
+    run has no reason the run measured (the docs test then fails)."""
+    results = {"offload": _offload([1.0] * 3, [0.85, 0.95, 0.8]), "targets": []}
+    row = _explained(results, "download_offload", "apache-proxy-http")
+    assert row["why"] == reasons.SPREAD
+    assert row["reason"] == "the spread of the runs: 0.85, 0.95, 0.80"
+    results = {"offload": _offload([1.0] * 3, [0.85, 0.8, 0.7]), "targets": []}
+    row = _explained(results, "download_offload", "apache-proxy-http")
+    assert "reason" not in row

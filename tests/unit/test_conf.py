@@ -46,8 +46,8 @@ def test_file_named_by_environment(tmp_path):
      "or mysql+pymysql://, got 'mysql://x'"),
     ("[import_filtering_opts]\nallowed_ports = 80,http\n", "not an integer"),
     ("no section header\n", "is not valid INI"),
-    ("[glancelet]\ndownload_offload = x-sendfile\n", "'x-sendfile' is not one of: (empty), "
-     "x-accel-redirect"),
+    ("[glancelet]\ndownload_offload = x-lighttpd-send-file\n", "'x-lighttpd-send-file' is "
+     "not one of: (empty), x-accel-redirect, x-sendfile"),
     ("[glancelet]\ndownload_offload_uri = glancelet-offload/\n",
      "[glancelet] download_offload_uri = 'glancelet-offload/' must be a path that starts "
      "and ends with /"),

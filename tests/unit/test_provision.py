@@ -211,3 +211,19 @@ def test_a_stale_service_venv_is_refused(monkeypatch, tmp_path):
     (package / "store.py").write_text("# an older glancelet\n")
     assert harness.service_venv_stale() == (
         "its glancelet differs from the checkout's (store.py)")
+
+
+def test_apaches_user_joins_the_service_group_as_the_xsendfile_conf_says():
+    """The download offload's Apache conf tells the operator to put www-data
+    in glancelet's group; provisioning runs that command, once."""
+    calls = []
+    assert provision.ensure_www_in_service_group(
+        run=lambda cmd, check: calls.append(cmd), is_root=True, members=[])
+    assert calls == [["usermod", "-a", "-G", "glancelet", "www-data"]]
+    conf = (provision.REPO_ROOT / "examples/apache-proxy-http/glancelet-xsendfile.conf")
+    assert "#           %s\n" % " ".join(provision.WWW_IN_GROUP) in conf.read_text()
+    assert provision.ensure_www_in_service_group(run=None, is_root=False, members=["www-data"])
+    err = io.StringIO()
+    assert not provision.ensure_www_in_service_group(run=None, is_root=False, err=err,
+                                                     members=[])
+    assert err.getvalue().endswith("  usermod -a -G glancelet www-data\n")

@@ -276,6 +276,81 @@ class BenchResults(SphinxDirective):
             "time, the front door first in odd runs and the node first in even ones."))] + out
 
     @staticmethod
+    def _growth_tables(growth):
+        """The concurrency and growth figures (benchmarks/growth.py) as
+        numbers beside growth.png, per deployment; or "not measured"."""
+        if not growth:
+            return [_para(nodes.strong("", "Not measured: "), nodes.Text(
+                "this run has no concurrency and growth figures (the smoke run, "
+                "--growth none, or --only rss-1gib)."))]
+        clients, images = [], []
+        for name, g in sorted(growth.items()):
+            label = "%s (%s)" % (name, g["backend"]) if g.get("backend") else name
+            uploads = {u["clients"]: u for u in g.get("uploads") or []}
+            for n in sorted(int(k) for k in g.get("clients") or {}):
+                fig = g["clients"][str(n)]
+                up = uploads.get(n)
+                clients.append([label, str(n)] + [
+                    _num(fig[key][metric], "%.0f" if metric == "req_s" else "%.1f")
+                    for key in ("get_image", "list_images")
+                    for metric in ("req_s", "p50_ms", "p99_ms")] + [
+                    _num(up["mib_s"]) if up else "\u2013"])
+            for n in sorted(int(k) for k in g.get("images") or {}):
+                fig = g["images"][str(n)]
+                images.append([label, "{:,}".format(n)] + [
+                    _num(fig[key]["p50_ms"], "%.1f") + " / " + _num(fig[key]["p99_ms"], "%.1f")
+                    for key in ("first", "deep", "first_tag", "deep_tag")])
+        upload_mib = next((u.get("mib_each") for g in growth.values()
+                           for u in g.get("uploads") or []), None)
+        out = [_para(nodes.Text(
+            "One run each, every deployment of its own, after the per-pattern runs; "
+            "every request on a new connection%s. growth.png (below) plots the same "
+            "figures." % ("; each concurrent upload is %d MiB, with Content-Length"
+                          % upload_mib if upload_mib else "")))]
+        if clients:
+            out.append(_table(
+                ["Deployment", "Clients", "GET req/s", "GET p50 (ms)", "GET p99 (ms)",
+                 "List req/s", "List p50 (ms)", "List p99 (ms)",
+                 "Concurrent uploads, aggregate (MiB/s)"],
+                clients, [22, 8, 9, 9, 9, 9, 9, 9, 16]))
+        if images:
+            out.append(_para(nodes.Text(
+                "List latency (limit=25), p50 / p99 in ms, against the number of "
+                "images in the database: the first page and a deep marker page, "
+                "with and without a tag filter that one image in ten matches.")))
+            out.append(_table(
+                ["Deployment", "Images", "First page", "Deep page", "First page + tag",
+                 "Deep page + tag"], images, [26, 12, 15, 15, 16, 16]))
+        return out
+
+    @staticmethod
+    def _offload_table(offload):
+        """Downloads with and without the offload (benchmarks/offload.py),
+        against nginx static; or "not measured"."""
+        if not offload or not offload.get("runs"):
+            return [_para(nodes.strong("", "Not measured: "), nodes.Text(
+                "this run has no download offload figures (the smoke run, --offload none, "
+                "--only rss-1gib, or results older than this measurement)."))]
+        rows = []
+        names = sorted(offload["runs"], key=lambda n: (n != "nginx static",
+                                                       not n.startswith("nginx"), n))
+        for name in names:
+            values = offload["runs"][name]
+            ratios = offload.get("x_static", {}).get(name)
+            rows.append([name, _num({"median": offload["medians"][name], "min": min(values),
+                                     "max": max(values), "runs": values}),
+                         _num(offload["medians"].get(name + " x static"), "%.2f")
+                         if ratios else "1 (the reference)",
+                         ", ".join("%.2f" % r for r in ratios) if ratios else "\u2013"])
+        note = _para(nodes.Text(
+            "A %d MiB image, downloaded %d times from each, interleaved; the ratio is the "
+            "median of the run-by-run ratios to nginx serving the same file statically "
+            "(see Download offload below)." % (offload["size_mib"], len(
+                offload["runs"]["nginx static"]))))
+        return [note, _table(["Download", "MiB/s, median (min\u2013max)", "x nginx static",
+                              "Run by run"], rows, [34, 24, 16, 26])]
+
+    @staticmethod
     def _warning(text):
         node = nodes.warning()
         node += _para(nodes.Text(text))
@@ -352,6 +427,10 @@ class BenchResults(SphinxDirective):
         out.extend(self._glance_tables(data, order))
         out.append(nodes.rubric("", "Through the load balancer against one node"))
         out.extend(self._direct_tables(data, order))
+        out.append(nodes.rubric("", "How cost grows"))
+        out.extend(self._growth_tables(data.get("growth")))
+        out.append(nodes.rubric("", "Download offload"))
+        out.extend(self._offload_table(data.get("offload")))
 
         targets = data.get("targets") or []
         if targets:
