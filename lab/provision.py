@@ -13,8 +13,8 @@ first command of ``tox -e examples`` (default profile), ``tox -e docs``,
 * for ``examples`` and ``keystone`` (whose suites launch patterns), the
   system user ``glancelet`` that the systemd units of ``examples/systemd/``
   name (``User=``; the harness makes their runtime directories owned by it);
-  for ``examples``, also ``www-data`` in its group (the Apache download
-  offload's ``usermod`` line, :data:`WWW_IN_GROUP`);
+  (the Apache download offload's ``usermod`` line, :data:`WWW_IN_GROUP`,
+  is run by the deployments that need it, :func:`www_in_service_group`);
 * for ``examples``, the service venv (:func:`build_service_venv`): the
   Python environment ``/opt/glancelet`` stands for when a pattern's uWSGI
   or gunicorn runs as its unit's ``User=`` (``Pattern.unit_user``), then
@@ -46,6 +46,7 @@ Profiles:
 """
 
 import argparse
+import contextlib
 import dataclasses
 import grp
 import importlib.metadata
@@ -200,26 +201,37 @@ def ensure_service_user(run=subprocess.run, is_root=None, err=sys.stderr):
 
 # Apache's workers in the service user's group, as
 # examples/apache-proxy-http/glancelet-xsendfile.conf has the operator do: with
-# the download offload they open the image files (mode 0640) themselves.
+# the download offload they open the image files (mode 0640) themselves. The
+# tests do it only for the deployments that need it (www_in_service_group):
+# on a host where www-data is in glancelet's group, nginx's and Apache's
+# workers may also enter /var/lib/glancelet (mode 0750), which other tests
+# show they cannot.
 WWW_USER = "www-data"
 WWW_IN_GROUP = ["usermod", "-a", "-G", SERVICE_USER, WWW_USER]
+WWW_OUT_OF_GROUP = ["gpasswd", "-d", WWW_USER, SERVICE_USER]
 
 
-def ensure_www_in_service_group(run=subprocess.run, is_root=None, err=sys.stderr,
-                                members=None):
-    """Put Apache's User in the service user's group (as root) or print the
-    command; True if it is a member."""
+@contextlib.contextmanager
+def www_in_service_group(run=subprocess.run, is_root=None, members=None):
+    """Put Apache's User in the service user's group (:data:`WWW_IN_GROUP`)
+    for the time of the block, and take it out after, unless it was a member
+    already. Apache takes its user's groups when it starts its workers, so
+    start it inside the block. Needs root (else AssertionError with the
+    command)."""
     if members is None:
         members = grp.getgrnam(SERVICE_USER).gr_mem
     if WWW_USER in members:
-        return True
-    if os.geteuid() == 0 if is_root is None else is_root:
-        print("provision: %s" % " ".join(WWW_IN_GROUP), flush=True)
-        run(WWW_IN_GROUP, check=True)
-        return True
-    print("provision: %s is not in group %s; run as root:\n  %s"
-          % (WWW_USER, SERVICE_USER, " ".join(WWW_IN_GROUP)), file=err)
-    return False
+        yield
+        return
+    if not (os.geteuid() == 0 if is_root is None else is_root):
+        raise AssertionError("%s must be in group %s (the download offload's Apache "
+                             "conf); run as root:\n  %s"
+                             % (WWW_USER, SERVICE_USER, " ".join(WWW_IN_GROUP)))
+    run(WWW_IN_GROUP, check=True)
+    try:
+        yield
+    finally:
+        run(WWW_OUT_OF_GROUP, check=True, capture_output=True)
 
 
 # glancelet's extras in SERVICE_VENV: Keystone for every pattern, the
@@ -267,8 +279,6 @@ def main(argv=None):
               % (sys.prefix, " ".join(tools), sys.executable, " ".join(tools)), file=sys.stderr)
         return 1
     if profile.service_user and not ensure_service_user():
-        return 1
-    if profile.service_user and profile.apache and not ensure_www_in_service_group():
         return 1
     if profile.service_venv and build_service_venv():
         return 1

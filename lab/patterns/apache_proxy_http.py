@@ -3,9 +3,12 @@
 (:func:`with_xsendfile`), a test-level deployment of it rather than a pattern
 of its own."""
 
+import contextlib
 import copy
 import dataclasses
 
+from lab import provision
+from lab.harness import Pattern
 from lab.patterns import GLANCE_BEHIND_PROXY
 from lab.patterns.apache_uwsgi import apache_to_uwsgi
 
@@ -30,15 +33,28 @@ XSENDFILE_EXAMPLES = (
 )
 
 
+class XSendfilePattern(Pattern):
+    """A pattern whose Apache sends the image files itself: it starts with
+    www-data in glancelet's group and takes it out after
+    (:func:`lab.provision.www_in_service_group`, the usermod line of
+    glancelet-xsendfile.conf)."""
+
+    @contextlib.contextmanager
+    def start(self, tmp_path, *args, **kwargs):
+        with provision.www_in_service_group():
+            with super().start(tmp_path, *args, **kwargs) as dep:
+                yield dep
+
+
 def with_xsendfile(pattern):
     """``apache-proxy-http`` with the download offload, set up as
-    glancelet-xsendfile.conf says: its two files installed and the Apache
-    conf enabled beside glancelet's. Apache's workers (www-data) read the
-    image files through glancelet's group, which provisioning puts them in
-    (``lab.provision.WWW_IN_GROUP``, the usermod line of the file). Never
+    glancelet-xsendfile.conf says: its two files installed, the Apache conf
+    enabled beside glancelet's, and Apache's workers (www-data) in
+    glancelet's group while it runs (:class:`XSendfilePattern`). Never
     registered."""
     assert pattern.name == "apache-proxy-http", pattern
     clone = copy.copy(pattern)
+    clone.__class__ = XSendfilePattern
     clone.files = pattern.files + XSENDFILE_EXAMPLES
     clone.servers = tuple(
         dataclasses.replace(run, includes=run.includes + (XSENDFILE_CONF,))

@@ -1,7 +1,8 @@
 """The download offload behind Apache httpd (glancelet only):
 apache-proxy-http with examples/apache-proxy-http/download-offload.conf and
 glancelet-xsendfile.conf, set up as the latter says
-(``apache_proxy_http.with_xsendfile``; provisioning runs its usermod line).
+(``apache_proxy_http.with_xsendfile``, which runs its usermod line while the
+deployment runs).
 
 glancelet checks each download and answers with ``X-Sendfile``;
 mod_xsendfile sends the file. The client must see what it sees without the
