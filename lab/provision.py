@@ -12,9 +12,10 @@ first command of ``tox -e examples`` (default profile), ``tox -e docs``,
   check); the servers are those of :mod:`lab.servers`;
 * for ``examples`` and ``keystone`` (whose suites launch patterns), the
   system user ``glancelet`` that the systemd units of ``examples/systemd/``
-  name (``User=``; the harness makes their runtime directories owned by it);
-  (the Apache download offload's ``usermod`` line, :data:`WWW_IN_GROUP`,
-  is run by the deployments that need it, :func:`www_in_service_group`);
+  name (``User=``; the harness makes their runtime directories owned by it).
+  ``www-data`` is put in its group only while a deployment needs it (the
+  Apache download offload's ``usermod`` line, :data:`WWW_IN_GROUP`, run by
+  :func:`www_in_service_group`);
 * for ``examples``, the service venv (:func:`build_service_venv`): the
   Python environment ``/opt/glancelet`` stands for when a pattern's uWSGI
   or gunicorn runs as its unit's ``User=`` (``Pattern.unit_user``), then
