@@ -47,8 +47,12 @@ NEW_GRACE = 600
 # directory is not the store's to remove.
 _DATA_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
                         r"(\.[0-9a-f]{16})?\Z")
-CHUNK_SIZE = 1024 * 1024
-_QUEUE_DEPTH = 8  # chunks in flight per hasher: bounds memory at ~8 MiB each
+# An upload is read, hashed and written in chunks of this size. 256 KiB
+# uploads as fast as 1 MiB did (measured in-process, one and four at once),
+# and keeps an upload's buffers at about 3 MiB instead of 11: a worker with
+# four threads serving four uploads stays within its memory budget.
+CHUNK_SIZE = 256 * 1024
+_QUEUE_DEPTH = 8  # chunks in flight per hasher: bounds memory at ~2 MiB each
 
 
 class SizeMismatch(Exception):
