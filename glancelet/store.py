@@ -38,10 +38,13 @@ import time
 from glancelet.threads import block_server_signals
 
 TEMP_PREFIX = ".tmp-"
-# A temp file is created under this prefix, which the scans leave alone until
-# it is NEW_GRACE seconds old, and renamed to TEMP_PREFIX once locked.
+# Where the filesystem has no O_TMPFILE, a temp file is created under this
+# prefix, which the scans leave alone until it is NEW_GRACE seconds old, and
+# renamed to TEMP_PREFIX once locked (FilesystemStore._create_temp).
 NEW_PREFIX = ".new-"
 NEW_GRACE = 600
+# What open(O_TMPFILE) fails with where the filesystem or kernel lacks it.
+_NO_TMPFILE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS)
 # The names of image data: the image id and a write's random suffix, or the
 # bare image id of data stored by earlier releases. Anything else in the
 # directory is not the store's to remove.
@@ -284,10 +287,22 @@ class FilesystemStore:
         _unlink_quietly(self.path(name))
 
     def _create_temp(self, image_id):
-        """A new temp file, locked before it has a name the scans remove."""
+        """A new temp file, locked before it has a name the scans remove.
+
+        Where the filesystem can (``O_TMPFILE``: Linux's ext4, xfs, btrfs,
+        tmpfs), the file is created without a name, locked, then linked in
+        under its temp name: a process killed at any point leaves nothing, or
+        a ``.tmp-`` file that its death unlocked, which the next scan
+        removes. Elsewhere it is created as ``.new-`` (kept by the scans for
+        ``NEW_GRACE``: a process killed before the rename leaves it that
+        long), locked, and renamed.
+        """
         name = "%s-%d-%s" % (image_id, os.getpid(), os.urandom(4).hex())
-        new = os.path.join(self.directory, NEW_PREFIX + name)
         path = os.path.join(self.directory, TEMP_PREFIX + name)
+        fd = self._linked_temp(path)
+        if fd is not None:
+            return fd, path
+        new = os.path.join(self.directory, NEW_PREFIX + name)
         fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed
@@ -297,6 +312,36 @@ class FilesystemStore:
             _unlink_quietly(new)
             raise
         return fd, path
+
+    def _linked_temp(self, path):
+        """An unnamed file in the store's directory, locked, then linked in
+        as ``path``; its descriptor, or None where the filesystem or the
+        system cannot (the caller then names it first)."""
+        try:
+            fd = os.open(self.directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o640)
+        except (AttributeError, OSError) as exc:  # no O_TMPFILE here, or not on this fs
+            if isinstance(exc, OSError) and exc.errno not in _NO_TMPFILE:
+                raise
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed
+            # linkat(AT_SYMLINK_FOLLOW) from the descriptor's /proc link (a
+            # directory descriptor makes os.link call linkat, not link).
+            directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.link("/proc/self/fd/%d" % fd, os.path.basename(path), dst_dir_fd=directory,
+                        follow_symlinks=True)
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno == errno.ENOENT and not os.path.isdir("/proc/self/fd"):
+                return None  # no /proc: name it first
+            raise
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def temp_files(self):
         return sorted(name for name in os.listdir(self.directory)

@@ -1,9 +1,13 @@
 """The filesystem store: atomic writes, hashes, and stale temp files."""
 
+import errno
 import fcntl
 import hashlib
 import io
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -268,6 +272,45 @@ def test_writes_survive_a_scanner_running_beside_them(tmp_path):
     assert len(scans) > 1 and writes > 100
     assert failures == []
     assert not any(scans) and os.listdir(fs.directory) == []
+
+
+@pytest.mark.parametrize("step", ["flock", "link"])
+def test_a_writer_killed_before_its_temp_file_has_a_name_leaves_nothing(tmp_path, step):
+    """The temp file is created without a name (O_TMPFILE), locked, then
+    linked in: a process SIGKILLed just before the lock or the link leaves
+    no file at all (a named file, as ``.new-``, would stay for NEW_GRACE)."""
+    script = ("import os, signal, sys\n"
+              "from glancelet import store\n"
+              "real = store.{mod}.{fn}\n"
+              "def die(*a, **k):\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "store.{mod}.{fn} = die\n"
+              "store.FilesystemStore(sys.argv[1]).write('img', open(os.devnull, 'rb'))\n"
+              ).format(mod="fcntl" if step == "flock" else "os",
+                       fn="flock" if step == "flock" else "link")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    child = subprocess.run([sys.executable, "-c", script, str(tmp_path / "images")], cwd=root,
+                           capture_output=True, text=True, timeout=60)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert os.listdir(tmp_path / "images") == []
+
+
+def test_without_o_tmpfile_the_temp_file_is_named_first(tmp_path, monkeypatch):
+    """On a filesystem without O_TMPFILE the write still works: its temp file
+    is created as ``.new-``, locked, and renamed to ``.tmp-``."""
+    real_open, created = os.open, []
+
+    def open_(path, flags, *args, **kwargs):
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            raise OSError(errno.EOPNOTSUPP, "not on this filesystem")
+        created.append(os.path.basename(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(store_mod.os, "open", open_)
+    result = FilesystemStore(str(tmp_path)).write("img", Body(b"data"))
+    result.close()
+    assert open(result.path, "rb").read() == b"data"
+    assert any(name.startswith(store_mod.NEW_PREFIX + "img-") for name in created), created
 
 
 def test_a_new_temp_file_left_by_a_dead_process_is_removed_once_old(tmp_path):

@@ -419,9 +419,8 @@ def test_a_killed_process_is_recovered_by_the_next_one(tmp_path):
             image_id, task_id = child.stdout.readline().split()
             assert server.stalled.wait(20)
             # The server has sent half the data, but the child may not have
-            # its temp file yet: killed between creating it (.new-) and
-            # locking and renaming it (.tmp-), it leaves a .new- file that
-            # the scans keep for NEW_GRACE. Kill it once it is writing.
+            # its temp file yet. Kill it once it is writing, so that the
+            # scan below has a .tmp- file to remove.
             wait_for(lambda: any(n.startswith(TEMP_PREFIX)
                                  for n in os.listdir(tmp_path / "images")), timeout=20)
         finally:
