@@ -27,6 +27,10 @@ TARGETS = {
     "vs_null": ("glancelet >= 0.9x the null service under the same server files", 0.9),
     "get_p99_8": ("GET /v2/images/{id} p99 <= 5 ms with 8 clients (uwsgi-http)", 5.0),
     "list_p50_100k": ("list (limit=25) p50 <= 5 ms with 100k images", 5.0),
+    "rss_growth_clients": ("worker RSS growth <= 32 MiB with 1, 8 and 32 concurrent clients "
+                           "(GET, list, uploads)", 32.0),
+    "rss_after_clients": ("worker RSS <= 40 MiB once 1, 8 and 32 concurrent clients are done",
+                          40.0),
     "download_offload": ("download with the offload (the front end sends the file) >= 0.9x "
                          "nginx static", 0.9),
 }
@@ -227,6 +231,21 @@ def growth_targets(growth):
     return rows
 
 
+def memory_targets(memory):
+    """The item 5 targets of each pattern, from its workers' memory under 1,
+    8 and 32 clients (:func:`benchmarks.measure.memory_under_load`, one
+    run): the worst level of each, every level in the detail."""
+    rows = []
+    for name, m in sorted((memory or {}).items()):
+        levels = m["levels"]
+        for tid, key in (("rss_growth_clients", "growth_mib"),
+                         ("rss_after_clients", "after_rss_mib")):
+            worst = max(level[key] for level in levels.values())
+            rows.append(_target_row(tid, name, worst, worst <= TARGETS[tid][1], "; ".join(
+                "%s clients %.1f MiB" % (n, level[key]) for n, level in levels.items())))
+    return rows
+
+
 def offload_targets(offload):
     """The offload target of each front's pattern: the median of the
     run-by-run ratios of its offloaded download to nginx static."""
@@ -266,11 +285,12 @@ def _target_row(tid, pattern, value, met, detail):
 
 
 def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_start,
-            duration_s, growth=None, glance_runs=None, offload=None):
+            duration_s, growth=None, glance_runs=None, offload=None, memory=None):
     """The results document (``results.json``): config, summaries, ratios,
     targets and the raw runs. Glance's are under ``"glance"`` (summaries) and
     ``"glance_runs"``; ``config["glance"]`` says where it was not measured
-    and why."""
+    and why. ``memory``: the workers' memory under concurrent clients, per
+    pattern (first run)."""
     glance_runs = glance_runs or {}
     out = {
         "machine": dict(machine.describe(), loadavg_at_start=load_at_start),
@@ -297,12 +317,13 @@ def results(args, selected, base_runs, pattern_runs, null_runs, paired, load_at_
         "baseline_runs": base_runs,
         "growth": growth or {},
         "offload": offload or {},
+        "memory": memory or {},
     }
     add_ratios(out)
     add_null_ratios(out)
     add_glance_ratios(out)
     add_direct_ratios(out)
-    out["targets"] = (evaluate_targets(out) + growth_targets(out["growth"])
-                      + offload_targets(out["offload"]))
+    out["targets"] = (evaluate_targets(out) + memory_targets(out["memory"])
+                      + growth_targets(out["growth"]) + offload_targets(out["offload"]))
     reasons.explain(out)
     return out

@@ -8,6 +8,10 @@
 * ``nginx``: nginx serving the file statically with sendfile, downloaded by
   the same client as the patterns (the download ceiling); also a small JSON
   file, the floor for one metadata request with a new connection.
+
+:class:`StaticApache` is Apache httpd serving a file statically, with its
+default ``EnableSendfile Off`` or with ``On``: the per-hop figure of
+Apache's download offload (:mod:`benchmarks.offload`).
 """
 
 import hashlib
@@ -21,6 +25,8 @@ from lab.harness import Server, free_port
 
 BLOCK = 1024 * 1024
 NGINX = "/usr/sbin/nginx"
+APACHE = "/usr/sbin/apache2"
+APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
 def make_image_file(path, size):
@@ -135,3 +141,50 @@ class StaticNginx:
     def __exit__(self, *exc):
         self.server.stop()
         return False
+
+
+# Likewise for Apache httpd: mpm_event, one directory, nothing else loaded;
+# EnableSendfile as given (httpd's and Debian's default is Off, and the
+# apache patterns keep it). Its workers run as www-data, as the patterns'.
+APACHE_STATIC_CONF = """\
+ServerName 127.0.0.1
+PidFile {dir}/httpd.pid
+DefaultRuntimeDir {dir}
+Mutex file:{dir}
+ErrorLog {dir}/error.log
+LogLevel warn
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+User www-data
+Group www-data
+Listen 127.0.0.1:{port}
+DocumentRoot {root}
+<Directory {root}>
+    Require all granted
+</Directory>
+EnableSendfile {sendfile}
+"""
+
+
+class StaticApache(StaticNginx):
+    """Apache httpd serving ``root`` on a free port (``sendfile``:
+    ``EnableSendfile On``); a context manager."""
+
+    def __init__(self, root, workdir, sendfile=False):
+        super().__init__(root, workdir)
+        self.sendfile = sendfile
+
+    def __enter__(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        conf = self.dir / "httpd-static.conf"
+        conf.write_text(APACHE_STATIC_CONF.format(
+            dir=self.dir, port=self.port, root=self.root, modules=APACHE_MODULES,
+            sendfile="On" if self.sendfile else "Off"))
+        self.server = Server("apache-static", [APACHE, "-f", conf, "-DFOREGROUND"],
+                             self.dir / "httpd.out", stop_timeout=10).start()
+        try:
+            client.wait_http(self.base_url + "/record.json")
+        except BaseException:
+            self.server.stop()
+            raise
+        return self

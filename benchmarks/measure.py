@@ -143,6 +143,54 @@ def measure_uploads(dep, args, image, md5, paired, download=True, base=None):
     return out
 
 
+def memory_under_load(dep, args, image, base=None):
+    """Worker RSS with 1, 8 and 32 concurrent clients (issue 16, item 5).
+
+    For each level of :data:`benchmarks.growth.CLIENTS`, once the set of
+    workers has settled: every worker's RSS (``idle``), then, sampled every
+    50 ms (:class:`benchmarks.procs.RssSampler`), that many client threads
+    GETting one image and listing (``limit=20``), then that many concurrent
+    Content-Length uploads of ``--growth-upload-mib`` MiB each (at most the
+    run's image size); then, settled again, every worker's RSS (``after``:
+    what the level left behind). ``growth_mib``: the largest peak minus idle
+    over the workers that were there before the level; a worker started
+    during it is counted by its peak in ``new_workers_peak_mib``.
+
+    One upload's buffers do not depend on its size (the 1 GiB upload's RSS
+    growth shows that), so the concurrent uploads are smaller than 1 GiB.
+    """
+    base = base or dep.base_url
+    roots = list(dep.pids.values())
+    mib = min(args.growth_upload_mib, args.image_size >> 20)
+    out = {"upload_mib_each": mib, "levels": {}}
+    target = client.create_image(base, "bench-memory-target")
+    for n in growth_mod.CLIENTS:
+        idle = procs.rss_mib(stable_workers(roots))
+        per = max(5, args.growth_requests // n)
+        sampler = procs.RssSampler(roots)
+        sampler.start()
+        try:
+            client.latency(base, "/v2/images/%s" % target, per, threads=n)
+            client.latency(base, "/v2/images?limit=20", per, threads=n)
+            uploads = growth_mod.concurrent_uploads(base, image, n, mib)
+        finally:
+            peaks = sampler.stop()
+        after = procs.rss_mib(stable_workers(roots))
+        grown = [peaks[pid] - idle[pid] for pid in idle if pid in peaks]
+        if not grown:
+            raise client.BenchError("RSS sampler saw none of the idle workers %s (saw %s)"
+                                    % (sorted(idle), sorted(peaks)))
+        out["levels"][str(n)] = {
+            "clients": n, "workers": len(idle), "idle_rss_mib": max(idle.values()),
+            "peak_rss_mib": max(peaks.values()), "growth_mib": max(grown),
+            "after_rss_mib": max(after.values()),
+            "new_workers_peak_mib": sorted(round(v, 1) for pid, v in peaks.items()
+                                           if pid not in idle),
+            "upload_mib_s": uploads["mib_s"], "rss_samples": sampler.samples}
+    client.delete_image(base, target)
+    return out
+
+
 def measure_metadata(dep, args, base=None):
     """GET one image and list, sequential and 8 threads, at ``base`` (default:
     the front door)."""
@@ -227,9 +275,13 @@ def application(version_document):
 
 
 def run_pattern(pattern, args, image, md5, workroot, paired, subject="glancelet",
-                null_env=None, run=1):
+                null_env=None, run=1, memory=None):
     """One run of ``pattern`` with ``subject`` (:func:`subjects`): glancelet,
     the null service from ``null_env``, or Glance.
+
+    In the first run, glancelet's workers' memory under 1, 8 and 32
+    clients (:func:`memory_under_load`, through the front door) goes into
+    ``memory[pattern name]``, after the run's figures.
 
     A multi-node pattern is measured twice in the same deployment: through
     its front door, and at its first node directly (``"direct"`` in the
@@ -264,6 +316,12 @@ def run_pattern(pattern, args, image, md5, workroot, paired, subject="glancelet"
                        for key, base in (where if run % 2 else where[::-1])}
             result = figures.pop(None)
             result.update(calm, **figures)
+            if subject == "glancelet" and args.only == "all" and run == 1 and memory is not None:
+                memory[pattern.name] = m = memory_under_load(dep, args, image)
+                log("%s: worker RSS with %s clients: growth %s MiB, after %s MiB" % (
+                    label, "/".join(m["levels"]), "/".join(
+                        "%.1f" % v["growth_mib"] for v in m["levels"].values()), "/".join(
+                        "%.1f" % v["after_rss_mib"] for v in m["levels"].values())))
             if subject == "glancelet" and args.only == "all":
                 result["app_get_us"] = appcost.measure(
                     dep.pattern.first_node(dep.workspace).path("/etc/glancelet/glancelet.conf"),
@@ -343,7 +401,7 @@ def measure(args, selected, workroot, stack):
 
     Returns (baseline runs, {pattern name: runs}, {pattern name: null
     service runs}, the :class:`Paired` baselines, {pattern name: Glance
-    runs}).
+    runs}, {pattern name: :func:`memory_under_load`}).
     """
     static_dir = workroot / "static"
     static_dir.mkdir(exist_ok=True)
@@ -360,6 +418,7 @@ def measure(args, selected, workroot, stack):
     ngx = baselines.StaticNginx(static_dir, workroot / "nginx-static").__enter__()
     stack.callback(ngx.__exit__)
     paired = Paired(args, image, workroot, ngx)
+    memory = {}
     for run in range(1, args.runs + 1):
         log("run %d/%d: baselines" % (run, args.runs))
         calm = quiet(args, "baselines")
@@ -375,8 +434,9 @@ def measure(args, selected, workroot, stack):
             order = subjects(args, pattern)
             for subject in (order if run % 2 else order[::-1]):
                 runs_of[subject][pattern.name].append(run_pattern(
-                    pattern, args, image, md5, workroot, paired, subject, null_env, run))
-    return base_runs, pattern_runs, null_runs, paired, glance_runs
+                    pattern, args, image, md5, workroot, paired, subject, null_env, run,
+                    memory))
+    return base_runs, pattern_runs, null_runs, paired, glance_runs, memory
 
 
 # Downloads per offload figure, at least: a 1 GiB download from the page

@@ -4,17 +4,23 @@
 (:func:`lab.patterns.nginx_uwsgi.with_offload`), and ``apache-proxy-http``
 with and without ``x-sendfile`` (mod_xsendfile,
 :func:`lab.patterns.apache_proxy_http.with_xsendfile`), against nginx
-serving the same file statically, interleaved run by run. On its own::
+serving the same file statically, interleaved run by run. With Apache's
+pair, Apache httpd serving the same file statically too, with
+``EnableSendfile`` Off (httpd's default) and On
+(:class:`benchmarks.baselines.StaticApache`): the per-hop figure of how
+much of the offloaded download is Apache's own file sending. On its own::
 
     python -m benchmarks.offload [--size-mib 1024] [--runs 3] [--fronts nginx,apache]
 
 Every deployment runs with trusted headers, as the benchmarks run every
 pattern. The nginx pair runs as root; the Apache pair runs uWSGI as its
 unit's user (``glancelet``, the examples' setting), since Apache's workers
-read the image files through that user's group (the provisioning's usermod
-line): run ``python -m lab.provision`` first. Each download must bring the
-whole image and its Content-MD5. Prints each download and the medians;
-``--out FILE`` also writes them as JSON.
+read the image files through that user's group: the offloaded deployment
+puts www-data in it while it runs (the usermod line of
+glancelet-xsendfile.conf, :class:`lab.patterns.apache_proxy_http.XSendfilePattern`).
+Run ``python -m lab.provision`` first. Each download must bring the whole
+image and its Content-MD5. Prints each download and the medians; ``--out
+FILE`` also writes them as JSON.
 """
 
 import argparse
@@ -63,6 +69,8 @@ def apache_pair():
 
 # {front: () -> (pattern without the offload, the same with it)}
 FRONTS = {"nginx": nginx_pair, "apache": apache_pair}
+# The static servers beside a front's pair: {front: {name: sendfile}}.
+STATIC = {"apache": {"apache static": False, "apache static, EnableSendfile On": True}}
 
 
 def uploaded(dep, image, size):
@@ -83,7 +91,8 @@ def measure(fronts, size, runs, workroot, log=log):
         plain, offloaded = FRONTS[front]()
         sources[plain.name] = plain
         sources[plain.name + " offload"] = offloaded
-    figures = {name: [] for name in ["nginx static", *sources]}
+    statics = {name: on for front in fronts for name, on in STATIC.get(front, {}).items()}
+    figures = {name: [] for name in ["nginx static", *statics, *sources]}
     with contextlib.ExitStack() as stack:
         static_dir = workroot / "static"
         static_dir.mkdir(parents=True)
@@ -93,6 +102,10 @@ def measure(fronts, size, runs, workroot, log=log):
         (static_dir / "record.json").write_text("{}")  # StaticNginx waits for it
         ngx = stack.enter_context(baselines.StaticNginx(static_dir, workroot / "nginx"))
         targets = {"nginx static": (ngx.base_url, "/image.bin", None)}
+        for name, on in statics.items():
+            httpd = stack.enter_context(baselines.StaticApache(
+                static_dir, workroot / name.replace(" ", "-").replace(",", ""), sendfile=on))
+            targets[name] = (httpd.base_url, "/image.bin", None)
         for name, pattern in sources.items():
             dep = stack.enter_context(pattern.start(workroot / name))
             path = "/v2/images/%s/file" % uploaded(dep, image, size)
@@ -111,7 +124,7 @@ def measure(fronts, size, runs, workroot, log=log):
                 figures[name].append(stats.mib_s(size, seconds))
                 log("offload run %d: %s %.0f MiB/s" % (run + 1, name, figures[name][-1]))
     x_static = {name: [round(a / b, 3) for a, b in zip(figures[name], figures["nginx static"])]
-                for name in sources}
+                for name in [*statics, *sources]}
     medians = {name: round(statistics.median(values)) for name, values in figures.items()}
     medians.update({name + " x static": round(statistics.median(values), 2)
                     for name, values in x_static.items()})

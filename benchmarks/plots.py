@@ -73,11 +73,15 @@ def _names(results):
     return [n for n in results["config"]["patterns"] if n in results["patterns"]]
 
 
-def _subtitle(results):
+def _subtitle(results, runs=None):
+    """The image size and runs (``runs``: what a one-run figure says
+    instead), the machine and the date."""
     m = results["machine"]
     c = results["config"]
-    return "%d MiB image, median of %d run(s); %d CPUs (%s), %s" % (
-        c["image_size"] // (1024 * 1024), c["runs"], m["nproc"], m["cpu_model"], m["date"][:10])
+    return "%s; %d CPUs (%s), %s" % (
+        runs or "%d MiB image, median of %d run(s)" % (c["image_size"] // (1024 * 1024),
+                                                       c["runs"]),
+        m["nproc"], m["cpu_model"], m["date"][:10])
 
 
 def _finish(fig, ax, results, title, path):
@@ -260,9 +264,43 @@ def growth(results, out_dir):
     _growth_legend(axes[0], deployments, latency_keys)
     axes[1].legend(fontsize=6)
     _growth_legend(axes[2], deployments, list_keys)
-    fig.suptitle("How cost grows\n" + _subtitle(results), fontsize=10)
+    fig.suptitle("How cost grows\n" + _subtitle(results, "one run per deployment"),
+                 fontsize=10)
     fig.tight_layout()
     path = out_dir / "growth.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def memory(results, out_dir):
+    """Curves: each pattern's worker RSS growth (largest peak - idle) and
+    largest RSS once done, against concurrent clients (item 5)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for i, name in enumerate(n for n in _names(results) if n in results["memory"]):
+        levels = results["memory"][name]["levels"]
+        clients = sorted(int(n) for n in levels)
+        color = plt.get_cmap("tab20")(i % 20)
+        for ax, key in ((axes[0], "growth_mib"), (axes[1], "after_rss_mib")):
+            ax.plot(clients, [levels[str(n)][key] for n in clients], "-o", color=color,
+                    label=name)
+    axes[0].axhline(32.0, color="red", linestyle=":", label="target <= 32 MiB")
+    axes[1].axhline(40.0, color="red", linestyle=":", label="target <= 40 MiB")
+    for ax, title in ((axes[0], "RSS growth during the load (peak - idle)"),
+                      (axes[1], "RSS once the load is over")):
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(int(n) for m in results["memory"].values() for n in m["levels"]))
+        ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("concurrent clients (GET, list, then uploads)")
+        ax.set_ylabel("largest glancelet worker, MiB")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle("Worker memory under concurrent clients\n" + _subtitle(
+        results, "one run per pattern"), fontsize=10)
+    fig.tight_layout()
+    path = out_dir / "memory.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -276,4 +314,6 @@ def write_all(results, out_dir):
         paths.append(latency(results, out_dir))
     if results.get("growth"):
         paths.append(growth(results, out_dir))
+    if results.get("memory"):
+        paths.append(memory(results, out_dir))
     return paths

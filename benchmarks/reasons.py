@@ -11,15 +11,23 @@ cost), when the run measured one:
   the null service (:data:`APP`); for ``GET`` latency the in-process figures
   of :mod:`benchmarks.appcost` say how much of the gap is glancelet's code;
 * the spread of the runs: the run-by-run figures straddle the threshold
-  (:data:`SPREAD`).
+  (:data:`SPREAD`);
+* for a download offload: the front end serving the same file statically
+  fell short as well (:data:`OFFLOAD`);
+* for the memory once concurrent clients are done: the workers held more
+  than the target before the first client (:data:`MEMORY`).
 
 A miss none of these explains keeps no reason: the page then says "no reason
 known" and a docs test fails until one is found.
 """
 
+import statistics
+
 STACK = "bench-stack-limit"
 APP = "bench-app-cost"
 SPREAD = "bench-spread"
+MEMORY = "bench-memory"
+OFFLOAD = "bench-download-offload"
 # The baseline each throughput target is a ratio to: the target id's prefix
 # (upload, download) -> the key of the paired baseline in a pattern's
 # "paired" results (the md5+sha512 loop, nginx static).
@@ -51,19 +59,43 @@ def _reason(row, results):
     null = results.get("null", {}).get(name, {})
     target = row["target"]
     if target == "download_offload":
-        runs = results.get("offload", {}).get("x_static", {}).get(name + " offload") or []
-        if runs and max(runs) >= row["threshold"]:
-            return ("the spread of the runs: %s" % ", ".join("%.2f" % r for r in runs), SPREAD)
-        return None
+        return _offload(name, row["threshold"], results.get("offload", {}))
     if target.split("_")[0] in _THROUGHPUT:
         return _throughput(target.split("_")[0], detail, row["threshold"], mine, null)
     if target == "vs_null":
         return _vs_null(detail, row["threshold"], mine, null)
+    if target == "rss_after_clients":
+        levels = results.get("memory", {}).get(name, {}).get("levels", {})
+        first = levels.get(min(levels, key=int)) if levels else None
+        if first and first["idle_rss_mib"] > row["threshold"]:
+            return ("the idle workers already held %.1f MiB before the first client (as in "
+                    "the idle RSS target)" % first["idle_rss_mib"], MEMORY)
+        return None
     if target == "get_p99_8":
         p99 = null.get("get_image_8t", {}).get("p99_ms")
         if p99 and _median(p99) > row["threshold"]:
             return ("the server stack: the null service's p99 with 8 clients under the same "
                     "files was %.1f ms" % _median(p99), STACK)
+    return None
+
+
+def _offload(name, threshold, offload):
+    """A front's offloaded download below ``threshold`` x nginx static: the
+    front serving the same file statically fell short too (the per-hop
+    figure, :data:`benchmarks.offload.STATIC`), or the runs straddle it."""
+    x_static = offload.get("x_static", {})
+    runs = x_static.get(name + " offload") or []
+    front = name.split("-")[0]
+    statics = {key: statistics.median(values) for key, values in x_static.items()
+               if key.startswith(front + " static") and values}
+    if runs and statics and min(statics.values()) < threshold:
+        return ("%s itself: serving the same file statically it reached %s x nginx static, "
+                "the offloaded download %.2f" % (front.capitalize(), ", ".join(
+                    "%.2f (%s)" % (value, key[len(front + " static"):].strip(", ") or "default")
+                    for key, value in sorted(statics.items())), statistics.median(runs)),
+                OFFLOAD)
+    if runs and max(runs) >= threshold:
+        return ("the spread of the runs: %s" % ", ".join("%.2f" % r for r in runs), SPREAD)
     return None
 
 

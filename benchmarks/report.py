@@ -100,7 +100,8 @@ def print_tables(results, targets):
         print("%-7s %-58s %-26s %s" % ("MET" if t["met"] else "MISSED", t["description"],
                                        t["pattern"], t["detail"] if t["target"] in (
                                            "get_p50", "idle_rss", "rss_growth", "get_p99_8",
-                                           "list_p50_100k")
+                                           "list_p50_100k", "rss_growth_clients",
+                                           "rss_after_clients")
                                        else "%.2fx (%s)" % (t["value"], t["detail"])))
 
 

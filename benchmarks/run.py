@@ -224,13 +224,13 @@ def main(argv=None):
     workroot.chmod(0o755)
     stack = contextlib.ExitStack()
     try:
-        base_runs, pattern_runs, null_runs, paired, glance_runs = measure.measure(
+        base_runs, pattern_runs, null_runs, paired, glance_runs, memory = measure.measure(
             args, selected, workroot, stack)
         growth = measure.growth(args, workroot)
         offload = measure.offload(args, workroot)
         results = aggregate.results(args, selected, base_runs, pattern_runs, null_runs, paired,
                                     load_at_start, round(time.monotonic() - started, 1),
-                                    growth, glance_runs, offload)
+                                    growth, glance_runs, offload, memory)
         if args.only == "rss-1gib":
             report.print_rss_report(results)
         else:

@@ -178,6 +178,26 @@ def test_growth_figures_as_numbers_or_not_measured(built_html):
             assert "<td><p>{:,}</p></td>".format(int(count)) in section, (name, count)
 
 
+def test_memory_under_clients_as_numbers_or_not_measured(built_html):
+    """The committed results.json decides: the workers' memory under 1, 8 and
+    32 clients as a table (a row per pattern and client count, growth and
+    after as the run measured them), or a visible "Not measured"."""
+    data = json.loads((DOC_SOURCE / "_data" / "bench" / "results.json").read_text())
+    html = (built_html / "reference" / "performance.html").read_text(encoding="utf-8")
+    section = html[html.index(">Worker memory under concurrent clients<"):
+                   html.index(">How cost grows<")]
+    memory = data.get("memory") or {}
+    assert ("Not measured: " in section) == (not memory)
+    for name, m in memory.items():
+        rows = re.findall(r"<tr[^>]*><td><p>%s</p></td>(.*?)</tr>" % re.escape(name),
+                          section, re.S)
+        assert len(rows) == len(m["levels"]), name
+        for row, (n, level) in zip(rows, sorted(m["levels"].items(), key=lambda i: int(i[0]))):
+            cells = re.findall(r"<td><p>(.*?)</p></td>", row)
+            assert cells[0] == n and cells[4] == "%.1f" % level["growth_mib"], (name, cells)
+            assert cells[5] == "%.1f" % level["after_rss_mib"], (name, cells)
+
+
 def test_offload_figures_or_not_measured(built_html):
     """The committed results.json decides: the download offload table (nginx
     static, each front with and without the offload), or "Not measured"."""

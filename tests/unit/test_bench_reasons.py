@@ -128,3 +128,48 @@ def test_offload_miss_is_explained_by_the_spread_or_not_at_all():
     results = {"offload": _offload([1.0] * 3, [0.85, 0.8, 0.7]), "targets": []}
     row = _explained(results, "download_offload", "apache-proxy-http")
     assert "reason" not in row
+
+
+def _memory(idle, growths, afters):
+    return {"upload_mib_each": 64, "levels": {
+        str(n): {"clients": n, "workers": 4, "idle_rss_mib": idle, "peak_rss_mib": idle + g,
+                 "growth_mib": g, "after_rss_mib": a, "new_workers_peak_mib": [],
+                 "upload_mib_s": 300.0, "rss_samples": 100}
+        for n, g, a in zip((1, 8, 32), growths, afters)}}
+
+
+def test_memory_targets_take_the_worst_level_and_name_every_level():
+    """Two rows per pattern: the largest growth and the largest RSS after any
+    level, each met at its threshold (32 and 40 MiB)."""
+    rows = aggregate.memory_targets({"uwsgi-http": _memory(20.0, [1.0, 3.5, 2.0],
+                                                           [21.0, 22.0, 41.5])})
+    assert [(r["target"], r["value"], r["threshold"], r["met"]) for r in rows] == [
+        ("rss_growth_clients", 3.5, 32.0, True), ("rss_after_clients", 41.5, 40.0, False)]
+    assert rows[1]["detail"] == "1 clients 21.0 MiB; 8 clients 22.0 MiB; 32 clients 41.5 MiB"
+    assert aggregate.memory_targets({}) == []
+
+
+def test_memory_after_clients_miss_is_the_idle_memory_or_not_explained():
+    """Workers that held more than the target before any client explain the
+    miss; grown by the load itself, the run has no reason."""
+    results = {"memory": {"haproxy-multinode": _memory(48.0, [1, 2, 3], [48, 49, 50])},
+               "targets": []}
+    row = _explained(results, "rss_after_clients", "haproxy-multinode", 40.0)
+    assert row["why"] == reasons.MEMORY
+    assert "already held 48.0 MiB before the first client" in row["reason"]
+    results = {"memory": {"uwsgi-http": _memory(20.0, [1, 2, 30], [21, 22, 45])},
+               "targets": []}
+    assert "reason" not in _explained(results, "rss_after_clients", "uwsgi-http", 40.0)
+
+
+def test_offload_miss_that_apache_static_shares_is_apaches():
+    """Apache serving the same file statically, below 0.9x nginx static in
+    the same runs, explains the offload's miss (the per-hop figure)."""
+    results = {"offload": _offload([1.0] * 3, [0.8, 0.85, 0.95]), "targets": []}
+    results["offload"]["x_static"].update({"apache static": [0.78, 0.8, 0.82],
+                                           "apache static, EnableSendfile On": [1.0, 1.1, 1.0]})
+    row = _explained(results, "download_offload", "apache-proxy-http")
+    assert row["why"] == reasons.OFFLOAD
+    assert row["reason"] == ("Apache itself: serving the same file statically it reached "
+                             "0.80 (default), 1.00 (EnableSendfile On) x nginx static, the "
+                             "offloaded download 0.85")

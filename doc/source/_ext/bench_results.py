@@ -28,6 +28,9 @@ PLOTS = [
                    "32 concurrent clients; aggregate throughput of 1, 8 and 32 concurrent "
                    "64 MiB uploads; list latency (limit=25) against the number of images, "
                    "first page and a deep marker page, with and without a tag filter."),
+    ("memory.png", "Worker memory under 1, 8 and 32 concurrent clients, per pattern: the "
+                   "largest growth (peak - idle) during the load, and the largest RSS once "
+                   "it is over."),
 ]
 
 
@@ -324,6 +327,38 @@ class BenchResults(SphinxDirective):
         return out
 
     @staticmethod
+    def _memory_table(memory, order):
+        """The workers' memory under 1, 8 and 32 clients per pattern
+        (benchmarks/measure.py memory_under_load); or "not measured"."""
+        if not memory:
+            return [_para(nodes.strong("", "Not measured: "), nodes.Text(
+                "this run has no memory figures under concurrent clients (--only "
+                "rss-1gib, or results older than this measurement)."))]
+        rows = []
+        for name in [n for n in order if n in memory]:
+            levels = memory[name]["levels"]
+            for n in sorted(int(k) for k in levels):
+                level = levels[str(n)]
+                rows.append([name, str(n), str(level["workers"]),
+                             _num(level["idle_rss_mib"], "%.1f"),
+                             _num(level["peak_rss_mib"], "%.1f"),
+                             _num(level["growth_mib"], "%.1f"),
+                             _num(level["after_rss_mib"], "%.1f"),
+                             ", ".join("%.1f" % v for v in level["new_workers_peak_mib"])
+                             or "\u2013"])
+        mib = next(iter(memory.values()))["upload_mib_each"]
+        note = _para(nodes.Text(
+            "VmRSS of glancelet's workers, sampled every 50 ms while that many clients "
+            "GET one image, then list, then upload %d MiB each with Content-Length, "
+            "through the front door, in the first run. Idle: before the level, once the "
+            "workers have settled; growth: the largest peak minus idle over the workers "
+            "that were there before; after: once the level is over and the workers have "
+            "settled. Targets: growth <= 32 MiB and after <= 40 MiB." % mib))
+        return [note, _table(["Pattern", "Clients", "Workers", "Idle (MiB)", "Peak (MiB)",
+                              "Growth (MiB)", "After (MiB)", "Workers started during it, "
+                              "peak (MiB)"], rows, [22, 8, 8, 10, 10, 10, 10, 22])]
+
+    @staticmethod
     def _offload_table(offload):
         """Downloads with and without the offload (benchmarks/offload.py),
         against nginx static; or "not measured"."""
@@ -427,6 +462,8 @@ class BenchResults(SphinxDirective):
         out.extend(self._glance_tables(data, order))
         out.append(nodes.rubric("", "Through the load balancer against one node"))
         out.extend(self._direct_tables(data, order))
+        out.append(nodes.rubric("", "Worker memory under concurrent clients"))
+        out.extend(self._memory_table(data.get("memory"), order))
         out.append(nodes.rubric("", "How cost grows"))
         out.extend(self._growth_tables(data.get("growth")))
         out.append(nodes.rubric("", "Download offload"))
