@@ -125,12 +125,16 @@ class StaticNginx:
     def base_url(self):
         return "http://127.0.0.1:%d" % self.port
 
-    def __enter__(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def _command(self):
+        """(server name, argv), once its config is written under ``dir``."""
         conf = self.dir / "nginx-static.conf"
         conf.write_text(NGINX_STATIC_CONF.format(dir=self.dir, port=self.port, root=self.root))
-        self.server = Server("nginx-static", [NGINX, "-c", conf],
-                             self.dir / "nginx.out", stop_timeout=10).start()
+        return "nginx-static", [NGINX, "-c", conf]
+
+    def __enter__(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name, argv = self._command()
+        self.server = Server(name, argv, self.dir / (name + ".out"), stop_timeout=10).start()
         try:
             client.wait_http(self.base_url + "/record.json")
         except BaseException:
@@ -174,17 +178,9 @@ class StaticApache(StaticNginx):
         super().__init__(root, workdir)
         self.sendfile = sendfile
 
-    def __enter__(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def _command(self):
         conf = self.dir / "httpd-static.conf"
         conf.write_text(APACHE_STATIC_CONF.format(
             dir=self.dir, port=self.port, root=self.root, modules=APACHE_MODULES,
             sendfile="On" if self.sendfile else "Off"))
-        self.server = Server("apache-static", [APACHE, "-f", conf, "-DFOREGROUND"],
-                             self.dir / "httpd.out", stop_timeout=10).start()
-        try:
-            client.wait_http(self.base_url + "/record.json")
-        except BaseException:
-            self.server.stop()
-            raise
-        return self
+        return "apache-static", [APACHE, "-f", conf, "-DFOREGROUND"]
