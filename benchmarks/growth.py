@@ -149,22 +149,28 @@ def list_latency(base, ids, requests):
     return {key: client.latency(base, path, requests) for key, path in paths.items()}
 
 
+def upload_mib(args):
+    """The size of each concurrent upload: ``--growth-upload-mib``, at most the
+    image file's size (the uploads send that file's first bytes)."""
+    return min(args.growth_upload_mib, args.image_size >> 20)
+
+
 def measure_growth(dep, args, image, log):
     base = dep.base_url
     out = {"backend": backend(dep.connection), "clients": {}, "uploads": [], "images": {}}
     target = client.create_image(base, "bench-growth-target")
-    upload_mib = min(args.growth_upload_mib, args.image_size >> 20)  # the file's size at most
+    each_mib = upload_mib(args)
     for n in CLIENTS:
         per = max(5, args.growth_requests // n)
         out["clients"][str(n)] = {
             "get_image": client.latency(base, "/v2/images/%s" % target, per, threads=n),
             "list_images": client.latency(base, "/v2/images?limit=20", per, threads=n)}
-        out["uploads"].append(concurrent_uploads(base, image, n, upload_mib))
+        out["uploads"].append(concurrent_uploads(base, image, n, each_mib))
         log("growth %s: %d clients: GET p50 %.1f ms p99 %.1f ms %.0f req/s; "
             "%d x %d MiB uploads %.0f MiB/s" % (
                 dep.pattern.name, n, out["clients"][str(n)]["get_image"]["p50_ms"],
                 out["clients"][str(n)]["get_image"]["p99_ms"],
-                out["clients"][str(n)]["get_image"]["req_s"], n, upload_mib,
+                out["clients"][str(n)]["get_image"]["req_s"], n, each_mib,
                 out["uploads"][-1]["mib_s"]))
     client.delete_image(base, target)
     ids = []

@@ -134,3 +134,10 @@ class RssSampler(threading.Thread):
         self._stop_event.set()
         self.join(10)
         return self.peaks
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -86,7 +86,7 @@ examples_scenario_groups = [
 _DOWNLOAD_VS_NULL = (
     "glancelet's download fell below the null service's in both runs (%s), "
     "where the run before (1 MiB store blocks) had it at 0.9 or above in at least "
-    "one; the store now writes in 256 KiB blocks, and a 1 GiB file written so "
+    "one; that run's store wrote in 256 KiB blocks, and a 1 GiB file written so "
     "downloaded from nginx static at a median 3669 MiB/s against 3846 for 1 MiB "
     "blocks (by hand, 6 runs each, within their spread): the cause is not yet "
     "measured")
