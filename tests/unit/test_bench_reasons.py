@@ -175,3 +175,21 @@ def test_offload_miss_gives_apache_static_per_hop():
                              "0.80 (default), 1.00 (EnableSendfile On) x nginx static, the "
                              "offloaded download 0.85; the spread of the runs: 0.80, 0.85, "
                              "0.95")
+
+
+def test_download_vs_null_miss_within_the_single_downloads_spread():
+    results = _results(240.0, 240.0)
+    results["patterns"]["nginx-proxy-http"]["vs_null"]["download/mib_s"] = _summary(0.85, 0.8)
+    results["runs"] = {"nginx-proxy-http": [
+        {"download": {"each_mib_s": [2000, 2400, 2600]}},
+        {"download": {"each_mib_s": [2100, 2300, 3000]}}]}
+    results["null_runs"] = {"nginx-proxy-http": [
+        {"download": {"each_mib_s": [2700, 2800, 2900]}},
+        {"download": {"each_mib_s": [2500, 2950, 3100]}}]}
+    row = _explained(results, "vs_null", "nginx-proxy-http (download/mib_s)")
+    assert (row["met"], row["why"]) == (False, reasons.SPREAD)
+    assert ("glancelet's 6 ranged 2000 to 3000 MiB/s (median 2350), the null service's 6 "
+            "2500 to 3100 (median 2850)") in row["reason"]
+    # Every single download slower than the null service's median: not explained.
+    results["runs"]["nginx-proxy-http"][1]["download"]["each_mib_s"] = [2100, 2300, 2800]
+    assert "reason" not in _explained(results, "vs_null", "nginx-proxy-http (download/mib_s)")
