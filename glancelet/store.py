@@ -55,11 +55,12 @@ _DATA_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 # against gunicorn's reader, measured under the gunicorn example (1 GiB
 # Content-Length uploads, sizes interleaved): gunicorn 27 receives up to 1 MiB
 # at a time and copies what it holds beyond each smaller read into a new
-# buffer, CPU the hash threads then lack. It took 190-250 MiB/s at 256 KiB,
-# 220-300 at 512 KiB, 300-350 at 1 MiB. A gthread worker's growth with 32
-# clients (four uploads at once) goes the other way: 14-23, 19-29, and 29-35
-# MiB at 1 MiB, over the 32 MiB budget. uWSGI reads without the copy: 280-330
-# MiB/s at either of the smaller sizes.
+# buffer, CPU the hash threads then lack. It took 170-252 MiB/s at 256 KiB,
+# 222-299 at 512 KiB, 296-351 at 1 MiB. A gthread worker's growth (four
+# uploads at once; the worst of 1, 8 and 32 clients) goes the other way:
+# 20-24, 23-29 and 31-32 MiB, and up to 33.9 at 1 MiB under nginx-gunicorn,
+# over the 32 MiB budget. uWSGI reads without the copy: 279-333 MiB/s at
+# 256 or 512 KiB. doc/source/reference/performance.rst has the figures.
 CHUNK_SIZE = 512 * 1024
 _QUEUE_DEPTH = 2
 
